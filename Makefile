@@ -1,0 +1,153 @@
+# cada build. `make` builds ./cada; `make test` installs what is missing, fetches the
+# test model, builds and runs every test; `make asan` runs the unit tests under
+# AddressSanitizer and UBSan; `make deps` installs the Debian packages the build needs.
+#
+# Knobs: CUDA=0 forces the CPU-only build; WERROR=1 (set automatically when CI=true)
+# turns warnings into errors; OPT=... replaces the optimisation flags.
+
+SHELL := /bin/bash
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+# ---- detection -------------------------------------------------------------------
+DEB_PACKAGES := build-essential pkg-config libopenmpi-dev openmpi-bin libprotobuf-c-dev \
+  protobuf-c-compiler libzstd-dev libopenblas-dev libpcre2-dev libcjson-dev libinih-dev \
+  python3 python3-pip unzip
+
+have_pc = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1)
+HAVE_OPENBLAS := $(call have_pc,openblas)
+HAVE_CJSON := $(call have_pc,libcjson)
+HAVE_PCRE2 := $(call have_pc,libpcre2-8)
+HAVE_MPI := $(shell mpicc --showme:compile >/dev/null 2>&1 && echo 1)
+NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_HOME ?= $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(NVCC)),/usr/local/cuda)
+ifeq ($(CUDA),0)
+USE_CUDA :=
+else
+USE_CUDA := $(if $(NVCC),$(if $(wildcard $(CUDA_HOME)/include/cublasLt.h),1),)
+endif
+HAVE_NCCL := $(if $(USE_CUDA),$(if $(wildcard $(CUDA_HOME)/include/nccl.h),1),)
+
+OPT ?= -O3 -march=native
+WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wvla
+ifeq ($(CI),true)
+WERROR ?= 1
+endif
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -fopenmp $(WARN) -Isrc -Itests/unit -MMD -MP
+LDLIBS := -fopenmp -lm -lpthread
+
+ifeq ($(HAVE_OPENBLAS),1)
+CFLAGS_BASE += $(shell pkg-config --cflags openblas) -DCADA_HAVE_OPENBLAS
+LDLIBS += $(shell pkg-config --libs openblas)
+endif
+ifeq ($(HAVE_CJSON),1)
+CFLAGS_BASE += $(shell pkg-config --cflags libcjson)
+LDLIBS += $(shell pkg-config --libs libcjson)
+endif
+ifeq ($(HAVE_PCRE2),1)
+CFLAGS_BASE += $(shell pkg-config --cflags libpcre2-8) -DPCRE2_CODE_UNIT_WIDTH=8
+LDLIBS += $(shell pkg-config --libs libpcre2-8)
+endif
+ifeq ($(HAVE_MPI),1)
+CFLAGS_BASE += $(shell mpicc --showme:compile) -DCADA_HAVE_MPI
+LDLIBS += $(shell mpicc --showme:link)
+endif
+
+# ---- sources ---------------------------------------------------------------------
+LIB_SRCS := $(sort $(wildcard src/*/*.c))
+MAIN_SRC := src/main.c
+TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
+CU_SRCS := $(sort $(wildcard kernels/*.cu))
+
+BUILD ?= build
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
+
+ifeq ($(USE_CUDA),1)
+CFLAGS_BASE += -DCADA_HAVE_CUDA -I$(CUDA_HOME)/include
+NVCC_FLAGS := -O3 -std=c++17 -Isrc -Ikernels -DCADA_HAVE_CUDA \
+  -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+  -Xcompiler -fPIC,-Wall
+CU_OBJS := $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+ifeq ($(HAVE_NCCL),1)
+CFLAGS_BASE += -DCADA_HAVE_NCCL
+LDLIBS += -lnccl
+endif
+else
+CU_OBJS :=
+endif
+
+CFLAGS ?= $(OPT)
+ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
+
+# ---- targets ---------------------------------------------------------------------
+.PHONY: all test unit asan deps check-deps fetch-models run bench clean config golden
+all: config cada
+
+config:
+	@echo "cada build: CC=$(CC) | MPI: $(if $(HAVE_MPI),yes,no) | BLAS: $(if $(HAVE_OPENBLAS),OpenBLAS,MISSING) | cJSON: $(if $(HAVE_CJSON),yes,MISSING) | PCRE2: $(if $(HAVE_PCRE2),yes,MISSING) | CUDA: $(if $(USE_CUDA),yes ($(NVCC); sm_80 sm_90; NCCL $(if $(HAVE_NCCL),yes,no)),$(if $(filter 0,$(CUDA)),off (CUDA=0),no nvcc: CPU-only))"
+	@if [ -z "$(HAVE_OPENBLAS)" ] || [ -z "$(HAVE_CJSON)" ] || [ -z "$(HAVE_PCRE2)" ]; then \
+	  echo "cada build: missing libraries; run 'make deps' (installs: $(DEB_PACKAGES))" >&2; exit 1; fi
+
+cada: $(MAIN_OBJ) $(LIB_OBJS) $(CU_OBJS)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cada_test: $(TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+
+# The one test command: installs what is missing, fetches the model, builds, runs.
+test: deps fetch-models
+	@$(MAKE) --no-print-directory all $(BUILD)/cada_test
+	@bash tests/run.sh $(BUILD)/cada_test
+
+unit: all $(BUILD)/cada_test
+	@$(BUILD)/cada_test $(T)
+
+# Sanitizers: a separate build tree so the optimised build is untouched.
+asan: deps fetch-models
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDEXTRA="-fsanitize=address,undefined" build-asan/cada_test-san
+	ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=2 build-asan/cada_test-san $(T)
+
+build-asan/cada_test-san: $(TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
+	$(CC) -o $@ $^ $(LDEXTRA) $(LDLIBS)
+
+deps:
+	@bash tests/deps.sh $(DEB_PACKAGES)
+
+fetch-models:
+	@bash tests/fetch_models.sh
+
+# The main job on a small default: until `cada train` lands, a demonstration on the
+# real model (inspect, convert, a forward pass with per-token log-probs).
+run: deps fetch-models
+	@$(MAKE) --no-print-directory all
+	@bash tests/demo.sh
+
+bench: all
+	./cada bench forward && ./cada bench train-step
+
+# Regenerates the golden files (needs torch, transformers, gguf: see tests/ref/README.md).
+golden: fetch-models
+	python3 tests/ref/make_golden.py
+
+clean:
+	rm -rf build build-asan cada
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -1,0 +1,18 @@
+/* cli/cli.h: the subcommands of the cada binary. Each takes the arguments after its
+ * name and returns a process exit code (0 success, 1 failure, 2 usage error); errors
+ * are printed with the recorded message. */
+#ifndef CADA_CLI_CLI_H
+#define CADA_CLI_CLI_H
+
+int cada_cmd_inspect(int argc, char **argv);
+int cada_cmd_convert(int argc, char **argv);
+int cada_cmd_bench(int argc, char **argv);
+int cada_cmd_forward(int argc, char **argv);
+
+/* Prints "cada <cmd>: <message> (<status>)" for the current recorded error; returns 1. */
+int cada_cli_fail(const char *cmd);
+
+/* The default model: $CADA_MODEL, else .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf. */
+const char *cada_cli_default_model(void);
+
+#endif

@@ -1,0 +1,70 @@
+/* io/safetensors.h: Hugging Face safetensors, read (mmap) and write.
+ *
+ * Format (https://huggingface.co/docs/safetensors): u64 little-endian header length N,
+ * N bytes of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]},
+ * "__metadata__": {...}}, then the data; offsets are relative to the end of the header.
+ *
+ * Reading checks, with real checks (never assert), and reports the file and tensor:
+ * header length within the file and below a cap (100 MB); JSON well-formed; each dtype
+ * known; shape non-negative and its element count times the dtype size equal to the
+ * offsets' span; offsets inside the data section; no two tensors overlapping.
+ *
+ * A checkpoint may be one file or shards listed by model.safetensors.index.json
+ * ({"weight_map": {"name": "model-00001-of-00002.safetensors", ...}}); opening a
+ * directory finds either form. Tensor data stays in the mapping: no copy is made. */
+#ifndef CADA_IO_SAFETENSORS_H
+#define CADA_IO_SAFETENSORS_H
+
+#include "base/error.h"
+#include "io/dtype.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CADA_MAX_DIMS 8
+
+typedef struct {
+    char *name;
+    cada_dtype dtype;
+    int ndim;
+    int64_t shape[CADA_MAX_DIMS];
+    int64_t numel;
+    const void *data; /* inside the shard's mapping */
+    size_t nbytes;
+    int shard;        /* index into cada_safetensors.shard_paths */
+} cada_st_tensor;
+
+typedef struct {
+    int n_tensors;
+    cada_st_tensor *tensors;
+    int n_shards;
+    char **shard_paths;
+    void **shard_maps;
+    size_t *shard_sizes;
+} cada_safetensors;
+
+/* path: a .safetensors file, a model.safetensors.index.json, or a directory holding one
+ * of model.safetensors / model.safetensors.index.json. */
+cada_status cada_safetensors_open(cada_safetensors *st, const char *path);
+void cada_safetensors_close(cada_safetensors *st);
+const cada_st_tensor *cada_safetensors_find(const cada_safetensors *st, const char *name);
+
+/* Copies tensor t into out as fp32; n must equal t->numel (else a format error naming
+ * the tensor). */
+cada_status cada_st_tensor_to_f32(const cada_safetensors *st, const cada_st_tensor *t, float *out, int64_t n);
+
+typedef struct {
+    const char *name;
+    cada_dtype dtype; /* the dtype of data, written as is */
+    int ndim;
+    int64_t shape[CADA_MAX_DIMS];
+    const void *data;
+} cada_st_entry;
+
+/* Writes one file (to path + ".tmp", then renamed). metadata_json: a JSON object of
+ * string values for "__metadata__", or NULL for {"format": "pt"}. Tensors are laid out
+ * in the given order, each 8-byte aligned (the header is padded with spaces). */
+cada_status cada_safetensors_write(const char *path, const cada_st_entry *entries, int n,
+                                   const char *metadata_json);
+
+#endif

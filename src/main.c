@@ -1,0 +1,67 @@
+/* main.c: the cada binary. One program; the subcommand picks the work. Under mpirun
+ * (from `cada train`, with the scheduler) every rank runs this same binary. */
+#include "base/error.h"
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: cada <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  inspect PATH              architecture, dimensions, parameters, dtypes and bytes of a\n"
+            "                            GGUF file or Hugging Face folder\n"
+            "  convert IN.gguf OUT_DIR   write config.json + model.safetensors (Hugging Face layout)\n"
+            "  forward [--model PATH] [--text-ids IDS]\n"
+            "                            per-token log-probabilities of token ids under a model\n"
+            "  bench forward|train-step|matmul [--model PATH] [--batch B] [--seq T] [--iters N]\n"
+            "                            throughput on the CPU path\n"
+            "  version                   build configuration\n"
+            "\n"
+            "The model defaults to $CADA_MODEL, else .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf\n"
+            "(fetched by `make fetch-models`).\n");
+}
+
+static int cmd_version(void) {
+    printf("cada 0.1 (C11)\n");
+    printf("  MPI:  %s\n",
+#ifdef CADA_HAVE_MPI
+           "yes"
+#else
+           "no"
+#endif
+    );
+    printf("  CUDA: %s\n",
+#ifdef CADA_HAVE_CUDA
+           "compiled (sm_80, sm_90)"
+#else
+           "not compiled (CPU-only build)"
+#endif
+    );
+    printf("  NCCL: %s\n",
+#ifdef CADA_HAVE_NCCL
+           "yes"
+#else
+           "no"
+#endif
+    );
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "inspect")) return cada_cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "convert")) return cada_cmd_convert(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cada_cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "forward")) return cada_cmd_forward(argc - 2, argv + 2);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
+    fprintf(stderr, "cada: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

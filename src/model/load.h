@@ -1,0 +1,37 @@
+/* model/load.h: models in and out at the edge of cada, in one internal layout (the
+ * Hugging Face layout of model.h's views).
+ *
+ *   - A Hugging Face folder: config.json + model.safetensors or sharded safetensors with
+ *     model.safetensors.index.json, in F32, F16 or BF16 (converted to fp32).
+ *   - A GGUF file (llama, qwen2): quantised tensors dequantised to fp32, and the row
+ *     permutation that llama.cpp's converter applies to Llama's q_proj and k_proj undone,
+ *     as transformers does when it loads a GGUF.
+ * Every tensor's shape is checked against the configuration; a missing or misshapen
+ * tensor is an error naming the file and the tensor. */
+#ifndef CADA_MODEL_LOAD_H
+#define CADA_MODEL_LOAD_H
+
+#include "io/dtype.h"
+#include "model/model.h"
+
+typedef enum { CADA_SOURCE_HF = 0, CADA_SOURCE_GGUF } cada_source_kind;
+
+/* Which kind of source path is: a .gguf file (by magic) or a folder / config.json. */
+cada_status cada_model_source_kind(const char *path, cada_source_kind *kind);
+
+/* Reads only the configuration. */
+cada_status cada_model_load_config(const char *path, cada_model_config *cfg);
+
+/* Loads configuration and weights into a freshly initialised model. */
+cada_status cada_model_load(cada_model *m, const char *path);
+
+/* Undoes llama.cpp's permutation of one (heads * D, cols) matrix in place:
+ * stored row h*D + 2i + s holds published row h*D + s*D/2 + i. */
+cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols);
+
+/* Writes dir/config.json and dir/model.safetensors (tensors in Hugging Face names and
+ * shapes, the given dtype: F32, F16 or BF16). The folder is created; files are written
+ * under temporary names and renamed. */
+cada_status cada_model_save_hf(const cada_model *m, const char *dir, cada_dtype dtype);
+
+#endif

@@ -1,0 +1,116 @@
+/* model/model.h: the Llama-family transformer on the CPU (fp32): parameters, training
+ * forward and backward over packed batches, per-token log-probabilities.
+ *
+ * Parameters live in ONE buffer (one allocation, one all-reduce, one optimizer sweep),
+ * carved into the named views of cada_params. Per-layer tensors are stacked over layers,
+ * and the projections that read the same input are fused: q, k and v form one (QKV, C)
+ * matrix per layer and gate and up one (2I, C) matrix, so each is a single sgemm.
+ * cada_model_tensor_views() maps these views to the Hugging Face and GGUF tensor names
+ * that loaders and writers use; no other module needs to know the layout.
+ *
+ * A batch is B rows of T tokens. Each row packs documents back to back: positions
+ * restart at 0 where a document starts, attention never crosses into an earlier
+ * document, and targets (the next token, or -1 for none) stop at document ends.
+ *
+ * Backward takes d objective / d logprob[n] for every token, so one entry point serves
+ * cross-entropy (SFT: -1/count on target tokens), REINFORCE and PPO (-advantage-
+ * weighted terms), DPO and KL penalties alike. */
+#ifndef CADA_MODEL_MODEL_H
+#define CADA_MODEL_MODEL_H
+
+#include "base/error.h"
+#include "model/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    float *embed;      /* (V, C) token embeddings */
+    float *attn_norm;  /* (L, C) input_layernorm */
+    float *qkv_w;      /* (L, QKV, C), QKV = (H + 2 KVH) D; rows [q | k | v] */
+    float *qkv_b;      /* (L, QKV), Qwen2 only; NULL otherwise */
+    float *o_w;        /* (L, C, H D) o_proj */
+    float *ffn_norm;   /* (L, C) post_attention_layernorm */
+    float *gu_w;       /* (L, 2I, C); rows [gate | up] */
+    float *down_w;     /* (L, C, I) */
+    float *final_norm; /* (C) */
+    float *lm_head;    /* (V, C); points at embed when embeddings are tied */
+} cada_params;
+
+/* One published tensor and where it lives inside the parameter buffer. */
+typedef struct {
+    char hf_name[96];   /* "model.layers.3.self_attn.q_proj.weight" */
+    char gguf_name[64]; /* "blk.3.attn_q.weight" */
+    float *data;
+    int ndim;           /* 1 or 2 */
+    int64_t rows, cols; /* (out, in) for weights; (C) -> rows = C, cols = 1 */
+    int rope_permuted;  /* llama.cpp stores its rows permuted (Llama q_proj / k_proj) */
+    int n_rope_heads;   /* heads of that permutation */
+} cada_tensor_view;
+
+typedef struct {
+    int B, T;          /* the batch shape the buffers are sized for (last forward) */
+    float *residual;   /* (L+1, N, C): input of each layer; [L] is the last output */
+    float *resmid;     /* (L, N, C): residual after attention */
+    float *xn1, *rstd1;/* (L, N, C), (L, N) */
+    float *qkv;        /* (L, N, QKV) after RoPE */
+    float *att;        /* (L, B, H, T, T) attention probabilities */
+    float *atty;       /* (L, N, H D) attention output before o_proj */
+    float *xn2, *rstd2;/* (L, N, C), (L, N) */
+    float *gu;         /* (L, N, 2I) */
+    float *h;          /* (L, N, I) */
+    float *xf, *rstdf; /* (N, C), (N) final norm */
+    float *logits;     /* (N, V); turned into d/dlogits by backward */
+    float *lse;        /* (N) log-sum-exp of each row */
+    float *logprob;    /* (N) log p(target) (0 without target) */
+    int *tokens, *pos, *targets; /* (N) copies of the batch */
+    /* backward scratch */
+    float *dres, *dxn, *dqkv, *datty, *dgu, *dh, *datt;
+    size_t bytes;
+} cada_activations;
+
+typedef struct {
+    cada_model_config cfg;
+    float *params;   /* one buffer of n_params floats */
+    size_t n_params;
+    cada_params p;
+    float *grads;    /* same layout, allocated by cada_model_alloc_grads */
+    cada_params g;
+    float *inv_freq; /* (D/2) RoPE inverse frequencies */
+    cada_activations act;
+    int n_valid;     /* tokens with a target in the last forward */
+    float loss;      /* mean -logprob over them */
+    char source[512];/* the path it was loaded from */
+} cada_model;
+
+typedef struct {
+    int B, T;
+    const int *tokens;    /* (B, T) in [0, V) */
+    const int *positions; /* (B, T) position inside the document */
+    const int *targets;   /* (B, T) next token of the same document, or -1 */
+} cada_batch;
+
+/* Allocates zeroed parameters for cfg. */
+cada_status cada_model_init(cada_model *m, const cada_model_config *cfg);
+void cada_model_free(cada_model *m);
+cada_status cada_model_alloc_grads(cada_model *m);
+void cada_model_zero_grads(cada_model *m);
+
+/* Number of published tensors; fills views when not NULL. */
+int cada_model_tensor_views(const cada_model_config *cfg, const cada_params *p, cada_tensor_view *views);
+
+/* Checks a batch (ids in range, positions that restart only at 0 and otherwise count
+ * up by one, targets in [-1, V)); errors name the row and column. */
+cada_status cada_batch_validate(const cada_batch *b, int vocab_size);
+
+/* Forward: fills act.logits, act.lse, act.logprob, and m->loss / m->n_valid. */
+cada_status cada_model_forward(cada_model *m, const cada_batch *b);
+/* Backward of the last forward for objective J with dlogprob[n] = dJ/dlogprob[n]
+ * (B*T values); ACCUMULATES into m->grads (call cada_model_zero_grads first).
+ * Overwrites act.logits. */
+cada_status cada_model_backward(cada_model *m, const float *dlogprob);
+
+/* dlogprob for the mean cross-entropy over tokens with a target: -1/count there. */
+void cada_ce_dlogprob(const int *targets, int n, float *dlogprob);
+
+#endif
