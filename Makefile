@@ -31,7 +31,7 @@ endif
 HAVE_NCCL := $(if $(USE_CUDA),$(if $(wildcard $(CUDA_HOME)/include/nccl.h),1),)
 
 OPT ?= -O3 -march=native
-WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wvla
+WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-format-zero-length -Wstrict-prototypes -Wvla
 ifeq ($(CI),true)
 WERROR ?= 1
 endif

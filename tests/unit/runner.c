@@ -40,6 +40,17 @@ void cada_test_fail(const char *file, int line, const char *fmt, ...) {
     current_failed = 1;
 }
 
+void cada_test_fail_expr(const char *file, int line, const char *kind, const char *expr, const char *fmt, ...) {
+    const char *base = strrchr(file, '/');
+    fprintf(stderr, "    %s:%d: %s %s: ", base ? base + 1 : file, line, kind, expr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    current_failed = 1;
+}
+
 int cada_test_failed(void) { return current_failed; }
 
 static char tmpdir[512];
@@ -97,7 +108,6 @@ int main(int argc, char **argv) {
         if (filter && !strstr(tests[i].name, filter)) continue;
         current_failed = 0;
         cada_error_clear();
-        fprintf(stderr, "  %-48s ...\n", tests[i].name);
         tests[i].fn();
         fprintf(stderr, "  %-48s %s\n", tests[i].name, current_failed ? "FAIL" : "ok");
         if (current_failed) failed++;

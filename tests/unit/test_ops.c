@@ -1,0 +1,225 @@
+/* tests/unit/test_ops.c: every CPU op's backward against central finite differences of
+ * its forward.
+ *
+ * Each check builds a scalar J = sum(w * f(x)) with fixed random weights w, perturbs a
+ * sample of coordinates by +-h and compares (J+ - J-) / 2h with the analytic gradient.
+ * Tolerance: |fd - an| <= 2e-2 * max(|an|, 0.05) + 1e-3. Why that size: the ops run in
+ * fp32 (relative rounding 6e-8); J sums O(100) terms of O(1), so each evaluation
+ * carries ~1e-5 absolute rounding, divided by 2h = 2e-2 gives ~1e-3 noise; the
+ * truncation error of the central difference is O(h^2 f''') ~ 1e-4 relative. A wrong
+ * gradient (a missing term, a sign, a transposed index) is off by O(1) relative, far
+ * above this. */
+#include "test.h"
+
+#include "base/rng.h"
+#include "ops/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FD_H 1e-2f
+
+static void fill(float *x, int64_t n, float scale, uint64_t seed) {
+    cada_rng r;
+    cada_rng_init(&r, seed, 7, 0, 0);
+    for (int64_t i = 0; i < n; i++) x[i] = scale * cada_rng_normal(&r);
+}
+
+static double weighted_sum(const float *y, const float *w, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)y[i] * w[i];
+    return s;
+}
+
+/* Compares analytic grad[] of J(x) with finite differences at up to 40 coordinates. */
+typedef double (*objective_fn)(void *ctx);
+static int check_grad(const char *what, float *x, const float *grad, int64_t n, objective_fn J, void *ctx) {
+    cada_rng r;
+    cada_rng_init(&r, 99, (uint64_t)n, 0, 0);
+    int samples = n < 40 ? (int)n : 40, bad = 0;
+    for (int s = 0; s < samples; s++) {
+        int64_t i = n <= 40 ? s : (int64_t)(cada_rng_u32(&r) % (uint32_t)n);
+        float keep = x[i];
+        x[i] = keep + FD_H;
+        double jp = J(ctx);
+        x[i] = keep - FD_H;
+        double jm = J(ctx);
+        x[i] = keep;
+        double fd = (jp - jm) / (2.0 * FD_H);
+        double an = grad[i];
+        double tol = 2e-2 * fmax(fabs(an), 0.05) + 1e-3;
+        if (fabs(fd - an) > tol) {
+            if (bad < 3) cada_test_fail(__FILE__, __LINE__, "%s[%lld]: analytic %.6g, finite difference %.6g", what, (long long)i, an, fd);
+            bad++;
+        }
+    }
+    return bad == 0;
+}
+
+/* ---- matmul ---------------------------------------------------------------------------- */
+typedef struct { float *x, *w, *b, *out, *wout; int N, C, OC; } mm_ctx;
+static double mm_J(void *p) {
+    mm_ctx *c = p;
+    matmul_forward(c->out, c->x, c->w, c->b, c->N, c->C, c->OC);
+    return weighted_sum(c->out, c->wout, (int64_t)c->N * c->OC);
+}
+
+TEST(ops_matmul_gradients) {
+    mm_ctx c = {.N = 5, .C = 7, .OC = 6};
+    c.x = malloc(sizeof(float) * 35); c.w = malloc(sizeof(float) * 42); c.b = malloc(sizeof(float) * 6);
+    c.out = malloc(sizeof(float) * 30); c.wout = malloc(sizeof(float) * 30);
+    float *dx = calloc(35, sizeof(float)), *dw = calloc(42, sizeof(float)), *db = calloc(6, sizeof(float));
+    fill(c.x, 35, 1, 1); fill(c.w, 42, 1, 2); fill(c.b, 6, 1, 3); fill(c.wout, 30, 1, 4);
+    matmul_backward(dx, dw, db, c.wout, c.x, c.w, c.N, c.C, c.OC);
+    EXPECT(check_grad("matmul dx", c.x, dx, 35, mm_J, &c));
+    EXPECT(check_grad("matmul dw", c.w, dw, 42, mm_J, &c));
+    EXPECT(check_grad("matmul db", c.b, db, 6, mm_J, &c));
+    free(c.x); free(c.w); free(c.b); free(c.out); free(c.wout); free(dx); free(dw); free(db);
+}
+
+/* ---- rmsnorm ---------------------------------------------------------------------------- */
+typedef struct { float *x, *w, *out, *rstd, *wout; int N, C; } rn_ctx;
+static double rn_J(void *p) {
+    rn_ctx *c = p;
+    rmsnorm_forward(c->out, c->rstd, c->x, c->w, c->N, c->C, 1e-5f);
+    return weighted_sum(c->out, c->wout, (int64_t)c->N * c->C);
+}
+
+TEST(ops_rmsnorm_gradients) {
+    rn_ctx c = {.N = 4, .C = 16};
+    int64_t n = 64;
+    c.x = malloc(sizeof(float) * n); c.w = malloc(sizeof(float) * 16); c.out = malloc(sizeof(float) * n);
+    c.rstd = malloc(sizeof(float) * 4); c.wout = malloc(sizeof(float) * n);
+    float *dx = calloc((size_t)n, sizeof(float)), *dw = calloc(16, sizeof(float));
+    fill(c.x, n, 1, 5); fill(c.w, 16, 1, 6); fill(c.wout, n, 1, 7);
+    rn_J(&c);
+    rmsnorm_backward(dx, dw, c.wout, c.x, c.w, c.rstd, c.N, c.C);
+    EXPECT(check_grad("rmsnorm dx", c.x, dx, n, rn_J, &c));
+    EXPECT(check_grad("rmsnorm dw", c.w, dw, 16, rn_J, &c));
+    free(c.x); free(c.w); free(c.out); free(c.rstd); free(c.wout); free(dx); free(dw);
+}
+
+/* ---- rope ----------------------------------------------------------------------------- */
+typedef struct { float *x, *y, *wout, *inv; int *pos; int N, stride, heads, D; } rope_ctx;
+static double rope_J(void *p) {
+    rope_ctx *c = p;
+    int64_t n = (int64_t)c->N * c->stride;
+    memcpy(c->y, c->x, sizeof(float) * (size_t)n);
+    rope_forward(c->y, c->N, c->stride, c->heads, c->D, c->pos, c->inv);
+    return weighted_sum(c->y, c->wout, n);
+}
+
+TEST(ops_rope_gradients_and_rotation) {
+    rope_ctx c = {.N = 6, .stride = 3 * 8 + 5, .heads = 3, .D = 8};
+    int64_t n = (int64_t)c.N * c.stride;
+    c.x = malloc(sizeof(float) * n); c.y = malloc(sizeof(float) * n); c.wout = malloc(sizeof(float) * n);
+    float inv[4] = {1.0f, 0.3f, 0.05f, 0.001f};
+    int pos[6] = {0, 1, 2, 0, 1, 7};
+    c.inv = inv; c.pos = pos;
+    fill(c.x, n, 1, 8); fill(c.wout, n, 1, 9);
+    /* The columns past heads*D (stride padding) must be untouched; position 0 is the
+     * identity. */
+    rope_J(&c);
+    EXPECT(c.y[c.stride - 1] == c.x[c.stride - 1], "padding column changed");
+    EXPECT(c.y[0] == c.x[0] && c.y[5] == c.x[5], "position 0 must not rotate");
+    float *dx = malloc(sizeof(float) * n);
+    memcpy(dx, c.wout, sizeof(float) * (size_t)n);
+    rope_backward(dx, c.N, c.stride, c.heads, c.D, c.pos, c.inv);
+    /* the padding columns of dx keep wout, which is also their true gradient */
+    EXPECT(check_grad("rope dx", c.x, dx, n, rope_J, &c));
+    free(c.x); free(c.y); free(c.wout); free(dx);
+}
+
+/* ---- attention --------------------------------------------------------------------------- */
+typedef struct { float *qkv, *out, *att, *wout; int *pos; int B, T, H, KVH, D; } att_ctx;
+static double att_J(void *p) {
+    att_ctx *c = p;
+    attention_forward(c->out, c->att, c->qkv, c->pos, c->B, c->T, c->H, c->KVH, c->D);
+    return weighted_sum(c->out, c->wout, (int64_t)c->B * c->T * c->H * c->D);
+}
+
+TEST(ops_attention_gradients_gqa_packed) {
+    /* 2 rows of 6 tokens; row 0 packs documents of 4 and 2 tokens, row 1 one of 6 */
+    att_ctx c = {.B = 2, .T = 6, .H = 4, .KVH = 2, .D = 4};
+    int pos[12] = {0, 1, 2, 3, 0, 1, 0, 1, 2, 3, 4, 5};
+    c.pos = pos;
+    int QKV = (c.H + 2 * c.KVH) * c.D, N = c.B * c.T;
+    c.qkv = malloc(sizeof(float) * N * QKV); c.out = malloc(sizeof(float) * N * c.H * c.D);
+    c.att = malloc(sizeof(float) * c.B * c.H * c.T * c.T); c.wout = malloc(sizeof(float) * N * c.H * c.D);
+    float *dqkv = malloc(sizeof(float) * N * QKV), *scratch = malloc(sizeof(float) * c.T * c.T);
+    fill(c.qkv, (int64_t)N * QKV, 1, 10); fill(c.wout, (int64_t)N * c.H * c.D, 1, 11);
+    att_J(&c);
+    /* masking: token 4 of row 0 starts a document, so it attends to itself only */
+    for (int h = 0; h < c.H; h++) {
+        const float *p = c.att + (int64_t)h * c.T * c.T + 4 * c.T;
+        EXPECT(p[0] == 0.0f && p[3] == 0.0f && fabsf(p[4] - 1.0f) < 1e-6f && p[5] == 0.0f,
+               "head %d: row 0 token 4 must attend only to itself", h);
+    }
+    attention_backward(dqkv, scratch, c.wout, c.att, c.qkv, c.pos, c.B, c.T, c.H, c.KVH, c.D);
+    EXPECT(check_grad("attention dqkv", c.qkv, dqkv, (int64_t)N * QKV, att_J, &c));
+    free(c.qkv); free(c.out); free(c.att); free(c.wout); free(dqkv); free(scratch);
+}
+
+/* ---- swiglu ---------------------------------------------------------------------------- */
+typedef struct { float *gu, *h, *wout; int N, I; } sw_ctx;
+static double sw_J(void *p) {
+    sw_ctx *c = p;
+    swiglu_forward(c->h, c->gu, c->N, c->I);
+    return weighted_sum(c->h, c->wout, (int64_t)c->N * c->I);
+}
+
+TEST(ops_swiglu_gradients) {
+    sw_ctx c = {.N = 3, .I = 10};
+    c.gu = malloc(sizeof(float) * 60); c.h = malloc(sizeof(float) * 30); c.wout = malloc(sizeof(float) * 30);
+    float *dgu = malloc(sizeof(float) * 60);
+    fill(c.gu, 60, 2, 12); fill(c.wout, 30, 1, 13);
+    swiglu_backward(dgu, c.wout, c.gu, c.N, c.I);
+    EXPECT(check_grad("swiglu dgu", c.gu, dgu, 60, sw_J, &c));
+    free(c.gu); free(c.h); free(c.wout); free(dgu);
+}
+
+/* ---- embedding ------------------------------------------------------------------------- */
+typedef struct { float *table, *out, *wout; int *tokens; int N, C; } emb_ctx;
+static double emb_J(void *p) {
+    emb_ctx *c = p;
+    embedding_forward(c->out, c->tokens, c->table, c->N, c->C);
+    return weighted_sum(c->out, c->wout, (int64_t)c->N * c->C);
+}
+
+TEST(ops_embedding_gradients_repeated_tokens) {
+    int tokens[5] = {3, 1, 3, 0, 3}; /* token 3 three times: its row must sum three grads */
+    emb_ctx c = {.N = 5, .C = 4, .tokens = tokens};
+    c.table = malloc(sizeof(float) * 16); c.out = malloc(sizeof(float) * 20); c.wout = malloc(sizeof(float) * 20);
+    float *dt = calloc(16, sizeof(float));
+    fill(c.table, 16, 1, 14); fill(c.wout, 20, 1, 15);
+    embedding_backward(dt, c.wout, c.tokens, c.N, c.C);
+    EXPECT(check_grad("embedding dtable", c.table, dt, 16, emb_J, &c));
+    free(c.table); free(c.out); free(c.wout); free(dt);
+}
+
+/* ---- log-softmax gather ------------------------------------------------------------------ */
+typedef struct { float *logits, *lp, *lse, *wlp; int *targets; int N, V; } ls_ctx;
+static double ls_J(void *p) {
+    ls_ctx *c = p;
+    logsoftmax_gather(c->lp, c->lse, c->logits, c->targets, c->N, c->V);
+    return weighted_sum(c->lp, c->wlp, c->N);
+}
+
+TEST(ops_logsoftmax_gather_gradients) {
+    int targets[4] = {2, -1, 0, 9};
+    ls_ctx c = {.N = 4, .V = 10, .targets = targets};
+    c.logits = malloc(sizeof(float) * 40); c.lp = malloc(sizeof(float) * 4); c.lse = malloc(sizeof(float) * 4);
+    c.wlp = malloc(sizeof(float) * 4);
+    fill(c.logits, 40, 3, 16); fill(c.wlp, 4, 1, 17);
+    ls_J(&c);
+    EXPECT(c.lp[1] == 0.0f, "a row without target has log-prob 0");
+    /* logsumexp against a direct fp64 evaluation */
+    double s = 0.0;
+    for (int v = 0; v < 10; v++) s += exp((double)c.logits[v]);
+    EXPECT(fabs(log(s) - c.lse[0]) < 1e-5, "lse %g vs %g", (double)c.lse[0], log(s));
+    float *d = malloc(sizeof(float) * 40);
+    memcpy(d, c.logits, sizeof(float) * 40);
+    logsoftmax_gather_backward(d, c.lse, c.targets, c.wlp, c.N, c.V);
+    EXPECT(check_grad("logsoftmax dlogits", c.logits, d, 40, ls_J, &c));
+    free(c.logits); free(c.lp); free(c.lse); free(c.wlp); free(d);
+}
