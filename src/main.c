@@ -3,6 +3,10 @@
 #include "base/error.h"
 #include "cli/cli.h"
 
+#ifdef CADA_HAVE_CUDA
+#include "device.h"
+#endif
+
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +51,9 @@ static int cmd_version(void) {
            "no"
 #endif
     );
+#ifdef CADA_HAVE_CUDA
+    cada_gpu_report();
+#endif
     return 0;
 }
 

@@ -100,7 +100,9 @@ static int inspect_hf(const char *path) {
     printf("published dtype     %s\n", cfg.dtype);
     print_config(&cfg);
     cada_safetensors st;
-    if (cada_safetensors_open(&st, path) != CADA_OK) return cada_cli_fail("inspect");
+    char dir[1024];
+    cada_model_hf_folder(path, dir, sizeof dir);
+    if (cada_safetensors_open(&st, dir) != CADA_OK) return cada_cli_fail("inspect");
     size_t bytes[CADA_DTYPE_COUNT] = {0};
     int count[CADA_DTYPE_COUNT] = {0};
     for (int i = 0; i < st.n_tensors; i++) {

@@ -23,7 +23,7 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 /* The folder of a Hugging Face checkpoint given as a folder or as its config.json. */
-static void hf_folder(const char *path, char *dir, size_t cap) {
+void cada_model_hf_folder(const char *path, char *dir, size_t cap) {
     snprintf(dir, cap, "%s", path);
     if (ends_with(dir, "config.json")) {
         char *slash = strrchr(dir, '/');
@@ -61,7 +61,7 @@ cada_status cada_model_load_config(const char *path, cada_model_config *cfg) {
         return st;
     }
     char dir[1024], cfg_path[1100];
-    hf_folder(path, dir, sizeof dir);
+    cada_model_hf_folder(path, dir, sizeof dir);
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
     return cada_config_from_json_file(cfg, cfg_path);
 }
@@ -84,7 +84,7 @@ cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols) {
 
 static cada_status load_hf(cada_model *m, const char *path) {
     char dir[1024], cfg_path[1100];
-    hf_folder(path, dir, sizeof dir);
+    cada_model_hf_folder(path, dir, sizeof dir);
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
     cada_model_config cfg;
     CADA_TRY(cada_config_from_json_file(&cfg, cfg_path));

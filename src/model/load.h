@@ -19,6 +19,9 @@ typedef enum { CADA_SOURCE_HF = 0, CADA_SOURCE_GGUF } cada_source_kind;
 /* Which kind of source path is: a .gguf file (by magic) or a folder / config.json. */
 cada_status cada_model_source_kind(const char *path, cada_source_kind *kind);
 
+/* The folder of a Hugging Face checkpoint given as the folder or its config.json. */
+void cada_model_hf_folder(const char *path, char *dir, size_t cap);
+
 /* Reads only the configuration. */
 cada_status cada_model_load_config(const char *path, cada_model_config *cfg);
 

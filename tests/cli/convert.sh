@@ -1,0 +1,22 @@
+# cada convert GGUF -> Hugging Face folder; the result loads and computes the same
+# log-probabilities as the GGUF it came from.
+source "$(dirname "$0")/common.sh"
+run_expect_rc 0 "$CADA" convert "$MODEL" "$TMP/hf"
+[ -s "$TMP/hf/config.json" ] && [ -s "$TMP/hf/model.safetensors" ] || fail "convert wrote no files"
+python3 - "$TMP/hf/config.json" <<'PY' || fail "config.json is not what transformers expects"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["architectures"] == ["LlamaForCausalLM"] and c["model_type"] == "llama"
+assert (c["hidden_size"], c["num_hidden_layers"], c["num_key_value_heads"], c["head_dim"]) == (576, 30, 3, 64)
+assert c["tie_word_embeddings"] is True and c["rms_norm_eps"] == 1e-05 and c["rope_theta"] == 100000
+PY
+ids=504,3575,282,4649,314,7042,28,284,260,3575,282,4521,314
+run_expect_rc 0 "$CADA" forward --model "$MODEL" --ids $ids
+from_gguf=$(grep -E '^ +[0-9]+ ' <<<"$OUT")
+run_expect_rc 0 "$CADA" forward --model "$TMP/hf" --ids $ids
+from_hf=$(grep -E '^ +[0-9]+ ' <<<"$OUT")
+[ "$from_gguf" = "$from_hf" ] || fail "log-probs differ between the GGUF and its conversion"
+# bf16 output: half the bytes, loads again
+run_expect_rc 0 "$CADA" convert "$MODEL" "$TMP/hf16" --dtype BF16
+run_expect_rc 0 "$CADA" inspect "$TMP/hf16"
+expect_contains "$OUT" "BF16: 272 tensors" "published dtype     bfloat16"
