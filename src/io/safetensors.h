@@ -61,9 +61,12 @@ typedef struct {
     const void *data;
 } cada_st_entry;
 
-/* Writes one file (to path + ".tmp", then renamed). metadata_json: a JSON object of
- * string values for "__metadata__", or NULL for {"format": "pt"}. Tensors are laid out
- * in the given order, each 8-byte aligned (the header is padded with spaces). */
+/* Writes one file (to path + ".tmp", fsynced, then renamed). metadata_json: a JSON
+ * object of string values for "__metadata__", or NULL for {"format": "pt"}. Tensors are
+ * laid out in the given order, back to back: the reference reader (Python safetensors)
+ * rejects any gap between tensors. The header is padded with spaces to a multiple of 8,
+ * so the data section starts 8-byte aligned and each tensor is 8-byte aligned whenever
+ * the byte sizes of the tensors before it are multiples of 8 (as LLM weights are). */
 cada_status cada_safetensors_write(const char *path, const cada_st_entry *entries, int n,
                                    const char *metadata_json);
 
