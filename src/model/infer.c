@@ -1,0 +1,174 @@
+/* model/infer.c: see infer.h. Shapes: N new tokens in this call, C hidden, QKV =
+ * (H + 2 KVH) D, I intermediate, V vocabulary. */
+#define _POSIX_C_SOURCE 200809L
+#include "model/infer.h"
+
+#include "base/arena.h"
+#include "ops/ops.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens) {
+    memset(kv, 0, sizeof *kv);
+    if (n_slots <= 0 || max_len <= 0 || max_tokens <= 0)
+        return CADA_ERR(CADA_ERR_ARG, "kv cache: slots %d, max_len %d, max_tokens %d must be positive", n_slots, max_len,
+                        max_tokens);
+    kv->n_slots = n_slots;
+    kv->max_len = max_len;
+    kv->max_tokens = max_tokens;
+    kv->n_layers = c->n_layers;
+    kv->kv_dim = c->n_kv_heads * c->head_dim;
+    const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, HD = (size_t)c->n_heads * c->head_dim;
+    const size_t QKV = HD + 2 * (size_t)kv->kv_dim, N = (size_t)max_tokens;
+    const size_t cache = (size_t)n_slots * c->n_layers * max_len * kv->kv_dim;
+    const int threads = omp_get_max_threads();
+    struct { void **ptr; size_t bytes; } plan[] = {
+        {(void **)&kv->k, sizeof(float) * cache},
+        {(void **)&kv->v, sizeof(float) * cache},
+        {(void **)&kv->len, sizeof(int) * n_slots},
+        {(void **)&kv->x, sizeof(float) * N * C},
+        {(void **)&kv->xn, sizeof(float) * N * C},
+        {(void **)&kv->qkv, sizeof(float) * N * QKV},
+        {(void **)&kv->atty, sizeof(float) * N * HD},
+        {(void **)&kv->tmp, sizeof(float) * N * C},
+        {(void **)&kv->gu, sizeof(float) * N * 2 * I},
+        {(void **)&kv->h, sizeof(float) * N * I},
+        {(void **)&kv->scores, sizeof(float) * (size_t)threads * max_len},
+        {(void **)&kv->rstd, sizeof(float) * N},
+        {(void **)&kv->pos, sizeof(int) * N},
+        {(void **)&kv->row_seq, sizeof(int) * N},
+    };
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) total += cada_arena_round(plan[i].bytes);
+    cada_arena arena;
+    cada_status st = cada_arena_init(&arena, total, "kv cache");
+    if (st != CADA_OK) {
+        cada_error_wrap("%d slots x %d tokens", n_slots, max_len);
+        return st;
+    }
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) *plan[i].ptr = cada_arena_alloc(&arena, plan[i].bytes);
+    memset(kv->len, 0, sizeof(int) * n_slots);
+    kv->bytes = total;
+    return CADA_OK;
+}
+
+void cada_kv_cache_free(cada_kv_cache *kv) {
+    free(kv->k); /* the arena's base */
+    memset(kv, 0, sizeof *kv);
+}
+
+/* Attention of one new token (row r of the call, sequence at `slot`, absolute position
+ * P) against the slot's cache [0, P], all heads. Same operation order as
+ * attention_forward: scaled dot products, max-subtracted exp, normalise, weighted sum. */
+static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const float *q, float *out, int H, int KVH,
+                       int D, float *scores) {
+    const int group = H / KVH, kvd = kv->kv_dim;
+    const float scale = 1.0f / sqrtf((float)D);
+    const float *kc = kv->k + ((size_t)slot * kv->n_layers + l) * kv->max_len * kvd;
+    const float *vc = kv->v + ((size_t)slot * kv->n_layers + l) * kv->max_len * kvd;
+    for (int h = 0; h < H; h++) {
+        const float *qh = q + h * D;
+        const int g = h / group;
+        float mx = -INFINITY;
+        for (int t = 0; t <= P; t++) {
+            const float *kt = kc + (size_t)t * kvd + g * D;
+            float s = 0.0f;
+            for (int d = 0; d < D; d++) s += qh[d] * kt[d];
+            s *= scale;
+            scores[t] = s;
+            mx = s > mx ? s : mx;
+        }
+        float sum = 0.0f;
+        for (int t = 0; t <= P; t++) {
+            scores[t] = expf(scores[t] - mx);
+            sum += scores[t];
+        }
+        float inv = 1.0f / sum;
+        float *oh = out + h * D;
+        for (int d = 0; d < D; d++) oh[d] = 0.0f;
+        for (int t = 0; t <= P; t++) {
+            const float *vt = vc + (size_t)t * kvd + g * D;
+            float p = scores[t] * inv;
+            for (int d = 0; d < D; d++) oh[d] += p * vt[d];
+        }
+    }
+}
+
+cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_infer_seq *seqs, int n_seqs,
+                             float *logits) {
+    const cada_model_config *c = &m->cfg;
+    const cada_params *p = &m->p;
+    const int L = c->n_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    const int H = c->n_heads, KVH = c->n_kv_heads, D = c->head_dim, HD = H * D, QKV = HD + 2 * KVH * D;
+    /* validate and lay out the rows */
+    int N = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        const cada_infer_seq *q = &seqs[s];
+        if (q->slot < 0 || q->slot >= kv->n_slots)
+            return CADA_ERR(CADA_ERR_ARG, "infer: sequence %d names slot %d of %d", s, q->slot, kv->n_slots);
+        for (int o = 0; o < s; o++)
+            if (seqs[o].slot == q->slot) return CADA_ERR(CADA_ERR_ARG, "infer: slot %d used twice in one call", q->slot);
+        if (q->n_tokens <= 0 || kv->len[q->slot] + q->n_tokens > kv->max_len)
+            return CADA_ERR(CADA_ERR_ARG, "infer: slot %d holds %d tokens; %d more exceed its %d (the context limit)", q->slot,
+                            kv->len[q->slot], q->n_tokens, kv->max_len);
+        if (N + q->n_tokens > kv->max_tokens)
+            return CADA_ERR(CADA_ERR_ARG, "infer: more than %d new tokens in one call", kv->max_tokens);
+        for (int j = 0; j < q->n_tokens; j++) {
+            if (q->tokens[j] < 0 || q->tokens[j] >= V)
+                return CADA_ERR(CADA_ERR_ARG, "infer: slot %d token %d is %d, outside the vocabulary [0, %d)", q->slot, j,
+                                q->tokens[j], V);
+            kv->pos[N + j] = kv->len[q->slot] + j;
+            kv->row_seq[N + j] = s;
+        }
+        N += q->n_tokens;
+    }
+    {
+        int r = 0;
+        for (int s = 0; s < n_seqs; s++)
+            for (int j = 0; j < seqs[s].n_tokens; j++, r++) {
+                const float *src = p->embed + (size_t)seqs[s].tokens[j] * C;
+                memcpy(kv->x + (size_t)r * C, src, sizeof(float) * C);
+            }
+    }
+    float *rstd = kv->rstd;
+    for (int l = 0; l < L; l++) {
+        rmsnorm_forward(kv->xn, rstd, kv->x, p->attn_norm + (size_t)l * C, N, C, c->rms_eps);
+        matmul_forward(kv->qkv, kv->xn, p->qkv_w + (size_t)l * QKV * C, p->qkv_b ? p->qkv_b + (size_t)l * QKV : NULL, N, C,
+                       QKV);
+        rope_forward(kv->qkv, N, QKV, H, D, kv->pos, m->inv_freq);
+        rope_forward(kv->qkv + HD, N, QKV, KVH, D, kv->pos, m->inv_freq);
+        /* append this chunk's keys and values to the caches */
+        for (int r = 0; r < N; r++) {
+            int slot = seqs[kv->row_seq[r]].slot;
+            size_t at = (((size_t)slot * L + l) * kv->max_len + kv->pos[r]) * kv->kv_dim;
+            memcpy(kv->k + at, kv->qkv + (size_t)r * QKV + HD, sizeof(float) * kv->kv_dim);
+            memcpy(kv->v + at, kv->qkv + (size_t)r * QKV + HD + kv->kv_dim, sizeof(float) * kv->kv_dim);
+        }
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int r = 0; r < N; r++) {
+            float *scores = kv->scores + (size_t)omp_get_thread_num() * kv->max_len;
+            attend_row(kv, l, seqs[kv->row_seq[r]].slot, kv->pos[r], kv->qkv + (size_t)r * QKV, kv->atty + (size_t)r * HD, H,
+                       KVH, D, scores);
+        }
+        matmul_forward(kv->tmp, kv->atty, p->o_w + (size_t)l * C * HD, NULL, N, HD, C);
+        residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
+        rmsnorm_forward(kv->xn, rstd, kv->x, p->ffn_norm + (size_t)l * C, N, C, c->rms_eps);
+        matmul_forward(kv->gu, kv->xn, p->gu_w + (size_t)l * 2 * I * C, NULL, N, C, 2 * I);
+        swiglu_forward(kv->h, kv->gu, N, I);
+        matmul_forward(kv->tmp, kv->h, p->down_w + (size_t)l * C * I, NULL, N, I, C);
+        residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
+    }
+    /* final norm and LM head for each sequence's last token only */
+    int r = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        r += seqs[s].n_tokens;
+        memcpy(kv->tmp + (size_t)s * C, kv->x + (size_t)(r - 1) * C, sizeof(float) * C);
+    }
+    rmsnorm_forward(kv->xn, rstd, kv->tmp, p->final_norm, n_seqs, C, c->rms_eps);
+    matmul_forward(logits, kv->xn, p->lm_head, NULL, n_seqs, C, V);
+    for (int s = 0; s < n_seqs; s++) kv->len[seqs[s].slot] += seqs[s].n_tokens;
+    return CADA_OK;
+}

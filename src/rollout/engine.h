@@ -1,0 +1,80 @@
+/* rollout/engine.h: batched generation with continuous batching.
+ *
+ * The engine owns a KV cache of n_slots sequences. Requests wait in order; whenever a
+ * slot is free the next request takes it, and its prompt is prefilled in the same
+ * model call as the decode steps of the sequences already running (model/infer.h), so
+ * a batch never waits on its longest member and a prompt is never fed token by token.
+ *
+ * Sampling draws from the stream keyed by (run seed, prompt id, sample index)
+ * (base/rng.h), one draw per generated token, so a sample does not depend on which
+ * other sequences share its batch, on the slot count, or on how many rollout ranks
+ * split the work.
+ *
+ * A sequence ends on an EOS id, when the caller's stop check says so (stop strings
+ * need the tokenizer, which the caller has), at max_new_tokens, or at the context
+ * limit (the cache's max_len). A prompt longer than max_len - 1 is an error naming the
+ * request, never truncated silently. */
+#ifndef CADA_ROLLOUT_ENGINE_H
+#define CADA_ROLLOUT_ENGINE_H
+
+#include "model/infer.h"
+#include "rollout/sampler.h"
+
+#include <stdint.h>
+
+typedef enum {
+    CADA_FINISH_NONE = 0,
+    CADA_FINISH_EOS,    /* an end-of-sequence id was sampled (it is kept in tokens) */
+    CADA_FINISH_STOP,   /* the stop check matched */
+    CADA_FINISH_LENGTH, /* max_new_tokens reached */
+    CADA_FINISH_CONTEXT /* the cache slot is full */
+} cada_finish_reason;
+
+const char *cada_finish_name(cada_finish_reason r);
+
+typedef struct {
+    uint64_t prompt_id; /* keys the sampling stream with sample_index */
+    uint32_t sample_index;
+    const int *prompt;
+    int prompt_len;
+    int max_new_tokens;
+} cada_gen_request;
+
+typedef struct {
+    int *tokens;     /* (n) generated tokens, malloc'd; free with cada_gen_result_free */
+    float *logprobs; /* (n) model log-probabilities of those tokens */
+    int n;
+    cada_finish_reason finish;
+} cada_gen_result;
+
+/* Called after each generated token: return 1 to stop the sequence here. */
+typedef int (*cada_stop_fn)(void *ctx, int request, const int *tokens, int n);
+/* Called after each generated token, for streaming. */
+typedef void (*cada_token_fn)(void *ctx, int request, int token, float logprob);
+
+typedef struct {
+    cada_sampling sampling;
+    uint64_t seed;
+    int n_slots;        /* sequences decoded together */
+    int max_len;        /* context limit per sequence (prompt + generated) */
+    const int *eos_ids; /* tokens that end a sequence */
+    int n_eos;
+    cada_stop_fn stop;  /* may be NULL */
+    cada_token_fn on_token; /* may be NULL */
+    void *ctx;
+} cada_engine_config;
+
+typedef struct {
+    double prefill_seconds, decode_seconds; /* wall time of calls by their main work */
+    long prefill_tokens, decode_tokens;
+    int model_calls;
+    size_t cache_bytes;
+} cada_engine_stats;
+
+/* Generates for every request; results[i] belongs to reqs[i]. */
+cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, const cada_gen_request *reqs, int n_reqs,
+                          cada_gen_result *results, cada_engine_stats *stats);
+
+void cada_gen_result_free(cada_gen_result *r);
+
+#endif
