@@ -135,8 +135,8 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
     }
     float *rstd = kv->rstd;
     for (int l = 0; l < L; l++) {
-        rmsnorm_forward(kv->xn, rstd, kv->x, p->attn_norm + (size_t)l * C, N, C, c->rms_eps);
-        matmul_forward(kv->qkv, kv->xn, p->qkv_w + (size_t)l * QKV * C, p->qkv_b ? p->qkv_b + (size_t)l * QKV : NULL, N, C,
+        rmsnorm_forward(kv->xn, rstd, kv->x, CADA_LAYER(p, attn_norm, l), N, C, c->rms_eps);
+        matmul_forward(kv->qkv, kv->xn, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C,
                        QKV);
         rope_forward(kv->qkv, N, QKV, H, D, kv->pos, m->inv_freq);
         rope_forward(kv->qkv + HD, N, QKV, KVH, D, kv->pos, m->inv_freq);
@@ -153,12 +153,12 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
             attend_row(kv, l, seqs[kv->row_seq[r]].slot, kv->pos[r], kv->qkv + (size_t)r * QKV, kv->atty + (size_t)r * HD, H,
                        KVH, D, scores);
         }
-        matmul_forward(kv->tmp, kv->atty, p->o_w + (size_t)l * C * HD, NULL, N, HD, C);
+        matmul_forward(kv->tmp, kv->atty, CADA_LAYER(p, o_w, l), NULL, N, HD, C);
         residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
-        rmsnorm_forward(kv->xn, rstd, kv->x, p->ffn_norm + (size_t)l * C, N, C, c->rms_eps);
-        matmul_forward(kv->gu, kv->xn, p->gu_w + (size_t)l * 2 * I * C, NULL, N, C, 2 * I);
+        rmsnorm_forward(kv->xn, rstd, kv->x, CADA_LAYER(p, ffn_norm, l), N, C, c->rms_eps);
+        matmul_forward(kv->gu, kv->xn, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
         swiglu_forward(kv->h, kv->gu, N, I);
-        matmul_forward(kv->tmp, kv->h, p->down_w + (size_t)l * C * I, NULL, N, I, C);
+        matmul_forward(kv->tmp, kv->h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
         residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
     }
     /* final norm and LM head for each sequence's last token only */

@@ -13,38 +13,41 @@
 
 /* ---- parameters ------------------------------------------------------------------------ */
 
+/* Sizes in floats of one layer's tensors, in their order inside the layer block. */
 typedef struct {
-    size_t embed, attn_norm, qkv_w, qkv_b, o_w, ffn_norm, gu_w, down_w, final_norm, lm_head;
-} param_sizes;
+    size_t attn_norm, qkv_w, qkv_b, o_w, ffn_norm, gu_w, down_w;
+} layer_sizes;
 
-static param_sizes sizes_of(const cada_model_config *c) {
-    size_t L = (size_t)c->n_layers, C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
-    size_t V = (size_t)c->vocab_size, D = (size_t)c->head_dim;
+static layer_sizes layer_sizes_of(const cada_model_config *c) {
+    size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, D = (size_t)c->head_dim;
     size_t QKV = (size_t)(c->n_heads + 2 * c->n_kv_heads) * D;
-    param_sizes s = {
-        .embed = V * C,
-        .attn_norm = L * C,
-        .qkv_w = L * QKV * C,
-        .qkv_b = c->qkv_bias ? L * QKV : 0,
-        .o_w = L * C * (size_t)c->n_heads * D,
-        .ffn_norm = L * C,
-        .gu_w = L * 2 * I * C,
-        .down_w = L * C * I,
-        .final_norm = C,
-        .lm_head = c->tie_embeddings ? 0 : V * C,
+    layer_sizes s = {
+        .attn_norm = C,
+        .qkv_w = QKV * C,
+        .qkv_b = c->qkv_bias ? QKV : 0,
+        .o_w = C * (size_t)c->n_heads * D,
+        .ffn_norm = C,
+        .gu_w = 2 * I * C,
+        .down_w = C * I,
     };
     return s;
 }
 
-static size_t total_of(param_sizes s) {
-    return s.embed + s.attn_norm + s.qkv_w + s.qkv_b + s.o_w + s.ffn_norm + s.gu_w + s.down_w +
-           s.final_norm + s.lm_head;
+static size_t layer_total(layer_sizes s) {
+    return s.attn_norm + s.qkv_w + s.qkv_b + s.o_w + s.ffn_norm + s.gu_w + s.down_w;
+}
+
+static size_t total_params(const cada_model_config *c) {
+    size_t V = (size_t)c->vocab_size, C = (size_t)c->hidden_size;
+    return V * C + (size_t)c->n_layers * layer_total(layer_sizes_of(c)) + C + (c->tie_embeddings ? 0 : V * C);
 }
 
 static void carve(cada_params *p, float *buf, const cada_model_config *c) {
-    param_sizes s = sizes_of(c);
+    layer_sizes s = layer_sizes_of(c);
     float *q = buf;
-    p->embed = q; q += s.embed;
+    p->embed = q; q += (size_t)c->vocab_size * c->hidden_size;
+    p->layer_stride = layer_total(s);
+    float *layer0 = q;
     p->attn_norm = q; q += s.attn_norm;
     p->qkv_w = q; q += s.qkv_w;
     p->qkv_b = s.qkv_b ? q : NULL; q += s.qkv_b;
@@ -52,15 +55,21 @@ static void carve(cada_params *p, float *buf, const cada_model_config *c) {
     p->ffn_norm = q; q += s.ffn_norm;
     p->gu_w = q; q += s.gu_w;
     p->down_w = q; q += s.down_w;
-    p->final_norm = q; q += s.final_norm;
-    p->lm_head = s.lm_head ? q : p->embed;
+    q = layer0 + (size_t)c->n_layers * p->layer_stride;
+    p->final_norm = q; q += c->hidden_size;
+    p->lm_head = c->tie_embeddings ? p->embed : q;
+}
+
+void cada_model_layer_range(const cada_model *m, int l, size_t *offset, size_t *count) {
+    *offset = (size_t)(m->p.attn_norm - m->params) + (size_t)l * m->p.layer_stride;
+    *count = m->p.layer_stride;
 }
 
 cada_status cada_model_init(cada_model *m, const cada_model_config *cfg) {
     memset(m, 0, sizeof *m);
     CADA_TRY(cada_config_validate(cfg, "model configuration"));
     m->cfg = *cfg;
-    m->n_params = total_of(sizes_of(cfg));
+    m->n_params = total_params(cfg);
     m->params = CADA_CALLOC(m->n_params, sizeof(float), "model parameters");
     m->inv_freq = CADA_MALLOC(sizeof(float) * (size_t)(cfg->head_dim / 2), "RoPE frequencies");
     if (!m->params || !m->inv_freq) {
@@ -99,7 +108,7 @@ void cada_model_zero_grads(cada_model *m) {
 
 int cada_model_tensor_views(const cada_model_config *c, const cada_params *p, cada_tensor_view *views) {
     const int L = c->n_layers, C = c->hidden_size, I = c->intermediate_size, D = c->head_dim;
-    const int H = c->n_heads, KVH = c->n_kv_heads, QKV = (H + 2 * KVH) * D;
+    const int H = c->n_heads, KVH = c->n_kv_heads;
     const int permute = c->arch == CADA_ARCH_LLAMA; /* llama.cpp permutes Llama's q, k only */
     int n = 0;
 #define VIEW(hf, gg, ptr, r, cc, perm, heads)                                             \
@@ -118,53 +127,53 @@ int cada_model_tensor_views(const cada_model_config *c, const cada_params *p, ca
         n++;                                                                             \
     } while (0)
 #define P(field, offset) (p ? p->field + (offset) : NULL)
+#define PL(field, offset) (p ? CADA_LAYER(p, field, l) + (offset) : NULL)
     char hf[96], gg[64];
     VIEW("model.embed_tokens.weight", "token_embd.weight", P(embed, 0), c->vocab_size, C, 0, 0);
     for (int l = 0; l < L; l++) {
-        size_t qkv0 = (size_t)l * QKV * C;
         snprintf(hf, sizeof hf, "model.layers.%d.input_layernorm.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.attn_norm.weight", l);
-        VIEW(hf, gg, P(attn_norm, (size_t)l * C), C, 1, 0, 0);
+        VIEW(hf, gg, PL(attn_norm, 0), C, 1, 0, 0);
         snprintf(hf, sizeof hf, "model.layers.%d.self_attn.q_proj.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.attn_q.weight", l);
-        VIEW(hf, gg, P(qkv_w, qkv0), H * D, C, permute, H);
+        VIEW(hf, gg, PL(qkv_w, 0), H * D, C, permute, H);
         snprintf(hf, sizeof hf, "model.layers.%d.self_attn.k_proj.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.attn_k.weight", l);
-        VIEW(hf, gg, P(qkv_w, qkv0 + (size_t)H * D * C), KVH * D, C, permute, KVH);
+        VIEW(hf, gg, PL(qkv_w, (size_t)H * D * C), KVH * D, C, permute, KVH);
         snprintf(hf, sizeof hf, "model.layers.%d.self_attn.v_proj.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.attn_v.weight", l);
-        VIEW(hf, gg, P(qkv_w, qkv0 + (size_t)(H + KVH) * D * C), KVH * D, C, 0, 0);
+        VIEW(hf, gg, PL(qkv_w, (size_t)(H + KVH) * D * C), KVH * D, C, 0, 0);
         if (c->qkv_bias) {
-            size_t b0 = (size_t)l * QKV;
             snprintf(hf, sizeof hf, "model.layers.%d.self_attn.q_proj.bias", l);
             snprintf(gg, sizeof gg, "blk.%d.attn_q.bias", l);
-            VIEW(hf, gg, P(qkv_b, b0), H * D, 1, 0, 0);
+            VIEW(hf, gg, PL(qkv_b, 0), H * D, 1, 0, 0);
             snprintf(hf, sizeof hf, "model.layers.%d.self_attn.k_proj.bias", l);
             snprintf(gg, sizeof gg, "blk.%d.attn_k.bias", l);
-            VIEW(hf, gg, P(qkv_b, b0 + (size_t)H * D), KVH * D, 1, 0, 0);
+            VIEW(hf, gg, PL(qkv_b, (size_t)H * D), KVH * D, 1, 0, 0);
             snprintf(hf, sizeof hf, "model.layers.%d.self_attn.v_proj.bias", l);
             snprintf(gg, sizeof gg, "blk.%d.attn_v.bias", l);
-            VIEW(hf, gg, P(qkv_b, b0 + (size_t)(H + KVH) * D), KVH * D, 1, 0, 0);
+            VIEW(hf, gg, PL(qkv_b, (size_t)(H + KVH) * D), KVH * D, 1, 0, 0);
         }
         snprintf(hf, sizeof hf, "model.layers.%d.self_attn.o_proj.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.attn_output.weight", l);
-        VIEW(hf, gg, P(o_w, (size_t)l * C * H * D), C, H * D, 0, 0);
+        VIEW(hf, gg, PL(o_w, 0), C, H * D, 0, 0);
         snprintf(hf, sizeof hf, "model.layers.%d.post_attention_layernorm.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.ffn_norm.weight", l);
-        VIEW(hf, gg, P(ffn_norm, (size_t)l * C), C, 1, 0, 0);
+        VIEW(hf, gg, PL(ffn_norm, 0), C, 1, 0, 0);
         snprintf(hf, sizeof hf, "model.layers.%d.mlp.gate_proj.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.ffn_gate.weight", l);
-        VIEW(hf, gg, P(gu_w, (size_t)l * 2 * I * C), I, C, 0, 0);
+        VIEW(hf, gg, PL(gu_w, 0), I, C, 0, 0);
         snprintf(hf, sizeof hf, "model.layers.%d.mlp.up_proj.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.ffn_up.weight", l);
-        VIEW(hf, gg, P(gu_w, (size_t)l * 2 * I * C + (size_t)I * C), I, C, 0, 0);
+        VIEW(hf, gg, PL(gu_w, (size_t)I * C), I, C, 0, 0);
         snprintf(hf, sizeof hf, "model.layers.%d.mlp.down_proj.weight", l);
         snprintf(gg, sizeof gg, "blk.%d.ffn_down.weight", l);
-        VIEW(hf, gg, P(down_w, (size_t)l * C * I), C, I, 0, 0);
+        VIEW(hf, gg, PL(down_w, 0), C, I, 0, 0);
     }
     VIEW("model.norm.weight", "output_norm.weight", P(final_norm, 0), C, 1, 0, 0);
     if (!c->tie_embeddings) VIEW("lm_head.weight", "output.weight", P(lm_head, 0), c->vocab_size, C, 0, 0);
 #undef P
+#undef PL
 #undef VIEW
     return n;
 }
@@ -274,18 +283,18 @@ cada_status cada_model_forward(cada_model *m, const cada_batch *b) {
         float *atty = a->atty + (size_t)l * N * H * D;
         float *gu = a->gu + (size_t)l * N * 2 * I, *h = a->h + (size_t)l * N * I;
 
-        rmsnorm_forward(xn1, a->rstd1 + (size_t)l * N, res, p->attn_norm + (size_t)l * C, N, C, c->rms_eps);
-        matmul_forward(qkv, xn1, p->qkv_w + (size_t)l * QKV * C, p->qkv_b ? p->qkv_b + (size_t)l * QKV : NULL, N, C, QKV);
+        rmsnorm_forward(xn1, a->rstd1 + (size_t)l * N, res, CADA_LAYER(p, attn_norm, l), N, C, c->rms_eps);
+        matmul_forward(qkv, xn1, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C, QKV);
         rope_forward(qkv, N, QKV, H, D, b->positions, m->inv_freq);          /* q heads */
         rope_forward(qkv + H * D, N, QKV, KVH, D, b->positions, m->inv_freq); /* k heads */
         attention_forward(atty, att, qkv, b->positions, B, T, H, KVH, D);
-        matmul_forward(resmid, atty, p->o_w + (size_t)l * C * H * D, NULL, N, H * D, C);
+        matmul_forward(resmid, atty, CADA_LAYER(p, o_w, l), NULL, N, H * D, C);
         residual_forward(resmid, resmid, res, (int64_t)NC);
 
-        rmsnorm_forward(xn2, a->rstd2 + (size_t)l * N, resmid, p->ffn_norm + (size_t)l * C, N, C, c->rms_eps);
-        matmul_forward(gu, xn2, p->gu_w + (size_t)l * 2 * I * C, NULL, N, C, 2 * I);
+        rmsnorm_forward(xn2, a->rstd2 + (size_t)l * N, resmid, CADA_LAYER(p, ffn_norm, l), N, C, c->rms_eps);
+        matmul_forward(gu, xn2, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
         swiglu_forward(h, gu, N, I);
-        matmul_forward(res_next, h, p->down_w + (size_t)l * C * I, NULL, N, I, C);
+        matmul_forward(res_next, h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
         residual_forward(res_next, res_next, resmid, (int64_t)NC);
     }
     rmsnorm_forward(a->xf, a->rstdf, a->residual + (size_t)L * NC, p->final_norm, N, C, c->rms_eps);
@@ -312,12 +321,31 @@ void cada_ce_dlogprob(const int *targets, int n, float *dlogprob) {
 
 /* ---- backward --------------------------------------------------------------------------- */
 
+/* Per-layer gradient pointers into `block` (one layer's worth of floats, laid out as
+ * layer blocks of the parameter buffer are). */
+static void layer_grad_view(const cada_params *g, float *block, cada_params *out) {
+    *out = *g;
+    out->layer_stride = 0;
+    out->attn_norm = block;
+    out->qkv_w = block + (g->qkv_w - g->attn_norm);
+    out->qkv_b = g->qkv_b ? block + (g->qkv_b - g->attn_norm) : NULL;
+    out->o_w = block + (g->o_w - g->attn_norm);
+    out->ffn_norm = block + (g->ffn_norm - g->attn_norm);
+    out->gu_w = block + (g->gu_w - g->attn_norm);
+    out->down_w = block + (g->down_w - g->attn_norm);
+}
+
 cada_status cada_model_backward(cada_model *m, const float *dlogprob) {
+    return cada_model_backward_hooked(m, dlogprob, NULL);
+}
+
+cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, const cada_backward_hooks *hooks) {
     cada_activations *a = &m->act;
     if (!a->residual) return CADA_ERR(CADA_ERR_ARG, "backward called before forward");
     CADA_TRY(cada_model_alloc_grads(m));
     const cada_model_config *c = &m->cfg;
-    const cada_params *p = &m->p, *g = &m->g;
+    const cada_params *p = &m->p, *g_full = &m->g;
+    const size_t head_off = (size_t)(m->g.final_norm - m->grads);
     const int B = a->B, T = a->T, N = B * T;
     const int L = c->n_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
     const int H = c->n_heads, KVH = c->n_kv_heads, D = c->head_dim, QKV = (H + 2 * KVH) * D;
@@ -326,9 +354,10 @@ cada_status cada_model_backward(cada_model *m, const float *dlogprob) {
     /* logits -> dlogits in place; then the LM head and the final norm */
     logsoftmax_gather_backward(a->logits, a->lse, a->targets, dlogprob, N, V);
     memset(a->dxn, 0, sizeof(float) * NC);
-    matmul_backward(a->dxn, g->lm_head, NULL, a->logits, a->xf, p->lm_head, N, C, V);
+    matmul_backward(a->dxn, g_full->lm_head, NULL, a->logits, a->xf, p->lm_head, N, C, V);
     memset(a->dres, 0, sizeof(float) * NC);
-    rmsnorm_backward(a->dres, g->final_norm, a->dxn, a->residual + (size_t)L * NC, p->final_norm, a->rstdf, N, C);
+    rmsnorm_backward(a->dres, g_full->final_norm, a->dxn, a->residual + (size_t)L * NC, p->final_norm, a->rstdf, N, C);
+    if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, head_off, m->n_params - head_off);
 
     /* a->dres holds d/d(residual[l+1]) entering layer l's backward */
     for (int l = L - 1; l >= 0; l--) {
@@ -338,29 +367,37 @@ cada_status cada_model_backward(cada_model *m, const float *dlogprob) {
         float *att = a->att + (size_t)l * B * H * T * T;
         float *atty = a->atty + (size_t)l * N * H * D;
         float *gu = a->gu + (size_t)l * N * 2 * I, *h = a->h + (size_t)l * N * I;
+        size_t layer_off, layer_count;
+        cada_model_layer_range(m, l, &layer_off, &layer_count);
+        float *block = hooks && hooks->layer_grads ? hooks->layer_grads(hooks->ctx, l) : m->grads + layer_off;
+        cada_params gl;
+        layer_grad_view(g_full, block, &gl);
+        const cada_params *g = &gl; /* this layer's gradients: CADA_LAYER(g, field, 0) */
 
         /* MLP: res_next = resmid + down(swiglu(gu(norm2(resmid)))) */
         memset(a->dh, 0, sizeof(float) * (size_t)N * I);
-        matmul_backward(a->dh, g->down_w + (size_t)l * C * I, NULL, a->dres, h, p->down_w + (size_t)l * C * I, N, I, C);
+        matmul_backward(a->dh, CADA_LAYER(g, down_w, 0), NULL, a->dres, h, CADA_LAYER(p, down_w, l), N, I, C);
         swiglu_backward(a->dgu, a->dh, gu, N, I);
         memset(a->dxn, 0, sizeof(float) * NC);
-        matmul_backward(a->dxn, g->gu_w + (size_t)l * 2 * I * C, NULL, a->dgu, xn2, p->gu_w + (size_t)l * 2 * I * C, N, C, 2 * I);
+        matmul_backward(a->dxn, CADA_LAYER(g, gu_w, 0), NULL, a->dgu, xn2, CADA_LAYER(p, gu_w, l), N, C, 2 * I);
         /* dres (now for resmid) += norm2 backward */
-        rmsnorm_backward(a->dres, g->ffn_norm + (size_t)l * C, a->dxn, resmid, p->ffn_norm + (size_t)l * C,
+        rmsnorm_backward(a->dres, CADA_LAYER(g, ffn_norm, 0), a->dxn, resmid, CADA_LAYER(p, ffn_norm, l),
                          a->rstd2 + (size_t)l * N, N, C);
 
         /* attention: resmid = res + o(attn(rope(qkv(norm1(res))))) */
         memset(a->datty, 0, sizeof(float) * (size_t)N * H * D);
-        matmul_backward(a->datty, g->o_w + (size_t)l * C * H * D, NULL, a->dres, atty, p->o_w + (size_t)l * C * H * D, N, H * D, C);
+        matmul_backward(a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, atty, CADA_LAYER(p, o_w, l), N, H * D, C);
         attention_backward(a->dqkv, a->datt, a->datty, att, qkv, a->pos, B, T, H, KVH, D);
         rope_backward(a->dqkv, N, QKV, H, D, a->pos, m->inv_freq);
         rope_backward(a->dqkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq);
         memset(a->dxn, 0, sizeof(float) * NC);
-        matmul_backward(a->dxn, g->qkv_w + (size_t)l * QKV * C, g->qkv_b ? g->qkv_b + (size_t)l * QKV : NULL, a->dqkv, xn1,
-                        p->qkv_w + (size_t)l * QKV * C, N, C, QKV);
-        rmsnorm_backward(a->dres, g->attn_norm + (size_t)l * C, a->dxn, res, p->attn_norm + (size_t)l * C,
+        matmul_backward(a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, xn1,
+                        CADA_LAYER(p, qkv_w, l), N, C, QKV);
+        rmsnorm_backward(a->dres, CADA_LAYER(g, attn_norm, 0), a->dxn, res, CADA_LAYER(p, attn_norm, l),
                          a->rstd1 + (size_t)l * N, N, C);
+        if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, layer_off, layer_count);
     }
-    embedding_backward(g->embed, a->dres, a->tokens, N, C);
+    embedding_backward(g_full->embed, a->dres, a->tokens, N, C);
+    if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, 0, (size_t)(p->attn_norm - m->params));
     return CADA_OK;
 }

@@ -2,9 +2,13 @@
  * forward and backward over packed batches, per-token log-probabilities.
  *
  * Parameters live in ONE buffer (one allocation, one all-reduce, one optimizer sweep),
- * carved into the named views of cada_params. Per-layer tensors are stacked over layers,
- * and the projections that read the same input are fused: q, k and v form one (QKV, C)
- * matrix per layer and gate and up one (2I, C) matrix, so each is a single sgemm.
+ * carved into the named views of cada_params, in the order
+ *     embed | layer 0 | layer 1 | ... | layer L-1 | final_norm | lm_head (if untied)
+ * with each layer one contiguous block, so that the gradients a backward pass finishes
+ * layer by layer are contiguous ranges that can be reduced as soon as they are done
+ * (ZeRO-2; see cada_backward_hooks). Within a layer the projections that read the same
+ * input are fused: q, k and v form one (QKV, C) matrix and gate and up one (2I, C)
+ * matrix, so each is a single sgemm.
  * cada_model_tensor_views() maps these views to the Hugging Face and GGUF tensor names
  * that loaders and writers use; no other module needs to know the layout.
  *
@@ -24,18 +28,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Per-layer tensors point into layer 0's block; layer l's copy is layer_stride floats
+ * further (CADA_LAYER). */
 typedef struct {
-    float *embed;      /* (V, C) token embeddings */
-    float *attn_norm;  /* (L, C) input_layernorm */
-    float *qkv_w;      /* (L, QKV, C), QKV = (H + 2 KVH) D; rows [q | k | v] */
-    float *qkv_b;      /* (L, QKV), Qwen2 only; NULL otherwise */
-    float *o_w;        /* (L, C, H D) o_proj */
-    float *ffn_norm;   /* (L, C) post_attention_layernorm */
-    float *gu_w;       /* (L, 2I, C); rows [gate | up] */
-    float *down_w;     /* (L, C, I) */
-    float *final_norm; /* (C) */
-    float *lm_head;    /* (V, C); points at embed when embeddings are tied */
+    float *embed;        /* (V, C) token embeddings */
+    float *attn_norm;    /* (C) input_layernorm */
+    float *qkv_w;        /* (QKV, C), QKV = (H + 2 KVH) D; rows [q | k | v] */
+    float *qkv_b;        /* (QKV), Qwen2 only; NULL otherwise */
+    float *o_w;          /* (C, H D) o_proj */
+    float *ffn_norm;     /* (C) post_attention_layernorm */
+    float *gu_w;         /* (2I, C); rows [gate | up] */
+    float *down_w;       /* (C, I) */
+    size_t layer_stride; /* floats from one layer's block to the next */
+    float *final_norm;   /* (C) */
+    float *lm_head;      /* (V, C); points at embed when embeddings are tied */
 } cada_params;
+
+/* Layer l's copy of a per-layer tensor (NULL stays NULL). */
+#define CADA_LAYER(p, field, l) ((p)->field ? (p)->field + (size_t)(l) * (p)->layer_stride : (float *)0)
 
 /* One published tensor and where it lives inside the parameter buffer. */
 typedef struct {
@@ -109,6 +119,25 @@ cada_status cada_model_forward(cada_model *m, const cada_batch *b);
  * (B*T values); ACCUMULATES into m->grads (call cada_model_zero_grads first).
  * Overwrites act.logits. */
 cada_status cada_model_backward(cada_model *m, const float *dlogprob);
+
+/* Offset and length, in floats of the parameter buffer, of layer l's block. */
+void cada_model_layer_range(const cada_model *m, int l, size_t *offset, size_t *count);
+
+/* Hooks into backward, for learners that reduce gradients while backward runs.
+ * Gradients become final in this order: [final_norm, end of buffer) (final norm, and
+ * the LM head when untied), then layer L-1 down to layer 0 (cada_model_layer_range),
+ * then [0, first layer) (the embeddings, which with tied weights also hold the LM
+ * head's gradient). range_done(ctx, offset, count) is called as each range becomes
+ * final (offsets in floats into the gradient buffer layout).
+ * layer_grads(ctx, l), when set, supplies the buffer (layer_stride floats, laid out as
+ * a layer block, zeroed or holding earlier micro-batches' sums) that layer l's
+ * gradients accumulate into instead of m->grads; range_done then refers to it. */
+typedef struct {
+    void (*range_done)(void *ctx, size_t offset, size_t count);
+    float *(*layer_grads)(void *ctx, int layer);
+    void *ctx;
+} cada_backward_hooks;
+cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, const cada_backward_hooks *hooks);
 
 /* dlogprob for the mean cross-entropy over tokens with a target: -1/count there. */
 void cada_ce_dlogprob(const int *targets, int n, float *dlogprob);
