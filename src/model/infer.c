@@ -147,7 +147,7 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
             memcpy(kv->k + at, kv->qkv + (size_t)r * QKV + HD, sizeof(float) * kv->kv_dim);
             memcpy(kv->v + at, kv->qkv + (size_t)r * QKV + HD + kv->kv_dim, sizeof(float) * kv->kv_dim);
         }
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (CADA_PAR((int64_t)N * H * kv->len[seqs[0].slot]))
         for (int r = 0; r < N; r++) {
             float *scores = kv->scores + (size_t)omp_get_thread_num() * kv->max_len;
             attend_row(kv, l, seqs[kv->row_seq[r]].slot, kv->pos[r], kv->qkv + (size_t)r * QKV, kv->atty + (size_t)r * HD, H,

@@ -31,7 +31,7 @@ void attention_forward(float *out, float *att, const float *qkv, const int *pos,
             float *o = out + (int64_t)b * T * H * D + h * D;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, q, QKV, k, QKV,
                         0.0f, p, T);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)T * T))
             for (int i = 0; i < T; i++) {
                 float *pi = p + (int64_t)i * T;
                 int lo = i - rpos[i];
@@ -80,7 +80,7 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, p, T, dO, H * D,
                         1.0f, dv, QKV);
             /* softmax backward: dS = P * (dP - sum_j P dP), times the score scale */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)T * T))
             for (int i = 0; i < T; i++) {
                 const float *pi = p + (int64_t)i * T;
                 float *di = datt + (int64_t)i * T;

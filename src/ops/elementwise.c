@@ -6,7 +6,7 @@
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 void swiglu_forward(float *h, const float *gu, int N, int I) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * I))
     for (int n = 0; n < N; n++) {
         const float *g = gu + (int64_t)n * 2 * I;
         const float *u = g + I;
@@ -17,7 +17,7 @@ void swiglu_forward(float *h, const float *gu, int N, int I) {
 
 /* d/dg [g s(g)] = s(g) (1 + g (1 - s(g))). */
 void swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int I) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * I))
     for (int n = 0; n < N; n++) {
         const float *g = gu + (int64_t)n * 2 * I;
         const float *u = g + I;
@@ -33,12 +33,12 @@ void swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int I)
 }
 
 void residual_forward(float *out, const float *a, const float *b, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR(n))
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void embedding_forward(float *out, const int *tokens, const float *table, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * C))
     for (int n = 0; n < N; n++) {
         const float *src = table + (int64_t)tokens[n] * C;
         float *dst = out + (int64_t)n * C;
@@ -49,7 +49,7 @@ void embedding_forward(float *out, const int *tokens, const float *table, int N,
 /* Sequential over tokens: two tokens may share a row of the table, and a fixed order
  * keeps the result independent of the thread count. Threads split the columns. */
 void embedding_backward(float *dtable, const float *dout, const int *tokens, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * C))
     for (int i = 0; i < C; i++)
         for (int n = 0; n < N; n++) dtable[(int64_t)tokens[n] * C + i] += dout[(int64_t)n * C + i];
 }

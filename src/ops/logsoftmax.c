@@ -9,7 +9,7 @@
 
 void logsoftmax_gather(float *logprob, float *lse, const float *logits, const int *targets,
                        int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * V))
     for (int n = 0; n < N; n++) {
         const float *l = logits + (int64_t)n * V;
         float mx = -INFINITY;
@@ -24,7 +24,7 @@ void logsoftmax_gather(float *logprob, float *lse, const float *logits, const in
 
 void logsoftmax_gather_backward(float *logits, const float *lse, const int *targets,
                                 const float *dlogprob, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * V))
     for (int n = 0; n < N; n++) {
         float *l = logits + (int64_t)n * V;
         float g = targets[n] >= 0 ? dlogprob[n] : 0.0f;

@@ -16,7 +16,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
                     int N, int C, int OC) {
     double t0 = cada_now();
     if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * OC))
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) out[(int64_t)n * OC + o] = bias[o];
     }
@@ -38,7 +38,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
                 dweight, C);
     if (dbias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * OC))
         for (int o = 0; o < OC; o++) {
             float s = 0.0f;
             for (int n = 0; n < N; n++) s += dout[(int64_t)n * OC + o];

@@ -6,7 +6,7 @@
 
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N,
                      int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = inp + (int64_t)n * C;
         float *y = out + (int64_t)n * C;
@@ -22,7 +22,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
  * dx_j = r (w_j dy_j) - r^3 x_j / C * sum_i (w_i dy_i x_i). */
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                       const float *weight, const float *rstd, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = inp + (int64_t)n * C;
         const float *dy = dout + (int64_t)n * C;
@@ -35,7 +35,7 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
     }
     /* dweight_i = sum_n dy_ni x_ni r_n: reduce over rows, threads over columns so that
      * the summation order (and so the result) does not depend on the thread count. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * C))
     for (int i = 0; i < C; i++) {
         float s = 0.0f;
         for (int n = 0; n < N; n++) s += dout[(int64_t)n * C + i] * inp[(int64_t)n * C + i] * rstd[n];

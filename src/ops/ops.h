@@ -17,6 +17,13 @@
 
 #include <stdint.h>
 
+/* Loops run on OpenMP threads only when they touch at least this many elements: a
+ * parallel region costs a fork and a barrier (microseconds on idle cores, up to a
+ * scheduler time slice when ranks outnumber cores), which decode-sized work (one token,
+ * a few thousand elements) cannot repay. */
+#define CADA_PAR_MIN_ELEMENTS 32768
+#define CADA_PAR(work) ((work) >= CADA_PAR_MIN_ELEMENTS)
+
 /* ---- linear layers --------------------------------------------------------------- */
 
 /* out(N, OC) = inp(N, C) @ weight(OC, C)^T + bias(OC). bias may be NULL. Writes out. */

@@ -11,7 +11,7 @@
 static void rope_rotate(float *x, int N, int stride, int n_heads, int D, const int *pos,
                         const float *inv_freq, float sign) {
     int half = D / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * n_heads * D))
     for (int n = 0; n < N; n++) {
         float *row = x + (int64_t)n * stride;
         for (int i = 0; i < half; i++) {
