@@ -20,6 +20,9 @@ static void usage(FILE *out) {
             "  convert IN.gguf OUT_DIR   write config.json + model.safetensors (Hugging Face layout)\n"
             "  forward [--model PATH] [--text-ids IDS]\n"
             "                            per-token log-probabilities of token ids under a model\n"
+            "  generate --prompt TEXT [--chat] [--system TEXT] [--max-tokens N] [--temperature T]\n"
+            "           [--top-p P] [--top-k K] [--seed S] [-n SAMPLES] [--stop STR] [--json]\n"
+            "                            generate text (streamed), greedy by default\n"
             "  bench forward|train-step|matmul [--model PATH] [--batch B] [--seq T] [--iters N]\n"
             "                            throughput on the CPU path\n"
             "  version                   build configuration\n"
@@ -67,6 +70,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return cada_cmd_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cada_cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "forward")) return cada_cmd_forward(argc - 2, argv + 2);
+    if (!strcmp(cmd, "generate")) return cada_cmd_generate(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "cada: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -1,0 +1,235 @@
+/* cli/generate.c: `cada generate` (text in, streamed text out) and `cada bench
+ * generate` (prefill and decode throughput). The tokenizer comes from the model's own
+ * files: the vocabulary embedded in a GGUF, or tokenizer.json beside config.json. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli/cli.h"
+
+#include "base/log.h"
+#include "model/load.h"
+#include "rollout/engine.h"
+#include "tok/tokenizer.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define MAX_STOP 8
+
+typedef struct {
+    const cada_tokenizer *tok;
+    int stream;             /* print text as it is generated (one sample, no --json) */
+    cada_tok_stream decoder;
+    cada_tok_bytes *text;   /* (n requests) raw decoded bytes so far, for stop strings */
+    const char *stop[MAX_STOP];
+    int n_stop;
+    cada_status error;
+} gen_ctx;
+
+static void on_token(void *p, int request, int token, float logprob) {
+    (void)logprob;
+    gen_ctx *g = p;
+    if (g->error != CADA_OK) return;
+    if (g->n_stop) g->error = cada_tok_decode(g->tok, &token, 1, 0, &g->text[request]);
+    if (g->stream) {
+        cada_tok_bytes out = {0};
+        if (cada_tok_stream_push(g->tok, &g->decoder, token, CADA_TOK_SKIP_SPECIAL, &out) == CADA_OK && out.len) {
+            fwrite(out.data, 1, out.len, stdout);
+            fflush(stdout);
+        }
+        cada_tok_bytes_free(&out);
+    }
+}
+
+/* A stop string counts once it appears in the generated text; only the tail that the
+ * last token can have completed is searched. */
+static int on_stop(void *p, int request, const int *tokens, int n) {
+    (void)tokens;
+    (void)n;
+    gen_ctx *g = p;
+    const cada_tok_bytes *t = &g->text[request];
+    for (int i = 0; i < g->n_stop; i++) {
+        size_t k = strlen(g->stop[i]);
+        size_t from = t->len > k + 64 ? t->len - k - 64 : 0;
+        for (size_t at = from; at + k <= t->len; at++)
+            if (!memcmp(t->data + at, g->stop[i], k)) return 1;
+    }
+    return 0;
+}
+
+static cada_status load_tokenizer(const char *model_path, cada_tokenizer **tok) {
+    cada_source_kind kind;
+    CADA_TRY(cada_model_source_kind(model_path, &kind));
+    if (kind == CADA_SOURCE_GGUF) return cada_tok_load(tok, model_path, 0);
+    char dir[1024];
+    cada_model_hf_folder(model_path, dir, sizeof dir);
+    return cada_tok_load(tok, dir, 0);
+}
+
+/* Prompt ids: the chat template with an optional system message, or the raw text. */
+static cada_status encode_prompt(const cada_tokenizer *tok, const char *system, const char *prompt, int chat,
+                                 cada_tok_ids *ids) {
+    if (!chat) return cada_tok_encode(tok, prompt, strlen(prompt), CADA_TOK_ADD_SPECIAL | cada_tok_config_flags(tok), ids);
+    cada_chat_msg msgs[2];
+    size_t n = 0;
+    if (system) msgs[n++] = (cada_chat_msg){"system", system};
+    msgs[n++] = (cada_chat_msg){"user", prompt};
+    cada_tok_bytes text = {0};
+    cada_status st = cada_tok_chat_render(tok, msgs, n, CADA_CHAT_ADD_GENERATION_PROMPT, &text);
+    /* the template is trusted text: its special tokens must be read as such */
+    if (st == CADA_OK) st = cada_tok_encode(tok, text.data, text.len, 0, ids);
+    cada_tok_bytes_free(&text);
+    return st;
+}
+
+/* End-of-sequence ids: the tokenizer's and the model configuration's. */
+static int eos_ids_of(const cada_tokenizer *tok, const cada_model_config *cfg, int *eos) {
+    int n = 0;
+    int a = cada_tok_eos_id(tok), b = cfg->eos_token_id;
+    if (a >= 0) eos[n++] = a;
+    if (b >= 0 && b != a) eos[n++] = b;
+    return n;
+}
+
+static void json_string(FILE *f, const char *s, size_t len) {
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int cada_cmd_generate(int argc, char **argv) {
+    const char *model_path = cada_cli_default_model(), *prompt = NULL, *system = NULL;
+    int chat = 0, json = 0, max_tokens = 128, samples = 1, max_len = 2048;
+    cada_engine_config ec;
+    memset(&ec, 0, sizeof ec);
+    ec.sampling.temperature = 0.0f;
+    ec.sampling.top_p = 1.0f;
+    gen_ctx g;
+    memset(&g, 0, sizeof g);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "--model") && more) model_path = argv[++i];
+        else if (!strcmp(a, "--prompt") && more) prompt = argv[++i];
+        else if (!strcmp(a, "--system") && more) system = argv[++i];
+        else if (!strcmp(a, "--chat")) chat = 1;
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--max-tokens") && more) max_tokens = atoi(argv[++i]);
+        else if (!strcmp(a, "--max-len") && more) max_len = atoi(argv[++i]);
+        else if (!strcmp(a, "--temperature") && more) ec.sampling.temperature = (float)atof(argv[++i]);
+        else if (!strcmp(a, "--top-p") && more) ec.sampling.top_p = (float)atof(argv[++i]);
+        else if (!strcmp(a, "--top-k") && more) ec.sampling.top_k = atoi(argv[++i]);
+        else if (!strcmp(a, "--seed") && more) ec.seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(a, "-n") && more) samples = atoi(argv[++i]);
+        else if (!strcmp(a, "--stop") && more && g.n_stop < MAX_STOP) g.stop[g.n_stop++] = argv[++i];
+        else {
+            prompt = NULL;
+            break;
+        }
+    }
+    if (!prompt || max_tokens <= 0 || samples <= 0 || samples > 4096 || max_len <= 1 || ec.sampling.temperature < 0 ||
+        !(ec.sampling.top_p > 0 && ec.sampling.top_p <= 1) || ec.sampling.top_k < 0) {
+        fprintf(stderr,
+                "usage: cada generate --prompt TEXT [--model PATH] [--system TEXT] [--chat] [--max-tokens 128]\n"
+                "                     [--temperature 0 (greedy)] [--top-p 1] [--top-k 0] [--seed 0] [-n 1]\n"
+                "                     [--stop STRING]... [--max-len 2048] [--json]\n");
+        return 2;
+    }
+    if (system && !chat) {
+        fprintf(stderr, "cada generate: --system needs --chat\n");
+        return 2;
+    }
+    cada_model m;
+    cada_tokenizer *tok = NULL;
+    cada_tok_ids ids = {0};
+    cada_gen_result *res = NULL;
+    cada_gen_request *reqs = NULL;
+    int rc = 0;
+    if (cada_model_load(&m, model_path) != CADA_OK) return cada_cli_fail("generate");
+    if (load_tokenizer(model_path, &tok) != CADA_OK || encode_prompt(tok, system, prompt, chat, &ids) != CADA_OK) {
+        rc = cada_cli_fail("generate");
+        goto done;
+    }
+    int eos[2];
+    ec.n_eos = eos_ids_of(tok, &m.cfg, eos);
+    ec.eos_ids = eos;
+    ec.n_slots = samples < 16 ? samples : 16;
+    ec.max_len = max_len;
+    g.tok = tok;
+    g.stream = samples == 1 && !json;
+    cada_tok_stream_init(&g.decoder);
+    g.text = calloc((size_t)samples, sizeof *g.text);
+    reqs = calloc((size_t)samples, sizeof *reqs);
+    res = calloc((size_t)samples, sizeof *res);
+    if (!g.text || !reqs || !res) {
+        fprintf(stderr, "cada generate: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    for (int s = 0; s < samples; s++)
+        reqs[s] = (cada_gen_request){0, (uint32_t)s, ids.ids, (int)ids.n, max_tokens};
+    ec.on_token = on_token;
+    ec.stop = g.n_stop ? on_stop : NULL;
+    ec.ctx = &g;
+    cada_engine_stats stats;
+    double t0 = cada_now();
+    if (cada_generate(&m, &ec, reqs, samples, res, &stats) != CADA_OK || g.error != CADA_OK) {
+        if (g.stream) printf("\n");
+        rc = cada_cli_fail("generate");
+        goto done;
+    }
+    double dt = cada_now() - t0;
+    if (g.stream) {
+        cada_tok_bytes tail = {0};
+        if (cada_tok_stream_finish(&g.decoder, &tail) == CADA_OK && tail.len) fwrite(tail.data, 1, tail.len, stdout);
+        cada_tok_bytes_free(&tail);
+        printf("\n");
+        fflush(stdout);
+    }
+    long generated = 0;
+    for (int s = 0; s < samples; s++) {
+        generated += res[s].n;
+        if (g.stream) continue;
+        cada_tok_bytes raw = {0}, text = {0};
+        cada_tok_decode(tok, res[s].tokens, (size_t)res[s].n, CADA_TOK_SKIP_SPECIAL, &raw);
+        cada_tok_utf8_lossy(raw.data ? raw.data : "", raw.len, &text);
+        if (json) {
+            printf("{\"sample\": %d, \"finish\": \"%s\", \"prompt_tokens\": %zu, \"tokens\": [", s,
+                   cada_finish_name(res[s].finish), ids.n);
+            for (int i = 0; i < res[s].n; i++) printf("%s%d", i ? ", " : "", res[s].tokens[i]);
+            printf("], \"logprobs\": [");
+            for (int i = 0; i < res[s].n; i++) printf("%s%.6g", i ? ", " : "", (double)res[s].logprobs[i]);
+            printf("], \"text\": ");
+            json_string(stdout, text.data ? text.data : "", text.len);
+            printf("}\n");
+        } else {
+            printf("--- sample %d (%s, %d tokens)\n%s\n", s, cada_finish_name(res[s].finish), res[s].n,
+                   text.data ? text.data : "");
+        }
+        cada_tok_bytes_free(&raw);
+        cada_tok_bytes_free(&text);
+    }
+    fprintf(stderr, "[%zu prompt tokens, %ld generated in %.2fs: prefill %.0f tokens/s, decode %.1f tokens/s; finish %s]\n",
+            ids.n, generated, dt, stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0.0,
+            stats.decode_seconds > 0 ? (generated - samples) / stats.decode_seconds : 0.0, cada_finish_name(res[0].finish));
+done:
+    if (res)
+        for (int s = 0; s < samples; s++) cada_gen_result_free(&res[s]);
+    if (g.text)
+        for (int s = 0; s < samples; s++) cada_tok_bytes_free(&g.text[s]);
+    free(g.text);
+    free(res);
+    free(reqs);
+    cada_tok_ids_free(&ids);
+    cada_tok_free(tok);
+    cada_model_free(&m);
+    return rc;
+}
