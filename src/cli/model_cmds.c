@@ -6,6 +6,7 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "model/load.h"
+#include "tok/export.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,9 +153,22 @@ int cada_cmd_convert(int argc, char **argv) {
     }
     printf("converted %s -> %s/{config.json,model.safetensors} (%s, %.1f M parameters; load %.2fs, write %.2fs)\n", pos[0],
            pos[1], cada_dtype_name((cada_dtype)dtype), (double)cada_config_param_count(&m.cfg) / 1e6, t1 - t0, cada_now() - t1);
-    printf("tokenizer: not written yet (tokenizer.json from the GGUF vocabulary comes with the tokenizer module)\n");
+    int rc = 0;
+    cada_source_kind kind;
+    if (cada_model_source_kind(pos[0], &kind) == CADA_OK && kind == CADA_SOURCE_GGUF) {
+        cada_status st = cada_tok_export_gguf(pos[0], pos[1]);
+        if (st == CADA_OK) {
+            printf("tokenizer: %s/{tokenizer.json,tokenizer_config.json} from the GGUF vocabulary\n", pos[1]);
+        } else if (st == CADA_ERR_UNSUPPORTED) {
+            printf("tokenizer: not written: %s\n", cada_error_message());
+        } else {
+            rc = cada_cli_fail("convert");
+        }
+    } else {
+        printf("tokenizer: not copied (bring the source folder's tokenizer files)\n");
+    }
     cada_model_free(&m);
-    return 0;
+    return rc;
 }
 
 /* `cada forward --ids 1,2,3`: per-token log-probabilities of a token sequence, one

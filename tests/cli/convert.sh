@@ -20,3 +20,7 @@ from_hf=$(grep -E '^ +[0-9]+ ' <<<"$OUT")
 run_expect_rc 0 "$CADA" convert "$MODEL" "$TMP/hf16" --dtype BF16
 run_expect_rc 0 "$CADA" inspect "$TMP/hf16"
 expect_contains "$OUT" "BF16: 272 tensors" "published dtype     bfloat16"
+# the GGUF's tokenizer travels with the model
+[ -s "$TMP/hf/tokenizer.json" ] && [ -s "$TMP/hf/tokenizer_config.json" ] || fail "convert wrote no tokenizer files"
+run_expect_rc 0 "$CADA" generate --model "$TMP/hf" --chat --prompt "What is the capital of France?" --max-tokens 12
+expect_contains "$OUT" "Paris"
