@@ -10,6 +10,8 @@ export CADA_ROOT="$root"
 # One BLAS thread pool and one OpenMP pool sized to the machine; never more threads
 # than cores (OPENBLAS_CORETYPE is left as the machine sets it).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+# Sleeping waits: test programs share the cores with each other (see src/main.c).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 
 passed=0; failed=0
 log=$(mktemp)

@@ -12,6 +12,7 @@
 #include "base/rng.h"
 #include "model/load.h"
 #include "ops/ops.h"
+#include "tok/tokenizer.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -103,6 +104,14 @@ static int bench_matmul(const cada_model_config *c, int B, int T, int iters, dou
 }
 
 int cada_cmd_bench(int argc, char **argv) {
+    if (argc >= 1 && !strcmp(argv[0], "generate")) return cada_cmd_bench_generate(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "tokenizer")) {
+        if (argc != 3) {
+            fprintf(stderr, "usage: cada bench tokenizer TOKENIZER_PATH TEXT_FILE\n");
+            return 2;
+        }
+        return cada_tok_bench(argv[1], argv[2]) == CADA_OK ? 0 : cada_cli_fail("bench tokenizer");
+    }
     bench_args a = {NULL, cada_cli_default_model(), 4, 256, 5};
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) a.model = argv[++i];
