@@ -108,18 +108,25 @@ config:
 	  echo "cada build: missing libraries; run 'make deps' (installs: $(DEB_PACKAGES))" >&2; exit 1; fi
 
 cada: $(MAIN_OBJ) $(LIB_OBJS) $(CU_OBJS)
-	$(CC) -o $@ $^ $(LDLIBS)
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/cada_test: $(TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
-	$(CC) -o $@ $^ $(LDLIBS)
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
+# V=1 prints the full command lines.
+Q := $(if $(V),,@)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(V),,echo "  CC    $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+	@$(if $(V),,echo "  NVCC  $<")
+	$(Q)$(NVCC) $(NVCC_FLAGS) -c $< -o $@
 
 # The one test command: installs what is missing, fetches the model, builds, runs.
 test: deps fetch-models
@@ -136,7 +143,8 @@ asan: deps fetch-models
 	ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=2 build-asan/cada_test-san $(T)
 
 build-asan/cada_test-san: $(TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
-	$(CC) -o $@ $^ $(LDEXTRA) $(LDLIBS)
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) -o $@ $^ $(LDEXTRA) $(LDLIBS)
 
 deps:
 	@bash tests/deps.sh $(DEB_PACKAGES)

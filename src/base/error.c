@@ -49,7 +49,8 @@ void cada_error_wrap(const char *fmt, ...) {
     va_end(ap);
     if (n < 0) return;
     char joined[CADA_ERROR_CAP];
-    snprintf(joined, sizeof joined, "%s: %s", prefix, error_message);
+    /* A message longer than the buffer is cut; the start (the context) matters most. */
+    if (snprintf(joined, sizeof joined, "%s: %s", prefix, error_message) < 0) return;
     memcpy(error_message, joined, sizeof error_message);
 }
 
