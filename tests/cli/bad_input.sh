@@ -1,6 +1,6 @@
 # Bad input through the command line: a clear message naming the file, exit code 1
 # (2 for usage errors), never a crash.
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.bash"
 head -c 100000 "$MODEL" > "$TMP/truncated.gguf"
 run_expect_rc 1 "$CADA" inspect "$TMP/truncated.gguf"
 expect_contains "$OUT" "truncated.gguf"

@@ -1,6 +1,6 @@
 # cada convert GGUF -> Hugging Face folder; the result loads and computes the same
 # log-probabilities as the GGUF it came from.
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.bash"
 run_expect_rc 0 "$CADA" convert "$MODEL" "$TMP/hf"
 [ -s "$TMP/hf/config.json" ] && [ -s "$TMP/hf/model.safetensors" ] || fail "convert wrote no files"
 python3 - "$TMP/hf/config.json" <<'PY' || fail "config.json is not what transformers expects"

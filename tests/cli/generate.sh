@@ -1,6 +1,6 @@
 # cada generate on the real SmolLM2: greedy chat answer, JSON output with log-probs,
 # seeded sampling that repeats, stop strings, and bad requests.
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.bash"
 run_expect_rc 0 "$CADA" generate --model "$MODEL" --chat --prompt "What is the capital of France?" --max-tokens 20
 expect_contains "$OUT" "The capital of France is Paris." "finish eos"
 run_expect_rc 0 "$CADA" generate --model "$MODEL" --chat --prompt "Write a haiku about autumn." --temperature 0.9 \

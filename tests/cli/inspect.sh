@@ -1,5 +1,5 @@
 # cada inspect on the real GGUF and on a sharded Hugging Face folder.
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.bash"
 run_expect_rc 0 "$CADA" inspect "$MODEL"
 expect_contains "$OUT" "LlamaForCausalLM" "hidden_size         576" "num_hidden_layers   30" \
   "num_key_value_heads 3" "head_dim            64" "parameters          134515008" "tied_embeddings     yes" \
