@@ -291,7 +291,7 @@ cada_status tok_chat_setup(cada_tokenizer *t, const char *tmpl) {
     if (!tmpl || !*tmpl) return refuse(t, "the model files carry no chat template");
     if (strstr(tmpl, "<|start_header_id|>")) {
         if (strstr(tmpl, "Cutting Knowledge Date"))
-            return refuse(t, "Llama 3.1-style chat template (dated system preamble) is not implemented");
+            return refuse(t, "Llama 3.1-style chat template (dated system preamble) is not supported");
         if (!t->bos_text) {
             int32_t id = cada_tok_token_id(t, "<|begin_of_text|>");
             if (id < 0) return refuse(t, "Llama 3 chat template but no bos token");
