@@ -6,6 +6,7 @@
 # turns warnings into errors; OPT=... replaces the optimisation flags.
 
 SHELL := /bin/bash
+BUILD ?= build
 CC ?= gcc
 ifeq ($(origin CC),default)
 CC := gcc
@@ -14,7 +15,7 @@ endif
 # ---- detection -------------------------------------------------------------------
 DEB_PACKAGES := build-essential pkg-config libopenmpi-dev openmpi-bin libprotobuf-c-dev \
   protobuf-c-compiler libzstd-dev libopenblas-dev libopenblas-openmp-dev libpcre2-dev libcjson-dev libinih-dev \
-  python3 python3-pip unzip
+  python3 python3-pip unzip clang libclang-rt-14-dev
 
 have_pc = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1)
 HAVE_OPENBLAS := $(call have_pc,openblas)
@@ -39,7 +40,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -fopenmp $(WARN) -Isrc -Itests/unit -MMD -MP
+CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -fopenmp $(WARN) -Isrc -Itests/unit -I$(BUILD)/gen -MMD -MP
 LDLIBS := -fopenmp -lm -lpthread
 
 # OpenBLAS built on OpenMP shares cada's OpenMP thread pool. The pthreads build runs
@@ -64,6 +65,10 @@ ifeq ($(HAVE_PCRE2),1)
 CFLAGS_BASE += $(shell pkg-config --cflags libpcre2-8) -DPCRE2_CODE_UNIT_WIDTH=8
 LDLIBS += $(shell pkg-config --libs libpcre2-8)
 endif
+# protobuf-c messages (proto/cada.proto -> $(BUILD)/gen/cada.pb-c.{c,h}) and zstd frames
+HAVE_PROTOBUF_C := $(call have_pc,libprotobuf-c)
+HAVE_ZSTD := $(call have_pc,libzstd)
+LDLIBS += $(shell pkg-config --libs libprotobuf-c libzstd 2>/dev/null)
 ifeq ($(HAVE_MPI),1)
 CFLAGS_BASE += $(shell mpicc --showme:compile) -DCADA_HAVE_MPI
 LDLIBS += $(shell mpicc --showme:link)
@@ -75,8 +80,9 @@ MAIN_SRC := src/main.c
 TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
 CU_SRCS := $(sort $(wildcard kernels/*.cu))
 
-BUILD ?= build
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+GEN_C := $(BUILD)/gen/cada.pb-c.c
+GEN_H := $(BUILD)/gen/cada.pb-c.h
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/cada.pb-c.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 
@@ -103,8 +109,8 @@ ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 all: config cada
 
 config:
-	@echo "cada build: CC=$(CC) | MPI: $(if $(HAVE_MPI),yes,no) | BLAS: $(if $(HAVE_OPENBLAS),$(BLAS_KIND),MISSING) | cJSON: $(if $(HAVE_CJSON),yes,MISSING) | PCRE2: $(if $(HAVE_PCRE2),yes,MISSING) | CUDA: $(if $(USE_CUDA),yes ($(NVCC); sm_80 sm_90; NCCL $(if $(HAVE_NCCL),yes,no)),$(if $(filter 0,$(CUDA)),off (CUDA=0),no nvcc: CPU-only))"
-	@if [ -z "$(HAVE_OPENBLAS)" ] || [ -z "$(HAVE_CJSON)" ] || [ -z "$(HAVE_PCRE2)" ]; then \
+	@echo "cada build: CC=$(CC) | MPI: $(if $(HAVE_MPI),yes,no) | BLAS: $(if $(HAVE_OPENBLAS),$(BLAS_KIND),MISSING) | cJSON: $(if $(HAVE_CJSON),yes,MISSING) | PCRE2: $(if $(HAVE_PCRE2),yes,MISSING) | protobuf-c: $(if $(HAVE_PROTOBUF_C),yes,MISSING) | zstd: $(if $(HAVE_ZSTD),yes,MISSING) | CUDA: $(if $(USE_CUDA),yes ($(NVCC); sm_80 sm_90; NCCL $(if $(HAVE_NCCL),yes,no)),$(if $(filter 0,$(CUDA)),off (CUDA=0),no nvcc: CPU-only))"
+	@if [ -z "$(HAVE_OPENBLAS)" ] || [ -z "$(HAVE_CJSON)" ] || [ -z "$(HAVE_PCRE2)" ] || [ -z "$(HAVE_PROTOBUF_C)" ] || [ -z "$(HAVE_ZSTD)" ] || ! command -v protoc-c >/dev/null; then \
 	  echo "cada build: missing libraries; run 'make deps' (installs: $(DEB_PACKAGES))" >&2; exit 1; fi
 
 cada: $(MAIN_OBJ) $(LIB_OBJS) $(CU_OBJS)
@@ -117,6 +123,19 @@ $(BUILD)/cada_test: $(TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
 
 # V=1 prints the full command lines.
 Q := $(if $(V),,@)
+
+$(GEN_C) $(GEN_H) &: proto/cada.proto
+	@mkdir -p $(BUILD)/gen
+	@$(if $(V),,echo "  PROTO $<")
+	$(Q)protoc-c --c_out=$(BUILD)/gen -Iproto $<
+
+# generated code: protoc-c's output is not held to cada's warning set
+$(BUILD)/gen/cada.pb-c.o: $(GEN_C)
+	@$(if $(V),,echo "  CC    $<")
+	$(Q)$(CC) -std=c11 -O2 -I$(BUILD)/gen -c $< -o $@
+
+# every object may include the generated header
+$(LIB_SRCS:%.c=$(BUILD)/%.o) $(TEST_OBJS) $(MAIN_OBJ): | $(GEN_H)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
