@@ -69,6 +69,8 @@ endif
 HAVE_PROTOBUF_C := $(call have_pc,libprotobuf-c)
 HAVE_ZSTD := $(call have_pc,libzstd)
 LDLIBS += $(shell pkg-config --libs libprotobuf-c libzstd 2>/dev/null)
+HAVE_INIH := $(call have_pc,inih)
+LDLIBS += $(shell pkg-config --libs inih 2>/dev/null)
 ifeq ($(HAVE_MPI),1)
 CFLAGS_BASE += $(shell mpicc --showme:compile) -DCADA_HAVE_MPI
 LDLIBS += $(shell mpicc --showme:link)
@@ -110,7 +112,7 @@ all: config cada
 
 config:
 	@echo "cada build: CC=$(CC) | MPI: $(if $(HAVE_MPI),yes,no) | BLAS: $(if $(HAVE_OPENBLAS),$(BLAS_KIND),MISSING) | cJSON: $(if $(HAVE_CJSON),yes,MISSING) | PCRE2: $(if $(HAVE_PCRE2),yes,MISSING) | protobuf-c: $(if $(HAVE_PROTOBUF_C),yes,MISSING) | zstd: $(if $(HAVE_ZSTD),yes,MISSING) | CUDA: $(if $(USE_CUDA),yes ($(NVCC); sm_80 sm_90; NCCL $(if $(HAVE_NCCL),yes,no)),$(if $(filter 0,$(CUDA)),off (CUDA=0),no nvcc: CPU-only))"
-	@if [ -z "$(HAVE_OPENBLAS)" ] || [ -z "$(HAVE_CJSON)" ] || [ -z "$(HAVE_PCRE2)" ] || [ -z "$(HAVE_PROTOBUF_C)" ] || [ -z "$(HAVE_ZSTD)" ] || ! command -v protoc-c >/dev/null; then \
+	@if [ -z "$(HAVE_OPENBLAS)" ] || [ -z "$(HAVE_CJSON)" ] || [ -z "$(HAVE_PCRE2)" ] || [ -z "$(HAVE_PROTOBUF_C)" ] || [ -z "$(HAVE_ZSTD)" ] || [ -z "$(HAVE_INIH)" ] || ! command -v protoc-c >/dev/null; then \
 	  echo "cada build: missing libraries; run 'make deps' (installs: $(DEB_PACKAGES))" >&2; exit 1; fi
 
 cada: $(MAIN_OBJ) $(LIB_OBJS) $(CU_OBJS)
