@@ -38,6 +38,10 @@ static void usage(FILE *out) {
             "  generate --prompt TEXT [--chat] [--system TEXT] [--max-tokens N] [--temperature T]\n"
             "           [--top-p P] [--top-k K] [--seed S] [-n SAMPLES] [--stop STR] [--json]\n"
             "                            generate text (streamed), greedy by default\n"
+            "  eval --set [FORMAT:]FILE... [--template cada|rule|plain] [--limit N] [--detector rule|judge]\n"
+            "                            safety evaluation: attack success, over-refusal, per category;\n"
+            "                            JSON, Markdown and SVG reports (cada eval --help)\n"
+            "  score --in FILE.jsonl     score existing (prompt, response) pairs with a reward\n"
             "  bench forward|train-step|matmul [--model PATH] [--batch B] [--seq T] [--iters N]\n"
             "  bench generate [--model PATH] [--prompts FILE] [--new-tokens 64] [--batch 16]\n"
             "  bench tokenizer TOKENIZER_PATH TEXT_FILE\n"
@@ -89,6 +93,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cada_cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "forward")) return cada_cmd_forward(argc - 2, argv + 2);
     if (!strcmp(cmd, "generate")) return cada_cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return cada_cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "score")) return cada_cmd_score(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "cada: unknown command '%s'\n\n", cmd);
     usage(stderr);

