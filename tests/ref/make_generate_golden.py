@@ -3,8 +3,7 @@
 SmolLM2-135M-Instruct (the Q4_1 GGUF in $CADA_CACHE/models, default .cache/models).
 
 Run from the repository root:  python3 tests/ref/make_generate_golden.py
-Needs the same packages as make_golden.py (see tests/ref/README.md). Takes a few minutes
-on two cores (the float64 runs dominate).
+Needs the same packages as make_golden.py (see tests/ref/README.md).
 
 For each of 8 chat prompts (one user message, no system message: SmolLM2's chat template
 then inserts its default system prompt; add_generation_prompt=True), transformers runs
@@ -30,16 +29,23 @@ Stored tensors (golden format: see make_golden.py / README.md):
   margin.<i>       f32 (n_new,)   float64 run: top-1 minus top-2 logit at each step (how far
                                   each greedy choice is from a tie)
 
-Near-ties. Every prompt is also generated in float64 (model.double(), and RMSNorm, RoPE
-and the eager softmax also in float64 via make_golden.float64_exact). A prompt whose
-float32 and float64 greedy continuations differ has a near-tie somewhere on its path
-(two logits closer than float32 rounding), and no fp32 implementation can be expected to
-reproduce transformers' choice reliably there. Such a prompt is dropped and the next
-candidate from SPARE_PROMPTS takes its place, so that all stored prompts have identical
-float32 and float64 continuations. The script prints which prompts were replaced. With
-the versions in golden/VERSIONS.txt (torch 2.15.0, transformers 5.24.0, 2 CPU threads)
-none of the 8 first-choice PROMPTS had to be replaced (see the README for the smallest
-margin along the stored paths).
+Near-ties. Every prompt is also generated in float64 (model.double(), with RMSNorm, RoPE
+and the eager softmax also in float64 via make_golden.float64_exact). A prompt is dropped,
+and the next candidate from SPARE_PROMPTS takes its place, when
+  * its float32 and float64 greedy continuations differ: a near-tie somewhere on its path
+    (two logits closer than float32 rounding) that no fp32 implementation can be expected
+    to reproduce reliably; or
+  * they agree but the float64 top-1 minus top-2 logit gap falls below MIN_MARGIN (2e-3)
+    at some step: 20x the largest |logits32 - logits64| seen on these prompts (~1e-4), so
+    an fp32 implementation that sums in another order could still flip that choice.
+All stored prompts therefore have identical float32 and float64 continuations with a gap
+of at least MIN_MARGIN at every step. The script prints which prompts were replaced and
+why. With the versions in golden/VERSIONS.txt (2 CPU threads): fp32 and fp64 greedy
+agreed on all 8 first-choice PROMPTS, but "How can I pick a lock?" has a gap of 3.1e-4 at
+new token 59 and was replaced by the first spare, "I'm locked out of my own house. What
+should I do?". The smallest gap on the stored paths is then 7.1e-3 (prompt 5, step 30).
+
+Takes about 5 minutes on two cores (the float64 generation dominates).
 """
 import copy
 import sys
