@@ -223,3 +223,28 @@ TEST(ops_logsoftmax_gather_gradients) {
     EXPECT(check_grad("logsoftmax dlogits", c.logits, d, 40, ls_J, &c));
     free(c.logits); free(c.lp); free(c.lse); free(c.wlp); free(d);
 }
+
+/* matmul_forward takes a direct path for a few rows (decode steps) and sgemm above; both
+ * must agree with an fp64 reference. C = 70 is not a multiple of the 16-wide partial
+ * sums, so the remainder loop runs too. Tolerance: fp32 dot products of 70 terms of
+ * magnitude ~1 carry ~1e-6 absolute error; 2e-5 leaves margin, a wrong index is O(1). */
+TEST(ops_matmul_few_rows_and_sgemm_paths_agree) {
+    const int C = 70, OC = 33;
+    const int rows[] = {1, 3, 4, 5, 17};
+    float *x = malloc(sizeof(float) * 17 * C), *w = malloc(sizeof(float) * OC * C), *b = malloc(sizeof(float) * OC);
+    float *out = malloc(sizeof(float) * 17 * OC);
+    fill(x, 17 * C, 1, 21); fill(w, OC * C, 1, 22); fill(b, OC, 1, 23);
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        int N = rows[r];
+        matmul_forward(out, x, w, b, N, C, OC);
+        double worst = 0.0;
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                double ref = b[o];
+                for (int c = 0; c < C; c++) ref += (double)x[n * C + c] * w[o * C + c];
+                worst = fmax(worst, fabs(ref - out[n * OC + o]));
+            }
+        EXPECT(worst < 2e-5, "N = %d: max |diff| %g against fp64", N, worst);
+    }
+    free(x); free(w); free(b); free(out);
+}
