@@ -105,6 +105,8 @@ static int bench_matmul(const cada_model_config *c, int B, int T, int iters, dou
 
 int cada_cmd_bench(int argc, char **argv) {
     if (argc >= 1 && !strcmp(argv[0], "generate")) return cada_cmd_bench_generate(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "allreduce")) return cada_cmd_bench_allreduce(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "learner")) return cada_cmd_bench_learner(argc - 1, argv + 1);
     if (argc >= 1 && !strcmp(argv[0], "tokenizer")) {
         if (argc != 3) {
             fprintf(stderr, "usage: cada bench tokenizer TOKENIZER_PATH TEXT_FILE\n");

@@ -1,0 +1,87 @@
+/* learn/advantage.h: per-sequence advantages from rewards (no model involved).
+ *
+ * Computed over the GLOBAL batch (every sequence of the optimizer step, on every
+ * learner rank alike, from rewards and the log-probs that came with the rollouts), so
+ * the result does not depend on how sequences are split over ranks or micro-batches.
+ * A sequence's advantage is broadcast to each of its completion tokens by the loss
+ * (learn/policy_loss.h): none of these methods has a critic.
+ *
+ *   RUNNING_MEAN  A_i = r_i - b, with b a running mean of rewards across steps: the
+ *                 paper's REINFORCE baseline (CADA.md; Williams 1992 for REINFORCE).
+ *                 Update rule b <- b + beta (mean_i r_i - b), applied ONCE per step
+ *                 with the batch mean and AFTER the advantages are computed: A_i uses
+ *                 the baseline of earlier steps only. Why after: a baseline that does
+ *                 not depend on the current samples keeps the policy gradient unbiased
+ *                 (the paper writes A_t = r_t - b_t with b_t already holding r_t,
+ *                 which shrinks every advantage by (1 - beta) and correlates it with
+ *                 its own reward). Why once per batch: per-sample updates would make b
+ *                 depend on the order of samples, i.e. on the rank layout.
+ *                 beta <= 0 selects beta_t = 1 / t (b = exact mean of the batch means
+ *                 so far). b starts at baseline_init (0 by default).
+ *   GROUP         GRPO (Shao et al. 2024, DeepSeekMath, eq. in sec. 4.1.2, outcome
+ *                 supervision): A_i = (r_i - mean_g) / (std_g + eps) within the group
+ *                 g of sequences answering the same prompt (group_std = 1; std is the
+ *                 unbiased sample std, as torch.std), or A_i = r_i - mean_g
+ *                 (group_std = 0; Dr. GRPO, Liu et al. 2025). A group of one has A = 0.
+ *   LEAVE_ONE_OUT RLOO (Ahmadian et al. 2024, "Back to Basics"):
+ *                 A_i = r_i - (sum_{j in g, j != i} r_j) / (k - 1), k = |g|; A = 0 for k = 1.
+ *   BATCH_MEAN    A_i = r_i - mean of the batch (PPO-clip without a critic).
+ *   RAW           A_i = r_i.
+ *
+ * KL in the reward (kl_place = CADA_KL_IN_REWARD): r_i <- r_i - kl_coef * sum_k
+ * est(lp_k, ref_k) over the sequence's completion tokens, with lp the learner's
+ * old_logprob when given, else the rollout log-prob (both are the policy that sampled;
+ * no gradient flows through the penalty). Requires ref_logprob. The baseline tracks the
+ * shaped reward: it is what the policy is trained to raise. */
+#ifndef CADA_LEARN_ADVANTAGE_H
+#define CADA_LEARN_ADVANTAGE_H
+
+#include "learn/kl.h"
+#include "learn/traj.h"
+
+typedef enum {
+    CADA_ADV_RUNNING_MEAN = 0,
+    CADA_ADV_GROUP,
+    CADA_ADV_LEAVE_ONE_OUT,
+    CADA_ADV_BATCH_MEAN,
+    CADA_ADV_RAW
+} cada_adv_kind;
+
+/* The running-mean baseline: part of the run state, saved and restored as this plain
+ * struct (no pointers). */
+typedef struct {
+    double value;      /* b */
+    long long updates; /* steps folded in (t of beta_t = 1/t) */
+} cada_baseline;
+
+typedef struct {
+    cada_adv_kind kind;
+    double baseline_beta; /* RUNNING_MEAN step size; <= 0: 1/t */
+    double baseline_init; /* b before the first update */
+    int group_std;        /* GROUP: divide by the group's std */
+    double std_eps;       /* GROUP: (std + eps); 1e-6 as in TRL/verl */
+    cada_kl_placement kl_place;
+    cada_kl_estimator kl_est;
+    double kl_coef;       /* the paper: 0.01 */
+} cada_adv_config;
+
+void cada_adv_config_default(cada_adv_config *c, cada_adv_kind kind);
+void cada_baseline_init(cada_baseline *b, const cada_adv_config *c);
+
+typedef struct {
+    int n_seqs;
+    double reward_mean;        /* raw rewards */
+    double shaped_reward_mean; /* after the KL penalty (= reward_mean without one) */
+    double kl_reward_mean;     /* mean over sequences of sum_k est (0 without KL in reward) */
+    double adv_mean, adv_abs_mean;
+    double baseline_used;      /* RUNNING_MEAN: b the advantages used */
+    double baseline_next;      /* RUNNING_MEAN: b after this step's update */
+} cada_adv_stats;
+
+/* adv: (n) out. baseline: read and updated for RUNNING_MEAN (may be NULL otherwise).
+ * shaped: (n) out or NULL: the reward after the KL penalty. stats may be NULL.
+ * Errors: KL in reward without ref_logprob (names the sequence), bad kind. */
+cada_status cada_advantages(const cada_adv_config *c, const cada_traj *t, int n, cada_baseline *baseline, float *adv,
+                            float *shaped, cada_adv_stats *stats);
+
+#endif

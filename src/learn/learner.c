@@ -1,0 +1,427 @@
+/* learn/learner.c: see learner.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "learn/learner.h"
+
+#include "base/log.h"
+#include "learn/accum.h"
+#include "learn/entropy.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int first, count; /* sequences [first, first + count) of the global batch */
+} micro_batch;
+
+struct cada_learner {
+    cada_learner_config cfg;
+    cada_model *m;
+    cada_comm *c;
+    int W, rank;
+    cada_shards sh;
+    size_t shard_off, shard_n;
+    cada_adamw opt;
+    cada_baseline baseline;
+    long long steps;
+    /* gradients */
+    float *g_shard;   /* ZeRO-2: the reduced gradient of this rank's shard (ZeRO-1 keeps it in m->grads) */
+    cada_accum acc;   /* fixed order: DP/ZeRO-1 full-size leaves, ZeRO-2 shard-size rounds */
+    float *round_buf; /* ZeRO-2: this round's reduced shard (allocated when k > 1) */
+    float *round_out; /* where the hooks reduce to this round: round_buf or g_shard */
+    float *zbuf[2];   /* ZeRO-2: the two reusable layer gradient blocks */
+    int zlayer[2];
+    cada_comm_req *zreq[2];
+    size_t layer0_off, layers_end, head_off, stride;
+    cada_status hook_status;
+    /* scratch */
+    cada_packed pk;
+    float *adv;
+    int adv_cap;
+    float *dlp;
+    size_t dlp_cap;
+    micro_batch *mb;
+    int mb_cap;
+};
+
+void cada_learner_config_default(cada_learner_config *c, cada_algo algo) {
+    memset(c, 0, sizeof *c);
+    cada_algo_config_default(&c->algo, algo);
+    cada_adamw_config_default(&c->opt);
+    c->zero = CADA_DP;
+    c->row_tokens = 512;
+    c->micro_tokens = 4096;
+    c->pad_id = 0;
+    c->fixed_order = 1;
+}
+
+static const char *const zero_names[] = {"dp", "zero1", "zero2"};
+const char *cada_zero_name(cada_zero_stage z) { return (unsigned)z < 3 ? zero_names[z] : "?"; }
+int cada_zero_parse(const char *name, cada_zero_stage *out) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, zero_names[i])) {
+            *out = (cada_zero_stage)i;
+            return 0;
+        }
+    return -1;
+}
+
+cada_status cada_learner_init(cada_learner **out, cada_model *m, cada_comm *c, const cada_learner_config *cfg) {
+    *out = NULL;
+    if (cfg->row_tokens < 2 || cfg->micro_tokens < cfg->row_tokens)
+        return CADA_ERR(CADA_ERR_CONFIG, "learner: row_tokens %d, micro_tokens %d (need row_tokens >= 2 and micro_tokens >= row_tokens)",
+                        cfg->row_tokens, cfg->micro_tokens);
+    cada_learner *L = CADA_CALLOC(1, sizeof *L, "learner");
+    if (!L) return CADA_ERR_NOMEM;
+    L->cfg = *cfg;
+    L->m = m;
+    L->c = c;
+    L->W = cada_comm_size(c);
+    L->rank = cada_comm_rank(c);
+    const size_t n = m->n_params;
+    cada_shards_init(&L->sh, n, L->W, 16);
+    L->shard_off = cada_shards_offset(&L->sh, L->rank);
+    L->shard_n = cada_shards_count(&L->sh, L->rank);
+    cada_model_layer_range(m, 0, &L->layer0_off, &L->stride);
+    L->layers_end = L->layer0_off + (size_t)m->cfg.n_layers * L->stride;
+    L->head_off = (size_t)(m->p.final_norm - m->params);
+    cada_baseline_init(&L->baseline, &cfg->algo.adv);
+    cada_status s = CADA_OK;
+    const int dp = cfg->zero == CADA_DP;
+    if (dp) s = cada_adamw_init(&L->opt, &cfg->opt, 0, n);
+    else s = cada_adamw_init(&L->opt, &cfg->opt, L->shard_off, L->shard_n);
+    if (s == CADA_OK) s = cada_model_alloc_grads(m); /* ZeRO-2: never written outside the embedding/head ranges */
+    if (s == CADA_OK && cfg->zero == CADA_ZERO2) { /* ZeRO-1 reduces in place into its region of m->grads */
+        L->g_shard = CADA_CALLOC(L->shard_n ? L->shard_n : 1, sizeof(float), "gradient shard");
+        if (!L->g_shard) s = CADA_ERR_NOMEM;
+    }
+    if (s == CADA_OK && cfg->zero == CADA_ZERO2)
+        for (int b = 0; b < 2 && s == CADA_OK; b++) {
+            L->zbuf[b] = CADA_MALLOC(sizeof(float) * (L->stride ? L->stride : 1), "ZeRO-2 layer gradient block");
+            L->zlayer[b] = -1;
+            if (!L->zbuf[b]) s = CADA_ERR_NOMEM;
+        }
+    if (s != CADA_OK) {
+        cada_learner_free(L);
+        return s;
+    }
+    cada_accum_init(&L->acc, cfg->zero == CADA_ZERO2 ? L->shard_n : n);
+    *out = L;
+    return CADA_OK;
+}
+
+void cada_learner_free(cada_learner *L) {
+    if (!L) return;
+    cada_adamw_free(&L->opt);
+    cada_accum_free(&L->acc);
+    free(L->g_shard);
+    free(L->round_buf);
+    free(L->zbuf[0]);
+    free(L->zbuf[1]);
+    cada_packed_free(&L->pk);
+    free(L->adv);
+    free(L->dlp);
+    free(L->mb);
+    free(L);
+}
+
+cada_baseline *cada_learner_baseline(cada_learner *L) { return &L->baseline; }
+cada_adamw *cada_learner_optimizer(cada_learner *L) { return &L->opt; }
+
+/* ---- micro-batches ------------------------------------------------------------------------ */
+
+/* Cuts t[0..n) into micro-batches in order (units: sequences, DPO pairs), pads their
+ * count to a multiple of W. */
+static cada_status split(cada_learner *L, const cada_traj *t, int n, int *K_out) {
+    const int T = L->cfg.row_tokens, budget = L->cfg.micro_tokens / T;
+    const int pairs = L->cfg.algo.algo == CADA_ALGO_DPO;
+    int K = 0, cap = n + L->W + 1;
+    if (cap > L->mb_cap) {
+        micro_batch *p = realloc(L->mb, sizeof *p * (size_t)cap);
+        if (!p) return CADA_ERR(CADA_ERR_NOMEM, "learner: %d micro-batches", cap);
+        L->mb = p;
+        L->mb_cap = cap;
+    }
+    int rows = 0, used = T, first = 0;
+    for (int i = 0; i < n;) {
+        int u = 1;
+        if (pairs) {
+            if (i + 1 >= n || t[i].group != t[i + 1].group)
+                return CADA_ERR(CADA_ERR_ARG, "learner: DPO sequence %d (pair %d) must be followed by its partner", i, t[i].group);
+            u = 2;
+        }
+        int r = rows, us = used;
+        for (int j = i; j < i + u; j++) {
+            int len = t[j].prompt_len + t[j].completion_len;
+            if (len > T)
+                return CADA_ERR(CADA_ERR_ARG, "learner: sequence %d has %d tokens, more than a row (row_tokens %d)", j, len, T);
+            if (us + len > T) {
+                r++;
+                us = len;
+            } else {
+                us += len;
+            }
+        }
+        if (r > budget && i > first) { /* close the current micro-batch; the unit opens the next */
+            L->mb[K++] = (micro_batch){first, i - first};
+            first = i;
+            rows = 0;
+            used = T;
+            continue;
+        }
+        rows = r;
+        used = us;
+        i += u;
+    }
+    if (n > first) L->mb[K++] = (micro_batch){first, n - first};
+    while (K % L->W) L->mb[K++] = (micro_batch){n, 0};
+    if (K == 0) /* an empty batch: one empty micro-batch per rank keeps the collectives in step */
+        while (K < L->W) L->mb[K++] = (micro_batch){n, 0};
+    *K_out = K;
+    return CADA_OK;
+}
+
+/* Forward, entropy, loss and backward of one micro-batch. */
+static cada_status run_micro(cada_learner *L, const cada_traj *t, micro_batch mb, const cada_loss_norm *norm,
+                             const cada_backward_hooks *hooks, cada_token_stats *st, double *tokens) {
+    cada_model *m = L->m;
+    CADA_TRY(cada_pack(&L->pk, t + mb.first, NULL, mb.count, L->cfg.row_tokens, L->cfg.pad_id));
+    const int N = L->pk.B * L->pk.T;
+    if ((size_t)N > L->dlp_cap) {
+        float *d = realloc(L->dlp, sizeof(float) * (size_t)N);
+        if (!d) return CADA_ERR(CADA_ERR_NOMEM, "learner: dlogprob of %d tokens", N);
+        L->dlp = d;
+        L->dlp_cap = (size_t)N;
+    }
+    cada_batch b = cada_packed_batch(&L->pk);
+    CADA_TRY(cada_model_forward(m, &b));
+    /* entropy needs the logits, which backward overwrites */
+    st->entropy_sum += cada_token_entropy(m->act.logits, m->act.lse, L->pk.targets, N, m->cfg.vocab_size, NULL);
+    CADA_TRY(cada_algo_loss(&L->cfg.algo, t + mb.first, mb.count, L->pk.lp_index, L->adv + mb.first, m->act.logprob, N,
+                            norm, L->dlp, st));
+    for (int i = 0; i < mb.count; i++) *tokens += t[mb.first + i].prompt_len + t[mb.first + i].completion_len;
+    return cada_model_backward_hooked(m, L->dlp, hooks);
+}
+
+/* ---- ZeRO-2 hooks ----------------------------------------------------------------------- */
+
+static float *z2_layer_grads(void *ctx, int l) {
+    cada_learner *L = ctx;
+    const int b = l % 2;
+    if (L->zreq[b]) { /* the block still feeds the reduce-scatter of layer l + 2 */
+        cada_status s = cada_comm_wait(L->c, L->zreq[b]);
+        L->zreq[b] = NULL;
+        if (s != CADA_OK && L->hook_status == CADA_OK) L->hook_status = s;
+    }
+    memset(L->zbuf[b], 0, sizeof(float) * L->stride);
+    L->zlayer[b] = l;
+    return L->zbuf[b];
+}
+
+static void z2_range_done(void *ctx, size_t off, size_t count) {
+    cada_learner *L = ctx;
+    if (L->hook_status != CADA_OK) return;
+    const float *src;
+    int b = -1;
+    if (off >= L->layer0_off && off < L->layers_end) {
+        int l = (int)((off - L->layer0_off) / L->stride);
+        b = l % 2;
+        if (L->zlayer[b] != l || count != L->stride) {
+            L->hook_status = CADA_ERR(CADA_ERR_INTERNAL, "learner: ZeRO-2 range [%zu, +%zu) is not layer %d's block", off, count, l);
+            return;
+        }
+        src = L->zbuf[b];
+    } else {
+        src = L->m->grads + off;
+    }
+    size_t a = off > L->shard_off ? off : L->shard_off;
+    float *out = L->round_out + (a > L->shard_off + L->shard_n ? L->shard_n : a - L->shard_off);
+    cada_comm_req *r = NULL;
+    cada_status s = cada_comm_reduce_scatter_start(L->c, &L->sh, src, off, off + count, out, CADA_RED_SUM, &r);
+    if (s == CADA_OK) s = cada_comm_progress(L->c);
+    if (s != CADA_OK) {
+        L->hook_status = s;
+        return;
+    }
+    if (b >= 0) L->zreq[b] = r;
+}
+
+/* The ranges backward reports, with zero gradients: a rank whose micro-batch of this
+ * round is empty still takes part in every reduce-scatter, in the same order. */
+static void z2_empty_round(cada_learner *L) {
+    const cada_model *m = L->m;
+    z2_range_done(L, L->head_off, m->n_params - L->head_off);
+    for (int l = m->cfg.n_layers - 1; l >= 0; l--) {
+        z2_layer_grads(L, l);
+        z2_range_done(L, L->layer0_off + (size_t)l * L->stride, L->stride);
+    }
+    z2_range_done(L, 0, L->layer0_off);
+}
+
+static void z2_zero_outer(cada_learner *L) {
+    memset(L->m->grads, 0, sizeof(float) * L->layer0_off);
+    memset(L->m->grads + L->head_off, 0, sizeof(float) * (L->m->n_params - L->head_off));
+}
+
+static cada_status z2_rounds(cada_learner *L, const cada_traj *t, int K, const cada_loss_norm *norm, cada_token_stats *st,
+                             double *tokens) {
+    const int k = K / L->W;
+    cada_backward_hooks hooks = {z2_range_done, z2_layer_grads, L};
+    if (k > 1 && !L->round_buf) {
+        L->round_buf = CADA_MALLOC(sizeof(float) * (L->shard_n ? L->shard_n : 1), "ZeRO-2 round shard");
+        if (!L->round_buf) return CADA_ERR_NOMEM;
+    }
+    /* The first round reduces straight into the gradient shard when it is the only one
+     * or when rounds are simply added in order (fixed_order = 0); the canonical order
+     * stacks rounds in the tree accumulator. */
+    const int tree = L->cfg.fixed_order && k > 1;
+    z2_zero_outer(L);
+    for (int i = 0; i < k; i++) {
+        micro_batch mb = L->mb[i * L->W + L->rank];
+        L->round_out = tree || i > 0 ? L->round_buf : L->g_shard;
+        L->hook_status = CADA_OK;
+        cada_status s = CADA_OK;
+        if (mb.count > 0) s = run_micro(L, t, mb, norm, &hooks, st, tokens);
+        else z2_empty_round(L);
+        cada_status w = cada_comm_wait_all(L->c);
+        L->zreq[0] = L->zreq[1] = NULL;
+        if (s != CADA_OK) return s;
+        if (L->hook_status != CADA_OK) return L->hook_status;
+        if (w != CADA_OK) return w;
+        if (tree) {
+            CADA_TRY(cada_accum_push(&L->acc, L->round_buf));
+        } else if (i > 0) {
+            float *g = L->g_shard;
+            const float *r = L->round_buf;
+#pragma omp parallel for schedule(static)
+            for (size_t j = 0; j < L->shard_n; j++) g[j] += r[j];
+        }
+        z2_zero_outer(L);
+    }
+    if (tree) cada_accum_finish(&L->acc, L->g_shard);
+    return CADA_OK;
+}
+
+/* ---- DP and ZeRO-1 ---------------------------------------------------------------------- */
+
+static cada_status local_grads(cada_learner *L, const cada_traj *t, int K, const cada_loss_norm *norm, cada_token_stats *st,
+                               double *tokens) {
+    cada_model *m = L->m;
+    const int k = K / L->W;
+    const int tree = L->cfg.fixed_order && k > 1;
+    cada_model_zero_grads(m);
+    for (int i = 0; i < k; i++) {
+        micro_batch mb = L->mb[L->rank * k + i];
+        if (tree && i > 0) cada_model_zero_grads(m);
+        if (mb.count > 0) CADA_TRY(run_micro(L, t, mb, norm, NULL, st, tokens));
+        if (tree) CADA_TRY(cada_accum_push(&L->acc, m->grads));
+    }
+    if (tree) cada_accum_finish(&L->acc, m->grads);
+    return CADA_OK;
+}
+
+/* ---- the step ----------------------------------------------------------------------------- */
+
+cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_step_metrics *out) {
+    const double t0 = cada_now();
+    cada_model *m = L->m;
+    cada_comm_set_fixed_order(L->c, L->cfg.fixed_order);
+    CADA_TRY(cada_traj_validate(t, n, m->cfg.vocab_size));
+    if (n > L->adv_cap) {
+        float *a = realloc(L->adv, sizeof(float) * (size_t)n);
+        if (!a) return CADA_ERR(CADA_ERR_NOMEM, "learner: advantages of %d sequences", n);
+        L->adv = a;
+        L->adv_cap = n;
+    }
+    cada_step_metrics sm;
+    memset(&sm, 0, sizeof sm);
+    CADA_TRY(cada_algo_prepare(&L->cfg.algo, t, n, &L->baseline, L->adv, &sm.adv));
+    cada_loss_norm norm;
+    cada_loss_norm_of(t, n, &norm);
+    int K = 0;
+    CADA_TRY(split(L, t, n, &K));
+    cada_token_stats st;
+    cada_token_stats_zero(&st);
+    double tokens = 0.0;
+
+    const size_t np = m->n_params;
+    float *params = m->params, *grads = m->grads;
+    double sq = 0.0;
+    if (L->cfg.zero == CADA_ZERO2) {
+        CADA_TRY(z2_rounds(L, t, K, &norm, &st, &tokens));
+        params = m->params + L->shard_off;
+        grads = L->g_shard;
+        sq = cada_sqnorm(L->g_shard, L->shard_n);
+        CADA_TRY(cada_comm_allreduce_f64(L->c, &sq, 1, CADA_RED_SUM));
+    } else {
+        CADA_TRY(local_grads(L, t, K, &norm, &st, &tokens));
+        if (L->cfg.zero == CADA_DP) {
+            CADA_TRY(cada_comm_allreduce(L->c, m->grads, np, CADA_RED_SUM));
+            sq = cada_sqnorm(m->grads, np); /* the same reduced gradient on every rank */
+        } else {
+            /* in place: this rank's region of the full buffer receives the reduced shard */
+            CADA_TRY(cada_comm_reduce_scatter(L->c, &L->sh, m->grads, 0, np, m->grads + L->shard_off, CADA_RED_SUM));
+            params = m->params + L->shard_off;
+            grads = m->grads + L->shard_off;
+            sq = cada_sqnorm(grads, L->shard_n);
+            CADA_TRY(cada_comm_allreduce_f64(L->c, &sq, 1, CADA_RED_SUM));
+        }
+    }
+    cada_adamw_result ar;
+    CADA_TRY(cada_adamw_step(&L->opt, params, grads, sq, &ar));
+    if (ar.applied && L->cfg.zero != CADA_DP) CADA_TRY(cada_comm_allgather(L->c, &L->sh, m->params));
+    L->steps++;
+
+    /* statistics of every rank's tokens */
+    double sums[CADA_TOKEN_STATS_NSUM + 1], maxs[CADA_TOKEN_STATS_NMAX];
+    cada_token_stats_pack(&st, sums, maxs);
+    sums[CADA_TOKEN_STATS_NSUM] = tokens;
+    CADA_TRY(cada_comm_allreduce_f64(L->c, sums, CADA_TOKEN_STATS_NSUM + 1, CADA_RED_SUM));
+    CADA_TRY(cada_comm_allreduce_f64(L->c, maxs, CADA_TOKEN_STATS_NMAX, CADA_RED_MAX));
+    cada_token_stats_unpack(&st, sums, maxs);
+    if (!out) return CADA_OK;
+    sm.step = L->steps;
+    sm.applied = ar.applied;
+    sm.skipped = L->opt.skipped;
+    sm.lr = ar.lr;
+    sm.grad_norm = ar.grad_norm;
+    sm.clip_coef = ar.clip_coef;
+    sm.micro_batches = K;
+    sm.local_micro_batches = K / L->W;
+    sm.tok = st;
+    const double nt = st.tokens > 0 ? st.tokens : 1.0;
+    sm.loss = st.loss;
+    sm.entropy_mean = st.entropy_sum / nt;
+    sm.kl_mean = st.kl_tokens > 0 ? st.kl_sum / st.kl_tokens : 0.0;
+    sm.clip_frac = st.clipped / nt;
+    sm.ratio_mean = st.ratio_sum / nt;
+    sm.ratio_max = st.tokens > 0 ? st.ratio_max : 0.0;
+    sm.ratio_min = st.tokens > 0 ? -st.ratio_min_neg : 0.0;
+    sm.lp_diff_mean = st.lp_diff_sum / nt;
+    sm.lp_diff_max = st.lp_diff_max;
+    sm.tis_frac = st.tis_truncated / nt;
+    sm.dpo_accuracy = st.pairs > 0 ? st.dpo_correct / st.pairs : 0.0;
+    sm.tokens = sums[CADA_TOKEN_STATS_NSUM];
+    sm.seconds = cada_now() - t0;
+    sm.tokens_per_s = sm.seconds > 0 ? sm.tokens / sm.seconds : 0.0;
+    *out = sm;
+    return CADA_OK;
+}
+
+void cada_learner_memory_get(const cada_learner *L, cada_learner_memory *o) {
+    memset(o, 0, sizeof *o);
+    const size_t F = sizeof(float), n = L->m->n_params;
+    o->n_params = n;
+    o->params = n * F;
+    o->grads_alloc = L->m->grads ? n * F : 0;
+    o->grads = L->cfg.zero == CADA_ZERO2 ? (L->layer0_off + (n - L->head_off)) * F : n * F;
+    o->grad_shard = cada_accum_bytes(&L->acc);
+    if (L->g_shard) o->grad_shard += L->shard_n * F;
+    if (L->round_buf) o->grad_shard += L->shard_n * F;
+    if (L->zbuf[0]) o->grad_shard += 2 * L->stride * F;
+    o->optimizer = 2 * L->opt.count * F;
+    o->comm_scratch = cada_comm_scratch_peak(L->c);
+    o->activations = L->m->act.bytes;
+    o->total = o->params + o->grads + o->grad_shard + o->optimizer + o->comm_scratch;
+    o->bytes_per_param = n ? (double)o->total / (double)n : 0.0;
+}

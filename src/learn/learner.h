@@ -1,0 +1,132 @@
+/* learn/learner.h: one optimizer step of a data-parallel learner group: micro-batches,
+ * gradient reduction, optimizer sharding (plain DP, ZeRO-1, ZeRO-2), AdamW.
+ *
+ * Every learner rank calls cada_learner_step with the SAME global batch (all
+ * trajectories of the step; a rank reads the tokens of its own micro-batches only).
+ * The step:
+ *   1. advantages over the global batch (learn/algo.h; identical on every rank) and
+ *      the global loss totals (learn/stats.h);
+ *   2. the global batch is cut into K micro-batches in order: sequences (DPO: pairs,
+ *      which must be adjacent) are packed into rows of row_tokens (learn/traj.h) until
+ *      the next one would exceed micro_tokens; K is padded with empty micro-batches to a
+ *      multiple of the W learners; every rank gets k = K / W of them: contiguous blocks
+ *      (rank r: [r k, (r + 1) k)) for DP and ZeRO-1, interleaved (round i: micro-batch
+ *      i W + r) for ZeRO-2, whose reductions happen per round;
+ *   3. per micro-batch: forward, entropy (before backward, learn/entropy.h), the loss's
+ *      dlogprob, backward;
+ *   4. gradients summed over micro-batches and ranks (losses are normalised by global
+ *      totals, so the sum IS the gradient of the step's loss);
+ *   5. AdamW (learn/adamw.h) on this rank's shard, with the global gradient norm;
+ *      ZeRO-1/2 then all-gather the updated parameters.
+ *
+ * Sharding (W learners, n parameters; comm/comm.h's cada_shards, 64-byte aligned):
+ *                 parameters   gradients                          AdamW m, v
+ *   DP            4n           4n (model buffer, all-reduced)      8n
+ *   ZeRO-1        4n           4n (model buffer; the shard is      8n/W
+ *                              reduce-scattered in place into it)
+ *   ZeRO-2        4n           the embedding and LM-head ranges    8n/W
+ *                              of the model buffer, 2 layer
+ *                              blocks, a 4n/W shard, and when a
+ *                              rank has k > 1 micro-batches a 4n/W
+ *                              round buffer
+ * plus, with fixed_order and k > 1, the tree accumulator's floor(log2(k + 1)) buffers:
+ * full-size for DP and ZeRO-1, shard-size for ZeRO-2 (learn/accum.h).
+ * Parameters stay whole on every rank: the CPU forward needs fp32 weights, so they are
+ * also the master weights (on the GPU path, bf16 weights plus an fp32 master shard).
+ * ZeRO-2 reduces each gradient range as backward finishes it
+ * (cada_model_backward_hooked): a layer's gradients go into one of two reusable layer
+ * buffers (layer_grads hook) and are reduce-scattered (non-blocking) as soon as the
+ * layer is done (range_done hook) while backward continues with the next layer; the
+ * embedding and LM-head ranges stay in the model's gradient buffer, whose layer part is
+ * then never written (the model allocates it whole with calloc: untouched pages are
+ * not resident). cada_learner_memory reports what is held.
+ *
+ * Reduction order and bit-identity (fixed_order = 1): local micro-batch gradients are
+ * summed in the canonical tree (learn/accum.h) and across ranks in the same tree
+ * (comm/comm.h), so the step's gradient is the tree over all K micro-batches in order
+ * whatever W is, provided
+ *   DP, ZeRO-1: k = K / W is a power of two (any W);
+ *   ZeRO-2:     W is a power of two (any k);
+ * and then W learners end every step with the same parameters, bit for bit, as one
+ * learner given the same global batch (tests/mpi). The global gradient norm for ZeRO
+ * is a sum of per-shard sums of squares in double (rank order), which agrees with one
+ * rank's to ~1e-16 relative; it enters the update only through the clipping factor
+ * c = max_norm / (norm + 1e-6) rounded to float, so a clipped step could differ by one
+ * float ulp of c in about 1 of 2^29 steps. With fixed_order = 0, DP and ZeRO-1 let the
+ * model accumulate micro-batches in its gradient buffer (no extra buffers) and DP uses
+ * MPI's allreduce below comm's p2p_min_bytes; ZeRO-2 adds rounds in order: results
+ * then match one rank to float rounding, not bit for bit.
+ *
+ * Tokens/s counts prompt and completion tokens of the real sequences (not padding). */
+#ifndef CADA_LEARN_LEARNER_H
+#define CADA_LEARN_LEARNER_H
+
+#include "comm/comm.h"
+#include "learn/adamw.h"
+#include "learn/algo.h"
+#include "model/model.h"
+
+typedef enum { CADA_DP = 0, CADA_ZERO1, CADA_ZERO2 } cada_zero_stage;
+
+typedef struct {
+    cada_algo_config algo;
+    cada_adamw_config opt;
+    cada_zero_stage zero;
+    int row_tokens;   /* T of a packed row (the longest sequence must fit) */
+    int micro_tokens; /* token budget of one micro-batch: rows x row_tokens <= this */
+    int pad_id;       /* token of padding documents */
+    int fixed_order;  /* canonical accumulation and reduction order (see above) */
+} cada_learner_config;
+
+void cada_learner_config_default(cada_learner_config *c, cada_algo algo);
+const char *cada_zero_name(cada_zero_stage z); /* "dp", "zero1", "zero2" */
+int cada_zero_parse(const char *name, cada_zero_stage *out);
+
+typedef struct cada_learner cada_learner;
+
+typedef struct {
+    long long step;         /* optimizer steps attempted so far (including skipped ones) */
+    int applied;            /* 0: skipped for a non-finite gradient */
+    long long skipped;      /* total skipped */
+    double lr, grad_norm, clip_coef;
+    int micro_batches;      /* K (global, after padding) */
+    int local_micro_batches;
+    cada_adv_stats adv;     /* rewards, advantages, baseline */
+    cada_token_stats tok;   /* summed over every rank's tokens */
+    /* derived from tok */
+    double loss, entropy_mean, kl_mean, clip_frac, ratio_mean, ratio_min, ratio_max;
+    double lp_diff_mean, lp_diff_max, tis_frac, dpo_accuracy;
+    double seconds;         /* wall time of the step on this rank */
+    double tokens;          /* sequence tokens of the step (all ranks) */
+    double tokens_per_s;    /* tokens / seconds */
+} cada_step_metrics;
+
+typedef struct {
+    size_t n_params;
+    size_t params;       /* bytes of parameters */
+    size_t grads;        /* bytes of the model's gradient buffer this learner writes */
+    size_t grads_alloc;  /* bytes the model allocated for gradients (ZeRO-2: whole, mostly untouched) */
+    size_t grad_shard;   /* reduced-gradient shard, accumulators, ZeRO-2 layer buffers */
+    size_t optimizer;    /* AdamW m and v */
+    size_t comm_scratch; /* the communicator's peak scratch */
+    size_t activations;  /* the model's activation arena */
+    size_t total;        /* all of the above but activations and grads_alloc's untouched part */
+    double bytes_per_param; /* total / n_params */
+} cada_learner_memory;
+
+/* m: the policy (parameters identical on every rank: load or broadcast first); c: the
+ * learner group (a self communicator for one learner). Both outlive the learner. */
+cada_status cada_learner_init(cada_learner **L, cada_model *m, cada_comm *c, const cada_learner_config *cfg);
+void cada_learner_free(cada_learner *L);
+
+/* One optimizer step on the global batch t[0..n). out may be NULL. */
+cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_step_metrics *out);
+
+/* Run state for checkpoints: the running-mean baseline (a plain struct to save and
+ * restore) and the optimizer of this rank's shard (offset, count, m, v, step). */
+cada_baseline *cada_learner_baseline(cada_learner *L);
+cada_adamw *cada_learner_optimizer(cada_learner *L);
+
+void cada_learner_memory_get(const cada_learner *L, cada_learner_memory *out);
+
+#endif

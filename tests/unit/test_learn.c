@@ -1,0 +1,440 @@
+/* tests/unit/test_learn.c: src/learn pieces on one process: packing, KL estimators,
+ * advantages, loss edge cases and errors, AdamW schedules and skipping, the tree
+ * accumulator, and the learner on one rank (ZeRO stages agree, micro-batching,
+ * non-finite steps, SFT and DPO). Multi-rank checks are in tests/mpi; the golden
+ * comparisons with PyTorch in test_learn_golden.c. */
+#define _POSIX_C_SOURCE 200809L
+#include "test.h"
+
+#include "base/rng.h"
+#include "comm/comm.h"
+#include "learn/accum.h"
+#include "learn/adamw.h"
+#include "learn/algo.h"
+#include "learn/dpo.h"
+#include "learn/learner.h"
+#include "learn/synth.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- packing ------------------------------------------------------------------------------ */
+
+TEST(learn_pack_rows_targets_and_padding) {
+    const int a[] = {1, 2, 3, 4, 5}, b[] = {6, 7, 8}, c[] = {9, 10, 11, 12, 13, 14};
+    const float lp[8] = {0};
+    cada_traj t[3] = {
+        {.tokens = a, .prompt_len = 2, .completion_len = 3, .rollout_logprob = lp},
+        {.tokens = b, .prompt_len = 1, .completion_len = 2, .rollout_logprob = lp},
+        {.tokens = c, .prompt_len = 4, .completion_len = 2, .rollout_logprob = lp},
+    };
+    EXPECT(cada_pack_rows_needed(t, NULL, 3, 8) == 2);
+    cada_packed p = {0};
+    REQUIRE_OK(cada_pack(&p, t, NULL, 3, 8, 0));
+    REQUIRE(p.B == 2 && p.T == 8);
+    /* row 0: a (5) + b (3); row 1: c (6) + 2 padding */
+    const int want_tok[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0, 0};
+    const int want_pos[16] = {0, 1, 2, 3, 4, 0, 1, 2, 0, 1, 2, 3, 4, 5, 0, 1};
+    const int want_tgt[16] = {-1, 3, 4, 5, -1, 7, 8, -1, -1, -1, -1, 13, 14, -1, -1, -1};
+    EXPECT(!memcmp(p.tokens, want_tok, sizeof want_tok));
+    EXPECT(!memcmp(p.positions, want_pos, sizeof want_pos));
+    EXPECT(!memcmp(p.targets, want_tgt, sizeof want_tgt));
+    EXPECT(p.lp_index[0] == 1 && p.lp_index[1] == 5 && p.lp_index[2] == 11, "%d %d %d", p.lp_index[0], p.lp_index[1], p.lp_index[2]);
+    cada_batch bt = cada_packed_batch(&p);
+    EXPECT(cada_batch_validate(&bt, 16) == CADA_OK, "%s", cada_error_message());
+    /* a subset, reusing the buffers; then an empty pack is one padding row */
+    int which[1] = {2};
+    REQUIRE_OK(cada_pack(&p, t, which, 1, 8, 0));
+    EXPECT(p.B == 1 && p.lp_index[0] == 3);
+    REQUIRE_OK(cada_pack(&p, t, NULL, 0, 8, 0));
+    EXPECT(p.B == 1 && p.positions[7] == 7 && p.targets[0] == -1);
+    /* too long: the error names the sequence */
+    EXPECT(cada_pack(&p, t, NULL, 3, 5, 0) == CADA_ERR_ARG);
+    EXPECT(strstr(cada_error_message(), "sequence 2"), "%s", cada_error_message());
+    cada_packed_free(&p);
+    cada_traj bad = {.tokens = a, .prompt_len = 0, .completion_len = 2, .rollout_logprob = lp};
+    EXPECT(cada_traj_validate(&bad, 1, 16) == CADA_ERR_ARG);
+    cada_traj oob = {.tokens = c, .prompt_len = 2, .completion_len = 4, .rollout_logprob = lp};
+    EXPECT(cada_traj_validate(&oob, 1, 12) == CADA_ERR_ARG && strstr(cada_error_message(), "token 3 is 12"), "%s", cada_error_message());
+}
+
+/* ---- KL ------------------------------------------------------------------------------------- */
+
+/* Derivatives by central differences, and the estimators' expectations under the
+ * sampling policy, summed exactly over a small categorical: k1 and k3 are unbiased for
+ * KL(p || q) (Schulman 2020), k2 is not. */
+TEST(learn_kl_estimators_gradients_and_bias) {
+    const cada_kl_estimator ks[3] = {CADA_KL_K1, CADA_KL_K2, CADA_KL_K3};
+    for (int e = 0; e < 3; e++)
+        for (double lp = -3.0; lp < 0; lp += 0.37)
+            for (double ref = -3.1; ref < 0; ref += 0.41) {
+                const double h = 1e-6;
+                double fd = (cada_kl_value(ks[e], lp + h, ref) - cada_kl_value(ks[e], lp - h, ref)) / (2 * h);
+                EXPECT(fabs(fd - cada_kl_grad(ks[e], lp, ref)) < 1e-6, "%s at (%g, %g): %g vs %g", cada_kl_name(ks[e]), lp, ref,
+                       fd, cada_kl_grad(ks[e], lp, ref));
+                if (ks[e] != CADA_KL_K1) EXPECT(cada_kl_value(ks[e], lp, ref) >= 0);
+            }
+    const double p[4] = {0.1, 0.2, 0.3, 0.4}, q[4] = {0.25, 0.25, 0.4, 0.1};
+    double kl = 0, e1 = 0, e2 = 0, e3 = 0;
+    for (int i = 0; i < 4; i++) {
+        kl += p[i] * log(p[i] / q[i]);
+        e1 += p[i] * cada_kl_value(CADA_KL_K1, log(p[i]), log(q[i]));
+        e2 += p[i] * cada_kl_value(CADA_KL_K2, log(p[i]), log(q[i]));
+        e3 += p[i] * cada_kl_value(CADA_KL_K3, log(p[i]), log(q[i]));
+    }
+    EXPECT(fabs(e1 - kl) < 1e-12 && fabs(e3 - kl) < 1e-12, "KL %g: E k1 %g, E k3 %g", kl, e1, e3);
+    EXPECT(fabs(e2 - kl) > 1e-3, "k2 is biased: %g vs %g", e2, kl);
+    /* k3 stays finite far out (log r clamped) */
+    EXPECT(isfinite(cada_kl_value(CADA_KL_K3, -200.0, 0.0)) && cada_kl_grad(CADA_KL_K3, -200.0, 0.0) == 0.0);
+    cada_kl_estimator k;
+    EXPECT(cada_kl_parse("k2", &k) == 0 && k == CADA_KL_K2 && cada_kl_parse("k4", &k) != 0);
+}
+
+/* ---- advantages ------------------------------------------------------------------------- */
+
+static void fill_rewards(cada_traj *t, int n, const float *r, const int *g) {
+    static const int tok[2] = {1, 2};
+    static const float lp[1] = {-1.0f};
+    for (int i = 0; i < n; i++)
+        t[i] = (cada_traj){.tokens = tok, .prompt_len = 1, .completion_len = 1, .rollout_logprob = lp, .reward = r[i], .group = g[i]};
+}
+
+TEST(learn_advantages_baselines) {
+    cada_traj t[5];
+    const float r[5] = {1, 0, 0.5f, 2, 7};
+    const int g[5] = {3, 3, 3, 8, 9}; /* a group of 3, one of 1, one of 1 */
+    fill_rewards(t, 5, r, g);
+    float adv[5];
+    cada_adv_config c;
+    cada_adv_config_default(&c, CADA_ADV_LEAVE_ONE_OUT);
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    EXPECT(adv[0] == 1.0f - 0.25f && adv[1] == 0.0f - 0.75f && adv[2] == 0.5f - 0.5f && adv[3] == 0 && adv[4] == 0);
+    cada_adv_config_default(&c, CADA_ADV_GROUP);
+    c.group_std = 0;
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    EXPECT(adv[0] == 0.5f && adv[1] == -0.5f && adv[2] == 0.0f && adv[3] == 0.0f);
+    cada_adv_config_default(&c, CADA_ADV_BATCH_MEAN);
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    EXPECT(fabsf(adv[4] - (7.0f - 2.1f)) < 1e-6f);
+    /* running mean: advantages use the baseline of earlier steps, then b moves once */
+    cada_adv_config_default(&c, CADA_ADV_RUNNING_MEAN);
+    c.baseline_beta = 0.5;
+    cada_baseline b;
+    cada_baseline_init(&b, &c);
+    cada_adv_stats st;
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, &st));
+    EXPECT(adv[4] == 7.0f && st.baseline_used == 0.0 && fabs(b.value - 1.05) < 1e-12 && b.updates == 1);
+    cada_baseline saved = b; /* the run state is a plain struct */
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, NULL));
+    EXPECT(fabsf(adv[4] - (7.0f - 1.05f)) < 1e-6f);
+    float again[5];
+    REQUIRE_OK(cada_advantages(&c, t, 5, &saved, again, NULL, NULL));
+    EXPECT(!memcmp(adv, again, sizeof adv) && saved.value == b.value, "restored baseline continues identically");
+    /* beta <= 0: b is the mean of batch means */
+    c.baseline_beta = 0;
+    cada_baseline_init(&b, &c);
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 2, &b, adv, NULL, NULL));
+    EXPECT(fabs(b.value - (2.1 + 0.5) / 2) < 1e-12, "b = %g", b.value);
+    /* KL in the reward needs reference log-probs; the error names the sequence */
+    c.kl_place = CADA_KL_IN_REWARD;
+    EXPECT(cada_advantages(&c, t, 5, &b, adv, NULL, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0"));
+    EXPECT(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL) == CADA_ERR_ARG);
+}
+
+TEST(learn_loss_errors_and_zero_outside_completions) {
+    static const int tok[4] = {1, 2, 3, 4};
+    static const float ro[3] = {-1, -1, -1}, ref[3] = {-1.1f, -0.9f, -1};
+    cada_traj t[2] = {{.tokens = tok, .prompt_len = 1, .completion_len = 3, .rollout_logprob = ro, .group = 0, .chosen = 1},
+                      {.tokens = tok, .prompt_len = 2, .completion_len = 2, .rollout_logprob = ro, .group = 0, .chosen = 0}};
+    const int idx[2] = {0, 4};
+    float lp[8] = {-1, -1.2f, -0.8f, 9, -1, -1, 9, 9}, dlp[8], adv[2] = {1, -1};
+    cada_loss_norm norm;
+    cada_loss_norm_of(t, 2, &norm);
+    EXPECT(norm.tokens == 5 && norm.seqs == 2 && norm.pairs == 1);
+    cada_pg_config c;
+    cada_pg_config_default(&c, CADA_PG_PPO_CLIP);
+    for (int i = 0; i < 8; i++) dlp[i] = 42;
+    REQUIRE_OK(cada_pg_loss(&c, t, 2, idx, adv, lp, 8, &norm, dlp, NULL));
+    EXPECT(dlp[3] == 0 && dlp[6] == 0 && dlp[7] == 0, "entries outside completions are zeroed");
+    EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 5, &norm, dlp, NULL) == CADA_ERR_ARG, "indices past n_lp");
+    c.kl_place = CADA_KL_IN_LOSS;
+    EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 8, &norm, dlp, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0"));
+    /* DPO: both members present with reference log-probs, else an error naming the pair */
+    t[0].ref_logprob = t[1].ref_logprob = ref;
+    cada_token_stats st;
+    cada_token_stats_zero(&st);
+    REQUIRE_OK(cada_dpo_loss(0.1, t, 2, idx, lp, 8, &norm, dlp, &st));
+    EXPECT(st.pairs == 1 && dlp[0] < 0 && dlp[4] > 0 && fabsf(dlp[0] + dlp[4]) < 1e-7f);
+    EXPECT(cada_dpo_loss(0.1, t, 1, idx, lp, 8, &norm, dlp, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "pair 0"));
+    t[1].chosen = 1;
+    EXPECT(cada_dpo_loss(0.1, t, 2, idx, lp, 8, &norm, dlp, NULL) == CADA_ERR_ARG);
+    cada_algo a;
+    EXPECT(cada_algo_parse("rloo", &a) == 0 && a == CADA_ALGO_RLOO && !strcmp(cada_algo_name(CADA_ALGO_DPO), "dpo"));
+}
+
+/* ---- AdamW ----------------------------------------------------------------------------------- */
+
+TEST(learn_adamw_schedules) {
+    cada_adamw_config c;
+    cada_adamw_config_default(&c);
+    c.lr = 1.0;
+    c.warmup_steps = 4;
+    c.schedule = CADA_LR_LINEAR_WARMUP;
+    EXPECT(cada_lr_at(&c, 1) == 0.25 && cada_lr_at(&c, 4) == 1.0 && cada_lr_at(&c, 100) == 1.0);
+    c.schedule = CADA_LR_COSINE;
+    c.total_steps = 14;
+    c.min_lr_ratio = 0.1;
+    EXPECT(cada_lr_at(&c, 2) == 0.5 && cada_lr_at(&c, 4) == 1.0);
+    EXPECT(fabs(cada_lr_at(&c, 9) - (0.1 + 0.9 * 0.5)) < 1e-12, "half-way: %g", cada_lr_at(&c, 9));
+    EXPECT(fabs(cada_lr_at(&c, 14) - 0.1) < 1e-12 && fabs(cada_lr_at(&c, 99) - 0.1) < 1e-12);
+    c.schedule = CADA_LR_CONSTANT;
+    EXPECT(cada_lr_at(&c, 1) == 1.0);
+    cada_adamw o;
+    c.schedule = CADA_LR_COSINE;
+    c.total_steps = 2;
+    EXPECT(cada_adamw_init(&o, &c, 0, 4) == CADA_ERR_CONFIG);
+}
+
+TEST(learn_adamw_skips_nonfinite_steps) {
+    cada_adamw_config c;
+    cada_adamw_config_default(&c);
+    cada_adamw o;
+    REQUIRE_OK(cada_adamw_init(&o, &c, 0, 3));
+    float p[3] = {1, 2, 3}, g[3] = {0.1f, NAN, 0.3f};
+    const float p0[3] = {1, 2, 3};
+    cada_adamw_result r;
+    double sq = cada_sqnorm(g, 3);
+    EXPECT(!isfinite(sq));
+    REQUIRE_OK(cada_adamw_step(&o, p, g, sq, &r));
+    EXPECT(!r.applied && o.skipped == 1 && o.step == 0 && !memcmp(p, p0, sizeof p) && o.m[0] == 0 && o.v[2] == 0);
+    g[1] = INFINITY;
+    REQUIRE_OK(cada_adamw_step(&o, p, g, cada_sqnorm(g, 3), &r));
+    EXPECT(!r.applied && o.skipped == 2);
+    g[1] = 0.2f;
+    REQUIRE_OK(cada_adamw_step(&o, p, g, cada_sqnorm(g, 3), &r));
+    EXPECT(r.applied && o.step == 1 && p[0] < 1.0f && r.lr == c.lr);
+    cada_adamw_free(&o);
+}
+
+/* ---- the tree accumulator and the canonical order ---------------------------------------- */
+
+TEST(learn_accum_is_the_canonical_tree) {
+    enum { N = 5 };
+    cada_rng r;
+    cada_rng_init(&r, 7, 0, 0, 0);
+    for (int K = 0; K <= 13; K++) {
+        float leaves[13][N], out[N];
+        cada_accum a;
+        cada_accum_init(&a, N);
+        for (int k = 0; k < K; k++) {
+            for (int i = 0; i < N; i++) leaves[k][i] = cada_rng_normal(&r) * (1 + 1000 * (k % 3 == 0));
+            REQUIRE_OK(cada_accum_push(&a, leaves[k]));
+        }
+        cada_accum_finish(&a, out);
+        for (int i = 0; i < N; i++) {
+            float col[13];
+            for (int k = 0; k < K; k++) col[k] = leaves[k][i];
+            EXPECT(out[i] == cada_tree_sum(col, K), "K %d element %d: %.9g vs %.9g", K, i, (double)out[i], (double)cada_tree_sum(col, K));
+        }
+        EXPECT(a.allocated <= (int)floor(log2(K + 1.0)), "K %d: %d buffers", K, a.allocated);
+        cada_accum_free(&a);
+    }
+    /* the decomposition learners rely on: tree(8) == tree(tree(first 4), tree(last 4)) */
+    float x[8] = {1e8f, 1, -1e8f, 3.5f, 1e-3f, 7, -2, 1e7f};
+    float halves[2] = {cada_tree_sum(x, 4), cada_tree_sum(x + 4, 4)};
+    EXPECT(cada_tree_sum(x, 8) == cada_tree_sum(halves, 2));
+    float quarters[4] = {cada_tree_sum(x, 2), cada_tree_sum(x + 2, 2), cada_tree_sum(x + 4, 2), cada_tree_sum(x + 6, 2)};
+    EXPECT(cada_tree_sum(x, 8) == cada_tree_sum(quarters, 4));
+}
+
+TEST(learn_comm_self_and_shards) {
+    cada_comm *c;
+    REQUIRE_OK(cada_comm_init_world(&c, NULL)); /* no MPI_Init here: one rank */
+    EXPECT(cada_comm_size(c) == 1 && cada_comm_rank(c) == 0 && !strcmp(cada_comm_backend(c), "self"));
+    float x[5] = {1, 2, 3, 4, 5}, y[5] = {0};
+    REQUIRE_OK(cada_comm_allreduce(c, x, 5, CADA_RED_AVG));
+    EXPECT(x[4] == 5);
+    cada_shards sh;
+    cada_shards_init(&sh, 5, 1, 16);
+    REQUIRE_OK(cada_comm_reduce_scatter(c, &sh, x + 1, 1, 4, y, CADA_RED_SUM));
+    EXPECT(y[0] == 2 && y[2] == 4 && y[3] == 0);
+    cada_range rg[2] = {{x, 2}, {y, 3}};
+    REQUIRE_OK(cada_comm_allreduce_ranges(c, rg, 2, CADA_RED_SUM));
+    double d[2] = {1, 2};
+    REQUIRE_OK(cada_comm_allreduce_f64(c, d, 2, CADA_RED_MAX));
+    EXPECT(d[1] == 2);
+    REQUIRE_OK(cada_comm_barrier(c));
+    EXPECT(cada_comm_broadcast(c, x, 5, 1) == CADA_ERR_ARG);
+    cada_comm_free(c);
+    /* shard layout: aligned, contiguous, covering */
+    cada_shards_init(&sh, 1000, 3, 16);
+    EXPECT(sh.chunk == 336 && cada_shards_offset(&sh, 1) == 336 && cada_shards_count(&sh, 2) == 1000 - 672);
+    cada_shards_init(&sh, 10, 4, 16);
+    EXPECT(cada_shards_count(&sh, 0) == 10 && cada_shards_count(&sh, 1) == 0 && cada_shards_offset(&sh, 3) == 10);
+    float t5[5] = {1, 2, 3, 4, 5};
+    EXPECT(cada_tree_sum(t5, 5) == ((1.0f + 2.0f) + (3.0f + 4.0f)) + 5.0f);
+}
+
+/* ---- the learner on one rank ------------------------------------------------------------ */
+
+static cada_status make_model(cada_model *m, int tie) {
+    cada_model_config cfg;
+    cada_synth_config(&cfg, 32, 32, 2, tie);
+    return cada_synth_model(m, &cfg, 11, 0.1f);
+}
+
+/* Runs `steps` learner steps of `algo` under `zero` on a copy of the synthetic model and
+ * returns its parameters (malloc'd). */
+static float *train(cada_algo algo, cada_zero_stage zero, int micro_tokens, int fixed, int steps, int tie,
+                    cada_step_metrics *last) {
+    cada_model m;
+    if (make_model(&m, tie) != CADA_OK) return NULL;
+    cada_comm *c = NULL;
+    cada_learner *L = NULL;
+    cada_synth_batch b;
+    float *out = NULL;
+    if (cada_comm_init_self(&c, NULL) != CADA_OK) goto done;
+    cada_learner_config lc;
+    cada_learner_config_default(&lc, algo);
+    lc.zero = zero;
+    lc.row_tokens = 16;
+    lc.micro_tokens = micro_tokens;
+    lc.fixed_order = fixed;
+    lc.opt.lr = 1e-2;
+    lc.opt.weight_decay = 0.01;
+    lc.opt.max_grad_norm = 0.5;
+    if (algo == CADA_ALGO_DPO) cada_algo_set_kl(&lc.algo, CADA_KL_OFF, CADA_KL_K3, 0);
+    if (cada_learner_init(&L, &m, c, &lc) != CADA_OK) goto done;
+    if (cada_synth_batch_make(&b, 16, algo == CADA_ALGO_DPO ? 2 : 4, 32, 5, 9, 0, 1, 3) != CADA_OK) goto done;
+    for (int s = 0; s < steps; s++)
+        if (cada_learner_step(L, b.t, b.n, last) != CADA_OK) {
+            cada_synth_batch_free(&b);
+            goto done;
+        }
+    cada_synth_batch_free(&b);
+    out = malloc(sizeof(float) * m.n_params);
+    if (out) memcpy(out, m.params, sizeof(float) * m.n_params);
+done:
+    if (!out) cada_test_fail(__FILE__, __LINE__, "training failed: %s", cada_error_message());
+    cada_learner_free(L);
+    cada_comm_free(c);
+    cada_model_free(&m);
+    return out;
+}
+
+static size_t n_params_of(int tie) {
+    cada_model_config cfg;
+    cada_synth_config(&cfg, 32, 32, 2, tie);
+    return (size_t)cada_config_param_count(&cfg);
+}
+
+/* On one rank the three stages compute the same tree of micro-batch gradients, so their
+ * parameters agree bit for bit; the algorithms all move the parameters. */
+TEST(learn_learner_one_rank_stages_bit_identical) {
+    for (int tie = 0; tie <= 1; tie++) {
+        const size_t n = n_params_of(tie);
+        cada_step_metrics sm;
+        float *dp = train(CADA_ALGO_GRPO, CADA_DP, 48, 1, 3, tie, &sm);
+        REQUIRE(dp);
+        EXPECT(sm.micro_batches >= 4, "%d micro-batches", sm.micro_batches);
+        float *z1 = train(CADA_ALGO_GRPO, CADA_ZERO1, 48, 1, 3, tie, NULL);
+        float *z2 = train(CADA_ALGO_GRPO, CADA_ZERO2, 48, 1, 3, tie, NULL);
+        REQUIRE(z1 && z2);
+        EXPECT(!memcmp(dp, z1, sizeof(float) * n), "tie %d: ZeRO-1 differs from DP", tie);
+        EXPECT(!memcmp(dp, z2, sizeof(float) * n), "tie %d: ZeRO-2 differs from DP", tie);
+        free(dp);
+        free(z1);
+        free(z2);
+    }
+}
+
+/* Micro-batching changes only the summation order: one micro-batch and many agree to
+ * float rounding. Adam divides by sqrt(v), so a rounding difference in a near-zero
+ * gradient can move that parameter by up to ~lr per step: the bound is 3 steps x lr
+ * (1e-2) for the worst element, while the median must stay at rounding level. */
+TEST(learn_learner_micro_batches_match_one_batch) {
+    const size_t n = n_params_of(0);
+    cada_step_metrics one, many;
+    float *a = train(CADA_ALGO_REINFORCE, CADA_DP, 4096, 1, 3, 0, &one);
+    float *b = train(CADA_ALGO_REINFORCE, CADA_DP, 32, 0, 3, 0, &many);
+    REQUIRE(a && b);
+    EXPECT(one.micro_batches == 1 && many.micro_batches > 4, "%d and %d micro-batches", one.micro_batches, many.micro_batches);
+    EXPECT(fabs(one.loss - many.loss) < 1e-5 * (1 + fabs(one.loss)), "loss %g vs %g", one.loss, many.loss);
+    float worst = 0;
+    size_t above = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        worst = fmaxf(worst, d);
+        above += d > 1e-5f;
+    }
+    fprintf(stderr, "    1 vs %d micro-batches after 3 steps: max |diff| %.3g, %zu of %zu above 1e-5\n", many.micro_batches,
+            (double)worst, above, n);
+    EXPECT(worst < 3e-2f && above < n / 100);
+    free(a);
+    free(b);
+}
+
+TEST(learn_learner_metrics_and_algorithms) {
+    const cada_algo algos[] = {CADA_ALGO_REINFORCE, CADA_ALGO_GRPO, CADA_ALGO_RLOO, CADA_ALGO_PPO, CADA_ALGO_SFT, CADA_ALGO_DPO};
+    for (unsigned k = 0; k < sizeof algos / sizeof algos[0]; k++) {
+        cada_step_metrics first, last;
+        float *p1 = train(algos[k], CADA_ZERO2, 64, 1, 1, 0, &first);
+        float *p = train(algos[k], CADA_ZERO2, 64, 1, 6, 0, &last);
+        REQUIRE(p && p1);
+        EXPECT(last.applied && last.tok.tokens > 0 && last.tokens > last.tok.tokens && last.tokens_per_s > 0);
+        EXPECT(last.entropy_mean > 0 && last.entropy_mean <= log(32) + 1e-4, "%s: entropy %g", cada_algo_name(algos[k]), last.entropy_mean);
+        if (algos[k] == CADA_ALGO_SFT)
+            EXPECT(last.loss < first.loss - 0.05, "SFT on a fixed batch: loss %g -> %g", first.loss, last.loss);
+        if (algos[k] == CADA_ALGO_DPO)
+            EXPECT(last.dpo_accuracy > first.dpo_accuracy || last.dpo_accuracy == 1.0, "DPO accuracy %g -> %g",
+                   first.dpo_accuracy, last.dpo_accuracy);
+        if (algos[k] == CADA_ALGO_GRPO || algos[k] == CADA_ALGO_PPO)
+            EXPECT(last.ratio_max >= last.ratio_min && last.ratio_mean > 0.5 && last.kl_mean >= 0);
+        free(p1);
+        free(p);
+    }
+}
+
+TEST(learn_learner_skips_a_nonfinite_step) {
+    cada_model m;
+    REQUIRE_OK(make_model(&m, 0));
+    cada_comm *c;
+    REQUIRE_OK(cada_comm_init_self(&c, NULL));
+    cada_learner_config lc;
+    cada_learner_config_default(&lc, CADA_ALGO_RLOO);
+    lc.zero = CADA_ZERO1;
+    lc.row_tokens = 16;
+    lc.micro_tokens = 64;
+    cada_learner *L;
+    REQUIRE_OK(cada_learner_init(&L, &m, c, &lc));
+    cada_synth_batch b;
+    REQUIRE_OK(cada_synth_batch_make(&b, 8, 4, 32, 5, 9, 0, 0, 5));
+    float *before = malloc(sizeof(float) * m.n_params);
+    memcpy(before, m.params, sizeof(float) * m.n_params);
+    b.t[2].reward = NAN;
+    cada_step_metrics sm;
+    REQUIRE_OK(cada_learner_step(L, b.t, b.n, &sm));
+    EXPECT(!sm.applied && sm.skipped == 1 && !memcmp(before, m.params, sizeof(float) * m.n_params));
+    b.t[2].reward = 1;
+    REQUIRE_OK(cada_learner_step(L, b.t, b.n, &sm));
+    EXPECT(sm.applied && sm.skipped == 1 && cada_learner_optimizer(L)->step == 1 && memcmp(before, m.params, sizeof(float) * m.n_params));
+    cada_learner_memory mem;
+    cada_learner_memory_get(L, &mem);
+    EXPECT(mem.optimizer == 8 * m.n_params && mem.params == 4 * m.n_params && mem.bytes_per_param > 16);
+    /* a sequence longer than a row (16 tokens) is an error naming it */
+    static const int long_tokens[45] = {0};
+    static const float long_lp[40] = {0};
+    b.t[5].tokens = long_tokens;
+    b.t[5].prompt_len = 5;
+    b.t[5].completion_len = 40;
+    b.t[5].rollout_logprob = long_lp;
+    b.t[5].ref_logprob = NULL;
+    EXPECT(cada_learner_step(L, b.t, b.n, &sm) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 5"), "%s",
+           cada_error_message());
+    free(before);
+    cada_synth_batch_free(&b);
+    cada_learner_free(L);
+    cada_comm_free(c);
+    cada_model_free(&m);
+}
