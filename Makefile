@@ -107,7 +107,7 @@ CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 
 # ---- targets ---------------------------------------------------------------------
-.PHONY: all test unit asan deps check-deps fetch-models fetch-datasets run bench clean config golden
+.PHONY: all test unit asan deps check-deps fetch-models fetch-datasets run demo bench clean config golden
 all: config cada
 
 config:
@@ -177,9 +177,18 @@ fetch-models:
 fetch-datasets:
 	@bash tests/fetch_datasets.sh
 
-# The main job on a small default: until `cada train` lands, a demonstration on the
-# real model (inspect, convert, a forward pass with per-token log-probs).
+# The main job on a small default: a short CADA run of SmolLM2-135M-Instruct on the
+# CPU, 2 colocated ranks (configs/smollm2-135m-cpu.ini), then its checkpoint is scored
+# by `cada eval` on a few held-out prompts. `make demo` shows the single commands.
+RUN_RANKS ?= 2
 run: deps fetch-models
+	@$(MAKE) --no-print-directory all
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np $(RUN_RANKS) \
+	  ./cada train -c configs/smollm2-135m-cpu.ini
+	./cada eval --model runs/smollm2-135m-cpu/checkpoint-6 --set data/prompts/harmful.jsonl \
+	  --set data/prompts/benign.jsonl --limit 6 --max-tokens 96 --out runs/smollm2-135m-cpu/eval --quiet
+
+demo: deps fetch-models
 	@$(MAKE) --no-print-directory all
 	@bash tests/demo.sh
 

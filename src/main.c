@@ -2,6 +2,7 @@
  * (from `cada train`, with the scheduler) every rank runs this same binary. */
 #include "base/error.h"
 #include "cli/cli.h"
+#include "sched/train.h"
 
 #ifdef CADA_HAVE_CUDA
 #include "device.h"
@@ -30,6 +31,8 @@ static void usage(FILE *out) {
             "usage: cada <command> [options]\n"
             "\n"
             "commands:\n"
+            "  train -c CONFIG.ini [--set section.key=value]...\n"
+            "                            CADA training (under mpirun; cada train --keys lists every key)\n"
             "  inspect PATH              architecture, dimensions, parameters, dtypes and bytes of a\n"
             "                            GGUF file or Hugging Face folder\n"
             "  convert IN.gguf OUT_DIR   write config.json + model.safetensors (Hugging Face layout)\n"
@@ -96,6 +99,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cada_cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "forward")) return cada_cmd_forward(argc - 2, argv + 2);
     if (!strcmp(cmd, "generate")) return cada_cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train")) return cada_cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cada_cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cada_cmd_score(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
