@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: what cada does today on the real SmolLM2-135M-Instruct (Q4_1 GGUF), on the
-# CPU. Until `cada train` lands this shows the foundation the CADA run stands on:
-# inspect the checkpoint, convert it to a Hugging Face folder, score a sentence
-# (per-token log-probabilities, the quantity the policy gradient differentiates),
-# and time a training step.
+# `make demo`: the single-model commands on the real SmolLM2-135M-Instruct (Q4_1 GGUF),
+# on the CPU: inspect the checkpoint, convert it to a Hugging Face folder, score a
+# sentence (per-token log-probabilities, the quantity the policy gradient
+# differentiates), and time a training step.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
