@@ -54,8 +54,8 @@ typedef struct {
     cada_refusal_rules *rules;
     cada_reward_config reward_cfg;
     cada_prompt_set data;
-    int *order;      /* (data.n) shuffled indices of this epoch */
-    long long cursor; /* prompts consumed so far */
+    int *order;             /* (data.n) shuffled indices of epoch `shuffled_epoch` */
+    long long shuffled_epoch; /* -1 before the first */
     cada_comm *comm;
     cada_learner *learner;
     FILE *metrics;
@@ -88,10 +88,9 @@ static void shuffle_epoch(trainer *t, long long epoch) {
 /* Dataset index of the step's p-th prompt (the cursor runs over shuffled epochs). */
 static int prompt_at(trainer *t, long long position) {
     long long epoch = position / t->data.n;
-    static long long shuffled = -1;
-    if (epoch != shuffled) {
+    if (epoch != t->shuffled_epoch) {
         shuffle_epoch(t, epoch);
-        shuffled = epoch;
+        t->shuffled_epoch = epoch;
     }
     return t->order[position % t->data.n];
 }
@@ -475,6 +474,7 @@ static cada_status setup(trainer *t) {
     if (t->data.n == 0) return CADA_ERR(CADA_ERR_CONFIG, "data.train_set '%s': no prompts", c->train_set);
     t->order = malloc(sizeof(int) * (size_t)t->data.n);
     if (!t->order) return CADA_ERR(CADA_ERR_NOMEM, "data order");
+    t->shuffled_epoch = -1;
     /* learners */
     cada_comm_options co;
     cada_comm_options_default(&co);
