@@ -58,15 +58,6 @@ static int on_stop(void *p, int request, const int *tokens, int n) {
     return 0;
 }
 
-static cada_status load_tokenizer(const char *model_path, cada_tokenizer **tok) {
-    cada_source_kind kind;
-    CADA_TRY(cada_model_source_kind(model_path, &kind));
-    if (kind == CADA_SOURCE_GGUF) return cada_tok_load(tok, model_path, 0);
-    char dir[1024];
-    cada_model_hf_folder(model_path, dir, sizeof dir);
-    return cada_tok_load(tok, dir, 0);
-}
-
 /* Prompt ids: the chat template with an optional system message, or the raw text. */
 static cada_status encode_prompt(const cada_tokenizer *tok, const char *system, const char *prompt, int chat,
                                  cada_tok_ids *ids) {
@@ -81,15 +72,6 @@ static cada_status encode_prompt(const cada_tokenizer *tok, const char *system, 
     if (st == CADA_OK) st = cada_tok_encode(tok, text.data, text.len, 0, ids);
     cada_tok_bytes_free(&text);
     return st;
-}
-
-/* End-of-sequence ids: the tokenizer's and the model configuration's. */
-static int eos_ids_of(const cada_tokenizer *tok, const cada_model_config *cfg, int *eos) {
-    int n = 0;
-    int a = cada_tok_eos_id(tok), b = cfg->eos_token_id;
-    if (a >= 0) eos[n++] = a;
-    if (b >= 0 && b != a) eos[n++] = b;
-    return n;
 }
 
 static void json_string(FILE *f, const char *s, size_t len) {
@@ -154,12 +136,12 @@ int cada_cmd_generate(int argc, char **argv) {
     cada_gen_request *reqs = NULL;
     int rc = 0;
     if (cada_model_load(&m, model_path) != CADA_OK) return cada_cli_fail("generate");
-    if (load_tokenizer(model_path, &tok) != CADA_OK || encode_prompt(tok, system, prompt, chat, &ids) != CADA_OK) {
+    if (cada_tok_load(&tok, model_path, 0) != CADA_OK || encode_prompt(tok, system, prompt, chat, &ids) != CADA_OK) {
         rc = cada_cli_fail("generate");
         goto done;
     }
     int eos[2];
-    ec.n_eos = eos_ids_of(tok, &m.cfg, eos);
+    ec.n_eos = cada_eos_ids(cada_tok_eos_id(tok), m.cfg.eos_token_id, eos);
     ec.eos_ids = eos;
     ec.n_slots = samples < 16 ? samples : 16;
     ec.max_len = max_len;
@@ -318,7 +300,7 @@ int cada_cmd_bench_generate(int argc, char **argv) {
     memset(ids, 0, sizeof ids);
     int rc = 0;
     if (cada_model_load(&m, model_path) != CADA_OK) return cada_cli_fail("bench generate");
-    if (load_tokenizer(model_path, &tok) != CADA_OK) {
+    if (cada_tok_load(&tok, model_path, 0) != CADA_OK) {
         rc = cada_cli_fail("bench generate");
         goto done;
     }

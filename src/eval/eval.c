@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "eval/report.h"
 #include "model/load.h"
+#include "base/fs.h"
 #include "rollout/engine.h"
 
 #include <errno.h>
@@ -26,31 +27,6 @@ void cada_eval_config_default(cada_eval_config *c) {
     c->top_p = 1.0f;
     c->out_dir = "runs/eval";
     c->progress = 1;
-}
-
-cada_status cada_eval_load_tokenizer(const char *model_path, cada_tokenizer **tok) {
-    cada_source_kind kind;
-    CADA_TRY(cada_model_source_kind(model_path, &kind));
-    if (kind == CADA_SOURCE_GGUF) return cada_tok_load(tok, model_path, 0);
-    char dir[1024];
-    cada_model_hf_folder(model_path, dir, sizeof dir);
-    return cada_tok_load(tok, dir, 0);
-}
-
-static cada_status mkdir_p(const char *dir) {
-    char path[1024];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return CADA_ERR(CADA_ERR_ARG, "%s: path too long", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p == '/' || !*p) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(path, 0755) != 0 && errno != EEXIST)
-                return CADA_ERR(CADA_ERR_IO, "%s: cannot create directory: %s", path, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return CADA_OK;
 }
 
 /* ---- progress --------------------------------------------------------------------- */
@@ -212,7 +188,7 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
         if (cfg->progress) CADA_INFO("eval: loading %s", cfg->model_path);
         st = cada_model_load(&m, cfg->model_path);
     }
-    if (st == CADA_OK) st = cada_eval_load_tokenizer(cfg->model_path, &tok);
+    if (st == CADA_OK) st = cada_tok_load(&tok, cfg->model_path, 0);
     if (st == CADA_OK) st = cada_prompt_builder_init(&builder, &cfg->prompt);
     if (st == CADA_OK) st = cada_refusal_rules_load(&rules, cfg->reward.patterns);
     int longest = 0;
@@ -239,9 +215,7 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
     /* generate */
     int eos[2], n_eos = 0;
     if (st == CADA_OK) {
-        int a = cada_tok_eos_id(tok), b = m.cfg.eos_token_id;
-        if (a >= 0) eos[n_eos++] = a;
-        if (b >= 0 && b != a) eos[n_eos++] = b;
+        n_eos = cada_eos_ids(cada_tok_eos_id(tok), m.cfg.eos_token_id, eos);
         cada_engine_config ec;
         memset(&ec, 0, sizeof ec);
         ec.sampling.temperature = cfg->temperature;
@@ -358,7 +332,7 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
         rep->max_tokens = cfg->max_tokens;
         rep->temperature = cfg->temperature;
         rep->top_p = cfg->top_p;
-        st = mkdir_p(cfg->out_dir);
+        st = cada_mkdir_p(cfg->out_dir);
     }
     cada_str lines = {0}, conf = {0};
     for (int i = 0; i < n && st == CADA_OK; i++)

@@ -55,8 +55,4 @@ typedef struct {
 void cada_eval_config_default(cada_eval_config *c);
 cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *report);
 
-/* Loads the tokenizer that belongs to a model path: the GGUF's vocabulary, or
- * tokenizer.json beside config.json. */
-cada_status cada_eval_load_tokenizer(const char *model_path, cada_tokenizer **tok);
-
 #endif

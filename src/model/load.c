@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model/load.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
@@ -175,21 +176,6 @@ cada_status cada_model_load(cada_model *m, const char *path) {
     return CADA_OK;
 }
 
-static cada_status mkdir_p(const char *dir) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return CADA_ERR(CADA_ERR_IO, "%s: cannot create folder: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return CADA_ERR(CADA_ERR_IO, "%s: cannot create folder: %s", buf, strerror(errno));
-    return CADA_OK;
-}
-
 static cada_status write_text_file(const char *path, const char *text) {
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -205,7 +191,7 @@ static cada_status write_text_file(const char *path, const char *text) {
 cada_status cada_model_save_hf(const cada_model *m, const char *dir, cada_dtype dtype) {
     if (dtype != CADA_DTYPE_F32 && dtype != CADA_DTYPE_F16 && dtype != CADA_DTYPE_BF16)
         return CADA_ERR(CADA_ERR_ARG, "save: dtype %s is not a float type", cada_dtype_name(dtype));
-    CADA_TRY(mkdir_p(dir));
+    CADA_TRY(cada_mkdir_p(dir));
     cada_model_config cfg = m->cfg;
     char path[1100];
     char *json = cada_config_to_json(&cfg);

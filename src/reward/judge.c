@@ -78,9 +78,7 @@ static cada_status setup(cada_judge *j, const cada_judge_config *cfg) {
         if (j->yes_id[q] == j->no_id[q])
             return CADA_ERR(CADA_ERR_FORMAT, "%s: the [yes] and [no] words start with the same token", j->tpl[q].path);
     }
-    int a = cada_tok_eos_id(j->tok), b = j->m->cfg.eos_token_id;
-    if (a >= 0) j->eos[j->n_eos++] = a;
-    if (b >= 0 && b != a) j->eos[j->n_eos++] = b;
+    j->n_eos = cada_eos_ids(cada_tok_eos_id(j->tok), j->m->cfg.eos_token_id, j->eos);
     return CADA_OK;
 }
 
@@ -110,14 +108,7 @@ cada_status cada_judge_open(cada_judge **out, const char *model_path, const cada
     cada_status st = cada_model_load(&j->own_model, model_path);
     if (st == CADA_OK) {
         j->owns = 1;
-        cada_source_kind kind;
-        st = cada_model_source_kind(model_path, &kind);
-        if (st == CADA_OK && kind == CADA_SOURCE_GGUF) st = cada_tok_load(&j->own_tok, model_path, 0);
-        else if (st == CADA_OK) {
-            char dir[1024];
-            cada_model_hf_folder(model_path, dir, sizeof dir);
-            st = cada_tok_load(&j->own_tok, dir, 0);
-        }
+        st = cada_tok_load(&j->own_tok, model_path, 0);
     }
     if (st == CADA_OK) {
         j->m = &j->own_model;

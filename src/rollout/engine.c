@@ -30,6 +30,13 @@ typedef struct {
     cada_rng rng;
 } slot_state;
 
+int cada_eos_ids(int tokenizer_eos, int config_eos, int eos[2]) {
+    int n = 0;
+    if (tokenizer_eos >= 0) eos[n++] = tokenizer_eos;
+    if (config_eos >= 0 && config_eos != tokenizer_eos) eos[n++] = config_eos;
+    return n;
+}
+
 static int is_eos(const cada_engine_config *cfg, int tok) {
     for (int i = 0; i < cfg->n_eos; i++)
         if (cfg->eos_ids[i] == tok) return 1;

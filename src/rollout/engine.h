@@ -71,6 +71,10 @@ typedef struct {
     size_t cache_bytes;
 } cada_engine_stats;
 
+/* The end-of-sequence ids of a model: its tokenizer's and its configuration's (either
+ * may be -1, they may coincide). Writes at most 2 ids to eos; returns how many. */
+int cada_eos_ids(int tokenizer_eos, int config_eos, int eos[2]);
+
 /* Generates for every request; results[i] belongs to reqs[i]. */
 cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, const cada_gen_request *reqs, int n_reqs,
                           cada_gen_result *results, cada_engine_stats *stats);

@@ -6,27 +6,20 @@
 
 int cada_sampler_init(cada_sampler *s, int V) {
     s->V = V;
-    s->prob = malloc(sizeof(float) * (size_t)V);
-    s->index = malloc(sizeof(int) * (size_t)V);
-    if (!s->prob || !s->index) {
-        cada_sampler_free(s);
-        return -1;
-    }
-    return 0;
+    s->cand = malloc(sizeof *s->cand * (size_t)V);
+    return s->cand ? 0 : -1;
 }
 
 void cada_sampler_free(cada_sampler *s) {
-    free(s->prob);
-    free(s->index);
-    s->prob = NULL;
-    s->index = NULL;
+    free(s->cand);
+    s->cand = NULL;
 }
 
-static const float *sort_key;
+/* Probability descending, then lower id first: a total order, so draws reproduce. */
 static int by_prob_desc(const void *a, const void *b) {
-    float x = sort_key[*(const int *)a], y = sort_key[*(const int *)b];
-    if (x != y) return x < y ? 1 : -1;
-    return *(const int *)a - *(const int *)b; /* stable: lower id first */
+    const cada_candidate *x = a, *y = b;
+    if (x->prob != y->prob) return x->prob < y->prob ? 1 : -1;
+    return x->index - y->index;
 }
 
 int cada_sample(cada_sampler *s, const float *logits, const cada_sampling *sp, cada_rng *rng, float *logprob) {
@@ -46,37 +39,35 @@ int cada_sample(cada_sampler *s, const float *logits, const cada_sampling *sp, c
     if (sp->temperature > 0.0f) {
         const float inv_t = 1.0f / sp->temperature;
         double sum = 0.0;
+        cada_candidate *c = s->cand;
         for (int v = 0; v < V; v++) {
-            s->prob[v] = expf((logits[v] - mx) * inv_t);
-            sum += s->prob[v];
+            c[v].prob = expf((logits[v] - mx) * inv_t);
+            c[v].index = v;
+            sum += c[v].prob;
         }
         int n = V;
-        for (int v = 0; v < V; v++) s->index[v] = v;
-        int filtered = (sp->top_k > 0 && sp->top_k < V) || sp->top_p < 1.0f;
-        if (filtered) {
-            /* sort candidates by probability (a stable order makes draws reproducible) */
-            sort_key = s->prob;
-            qsort(s->index, (size_t)V, sizeof(int), by_prob_desc);
+        if ((sp->top_k > 0 && sp->top_k < V) || sp->top_p < 1.0f) {
+            qsort(c, (size_t)V, sizeof *c, by_prob_desc);
             if (sp->top_k > 0 && sp->top_k < n) n = sp->top_k;
             if (sp->top_p < 1.0f) {
                 double kept = 0.0, total = 0.0;
-                for (int i = 0; i < n; i++) total += s->prob[s->index[i]];
+                for (int i = 0; i < n; i++) total += c[i].prob;
                 int keep = 0;
                 while (keep < n) {
-                    kept += s->prob[s->index[keep++]];
+                    kept += c[keep++].prob;
                     if (kept >= sp->top_p * total) break;
                 }
                 n = keep;
             }
             sum = 0.0;
-            for (int i = 0; i < n; i++) sum += s->prob[s->index[i]];
+            for (int i = 0; i < n; i++) sum += c[i].prob;
         }
         double target = (double)u * sum, acc = 0.0;
-        chosen = s->index[n - 1];
+        chosen = c[n - 1].index;
         for (int i = 0; i < n; i++) {
-            acc += s->prob[s->index[i]];
+            acc += c[i].prob;
             if (acc > target) {
-                chosen = s->index[i];
+                chosen = c[i].index;
                 break;
             }
         }

@@ -21,9 +21,14 @@ typedef struct {
 } cada_sampling;
 
 typedef struct {
+    float prob;
+    int index;
+} cada_candidate;
+
+/* Scratch for one sampling thread (an engine owns one). */
+typedef struct {
     int V;
-    float *prob; /* (V) */
-    int *index;  /* (V) */
+    cada_candidate *cand; /* (V) */
 } cada_sampler;
 
 int cada_sampler_init(cada_sampler *s, int V); /* 0 on success, -1 on allocation failure */

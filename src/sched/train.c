@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/train.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/rng.h"
 #include "cada/dataset.h"
@@ -360,11 +361,6 @@ static cada_status exchange(trainer *t, long long step, seq_rec *mine, int n_min
     return CADA_OK;
 }
 
-static cada_status mkdir_one(const char *dir) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
-    return CADA_OK;
-}
-
 /* out_dir/checkpoint-<step>: written under a temporary name, renamed when complete. */
 static cada_status checkpoint(trainer *t, long long step) {
     char tmp[1300], final[1200], path[1400];
@@ -421,18 +417,8 @@ static cada_status setup(trainer *t) {
     CADA_TRY(cada_model_load(&t->policy, c->model_path));
     t->have_reference = c->kl_coef > 0;
     if (t->have_reference) CADA_TRY(cada_model_load(&t->reference, c->reference_path[0] ? c->reference_path : c->model_path));
-    cada_source_kind kind;
-    CADA_TRY(cada_model_source_kind(c->model_path, &kind));
-    if (kind == CADA_SOURCE_GGUF) CADA_TRY(cada_tok_load(&t->tok, c->model_path, 0));
-    else {
-        char dir[1024];
-        cada_model_hf_folder(c->model_path, dir, sizeof dir);
-        CADA_TRY(cada_tok_load(&t->tok, dir, 0));
-    }
-    int a = cada_tok_eos_id(t->tok), b = t->policy.cfg.eos_token_id;
-    t->n_eos = 0;
-    if (a >= 0) t->eos[t->n_eos++] = a;
-    if (b >= 0 && b != a) t->eos[t->n_eos++] = b;
+    CADA_TRY(cada_tok_load(&t->tok, c->model_path, 0));
+    t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->policy.cfg.eos_token_id, t->eos);
     cada_prompt_config pc;
     cada_prompt_config_default(&pc);
     char kv[600];
@@ -509,7 +495,7 @@ static cada_status setup(trainer *t) {
     lc.fixed_order = 0;
     CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->comm, &lc));
     if (t->rank == 0) {
-        CADA_TRY(mkdir_one(c->out_dir));
+        CADA_TRY(cada_mkdir_p(c->out_dir));
         char path[1100];
         snprintf(path, sizeof path, "%s/metrics.jsonl", c->out_dir);
         t->metrics = fopen(path, "w");

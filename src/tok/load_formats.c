@@ -749,6 +749,15 @@ cada_status cada_tok_load(cada_tokenizer **out, const char *path, unsigned flags
         return CADA_ERR(CADA_ERR_IO, "%s: no tokenizer.json, encoder.json + vocab.bpe or vocab.json + merges.txt "
                         "in this directory", path);
     }
+    /* A model's config.json (not tokenizer_config.json) stands for its folder, so any
+     * model path cada accepts also names its tokenizer. */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (!strcmp(base, "config.json")) {
+        if (base == path) return cada_tok_load(out, ".", flags);
+        snprintf(a, sizeof a, "%.*s", (int)(base - 1 - path), path);
+        return cada_tok_load(out, a[0] ? a : "/", flags);
+    }
     if (ends_with(path, ".gguf")) return cada_tok_load_gguf(out, path, flags);
     FILE *f = fopen(path, "rb");
     char magic[4] = {0};

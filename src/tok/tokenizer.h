@@ -6,7 +6,8 @@
  *   - OpenAI's GPT-2 files encoder.json + vocab.bpe (also as vocab.json + merges.txt);
  *   - the vocabulary embedded in a GGUF file (tokenizer.ggml.model = "gpt2").
  * cada_tok_load() takes any of: a tokenizer.json, a .gguf, or a directory holding
- * tokenizer.json, or encoder.json + vocab.bpe, or vocab.json + merges.txt.
+ * tokenizer.json, or encoder.json + vocab.bpe, or vocab.json + merges.txt, or a model's
+ * config.json (its folder): every model path cada accepts also names its tokenizer.
  * Verified id for id against tokenizers 0.23 / transformers 5 on tests/data/tok_corpus.txt
  * (per line and as one text) for Qwen3, GPT-2 and SmolLM2, and for three synthetic
  * tokenizers that use the options those three do not (tests/unit/test_tok.c).

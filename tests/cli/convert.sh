@@ -24,3 +24,5 @@ expect_contains "$OUT" "BF16: 272 tensors" "published dtype     bfloat16"
 [ -s "$TMP/hf/tokenizer.json" ] && [ -s "$TMP/hf/tokenizer_config.json" ] || fail "convert wrote no tokenizer files"
 run_expect_rc 0 "$CADA" generate --model "$TMP/hf" --chat --prompt "What is the capital of France?" --max-tokens 12
 expect_contains "$OUT" "Paris"
+run_expect_rc 0 "$CADA" generate --model "$TMP/hf/config.json" --chat --prompt "What is the capital of France?" --max-tokens 12
+expect_contains "$OUT" "Paris"

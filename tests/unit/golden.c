@@ -260,7 +260,7 @@ int golden_close(const char *what, const float *got, const float *want, int64_t 
     }
     fprintf(stderr, "    %s: max|diff| %.3g at %lld (got %.9g, want %.9g) tol atol %.3g rtol %.3g: %s\n",
             what, max_diff, (long long)at_max, (double)got[at_max], (double)want[at_max],
-            (double)atol, (double)rtol, bad ? "FAIL" : "ok");
+            (double)atol, (double)rtol, bad ? "out of tolerance" : "ok");
     if (bad) {
         fprintf(stderr,
                 "    %s: %lld of %lld elements out of tolerance; worst at %lld (got %.9g, want %.9g, "

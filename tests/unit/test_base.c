@@ -5,6 +5,7 @@
 
 #include "base/arena.h"
 #include "base/error.h"
+#include "base/fs.h"
 #include "base/rng.h"
 
 #include <stdint.h>
@@ -119,4 +120,17 @@ TEST(base_fatal_prints_host_rank_pid_and_exits_nonzero) {
     EXPECT(strstr(buf, "fatal on host") && strstr(buf, "rank 3") && strstr(buf, "pid ") &&
                strstr(buf, "test_base.c:") && strstr(buf, "rank 5 lost its peer"),
            "stderr: %s", buf);
+}
+
+TEST(base_mkdir_p_creates_parents_and_names_failures) {
+    char dir[600], file[600];
+    snprintf(dir, sizeof dir, "%s/a/b/c", cada_test_tmpdir());
+    REQUIRE_OK(cada_mkdir_p(dir));
+    REQUIRE_OK(cada_mkdir_p(dir)); /* existing: fine */
+    snprintf(file, sizeof file, "%s/a/plain", cada_test_tmpdir());
+    FILE *f = fopen(file, "w");
+    REQUIRE(f);
+    fclose(f);
+    snprintf(dir, sizeof dir, "%s/a/plain/sub", cada_test_tmpdir());
+    EXPECT(cada_mkdir_p(dir) != CADA_OK && strstr(cada_error_message(), "plain"), "%s", cada_error_message());
 }
