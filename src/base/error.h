@@ -16,6 +16,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" { /* included by the CUDA sources in kernels/ */
+#endif
+
 typedef enum {
     CADA_OK = 0,
     CADA_ERR_IO,          /* open/read/write/mmap failed */
@@ -64,7 +68,12 @@ int cada_get_rank(void);
 
 /* Prints "cada: fatal on host H rank R pid P at file:line: message", flushes stdio,
  * calls MPI_Abort when MPI is initialised, else exit(1). Never returns. */
-_Noreturn void cada_fatal(const char *file, int line, const char *fmt, ...)
+#ifdef __cplusplus
+[[noreturn]]
+#else
+_Noreturn
+#endif
+void cada_fatal(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define CADA_FATAL(...) cada_fatal(__FILE__, __LINE__, __VA_ARGS__)
 
@@ -102,6 +111,10 @@ cada_status cada_mpi_error(int code, const char *call, const char *file, int lin
         if (cada_mpi_rc_ != MPI_SUCCESS)                                                \
             return cada_mpi_error(cada_mpi_rc_, #call, __FILE__, __LINE__);             \
     } while (0)
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif /* CADA_BASE_ERROR_H */
