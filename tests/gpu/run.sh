@@ -10,7 +10,8 @@
 #   4. benchmarks: the card's own ceilings (cuBLASLt bf16 GEMM, copy bandwidth), learner
 #      forward+backward MFU on Llama-3-8B-shaped layers, decode tokens/s at batch 1 and
 #      64 on the full 8B shape, each against PyTorch on the same card when python3 has
-#      torch and transformers, and device memory against the plan.
+#      torch and transformers, and device memory against the plan;
+#   5. the model checks under compute-sanitizer memcheck, when it is installed.
 # Prints a table last (lines tagged RESULT by the programs); full logs in LOG_DIR.
 # Exit status: non-zero if any check failed (benchmarks never fail the run).
 set -uo pipefail
@@ -62,7 +63,8 @@ run_step() { # name timeout cmd...
   say "$name"
   timeout -k 5 "$limit" "$@" >"$log/$name.log" 2>&1
   local rc=$?
-  grep -h '^RESULT' "$log/$name.log" >>"$results"
+  # the memcheck pass repeats checks already reported: only its summary is collected
+  [[ $name == memcheck-* ]] || grep -h '^RESULT' "$log/$name.log" >>"$results"
   if [[ $rc -ne 0 ]]; then
     echo "RESULT $name: exit $rc$([[ $rc -eq 124 ]] && echo ' (timed out)') FAIL" >>"$results"
     tail -5 "$log/$name.log"
@@ -79,11 +81,22 @@ run_step model 150 "$BIN" model --log "$log" || fails=$((fails + 1))
 # 4. benchmarks (never fail the run)
 run_step bench-peak 60 "$BIN" bench-peak || true
 run_step bench-train 90 "$BIN" bench-train --layers 4 --seq 4096 || true
+run_step bench-train-recompute 60 "$BIN" bench-train --layers 4 --seq 4096 --recompute || true
 run_step bench-decode 120 "$BIN" bench-decode --batch 1,64 --prompt 128 --new 128 || true
 if python3 -c 'import torch, transformers' 2>/dev/null; then
   run_step peer-torch 200 python3 tests/gpu/peer_torch.py --layers 4 --seq 4096 --batch 1,64 --prompt 128 --new 128 || true
 else
   echo "RESULT peer-torch: python3 has no torch/transformers: not measured" >>"$results"
+fi
+
+# 5. the model checks again under compute-sanitizer's memcheck (out-of-bounds and
+# misaligned device accesses, leaks of device memory), where the tool is installed
+if command -v compute-sanitizer >/dev/null; then
+  mkdir -p "$log/memcheck"
+  run_step memcheck-model 120 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+    "$BIN" model --log "$log/memcheck" || fails=$((fails + 1))
+  grep -q "ERROR SUMMARY: 0 errors" "$log/memcheck-model.log" &&
+    echo "RESULT memcheck-model | model checks under compute-sanitizer | $(grep 'ERROR SUMMARY' "$log/memcheck-model.log") | PASS" >>"$results"
 fi
 
 say "done"
