@@ -22,6 +22,19 @@ for bin in "$stage"/bin/*; do
     cp -Ln "$path" "$stage/lib/$name" 2>/dev/null || true
   done
 done
+# Open MPI's runtime (mpirun, orted, its plugins and help files, PMIx), relocatable with
+# OPAL_PREFIX: the GPU image has no MPI, and `cada train` runs under mpirun. Plugins for
+# fabrics that image lacks (UCX, OFI, PSM) are carried but fail to load and are skipped.
+ompi=$stage/ompi/usr
+mkdir -p "$ompi/bin" "$ompi/lib/x86_64-linux-gnu/openmpi/lib" "$ompi/share" "$ompi/lib/x86_64-linux-gnu/pmix2/lib"
+cp /usr/bin/orterun /usr/bin/orted "$ompi/bin/" && ln -s orterun "$ompi/bin/mpirun"
+cp -r /usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3 "$ompi/lib/x86_64-linux-gnu/openmpi/lib/"
+cp -r /usr/share/openmpi "$ompi/share/"
+cp -r /usr/lib/x86_64-linux-gnu/pmix2/lib/pmix "$ompi/lib/x86_64-linux-gnu/pmix2/lib/"
+cp -r /usr/lib/x86_64-linux-gnu/pmix2/share "$ompi/lib/x86_64-linux-gnu/pmix2/" 2>/dev/null || true
+for l in libpmix.so.2 libnuma.so.1 libatomic.so.1 libmca_common_sm.so.40 libmca_common_monitoring.so.50 libmca_common_ompio.so.41; do
+  [[ -e $stage/lib/$l ]] || cp -L "/lib/x86_64-linux-gnu/$l" "$stage/lib/" 2>/dev/null || true
+done
 mkdir -p "$out"
-tar -C "$stage" -czf "$out/bundle.tar.gz" bin lib
+tar -C "$stage" -czf "$out/bundle.tar.gz" bin lib ompi
 echo "bundle: $out/bundle.tar.gz ($(du -h "$out/bundle.tar.gz" | cut -f1)): $(ls "$stage/lib" | tr '\n' ' ')"

@@ -31,5 +31,7 @@ int gpu_model_check(const char *log_dir);
 int gpu_bench_peak(void);
 int gpu_bench_train(int layers, int seq, int recompute);
 int gpu_bench_decode(const int *batches, int n_batches, int prompt, int new_tokens);
+/* Under mpirun, one rank per GPU: calls MPI_Init and MPI_Finalize itself. */
+int gpu_nccl_check(int *argc, char ***argv);
 
 #endif

@@ -3,6 +3,7 @@
  *   info                         the device, or why there is none (exit 2)
  *   ops --list | ops [NAME] [--log DIR]   kernels against the CPU ops (ops_check.c)
  *   model [--log DIR]            the GPU model against the CPU model (model_check.c)
+ *   nccl                         NCCL communicators, under mpirun, one rank per GPU
  *   bench-peak                   cuBLASLt bf16 GEMM rate and copy bandwidth of the card
  *   bench-train [--layers L] [--seq T] [--recompute]   learner MFU, Llama-3-8B shapes
  *   bench-decode [--batch 1,64] [--prompt P] [--new N] decode tokens/s, 8B shape */
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
         return gpu_ops_check(only, log_dir) ? 1 : 0;
     }
     if (!strcmp(cmd, "model")) return gpu_model_check(log_dir) ? 1 : 0;
+    if (!strcmp(cmd, "nccl")) return gpu_nccl_check(&argc, &argv);
     if (!strcmp(cmd, "bench-peak")) return gpu_bench_peak();
     if (!strcmp(cmd, "bench-train"))
         return gpu_bench_train(atoi(arg_value(argc, argv, "--layers", "4")), atoi(arg_value(argc, argv, "--seq", "4096")),

@@ -6,7 +6,8 @@
 #   2. every op of kernels/gpu_ops.h against the CPU op on fresh random inputs, one
 #      process per op (a kernel that breaks the CUDA context cannot hide the others);
 #   3. the model: forward log-probs and every gradient against the CPU model, AdamW
-#      steps, KV-cache generation against the CPU engine;
+#      steps, KV-cache generation against the CPU engine; NCCL collectives under mpirun
+#      (one rank per GPU);
 #   4. benchmarks: the card's own ceilings (cuBLASLt bf16 GEMM, copy bandwidth), learner
 #      forward+backward MFU on Llama-3-8B-shaped layers, decode tokens/s at batch 1 and
 #      64 on the full 8B shape, each against PyTorch on the same card when python3 has
@@ -37,6 +38,11 @@ if [[ -n $bundle ]]; then
     [[ -n $found ]] && libs=$libs:$(dirname "$found") || say "WARNING: $lib not found on this machine"
   done
   export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  if [[ -d $dir/ompi/usr ]] && ! command -v mpirun >/dev/null; then # the bundle's Open MPI
+    export OPAL_PREFIX=$dir/ompi/usr PMIX_INSTALL_PREFIX=$dir/ompi/usr/lib/x86_64-linux-gnu/pmix2
+    export PATH=$dir/ompi/usr/bin:$PATH OMPI_MCA_mca_base_component_show_load_errors=0
+    export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  fi
 else
   say "building"
   make --no-print-directory all gpu-test >"$log/build.log" 2>&1 || { tail -30 "$log/build.log"; exit 2; }
@@ -78,6 +84,13 @@ for op in $("$BIN" ops --list); do
 done
 # 3. the model
 run_step model 150 "$BIN" model --log "$log" || fails=$((fails + 1))
+# NCCL: one rank per GPU under mpirun (the bundle carries Open MPI when the machine has none)
+if command -v mpirun >/dev/null; then
+  ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+  run_step nccl 120 mpirun --allow-run-as-root --oversubscribe -np "${ngpu:-1}" "$BIN" nccl || fails=$((fails + 1))
+else
+  echo "RESULT nccl | skipped: no MPI runtime on this machine | | | | SKIP" >>"$results"
+fi
 # 4. benchmarks (never fail the run)
 run_step bench-peak 60 "$BIN" bench-peak || true
 run_step bench-train 90 "$BIN" bench-train --layers 4 --seq 4096 || true
