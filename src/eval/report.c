@@ -1,6 +1,8 @@
 /* eval/report.c: see report.h. */
 #include "eval/report.h"
 
+#include "eval/svg.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -139,12 +141,9 @@ cada_status cada_eval_report_svg(const cada_eval_report *r, cada_str *o) {
         if (r->overall_cat[c].parse.n) rows[n++] = c;
     const int left = 60, top = 60, plot_h = 240, group_w = 64, bar_w = 22, bottom = 150;
     const int width = left + (n ? n : 1) * group_w + 30, height = top + plot_h + bottom;
-    CADA_TRY(cada_str_printf(o,
-                             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-                             "font-family=\"sans-serif\" font-size=\"11\">\n"
-                             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-                             "<text x=\"%d\" y=\"20\" font-size=\"14\" font-weight=\"bold\">cada eval: %s prompt</text>\n",
-                             width, height, width, height, left, r->template_name));
+    char title[96];
+    snprintf(title, sizeof title, "cada eval: %s prompt", r->template_name);
+    CADA_TRY(cada_svg_begin(o, width, height, left, title));
     /* legend */
     CADA_TRY(cada_str_printf(o,
                              "<rect x=\"%d\" y=\"30\" width=\"12\" height=\"12\" fill=\"#c0392b\"/>"
@@ -187,7 +186,7 @@ cada_status cada_eval_report_svg(const cada_eval_report *r, cada_str *o) {
                                  c->parse.n));
     }
     if (!n) CADA_TRY(cada_str_printf(o, "<text x=\"%d\" y=\"%d\">no prompts</text>\n", left + 10, top + plot_h / 2));
-    return cada_str_puts(o, "</svg>\n");
+    return cada_svg_end(o);
 }
 
 static cada_status write_one(const char *dir, const char *name, const cada_str *s) {
