@@ -1,0 +1,152 @@
+/* model/memplan.c: see memplan.h. */
+#include "model/memplan.h"
+
+#include <string.h>
+
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+size_t cada_memplan_layer_params(const cada_model_config *c) {
+    const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    const size_t HD = (size_t)c->n_heads * c->head_dim, QKV = HD + 2 * (size_t)c->n_kv_heads * c->head_dim;
+    return 2 * C + QKV * C + (c->qkv_bias ? QKV : 0) + C * HD + 3 * C * I;
+}
+
+size_t cada_memplan_whole_ranges(const cada_model_config *c) {
+    const size_t V = (size_t)c->vocab_size, C = (size_t)c->hidden_size;
+    return V * C * (c->tie_embeddings ? 1 : 2) + C;
+}
+
+/* Training activations of model_gpu.h for Nm rows, `kept` layer sets. */
+static size_t train_activations(const cada_model_config *c, size_t Nm, size_t kept) {
+    const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, H = (size_t)c->n_heads;
+    const size_t L = (size_t)c->n_layers, HD = H * c->head_dim, QKV = HD + 2 * (size_t)c->n_kv_heads * c->head_dim;
+    size_t per_layer = 4 * C /* resmid */ + 2 * C /* xn1 */ + 4 /* rstd1 */ + 2 * QKV + 2 * HD + 4 * H /* lse */ +
+                       2 * C /* xn2 */ + 4 /* rstd2 */ + 4 * I /* gate/up */ + 2 * I /* swiglu out */;
+    size_t final = 2 * C + 4 /* rstdf */ + 4 /* vocab lse */ + 4 /* logprob */ + 12 /* tokens, pos, targets */;
+    return 4 * (L + 1) * Nm * C + kept * Nm * per_layer + Nm * final;
+}
+
+/* Inference-only forward of Nm rows (two residual buffers, one layer set). */
+static size_t forward_only(const cada_model_config *c, size_t Nm) {
+    const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, H = (size_t)c->n_heads;
+    const size_t HD = H * c->head_dim, QKV = HD + 2 * (size_t)c->n_kv_heads * c->head_dim;
+    size_t per_layer = 4 * C + 2 * C + 4 + 2 * QKV + 2 * HD + 4 * H + 2 * C + 4 + 4 * I + 2 * I;
+    size_t final = 2 * C + 4 + 4 + 4 + 12;
+    return 2 * 4 * Nm * C + Nm * per_layer + Nm * final;
+}
+
+static size_t backward_scratch(const cada_model_config *c, size_t Nm) {
+    const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    const size_t HD = (size_t)c->n_heads * c->head_dim, QKV = HD + 2 * (size_t)c->n_kv_heads * c->head_dim;
+    return Nm * (4 /* dlogprob */ + 4 * C /* dres */ + 2 * C /* its bf16 copy */ + 2 * C /* dxn */ + 2 * QKV + 2 * HD +
+                 4 * I /* dgu */ + 2 * I /* dh */) +
+           8 /* the norm's double */;
+}
+
+static size_t infer_buffers(const cada_model_config *c, size_t S, size_t G) {
+    const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, H = (size_t)c->n_heads;
+    const size_t V = (size_t)c->vocab_size, HD = H * c->head_dim, QKV = HD + 2 * (size_t)c->n_kv_heads * c->head_dim;
+    size_t Sp = S < G ? S : G;
+    size_t rows = G * (4 * C + 2 * C + 4 + 2 * QKV + 2 * HD + 4 * H + 4 * I + 2 * I + 12);
+    size_t last = Sp * (4 * C + 2 * C + 4 + 12);
+    return Sp * V * 4 + rows + last;
+}
+
+cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_in *in, cada_mem_role role,
+                              cada_memplan *p) {
+    if (!cfg || !in || !p) return CADA_ERR(CADA_ERR_ARG, "memplan: NULL argument");
+    memset(p, 0, sizeof *p);
+    CADA_TRY(cada_config_validate(cfg, "memplan: model shape"));
+    if (in->learners < 1) return CADA_ERR(CADA_ERR_ARG, "memplan: learners = %d, must be >= 1", in->learners);
+    if (in->zero < 0 || in->zero > 2) return CADA_ERR(CADA_ERR_ARG, "memplan: zero = %d, must be 0, 1 or 2", in->zero);
+    if (in->micro_tokens < 1) return CADA_ERR(CADA_ERR_ARG, "memplan: micro_tokens = %d, must be >= 1", in->micro_tokens);
+    if (in->micro_per_rank < 1)
+        return CADA_ERR(CADA_ERR_ARG, "memplan: micro_per_rank = %d, must be >= 1", in->micro_per_rank);
+    if (in->recompute != 0 && in->recompute != 1)
+        return CADA_ERR(CADA_ERR_ARG, "memplan: recompute = %d, must be 0 or 1", in->recompute);
+    int infers = role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_COLOCATED;
+    if (infers && (in->slots < 1 || in->max_len < 1 || in->prefill_tokens < 1))
+        return CADA_ERR(CADA_ERR_ARG, "memplan: slots %d, max_len %d and prefill_tokens %d must be >= 1 for a rank that rolls out",
+                        in->slots, in->max_len, in->prefill_tokens);
+
+    const size_t n = (size_t)cada_config_param_count(cfg), W = (size_t)in->learners, Nm = (size_t)in->micro_tokens;
+    const size_t V = (size_t)cfg->vocab_size, D = (size_t)cfg->head_dim;
+    p->n_params = n;
+    p->workspace = CADA_MEMPLAN_BLAS + CADA_MEMPLAN_COMM + CADA_MEMPLAN_RESERVE;
+    int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
+    if (role != CADA_ROLE_REFERENCE) p->weights = 2 * n + D / 2 * 4; /* + rope inv_freq */
+    if (trains) {
+        size_t shard = ceil_div(n, W);
+        p->master = 4 * (in->zero == 0 ? n : shard);
+        p->adam = 8 * (in->zero == 0 ? n : shard);
+        if (in->zero < 2) p->grads = 4 * n;
+        else
+            p->grads = 4 * (cada_memplan_whole_ranges(cfg) + 2 * cada_memplan_layer_params(cfg)) + 4 * shard +
+                       (in->micro_per_rank > 1 ? 4 * shard : 0);
+        p->activations = train_activations(cfg, Nm, in->recompute ? 1 : (size_t)cfg->n_layers);
+        p->logits = Nm * V * 4 + Nm * V * 2;
+        p->scratch = backward_scratch(cfg, Nm);
+    }
+    if (infers) {
+        const size_t S = (size_t)in->slots, M = (size_t)in->max_len;
+        p->kv_cache = 2 * S * (size_t)cfg->n_layers * M * (size_t)cfg->n_kv_heads * D * 2;
+        p->infer = infer_buffers(cfg, S, (size_t)in->prefill_tokens);
+    }
+    if (role == CADA_ROLE_REFERENCE || (role == CADA_ROLE_COLOCATED && in->reference)) {
+        size_t staging = n < ((size_t)4 << 20) ? n : ((size_t)4 << 20);
+        p->reference = 2 * n + D / 2 * 4 + forward_only(cfg, Nm) + Nm * V * 4 + staging * 4 + CADA_MEMPLAN_BLAS;
+    }
+    p->total = p->weights + p->master + p->grads + p->adam + p->activations + p->logits + p->scratch + p->kv_cache +
+               p->infer + p->reference + p->workspace;
+    return CADA_OK;
+}
+
+/* ---- presets: the published config.json of each model ------------------------------- */
+
+typedef struct {
+    const char *name;
+    cada_arch arch;
+    int V, C, I, L, H, KVH, D, tied, bias;
+    float theta;
+    int max_pos;
+} preset;
+
+static const preset presets[] = {
+    /* meta-llama/Meta-Llama-3-8B-Instruct */
+    {"llama3-8b", CADA_ARCH_LLAMA, 128256, 4096, 14336, 32, 32, 8, 128, 0, 0, 500000.f, 8192},
+    /* meta-llama/Meta-Llama-3-70B-Instruct */
+    {"llama3-70b", CADA_ARCH_LLAMA, 128256, 8192, 28672, 80, 64, 8, 128, 0, 0, 500000.f, 8192},
+    /* Qwen/Qwen2.5-7B-Instruct (QKV bias, untied) */
+    {"qwen2.5-7b", CADA_ARCH_QWEN2, 152064, 3584, 18944, 28, 28, 4, 128, 0, 1, 1000000.f, 32768},
+    /* HuggingFaceTB/SmolLM2-135M-Instruct (tied) */
+    {"smollm2-135m", CADA_ARCH_LLAMA, 49152, 576, 1536, 30, 9, 3, 64, 1, 0, 100000.f, 8192},
+};
+
+int cada_memplan_preset(const char *name, cada_model_config *cfg) {
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        const preset *p = &presets[i];
+        if (strcmp(name, p->name)) continue;
+        memset(cfg, 0, sizeof *cfg);
+        cfg->arch = p->arch;
+        cfg->vocab_size = p->V;
+        cfg->hidden_size = p->C;
+        cfg->intermediate_size = p->I;
+        cfg->n_layers = p->L;
+        cfg->n_heads = p->H;
+        cfg->n_kv_heads = p->KVH;
+        cfg->head_dim = p->D;
+        cfg->tie_embeddings = p->tied;
+        cfg->qkv_bias = p->bias;
+        cfg->rms_eps = p->arch == CADA_ARCH_QWEN2 ? 1e-6f : 1e-5f;
+        cfg->rope_theta = p->theta;
+        cfg->rope_type = CADA_ROPE_DEFAULT;
+        cfg->max_position_embeddings = p->max_pos;
+        cfg->bos_token_id = -1;
+        cfg->eos_token_id = -1;
+        strcpy(cfg->dtype, "bfloat16");
+        return 0;
+    }
+    return -1;
+}
+
+const char *cada_memplan_presets(void) { return "llama3-8b, llama3-70b, qwen2.5-7b, smollm2-135m"; }

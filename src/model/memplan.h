@@ -1,0 +1,99 @@
+/* model/memplan.h: device memory a rank needs, per role, before anything is allocated
+ * (`cada plan`). Needs no GPU and no weights: only the model's shape.
+ *
+ * One formula with the GPU model: each part below is the same tensor list as the single
+ * arena of model/model_gpu.h (cada_gpu_model_plan), whose accounting compiles only in
+ * the CUDA build; tests/unit/test_memplan.c checks the two agree part by part there.
+ * What memplan adds is the data-parallel layout of learn/learner.h over W learners:
+ *
+ *   part            DP          ZeRO-1        ZeRO-2
+ *   weights bf16    2n          2n            2n
+ *   master fp32     4n          4n/W          4n/W     (learner.h: "bf16 weights plus
+ *                                                        an fp32 master shard")
+ *   grads fp32      4n          4n            4(E + 2 S_l) + 4n/W [+ 4n/W when k > 1]
+ *   AdamW m, v      8n          8n/W          8n/W
+ *
+ * (n parameters; E the embedding and LM-head ranges, which ZeRO-2 keeps whole; S_l one
+ * layer's parameters, two layer buffers in flight; k micro-batches per learner and step,
+ * which needs the round buffer; x/W rounds up to whole parameters.)
+ *
+ * Shapes: L layers, C hidden, I intermediate, H / KVH heads, D head dim, HD = H D,
+ * QKV = HD + 2 KVH D, V vocabulary, Nm = micro-batch tokens (rows of one forward),
+ * S = rollout slots, M = max_len, G = prefill rows of one infer call.
+ *   activations (training, fp32 residual stream and bf16 layer tensors as model_gpu.h):
+ *     residual 4 (L+1) Nm C, per KEPT layer Nm (4C + 2C + 4 + 2 QKV + 2 HD + 4H + 2C + 4
+ *     + 4I + 2I), final Nm (2C + 4 + 4 + 4 + 12); kept layers = L, or 1 with recompute
+ *   logits      fp32 Nm V, + dlogits bf16 Nm V when training
+ *   scratch     backward: Nm (4 + 4C + 2C + 2C + 2 QKV + 2 HD + 4I + 2I) + 8
+ *               (the attention kernels' own scratch is not counted: it depends on the
+ *               kernels' tiles; it is inside the workspace reserve)
+ *   kv_cache    K and V bf16: 2 S L M KVH D 2
+ *   infer       logits fp32 S V; rows G (4C + 2C + 4 + 2 QKV + 2 HD + 4H + 4I + 2I + 12)
+ *               + S (4C + 2C + 4 + 12) for prefill and decode
+ *   workspace   cuBLASLt 32 MiB + communication buckets 2 x 32 MiB + a CUDA context
+ *               and allocator reserve of 1 GiB (CADA_MEMPLAN_RESERVE)
+ *
+ * Roles (a rank's total is the sum of its parts):
+ *   learner    weights, master, grads, AdamW, training activations, logits, scratch,
+ *              workspace
+ *   rollout    weights, KV cache, infer rows and logits, workspace
+ *   reference  a frozen bf16 copy and one inference-only forward of Nm tokens
+ *              (residual 2 buffers, one layer set, fp32 logits, 16 MiB staging)
+ *   colocated  learner + rollout's KV cache and infer buffers (one set of weights), +
+ *              the reference when it is held (every rank, kl_coef > 0)
+ *   reward     reference (when held) on the reward ranks of a disaggregated layout; the
+ *              rule detector needs no device memory
+ *
+ * Errors: CADA_ERR_ARG naming the field (non-positive sizes, W < 1, zero not 0-2). */
+#ifndef CADA_MODEL_MEMPLAN_H
+#define CADA_MODEL_MEMPLAN_H
+
+#include "base/error.h"
+#include "model/config.h"
+
+#include <stddef.h>
+
+#define CADA_MEMPLAN_RESERVE ((size_t)1 << 30) /* CUDA context, allocator slack */
+#define CADA_MEMPLAN_BLAS ((size_t)32 << 20)   /* model_gpu.c's BLAS_WORKSPACE_BYTES */
+#define CADA_MEMPLAN_COMM ((size_t)64 << 20)   /* two 32 MiB buckets (comm.h) */
+
+typedef enum { CADA_ROLE_LEARNER = 0, CADA_ROLE_ROLLOUT, CADA_ROLE_REFERENCE, CADA_ROLE_COLOCATED } cada_mem_role;
+
+typedef struct {
+    int learners;       /* W >= 1 */
+    int zero;           /* 0 DP, 1 ZeRO-1, 2 ZeRO-2 */
+    int micro_tokens;   /* Nm >= 1 */
+    int micro_per_rank; /* k >= 1 */
+    int recompute;      /* 0 or 1 */
+    int slots;          /* S (rollout and colocated) */
+    int max_len;        /* M */
+    int prefill_tokens; /* G: rows of the largest infer call */
+    int reference;      /* colocated: a reference copy on every rank */
+} cada_memplan_in;
+
+typedef struct {
+    size_t n_params;
+    size_t weights, master, grads, adam; /* adam: m + v */
+    size_t activations, logits, scratch;
+    size_t kv_cache, infer;              /* infer: rows, last rows and infer logits */
+    size_t reference;                    /* the frozen copy and its forward */
+    size_t workspace;
+    size_t total;
+} cada_memplan;
+
+/* Fills p for one rank of `role` (see the top comment). */
+cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_in *in, cada_mem_role role,
+                              cada_memplan *p);
+
+/* Element counts the ZeRO-2 gradient term keeps whole: embedding + LM head + final norm
+ * (E) and one layer's parameters (S_l), from the flat layout of model.h. */
+size_t cada_memplan_whole_ranges(const cada_model_config *cfg);
+size_t cada_memplan_layer_params(const cada_model_config *cfg);
+
+/* Named shapes for planning without the weights: "llama3-8b", "llama3-70b",
+ * "qwen2.5-7b", "smollm2-135m" (their published config.json values). Returns 0 and
+ * fills cfg, or -1 for an unknown name. cada_memplan_presets lists the names. */
+int cada_memplan_preset(const char *name, cada_model_config *cfg);
+const char *cada_memplan_presets(void);
+
+#endif
