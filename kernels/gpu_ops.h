@@ -143,6 +143,12 @@ cada_status gpu_logsoftmax_gather_backward(cada_bf16 *dlogits, const float *logi
                                            const int *targets, const float *dlogprob, int N, int V,
                                            cudaStream_t stream);
 
+/* entropy (N) fp32 WRITES lse[n] - sum_v softmax[n, v] logits[n, v] (each row summed in
+ * double), 0 where mask[n] < 0 (mask (N) may be NULL: every row), as
+ * learn/entropy.h's cada_token_entropy (kernels/entropy.cu). */
+cada_status gpu_token_entropy(float *entropy, const float *logits, const float *lse, const int *mask, int N, int V,
+                              cudaStream_t stream);
+
 /* ---- sampling (kernels/sample.cu) ----------------------------------------------------- */
 
 /* For each of n rows of fp32 logits (n, V): temperature, then top-k (0 = off), then

@@ -101,7 +101,7 @@ struct cada_gpu_model {
     float *residual, *resmid, *rstd1, *rstd2, *alse;
     cada_bf16 *xn1, *qkv, *atty, *xn2, *gu, *h;
     cada_bf16 *xf;
-    float *rstdf, *vlse, *logprob, *logits;
+    float *rstdf, *vlse, *logprob, *logits, *entropy;
     int *tokens, *pos, *targets;
 
     /* backward */
@@ -129,6 +129,7 @@ struct cada_gpu_model {
     int forward_ready;     /* a forward's activations are there for backward */
     int slot_layer;        /* with n_act == 1: the layer whose activations are held */
     float *logprob_host;   /* (Nmax) */
+    float *entropy_host;   /* (Nmax) */
     int n_valid;
     float loss;
     long long adam_skipped;
@@ -240,6 +241,7 @@ static int build_items(const cada_model_config *c, const cada_gpu_model_options 
         ITEM(tokens, Nm * IN, "tokens", PART_ACT);
         ITEM(pos, Nm * IN, "positions", PART_ACT);
         ITEM(targets, Nm * IN, "targets", PART_ACT);
+        ITEM(entropy, Nm * F, "entropy", PART_ACT);
         ITEM(logits, Nm * V * F, "logits (fp32)", PART_LOGITS);
     }
     if (o->training) {
@@ -401,12 +403,13 @@ static cada_status create_common(cada_gpu_model **out, const cada_model_config *
     const size_t Nm = gm->Nmax ? gm->Nmax : 1, S = opt->kv_slots ? (size_t)opt->kv_slots : 1;
     const size_t G = opt->gen_max_tokens ? (size_t)opt->gen_max_tokens : 1;
     gm->logprob_host = calloc(Nm, sizeof(float));
+    gm->entropy_host = calloc(Nm, sizeof(float));
     gm->slot_len = calloc(S, sizeof(int));
     gm->h_tok = calloc(G, sizeof(int));
     gm->h_pos = calloc(G, sizeof(int));
     gm->h_slot = calloc(G, sizeof(int));
     gm->h_lens = calloc(G, sizeof(int));
-    if (!gm->logprob_host || !gm->slot_len || !gm->h_tok || !gm->h_pos || !gm->h_slot || !gm->h_lens)
+    if (!gm->logprob_host || !gm->entropy_host || !gm->slot_len || !gm->h_tok || !gm->h_pos || !gm->h_slot || !gm->h_lens)
         return CADA_ERR(CADA_ERR_NOMEM, "gpu model: out of host memory for %zu tokens", Nm);
 
     CUDA_TRY_AT(cudaStreamCreateWithFlags(&gm->stream, cudaStreamNonBlocking), "gpu model: stream");
@@ -447,6 +450,7 @@ void cada_gpu_model_free(cada_gpu_model *gm) {
     if (gm->arena) gpu_arena_destroy(gm->arena);
     if (gm->have_stream) cudaStreamDestroy(gm->stream);
     free(gm->logprob_host);
+    free(gm->entropy_host);
     free(gm->slot_len);
     free(gm->h_tok);
     free(gm->h_pos);
@@ -560,6 +564,7 @@ void cada_gpu_model_report(const cada_gpu_model *gm) {
 }
 const cada_gpu_model_plan_out *cada_gpu_model_plan_of(const cada_gpu_model *gm) { return &gm->plan; }
 const cada_model_config *cada_gpu_model_config(const cada_gpu_model *gm) { return &gm->cfg; }
+const cada_gpu_model_options *cada_gpu_model_options_of(const cada_gpu_model *gm) { return &gm->opt; }
 size_t cada_gpu_model_n_params(const cada_gpu_model *gm) { return gm->lay.n_params; }
 float *cada_gpu_model_grads(cada_gpu_model *gm) { return gm->grads; }
 const cada_bf16 *cada_gpu_model_weights(const cada_gpu_model *gm) { return gm->w; }
@@ -673,6 +678,22 @@ cada_status cada_gpu_model_forward(cada_gpu_model *gm, const cada_batch *b) {
     gm->n_valid = valid;
     gm->loss = valid ? (float)(sum / valid) : 0.0f;
     gm->forward_ready = 1;
+    return CADA_OK;
+}
+
+cada_status cada_gpu_model_entropy(cada_gpu_model *gm, double *sum) {
+    if (!gm || !sum) return CADA_ERR(CADA_ERR_ARG, "gpu entropy: NULL model or output");
+    *sum = 0.0;
+    if (!gm->forward_ready) return CADA_ERR(CADA_ERR_ARG, "gpu entropy: called before a successful forward");
+    const int N = gm->N;
+    GPU_TRY(gpu_token_entropy(gm->entropy, gm->logits, gm->vlse, gm->targets, N, gm->d.V, gm->stream), "gpu entropy");
+    CUDA_TRY_AT(cudaMemcpyAsync(gm->entropy_host, gm->entropy, sizeof(float) * (size_t)N, cudaMemcpyDeviceToHost,
+                                gm->stream),
+                "gpu entropy");
+    CADA_TRY(sync_stream(gm, "gpu entropy"));
+    double total = 0.0; /* rows without a target hold 0: the sum over the counted rows, in row order */
+    for (int n = 0; n < N; n++) total += gm->entropy_host[n];
+    *sum = total;
     return CADA_OK;
 }
 
@@ -853,6 +874,39 @@ cada_status cada_gpu_model_upload_params(cada_gpu_model *gm, const float *host) 
                     "gpu upload_params");
         GPU_TRY(gpu_cast_f32_to_bf16(gm->w + off, gm->staging, cnt, s), "gpu upload_params: bf16 copy");
     }
+    return CADA_OK;
+}
+
+static cada_status adamw_range(cada_gpu_model *gm, size_t offset, size_t count, const char *what) {
+    if (!gm) return CADA_ERR(CADA_ERR_ARG, "%s: NULL model", what);
+    if (!gm->opt.training) return CADA_ERR(CADA_ERR_ARG, "%s: the model was created without training buffers", what);
+    if (offset > gm->lay.n_params || count > gm->lay.n_params - offset)
+        return CADA_ERR(CADA_ERR_ARG, "%s: range [%zu, +%zu) outside the %zu parameters", what, offset, count,
+                        gm->lay.n_params);
+    return CADA_OK;
+}
+
+cada_status cada_gpu_model_download_adamw(cada_gpu_model *gm, size_t offset, size_t count, float *m_host,
+                                          float *v_host) {
+    CADA_TRY(adamw_range(gm, offset, count, "gpu download_adamw"));
+    if (!m_host || !v_host) return CADA_ERR(CADA_ERR_ARG, "gpu download_adamw: NULL host buffer");
+    const size_t b = sizeof(float) * count;
+    CUDA_TRY_AT(cudaMemcpyAsync(m_host, gm->adam_m + offset, b, cudaMemcpyDeviceToHost, gm->stream),
+                "gpu download_adamw: m");
+    CUDA_TRY_AT(cudaMemcpyAsync(v_host, gm->adam_v + offset, b, cudaMemcpyDeviceToHost, gm->stream),
+                "gpu download_adamw: v");
+    return sync_stream(gm, "gpu download_adamw");
+}
+
+cada_status cada_gpu_model_upload_adamw(cada_gpu_model *gm, size_t offset, size_t count, const float *m_host,
+                                        const float *v_host) {
+    CADA_TRY(adamw_range(gm, offset, count, "gpu upload_adamw"));
+    if (!m_host || !v_host) return CADA_ERR(CADA_ERR_ARG, "gpu upload_adamw: NULL host buffer");
+    const size_t b = sizeof(float) * count;
+    CUDA_TRY_AT(cudaMemcpyAsync(gm->adam_m + offset, m_host, b, cudaMemcpyHostToDevice, gm->stream),
+                "gpu upload_adamw: m");
+    CUDA_TRY_AT(cudaMemcpyAsync(gm->adam_v + offset, v_host, b, cudaMemcpyHostToDevice, gm->stream),
+                "gpu upload_adamw: v");
     return CADA_OK;
 }
 

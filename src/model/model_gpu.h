@@ -32,7 +32,7 @@
  *                atty bf16 (Nmax, HD), attention lse fp32 (Nmax H), gu bf16 (Nmax, 2I),
  *                h bf16 (Nmax, I); kept layers: L, or 1 with recompute (or without
  *                training); final xf bf16 (Nmax, C), rstdf, vocabulary lse, logprob
- *                fp32 (Nmax), tokens / pos / targets int (Nmax)
+ *                fp32 (Nmax), tokens / pos / targets int (Nmax), entropy fp32 (Nmax)
  *   logits       fp32 (Nmax, V) (written once by the LM head, read by the gather and
  *                its backward), dlogits bf16 (Nmax, V) (training), inference logits
  *                fp32 (S', V)
@@ -123,6 +123,7 @@ void cada_gpu_model_free(cada_gpu_model *gm); /* NULL is fine */
 void cada_gpu_model_report(const cada_gpu_model *gm);
 const cada_gpu_model_plan_out *cada_gpu_model_plan_of(const cada_gpu_model *gm);
 const cada_model_config *cada_gpu_model_config(const cada_gpu_model *gm);
+const cada_gpu_model_options *cada_gpu_model_options_of(const cada_gpu_model *gm);
 size_t cada_gpu_model_n_params(const cada_gpu_model *gm);
 /* Device pointers (NULL when absent): the fp32 gradients (n_params, the flat layout; for
  * a caller's data-parallel all-reduce on cada_gpu_model_stream before adamw_step) and
@@ -144,6 +145,13 @@ float cada_gpu_model_loss(const cada_gpu_model *gm, int *n_valid); /* n_valid ma
  * ACCUMULATE into the device grads (cada_gpu_model_zero_grads first). Training models
  * only. May be called again for the same forward (the logits are not overwritten). */
 cada_status cada_gpu_model_backward(cada_gpu_model *gm, const float *dlogprob_host);
+
+/* The policy's entropy summed over the last forward's rows that have a target (>= 0),
+ * as learn/entropy.h's cada_token_entropy with mask = the batch's targets: per row on
+ * the device (gpu_token_entropy), the rows then summed on the host in row order.
+ * Call after cada_gpu_model_forward (before or after backward: the logits stay).
+ * Synchronises. */
+cada_status cada_gpu_model_entropy(cada_gpu_model *gm, double *sum);
 cada_status cada_gpu_model_zero_grads(cada_gpu_model *gm);
 
 /* One AdamW update of all parameters with update count t (>= 1), as learn/adamw.c:
@@ -162,6 +170,15 @@ long long cada_gpu_model_adamw_skipped(const cada_gpu_model *gm);
 cada_status cada_gpu_model_download_params(cada_gpu_model *gm, float *host);
 cada_status cada_gpu_model_download_grads(cada_gpu_model *gm, float *host);
 cada_status cada_gpu_model_upload_params(cada_gpu_model *gm, const float *host);
+/* AdamW's first and second moments of the elements [offset, offset + count) of the flat
+ * layout (training models), for optimizer checkpoints: m_host and v_host hold count
+ * floats each. The update count t is the caller's (adamw_step takes it), so these and
+ * t are the whole optimizer state. Downloads synchronise; uploads are stream-ordered
+ * before any later adamw_step. */
+cada_status cada_gpu_model_download_adamw(cada_gpu_model *gm, size_t offset, size_t count, float *m_host,
+                                          float *v_host);
+cada_status cada_gpu_model_upload_adamw(cada_gpu_model *gm, size_t offset, size_t count, const float *m_host,
+                                        const float *v_host);
 
 /* KV-cache inference with the semantics of cada_model_infer (infer.h), restricted to
  * two kinds of call:

@@ -4,6 +4,10 @@
 
 #include "base/log.h"
 
+#ifdef CADA_HAVE_CUDA
+#include "model/model_gpu.h"
+#endif
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,9 +47,151 @@ static int is_eos(const cada_engine_config *cfg, int tok) {
     return 0;
 }
 
+/* Where the model calls go: the CPU model with the engine's own KV cache, or a GPU
+ * model with its cache (prefill and decode as separate calls). `infer` writes the
+ * logits of seqs[i]'s last token to logits row i and books the call in stats. */
+typedef struct {
+    const cada_model *m;
+    cada_kv_cache kv;
+    cada_gpu_model *gm;
+    int *gpu_row;          /* (S) GPU: the row of each of a step's sequences */
+    int *prefill;          /* (S) GPU: 1 where a step's sequence fills an empty slot */
+    cada_infer_seq *part;  /* (S) GPU: one call's sequences */
+} backend;
+
+static cada_status backend_infer(backend *be, const cada_infer_seq *seqs, int n, int new_prompt_tokens, float *logits,
+                                 int V, cada_engine_stats *stats);
+
+static void backend_clear_slot(backend *be, int s) {
+#ifdef CADA_HAVE_CUDA
+    if (be->gm) {
+        cada_gpu_model_clear_slot(be->gm, s);
+        return;
+    }
+#endif
+    cada_kv_cache_clear_slot(&be->kv, s);
+}
+
+static int backend_slot_len(const backend *be, int s) {
+#ifdef CADA_HAVE_CUDA
+    if (be->gm) return cada_gpu_model_slot_len(be->gm, s);
+#endif
+    return be->kv.len[s];
+}
+
+static cada_status generate(backend *be, int V, const cada_engine_config *cfg, const cada_gen_request *reqs, int n_reqs,
+                            cada_gen_result *results, cada_engine_stats *stats);
+
 cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, const cada_gen_request *reqs, int n_reqs,
                           cada_gen_result *results, cada_engine_stats *stats) {
-    const int V = m->cfg.vocab_size, S = cfg->n_slots;
+    backend be;
+    memset(&be, 0, sizeof be);
+    be.m = m;
+    return generate(&be, m->cfg.vocab_size, cfg, reqs, n_reqs, results, stats);
+}
+
+#ifdef CADA_HAVE_CUDA
+cada_status cada_generate_gpu(cada_gpu_model *gm, const cada_engine_config *cfg, const cada_gen_request *reqs,
+                              int n_reqs, cada_gen_result *results, cada_engine_stats *stats) {
+    if (!gm) return CADA_ERR(CADA_ERR_ARG, "generate (GPU): NULL model");
+    const cada_gpu_model_options *o = cada_gpu_model_options_of(gm);
+    if (cfg->n_slots > o->kv_slots || cfg->max_len > o->kv_max_len)
+        return CADA_ERR(CADA_ERR_ARG,
+                        "generate (GPU): %d slots of %d tokens asked; the model's KV cache holds %d slots of %d tokens",
+                        cfg->n_slots, cfg->max_len, o->kv_slots, o->kv_max_len);
+    backend be;
+    memset(&be, 0, sizeof be);
+    be.gm = gm;
+    const int S = cfg->n_slots > 0 ? cfg->n_slots : 1;
+    be.gpu_row = calloc((size_t)S, sizeof(int));
+    be.prefill = calloc((size_t)S, sizeof(int));
+    be.part = calloc((size_t)S, sizeof *be.part);
+    cada_status st = be.gpu_row && be.prefill && be.part ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "generate (GPU): engine buffers");
+    if (st == CADA_OK) st = generate(&be, cada_gpu_model_config(gm)->vocab_size, cfg, reqs, n_reqs, results, stats);
+    free(be.gpu_row);
+    free(be.prefill);
+    free(be.part);
+    return st;
+}
+
+/* The sequences be->part[0..k) as one GPU call, their logits to rows *row.. of `rows`. */
+static cada_status gpu_flush(backend *be, int k, int prefill, float *rows, int V, int *row, cada_engine_stats *stats) {
+    double t0 = cada_now();
+    CADA_TRY(cada_gpu_model_infer(be->gm, be->part, k, rows + (size_t)*row * V));
+    double dt = cada_now() - t0;
+    if (stats) {
+        stats->model_calls++;
+        if (prefill) stats->prefill_seconds += dt;
+        else stats->decode_seconds += dt;
+    }
+    *row += k;
+    return CADA_OK;
+}
+
+/* The step's sequences of one kind (prefill = 1: prompts into empty slots; 0: decode
+ * steps) in as few GPU calls as the model's limits allow (kv_slots sequences and
+ * gen_max_tokens new tokens per call); be->gpu_row[i] records seqs[i]'s row. */
+static cada_status gpu_calls(backend *be, const cada_infer_seq *seqs, int n, int prefill, float *rows, int V, int *row,
+                             cada_engine_stats *stats) {
+    const cada_gpu_model_options *o = cada_gpu_model_options_of(be->gm);
+    const int budget = o->gen_max_tokens, max_seqs = o->kv_slots < budget ? o->kv_slots : budget;
+    int k = 0, tokens = 0;
+    for (int i = 0; i < n; i++) {
+        if (be->prefill[i] != prefill) continue;
+        if (seqs[i].n_tokens > budget)
+            return CADA_ERR(CADA_ERR_ARG,
+                            "generate (GPU): slot %d brings %d tokens, more than one model call takes (gen_max_tokens %d)",
+                            seqs[i].slot, seqs[i].n_tokens, budget);
+        if (k > 0 && (tokens + seqs[i].n_tokens > budget || k == max_seqs)) {
+            CADA_TRY(gpu_flush(be, k, prefill, rows, V, row, stats));
+            k = 0;
+            tokens = 0;
+        }
+        be->gpu_row[i] = *row + k;
+        be->part[k++] = seqs[i];
+        tokens += seqs[i].n_tokens;
+    }
+    if (k > 0) CADA_TRY(gpu_flush(be, k, prefill, rows, V, row, stats));
+    return CADA_OK;
+}
+#else
+cada_status cada_generate_gpu(cada_gpu_model *gm, const cada_engine_config *cfg, const cada_gen_request *reqs,
+                              int n_reqs, cada_gen_result *results, cada_engine_stats *stats) {
+    (void)gm, (void)cfg, (void)reqs, (void)n_reqs, (void)results, (void)stats;
+    return CADA_ERR(CADA_ERR_UNSUPPORTED, "generate (GPU): this build has no CUDA");
+}
+#endif
+
+static cada_status backend_infer(backend *be, const cada_infer_seq *seqs, int n, int new_prompt_tokens, float *logits,
+                                 int V, cada_engine_stats *stats) {
+#ifdef CADA_HAVE_CUDA
+    if (be->gm) { /* prefills first, then decode steps; the rows are mapped back to seqs' order */
+        float *rows = logits + (size_t)n * V; /* the caller's buffer holds 2 n rows */
+        int row = 0;
+        for (int i = 0; i < n; i++) be->prefill[i] = backend_slot_len(be, seqs[i].slot) == 0; /* before any call */
+        CADA_TRY(gpu_calls(be, seqs, n, 1, rows, V, &row, stats));
+        CADA_TRY(gpu_calls(be, seqs, n, 0, rows, V, &row, stats));
+        for (int i = 0; i < n; i++) memcpy(logits + (size_t)i * V, rows + (size_t)be->gpu_row[i] * V, sizeof(float) * (size_t)V);
+        if (stats) stats->prefill_tokens += new_prompt_tokens;
+        return CADA_OK;
+    }
+#endif
+    double t0 = cada_now();
+    CADA_TRY(cada_model_infer(be->m, &be->kv, seqs, n, logits));
+    double dt = cada_now() - t0;
+    if (stats) {
+        stats->model_calls++;
+        /* a mixed call is booked by its larger part */
+        if (new_prompt_tokens > n) stats->prefill_seconds += dt;
+        else stats->decode_seconds += dt;
+        stats->prefill_tokens += new_prompt_tokens;
+    }
+    return CADA_OK;
+}
+
+static cada_status generate(backend *be, int V, const cada_engine_config *cfg, const cada_gen_request *reqs, int n_reqs,
+                            cada_gen_result *results, cada_engine_stats *stats) {
+    const int S = cfg->n_slots;
     if (S <= 0 || cfg->max_len <= 1) return CADA_ERR(CADA_ERR_ARG, "generate: n_slots %d and max_len %d", S, cfg->max_len);
     int longest = 1;
     for (int i = 0; i < n_reqs; i++) {
@@ -71,15 +217,19 @@ cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, co
             return CADA_ERR(CADA_ERR_NOMEM, "generate: result buffers for %d requests", n_reqs);
         }
     }
-    /* A call carries at most one prompt per free slot plus one token per running slot. */
-    cada_kv_cache kv;
-    cada_status st = cada_kv_cache_init(&kv, &m->cfg, S, cfg->max_len, S * longest);
-    if (st != CADA_OK) return st;
+    /* A call carries at most one prompt per free slot plus one token per running slot
+     * (the GPU model has its own cache and limits). */
+    cada_status st = CADA_OK;
+    if (!be->gm) st = cada_kv_cache_init(&be->kv, &be->m->cfg, S, cfg->max_len, S * longest);
+    if (st != CADA_OK) {
+        for (int i = 0; i < n_reqs; i++) cada_gen_result_free(&results[i]);
+        return st;
+    }
     slot_state *slots = calloc((size_t)S, sizeof *slots);
     cada_infer_seq *seqs = calloc((size_t)S, sizeof *seqs);
     int *seq_slot = calloc((size_t)S, sizeof(int));
     int *one_token = calloc((size_t)S, sizeof(int));
-    float *logits = malloc(sizeof(float) * (size_t)S * V);
+    float *logits = malloc(sizeof(float) * (size_t)(be->gm ? 2 : 1) * S * V); /* GPU: + the calls' rows */
     cada_sampler sampler = {0};
     if (!slots || !seqs || !seq_slot || !one_token || !logits || cada_sampler_init(&sampler, V) != 0) {
         st = CADA_ERR(CADA_ERR_NOMEM, "generate: engine buffers");
@@ -87,7 +237,10 @@ cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, co
     }
     if (stats) {
         memset(stats, 0, sizeof *stats);
-        stats->cache_bytes = kv.bytes;
+        stats->cache_bytes = be->kv.bytes;
+#ifdef CADA_HAVE_CUDA
+        if (be->gm) stats->cache_bytes = cada_gpu_model_plan_of(be->gm)->kv_cache;
+#endif
     }
     for (int s = 0; s < S; s++) slots[s].request = -1;
     int next = 0, active = 0;
@@ -98,7 +251,7 @@ cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, co
             slots[s].request = next;
             slots[s].prefilled = 0;
             cada_rng_init(&slots[s].rng, cfg->seed, reqs[next].prompt_id, reqs[next].sample_index, 0);
-            cada_kv_cache_clear_slot(&kv, s);
+            backend_clear_slot(be, s);
             next++;
             active++;
         }
@@ -118,17 +271,8 @@ cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, co
             }
             seq_slot[n++] = s;
         }
-        double t0 = cada_now();
-        st = cada_model_infer(m, &kv, seqs, n, logits);
+        st = backend_infer(be, seqs, n, new_prompt_tokens, logits, V, stats);
         if (st != CADA_OK) goto done;
-        double dt = cada_now() - t0;
-        if (stats) {
-            stats->model_calls++;
-            /* a mixed call is booked by its larger part */
-            if (new_prompt_tokens > n) stats->prefill_seconds += dt;
-            else stats->decode_seconds += dt;
-            stats->prefill_tokens += new_prompt_tokens;
-        }
         for (int i = 0; i < n; i++) {
             int s = seq_slot[i];
             slot_state *ss = &slots[s];
@@ -146,7 +290,7 @@ cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, co
             if (is_eos(cfg, tok)) fin = CADA_FINISH_EOS;
             else if (cfg->stop && cfg->stop(cfg->ctx, r, res->tokens, res->n)) fin = CADA_FINISH_STOP;
             else if (res->n >= reqs[r].max_new_tokens) fin = CADA_FINISH_LENGTH;
-            else if (kv.len[s] >= cfg->max_len) fin = CADA_FINISH_CONTEXT; /* no room to feed tok */
+            else if (backend_slot_len(be, s) >= cfg->max_len) fin = CADA_FINISH_CONTEXT; /* no room to feed tok */
             if (fin != CADA_FINISH_NONE) {
                 res->finish = fin;
                 ss->request = -1;
@@ -165,6 +309,6 @@ done:
     free(seq_slot);
     free(one_token);
     free(logits);
-    cada_kv_cache_free(&kv);
+    if (!be->gm) cada_kv_cache_free(&be->kv);
     return st;
 }

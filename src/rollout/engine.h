@@ -79,6 +79,22 @@ int cada_eos_ids(int tokenizer_eos, int config_eos, int eos[2]);
 cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, const cada_gen_request *reqs, int n_reqs,
                           cada_gen_result *results, cada_engine_stats *stats);
 
+/* The same engine on a GPU model (model/model_gpu.h; CUDA builds, else
+ * CADA_ERR_UNSUPPORTED) created with a KV cache of at least n_slots slots of max_len
+ * tokens (else CADA_ERR_ARG). Its cache cannot mix a prefill with decode steps in one
+ * call, so each engine step issues the step's prefills (prompts of newly admitted
+ * requests) as calls of their own, then the decode steps of the running sequences,
+ * each split further only where the model's per-call limits (kv_slots sequences,
+ * gen_max_tokens tokens) require. The logits come back to the host and the same
+ * sampler draws from the same per-request streams in the same slot order, so the
+ * contract above holds unchanged (stop conditions, EOS, max_new_tokens, continuous
+ * batching, seeds); only the logits differ, by the GPU's bf16 arithmetic. stats count
+ * every GPU call, booked as prefill or decode by its kind; cache_bytes is the model's
+ * KV cache. */
+typedef struct cada_gpu_model cada_gpu_model;
+cada_status cada_generate_gpu(cada_gpu_model *gm, const cada_engine_config *cfg, const cada_gen_request *reqs,
+                              int n_reqs, cada_gen_result *results, cada_engine_stats *stats);
+
 void cada_gen_result_free(cada_gen_result *r);
 
 #endif

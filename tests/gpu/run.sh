@@ -12,7 +12,9 @@
 #      forward+backward MFU on Llama-3-8B-shaped layers, decode tokens/s at batch 1 and
 #      64 on the full 8B shape, each against PyTorch on the same card when python3 has
 #      torch and transformers, and device memory against the plan;
-#   5. the model checks under compute-sanitizer memcheck, when it is installed.
+#   5. the model checks under compute-sanitizer memcheck, when it is installed;
+#   6. train-gpu: `cada train` with cluster.device = cuda against cpu on a tiny model
+#      (tests/gpu/train_check.sh; skipped without mpirun).
 # Prints a table last (lines tagged RESULT by the programs); full logs in LOG_DIR.
 # Exit status: non-zero if any check failed (benchmarks never fail the run).
 set -uo pipefail
@@ -30,6 +32,7 @@ if [[ -n $bundle ]]; then
   dir=$(mktemp -d /tmp/cada-gpu.XXXX)
   tar -C "$dir" -xzf "$bundle" || { echo "cannot unpack $bundle"; exit 2; }
   BIN=$dir/bin/cada_gpu_test
+  CADA_BIN=$dir/bin/cada TINY_MODEL=$dir/tiny-gpu-model
   libs=$dir/lib
   # cuBLAS(Lt) and NCCL are not in the bundle: take the machine's own.
   for lib in libcublasLt.so.13 libcublas.so.13 libnccl.so.2; do
@@ -38,7 +41,7 @@ if [[ -n $bundle ]]; then
     [[ -n $found ]] && libs=$libs:$(dirname "$found") || say "WARNING: $lib not found on this machine"
   done
   export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  if [[ -d $dir/ompi/usr ]] && ! command -v mpirun >/dev/null; then # the bundle's Open MPI
+  if [[ -d $dir/ompi/usr ]]; then # the bundle's Open MPI: its libraries are on LD_LIBRARY_PATH, so a machine's own mpirun would load the wrong PMIx
     export OPAL_PREFIX=$dir/ompi/usr PMIX_INSTALL_PREFIX=$dir/ompi/usr/lib/x86_64-linux-gnu/pmix2
     export PATH=$dir/ompi/usr/bin:$PATH OMPI_MCA_mca_base_component_show_load_errors=0
     export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -47,6 +50,7 @@ else
   say "building"
   make --no-print-directory all gpu-test >"$log/build.log" 2>&1 || { tail -30 "$log/build.log"; exit 2; }
   BIN=$root/build/cada_gpu_test
+  CADA_BIN=$root/cada TINY_MODEL=
 fi
 export OMP_WAIT_POLICY=passive
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv >"$log/nvidia-smi.txt" 2>&1
@@ -59,8 +63,15 @@ results=$log/results.txt
 # CADA_GPU_DEADLINE=S: finish within S seconds of the start (a lease on a borrowed
 # machine); steps are shortened or skipped, and say so, rather than cut off unreported.
 deadline=${CADA_GPU_DEADLINE:-0}
+# CADA_GPU_STEPS="nccl train-gpu ...": run only the steps whose names start with one of
+# these words (a rerun of what changed, on a short lease).
 run_step() { # name timeout cmd...
   local name=$1 limit=$2; shift 2
+  if [[ -n ${CADA_GPU_STEPS:-} ]]; then
+    local want= w
+    for w in $CADA_GPU_STEPS; do [[ $name == "$w"* ]] && want=1; done
+    [[ -z $want ]] && return 0
+  fi
   if [[ $deadline -gt 0 ]]; then
     local left=$(( deadline - ($(date +%s) - t_start) - 5 ))
     if [[ $left -lt 15 ]]; then echo "RESULT $name: skipped (deadline) | | | | | SKIP" >>"$results"; return 0; fi
@@ -84,6 +95,8 @@ for op in $("$BIN" ops --list); do
 done
 # 3. the model
 run_step model 150 "$BIN" model --log "$log" || fails=$((fails + 1))
+# 6. (run here, before the benchmarks) cada train on the GPU against the CPU
+run_step train-gpu 300 bash tests/gpu/train_check.sh "$CADA_BIN" "$TINY_MODEL" "$log/train" || fails=$((fails + 1))
 # NCCL: one rank per GPU under mpirun (the bundle carries Open MPI when the machine has none)
 if command -v mpirun >/dev/null; then
   ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')

@@ -1,0 +1,51 @@
+/* learn/learner_gpu.h: the GPU backend of learn/learner.h (cluster.device = cuda), used
+ * by learner.c only. A C interface over opaque handles, so learner.c compiles the same
+ * in every build; in a build without CUDA, cada_learner_gpu_create fails with
+ * CADA_ERR_UNSUPPORTED and nothing else is reachable.
+ *
+ * One cada_gpu_model (model/model_gpu.h) per learner rank, with training buffers for
+ * B x T = max_tokens packed tokens (the learner's micro-batch) and, when the options ask
+ * for one, the rollout KV cache in the same arena (colocated: the weights it trains
+ * serve generation). Gradients accumulate in the device buffer over a rank's
+ * micro-batches; across W > 1 learners they are summed in place with NCCL (the
+ * "gradients" communicator over the learner ranks, made once here) before AdamW.
+ * The host fp32 parameters (cada_model.params) are not updated by a step: pull them
+ * (download) when a checkpoint or a CPU consumer needs them. */
+#ifndef CADA_LEARN_LEARNER_GPU_H
+#define CADA_LEARN_LEARNER_GPU_H
+
+#include "learn/adamw.h"
+#include "learn/learner.h"
+#include "model/model.h"
+
+typedef struct cada_learner_gpu cada_learner_gpu;
+
+/* max_tokens: B x T of the largest micro-batch; W: learners (NCCL needed when > 1);
+ * timeout_s bounds the communicator's creation and waits. */
+cada_status cada_learner_gpu_create(cada_learner_gpu **out, const cada_model *m, int max_tokens, int W,
+                                    const cada_learner_gpu_options *o, double timeout_s);
+void cada_learner_gpu_free(cada_learner_gpu *g);
+cada_gpu_model *cada_learner_gpu_model_of(cada_learner_gpu *g);
+
+/* Forward of a packed batch; *logprob: the host log-probs (B*T) until the next forward;
+ * *entropy_sum: entropy summed over the rows with a target (learn/entropy.h). */
+cada_status cada_learner_gpu_forward(cada_learner_gpu *g, const cada_batch *b, const float **logprob,
+                                     double *entropy_sum);
+/* Backward of the last forward, accumulating into the device gradients. */
+cada_status cada_learner_gpu_backward(cada_learner_gpu *g, const float *dlogprob);
+cada_status cada_learner_gpu_zero_grads(cada_learner_gpu *g);
+/* W > 1: the device gradients summed over the learners in place (NCCL); W = 1: nothing. */
+cada_status cada_learner_gpu_reduce(cada_learner_gpu *g);
+/* AdamW with update count t; *grad_norm: the global norm (non-finite: skipped). */
+cada_status cada_learner_gpu_adamw(cada_learner_gpu *g, const cada_adamw_config *cfg, long long t, double *grad_norm);
+cada_status cada_learner_gpu_download_params(cada_learner_gpu *g, float *host);
+cada_status cada_learner_gpu_upload_params(cada_learner_gpu *g, const float *host);
+cada_status cada_learner_gpu_download_adamw(cada_learner_gpu *g, size_t offset, size_t count, float *m, float *v);
+cada_status cada_learner_gpu_upload_adamw(cada_learner_gpu *g, size_t offset, size_t count, const float *m,
+                                          const float *v);
+void cada_learner_gpu_report_model(const cada_learner_gpu *g); /* the arena report, stdout */
+/* Device bytes of the model's plan (the arena and the cuBLASLt workspace). */
+void cada_learner_gpu_plan(const cada_learner_gpu *g, size_t *params, size_t *grads, size_t *optimizer,
+                           size_t *activations, size_t *total);
+
+#endif
