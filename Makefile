@@ -1,6 +1,7 @@
 # cada build. `make` builds ./cada; `make test` installs what is missing, fetches the
 # test model, builds and runs every test; `make asan` runs the unit tests under
-# AddressSanitizer and UBSan; `make deps` installs the Debian packages the build needs.
+# AddressSanitizer and UBSan; `make deps` installs the Debian packages the build needs
+# (and, into .cache/python, the Python packages the reference checks use).
 #
 # Knobs: CUDA=0 forces the CPU-only build; WERROR=1 (set automatically when CI=true)
 # turns warnings into errors; OPT=... replaces the optimisation flags.
@@ -15,7 +16,7 @@ endif
 # ---- detection -------------------------------------------------------------------
 DEB_PACKAGES := build-essential pkg-config libopenmpi-dev openmpi-bin libprotobuf-c-dev \
   protobuf-c-compiler libzstd-dev libopenblas-dev libopenblas-openmp-dev libpcre2-dev libcjson-dev libinih-dev \
-  python3 python3-pip unzip clang libclang-rt-14-dev
+  python3 python3-pip unzip clang libclang-rt-14-dev slurmctld slurmd slurm-client munge
 
 have_pc = $(shell pkg-config --exists $(1) 2>/dev/null && echo 1)
 HAVE_OPENBLAS := $(call have_pc,openblas)
@@ -65,7 +66,7 @@ ifeq ($(HAVE_PCRE2),1)
 CFLAGS_BASE += $(shell pkg-config --cflags libpcre2-8) -DPCRE2_CODE_UNIT_WIDTH=8
 LDLIBS += $(shell pkg-config --libs libpcre2-8)
 endif
-# protobuf-c messages (proto/cada.proto -> $(BUILD)/gen/cada.pb-c.{c,h}) and zstd frames
+# protobuf-c messages (proto/*.proto -> $(BUILD)/gen/*.pb-c.{c,h}) and zstd frames
 HAVE_PROTOBUF_C := $(call have_pc,libprotobuf-c)
 HAVE_ZSTD := $(call have_pc,libzstd)
 LDLIBS += $(shell pkg-config --libs libprotobuf-c libzstd 2>/dev/null)
@@ -82,9 +83,11 @@ MAIN_SRC := src/main.c
 TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
 CU_SRCS := $(sort $(wildcard kernels/*.cu))
 
-GEN_C := $(BUILD)/gen/cada.pb-c.c
-GEN_H := $(BUILD)/gen/cada.pb-c.h
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/cada.pb-c.o
+# every proto/NAME.proto -> $(BUILD)/gen/NAME.pb-c.{c,h}
+PROTOS := $(sort $(wildcard proto/*.proto))
+GEN_C := $(PROTOS:proto/%.proto=$(BUILD)/gen/%.pb-c.c)
+GEN_H := $(PROTOS:proto/%.proto=$(BUILD)/gen/%.pb-c.h)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(GEN_C:.c=.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 
@@ -107,15 +110,18 @@ CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 
 # ---- targets ---------------------------------------------------------------------
-.PHONY: all test unit asan deps check-deps fetch-models fetch-datasets run demo bench clean config golden
-all: config cada
+.PHONY: all test unit asan deps check-deps fetch-models fetch-datasets run demo bench clean config golden gpu-test
+# CADA_BIN: where the cada binary goes (tests/gpu/bundle.sh builds a portable one into
+# its own tree without touching ./cada)
+CADA_BIN ?= cada
+all: config $(CADA_BIN)
 
 config:
 	@echo "cada build: CC=$(CC) | MPI: $(if $(HAVE_MPI),yes,no) | BLAS: $(if $(HAVE_OPENBLAS),$(BLAS_KIND),MISSING) | cJSON: $(if $(HAVE_CJSON),yes,MISSING) | PCRE2: $(if $(HAVE_PCRE2),yes,MISSING) | protobuf-c: $(if $(HAVE_PROTOBUF_C),yes,MISSING) | zstd: $(if $(HAVE_ZSTD),yes,MISSING) | CUDA: $(if $(USE_CUDA),yes ($(NVCC); sm_80 sm_90; NCCL $(if $(HAVE_NCCL),yes,no)),$(if $(filter 0,$(CUDA)),off (CUDA=0),no nvcc: CPU-only))"
 	@if [ -z "$(HAVE_OPENBLAS)" ] || [ -z "$(HAVE_CJSON)" ] || [ -z "$(HAVE_PCRE2)" ] || [ -z "$(HAVE_PROTOBUF_C)" ] || [ -z "$(HAVE_ZSTD)" ] || [ -z "$(HAVE_INIH)" ] || ! command -v protoc-c >/dev/null; then \
 	  echo "cada build: missing libraries; run 'make deps' (installs: $(DEB_PACKAGES))" >&2; exit 1; fi
 
-cada: $(MAIN_OBJ) $(LIB_OBJS) $(CU_OBJS)
+$(CADA_BIN): $(MAIN_OBJ) $(LIB_OBJS) $(CU_OBJS)
 	@$(if $(V),,echo "  LINK  $@")
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
@@ -123,16 +129,31 @@ $(BUILD)/cada_test: $(TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
 	@$(if $(V),,echo "  LINK  $@")
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
+# The GPU checks and benchmarks (tests/gpu/run.sh runs them on a machine with a GPU;
+# here they only build). Needs the CUDA build.
+GPU_TEST_SRCS := $(sort $(wildcard tests/gpu/*.c))
+GPU_TEST_OBJS := $(GPU_TEST_SRCS:%.c=$(BUILD)/%.o)
+$(GPU_TEST_OBJS): | $(GEN_H)
+gpu-test: config
+ifeq ($(USE_CUDA),1)
+	@$(MAKE) --no-print-directory $(BUILD)/cada_gpu_test
+else
+	@echo "gpu-test: the CUDA build is off (no nvcc, or CUDA=0); nothing to build" >&2; exit 1
+endif
+$(BUILD)/cada_gpu_test: $(GPU_TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
 # V=1 prints the full command lines.
 Q := $(if $(V),,@)
 
-$(GEN_C) $(GEN_H) &: proto/cada.proto
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	@$(if $(V),,echo "  PROTO $<")
 	$(Q)protoc-c --c_out=$(BUILD)/gen -Iproto $<
 
 # generated code: protoc-c's output is not held to cada's warning set
-$(BUILD)/gen/cada.pb-c.o: $(GEN_C)
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h
 	@$(if $(V),,echo "  CC    $<")
 	$(Q)$(CC) -std=c11 -O2 -I$(BUILD)/gen -c $< -o $@
 
@@ -147,7 +168,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  NVCC  $<")
-	$(Q)$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+	$(Q)$(NVCC) $(NVCC_FLAGS) -MD -MF $(@:.o=.d) -c $< -o $@
 
 # The one test command: installs what is missing, fetches the model, builds, runs.
 test: deps fetch-models
@@ -169,6 +190,7 @@ build-asan/cada_test-san: $(TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
 
 deps:
 	@bash tests/deps.sh $(DEB_PACKAGES)
+	@bash tests/py_deps.sh
 
 fetch-models:
 	@bash tests/fetch_models.sh
@@ -185,6 +207,7 @@ run: deps fetch-models
 	@$(MAKE) --no-print-directory all
 	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np $(RUN_RANKS) \
 	  ./cada train -c configs/smollm2-135m-cpu.ini
+	./cada report runs/smollm2-135m-cpu
 	./cada eval --model runs/smollm2-135m-cpu/checkpoint-6 --set data/prompts/harmful.jsonl \
 	  --set data/prompts/benign.jsonl --limit 6 --max-tokens 96 --out runs/smollm2-135m-cpu/eval --quiet
 
@@ -206,4 +229,4 @@ golden: fetch-models
 clean:
 	rm -rf build build-asan cada
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(GPU_TEST_OBJS:.o=.d) $(CU_OBJS:.o=.d)

@@ -33,6 +33,8 @@ static void usage(FILE *out) {
             "commands:\n"
             "  train -c CONFIG.ini [--set section.key=value]...\n"
             "                            CADA training (under mpirun; cada train --keys lists every key)\n"
+            "  plan -c CONFIG.ini [--gpu-mem GiB] [--preset NAME]\n"
+            "                            device memory per role and whether it fits (cada plan --help)\n"
             "  inspect PATH              architecture, dimensions, parameters, dtypes and bytes of a\n"
             "                            GGUF file or Hugging Face folder\n"
             "  convert IN.gguf OUT_DIR   write config.json + model.safetensors (Hugging Face layout)\n"
@@ -45,6 +47,8 @@ static void usage(FILE *out) {
             "                            safety evaluation: attack success, over-refusal, per category;\n"
             "                            JSON, Markdown and SVG reports (cada eval --help)\n"
             "  score --in FILE.jsonl     score existing (prompt, response) pairs with a reward\n"
+            "  report RUN_DIR [--out DIR]\n"
+            "                            SVG charts and report.md of a training run's metrics.jsonl\n"
             "  bench forward|train-step|matmul [--model PATH] [--batch B] [--seq T] [--iters N]\n"
             "  bench generate [--model PATH] [--prompts FILE] [--new-tokens 64] [--batch 16]\n"
             "  bench tokenizer TOKENIZER_PATH TEXT_FILE\n"
@@ -100,8 +104,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "forward")) return cada_cmd_forward(argc - 2, argv + 2);
     if (!strcmp(cmd, "generate")) return cada_cmd_generate(argc - 2, argv + 2);
     if (!strcmp(cmd, "train")) return cada_cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plan")) return cada_cmd_plan(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cada_cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cada_cmd_score(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report")) return cada_cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "cada: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -12,8 +12,10 @@ int cada_cmd_generate(int argc, char **argv);
 int cada_cmd_bench_generate(int argc, char **argv);
 int cada_cmd_eval(int argc, char **argv);
 int cada_cmd_score(int argc, char **argv);
+int cada_cmd_report(int argc, char **argv);
 int cada_cmd_bench_allreduce(int argc, char **argv);
 int cada_cmd_bench_learner(int argc, char **argv);
+int cada_cmd_plan(int argc, char **argv); /* plan_cmd.c: device memory per role */
 
 /* Prints "cada <cmd>: <message> (<status>)" for the current recorded error; returns 1. */
 int cada_cli_fail(const char *cmd);

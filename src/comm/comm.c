@@ -75,6 +75,8 @@ struct cada_comm {
      * mmap whose pages fault in on every operation */
     float *pool[POOL];
     size_t pool_bytes[POOL];
+    int *missing; /* (size) 1 for each rank the last timeout found missing */
+    int n_missing;
 #ifdef CADA_HAVE_MPI
     MPI_Comm mc;   /* data */
     MPI_Comm diag; /* the "who is here" exchange after a timeout */
@@ -111,12 +113,38 @@ cada_status cada_comm_init_self(cada_comm **out, const cada_comm_options *o) {
 }
 
 #ifdef CADA_HAVE_MPI
+static void backoff(double waited, double spin_s, int yield);
+
 static cada_status init_from_mpi(cada_comm **out, MPI_Comm base, int dup, const cada_comm_options *o) {
     cada_comm *c = CADA_CALLOC(1, sizeof *c, "communicator");
     if (!c) return CADA_ERR_NOMEM;
     set_options(c, o);
     c->is_mpi = 1;
-    int rc = dup ? MPI_Comm_dup(base, &c->mc) : MPI_SUCCESS;
+    /* MPI_Comm_dup and MPI_Comm_split_type below block without a timeout: a timed
+     * barrier first, so a rank that never arrives (hung loading, say) fails the set-up
+     * after timeout_s instead of hanging every other rank */
+    MPI_Request arrive;
+    int rc = MPI_Ibarrier(base, &arrive);
+    for (double t0 = cada_now(); rc == MPI_SUCCESS;) {
+        int done = 0;
+        rc = MPI_Test(&arrive, &done, MPI_STATUS_IGNORE);
+        if (done || rc != MPI_SUCCESS) break;
+        double waited = cada_now() - t0;
+        if (waited > c->opt.timeout_s) {
+            int me = -1, n = 0;
+            MPI_Comm_rank(base, &me);
+            MPI_Comm_size(base, &n);
+            free(c);
+            return CADA_ERR(CADA_ERR_MPI, "comm rank %d of %d: set-up: not every rank arrived within %.1f s (comm timeout)", me, n,
+                            waited);
+        }
+        backoff(waited, c->opt.spin_us * 1e-6, 1);
+    }
+    if (rc != MPI_SUCCESS) {
+        free(c);
+        return cada_mpi_error(rc, "communicator set-up (MPI_Ibarrier)", __FILE__, __LINE__);
+    }
+    rc = dup ? MPI_Comm_dup(base, &c->mc) : MPI_SUCCESS;
     if (!dup) c->mc = base;
     if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(c->mc, MPI_ERRORS_RETURN);
     if (rc == MPI_SUCCESS) rc = MPI_Comm_dup(c->mc, &c->diag);
@@ -181,6 +209,7 @@ void cada_comm_free(cada_comm *c) {
     for (int i = 0; i < c->n_pending; i++) free_req(c, c->pending[i]);
     free(c->pending);
     for (int i = 0; i < POOL; i++) free(c->pool[i]);
+    free(c->missing);
 #ifdef CADA_HAVE_MPI
     if (c->is_mpi) {
         int finalized = 0;
@@ -195,6 +224,15 @@ void cada_comm_free(cada_comm *c) {
 }
 
 int cada_comm_rank(const cada_comm *c) { return c->rank; }
+int cada_comm_missing(const cada_comm *c, int *ranks, int cap) {
+    int n = 0;
+    for (int j = 0; c->missing && j < c->size; j++)
+        if (c->missing[j]) {
+            if (n < cap) ranks[n] = j;
+            n++;
+        }
+    return n;
+}
 int cada_comm_size(const cada_comm *c) { return c->size; }
 const char *cada_comm_backend(const cada_comm *c) { return c->is_mpi ? "mpi" : "self"; }
 const cada_comm_options *cada_comm_get_options(const cada_comm *c) { return &c->opt; }
@@ -286,6 +324,15 @@ __attribute__((unused)) static void backoff(double waited, double spin_s, int yi
     if (d > 1e-3) d = 1e-3;
     struct timespec ts = {0, (long)(d * 1e9)};
     nanosleep(&ts, NULL);
+}
+
+/* Remembers which ranks the timeout being reported found missing (cada_comm_missing). */
+__attribute__((unused)) static void note_missing(cada_comm *c, int rank) {
+    if (!c->missing) c->missing = calloc((size_t)c->size, sizeof(int));
+    if (c->missing && rank >= 0 && rank < c->size) {
+        c->n_missing += !c->missing[rank];
+        c->missing[rank] = 1;
+    }
 }
 
 static cada_status broken_error(const cada_comm *c) {
@@ -538,6 +585,7 @@ static void who_is_here(cada_comm *c, const cada_comm_req *r, char *msg, size_t 
         if (!heard[j]) {
             at += (size_t)snprintf(msg + at, cap - at, " %d", j);
             missing++;
+            note_missing(c, j);
         }
     if (!missing && at < cap) snprintf(msg + at, cap - at, " none (all %d ranks are waiting in it)", W);
     for (int j = 0; j < W; j++)
@@ -559,11 +607,13 @@ static void pending_peers(cada_comm *c, const cada_comm_req *r, char *msg, size_
         int flag = 1;
         if (r->rreq[i] != MPI_REQUEST_NULL) MPI_Request_get_status(r->rreq[i], &flag, MPI_STATUS_IGNORE);
         if (!flag) from[r->rpeer[i]] = 1;
+        if (!flag) note_missing(c, r->rpeer[i]);
     }
     for (int i = 0; i < r->n_sreq; i++) {
         int flag = 1;
         if (r->sreq[i] != MPI_REQUEST_NULL) MPI_Request_get_status(r->sreq[i], &flag, MPI_STATUS_IGNORE);
         if (!flag) to[r->speer[i]] = 1;
+        if (!flag) note_missing(c, r->speer[i]);
     }
     size_t at = (size_t)snprintf(msg, cap, "waiting for data from rank(s):");
     for (int j = 0; j < c->size && at < cap; j++)

@@ -71,7 +71,9 @@ typedef struct {
 
 void cada_comm_options_default(cada_comm_options *o);
 
-/* The world: a duplicate of MPI_COMM_WORLD when MPI is initialised, else one rank. */
+/* The world: a duplicate of MPI_COMM_WORLD when MPI is initialised, else one rank.
+ * Set-up starts with a timed barrier (timeout_s), so a rank that never arrives fails it
+ * with an error instead of blocking the others in MPI_Comm_dup. */
 cada_status cada_comm_init_world(cada_comm **c, const cada_comm_options *o);
 /* One rank, no MPI. */
 cada_status cada_comm_init_self(cada_comm **c, const cada_comm_options *o);
@@ -81,6 +83,11 @@ cada_status cada_comm_split(cada_comm *parent, int color, int key, cada_comm **o
 void cada_comm_free(cada_comm *c);
 
 int cada_comm_rank(const cada_comm *c);
+/* After a timeout: the ranks it found missing (those that did not answer "who is here",
+ * or whose point-to-point messages were outstanding), so a caller can say what they
+ * were (e.g. their role). Writes up to cap ranks, returns how many there are (0: none
+ * known, or no timeout yet). */
+int cada_comm_missing(const cada_comm *c, int *ranks, int cap);
 int cada_comm_size(const cada_comm *c);
 const char *cada_comm_backend(const cada_comm *c); /* "mpi" or "self" */
 const cada_comm_options *cada_comm_get_options(const cada_comm *c);

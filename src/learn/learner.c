@@ -5,8 +5,12 @@
 #include "base/log.h"
 #include "learn/accum.h"
 #include "learn/entropy.h"
+#include "learn/learner_gpu.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +46,8 @@ struct cada_learner {
     size_t dlp_cap;
     micro_batch *mb;
     int mb_cap;
+    /* the GPU backend (NULL: the CPU path above) */
+    cada_learner_gpu *gpu;
 };
 
 void cada_learner_config_default(cada_learner_config *c, cada_algo algo) {
@@ -66,8 +72,17 @@ int cada_zero_parse(const char *name, cada_zero_stage *out) {
     return -1;
 }
 
-cada_status cada_learner_init(cada_learner **out, cada_model *m, cada_comm *c, const cada_learner_config *cfg) {
-    *out = NULL;
+/* B x T of the largest micro-batch split() makes: budget rows of row_tokens, or the two
+ * rows of a DPO pair that opens a micro-batch alone. */
+static int max_micro_tokens(const cada_learner_config *cfg) {
+    int rows = cfg->micro_tokens / cfg->row_tokens;
+    if (cfg->algo.algo == CADA_ALGO_DPO && rows < 2) rows = 2;
+    return rows * cfg->row_tokens;
+}
+
+/* The part of a learner both backends share: configuration, communicator, shards of the
+ * flat buffer and the layer geometry, the baseline. */
+static cada_status learner_new(cada_learner **out, cada_model *m, cada_comm *c, const cada_learner_config *cfg) {
     if (cfg->row_tokens < 2 || cfg->micro_tokens < cfg->row_tokens)
         return CADA_ERR(CADA_ERR_CONFIG, "learner: row_tokens %d, micro_tokens %d (need row_tokens >= 2 and micro_tokens >= row_tokens)",
                         cfg->row_tokens, cfg->micro_tokens);
@@ -78,14 +93,70 @@ cada_status cada_learner_init(cada_learner **out, cada_model *m, cada_comm *c, c
     L->c = c;
     L->W = cada_comm_size(c);
     L->rank = cada_comm_rank(c);
-    const size_t n = m->n_params;
-    cada_shards_init(&L->sh, n, L->W, 16);
-    L->shard_off = cada_shards_offset(&L->sh, L->rank);
-    L->shard_n = cada_shards_count(&L->sh, L->rank);
+    cada_shards_init(&L->sh, m->n_params, L->W, 16);
     cada_model_layer_range(m, 0, &L->layer0_off, &L->stride);
     L->layers_end = L->layer0_off + (size_t)m->cfg.n_layers * L->stride;
     L->head_off = (size_t)(m->p.final_norm - m->params);
     cada_baseline_init(&L->baseline, &cfg->algo.adv);
+    *out = L;
+    return CADA_OK;
+}
+
+cada_status cada_learner_init_gpu(cada_learner **out, cada_model *m, cada_comm *c, const cada_learner_config *cfg,
+                                  const cada_learner_gpu_options *g) {
+    *out = NULL;
+    if (cfg->zero != CADA_DP)
+        return CADA_ERR(CADA_ERR_UNSUPPORTED,
+                        "learn.zero = %d (%s) with cluster.device = cuda: ZeRO is not built on the GPU yet; use learn.zero = 0 "
+                        "(data parallel)", (int)cfg->zero, cada_zero_name(cfg->zero));
+    cada_learner *L = NULL;
+    CADA_TRY(learner_new(&L, m, c, cfg));
+    const size_t n = m->n_params;
+    L->shard_off = 0;
+    L->shard_n = n;
+    /* the optimizer's state lives on the device: the host struct keeps its
+     * configuration, shard and counters only (m and v stay NULL) */
+    L->opt.cfg = cfg->opt;
+    L->opt.offset = 0;
+    L->opt.count = n;
+    cada_status s = cada_learner_gpu_create(&L->gpu, m, max_micro_tokens(cfg), L->W, g,
+                                            cada_comm_get_options(c)->timeout_s);
+    if (s != CADA_OK) {
+        cada_learner_free(L);
+        return s;
+    }
+    *out = L;
+    return CADA_OK;
+}
+
+cada_gpu_model *cada_learner_gpu_model(cada_learner *L) { return L->gpu ? cada_learner_gpu_model_of(L->gpu) : NULL; }
+
+cada_status cada_learner_pull_params(cada_learner *L) {
+    return L->gpu ? cada_learner_gpu_download_params(L->gpu, L->m->params) : CADA_OK;
+}
+
+cada_status cada_learner_push_params(cada_learner *L) {
+    return L->gpu ? cada_learner_gpu_upload_params(L->gpu, L->m->params) : CADA_OK;
+}
+
+void cada_learner_gpu_report(const cada_learner *L) {
+    if (L->gpu) cada_learner_gpu_report_model(L->gpu);
+}
+
+size_t cada_learner_gpu_bytes(const cada_learner *L) {
+    if (!L->gpu) return 0;
+    size_t p, g, o, a, total;
+    cada_learner_gpu_plan(L->gpu, &p, &g, &o, &a, &total);
+    return total;
+}
+
+cada_status cada_learner_init(cada_learner **out, cada_model *m, cada_comm *c, const cada_learner_config *cfg) {
+    *out = NULL;
+    cada_learner *L = NULL;
+    CADA_TRY(learner_new(&L, m, c, cfg));
+    const size_t n = m->n_params;
+    L->shard_off = cada_shards_offset(&L->sh, L->rank);
+    L->shard_n = cada_shards_count(&L->sh, L->rank);
     cada_status s = CADA_OK;
     const int dp = cfg->zero == CADA_DP;
     if (dp) s = cada_adamw_init(&L->opt, &cfg->opt, 0, n);
@@ -112,6 +183,7 @@ cada_status cada_learner_init(cada_learner **out, cada_model *m, cada_comm *c, c
 
 void cada_learner_free(cada_learner *L) {
     if (!L) return;
+    cada_learner_gpu_free(L->gpu);
     cada_adamw_free(&L->opt);
     cada_accum_free(&L->acc);
     free(L->g_shard);
@@ -127,6 +199,183 @@ void cada_learner_free(cada_learner *L) {
 
 cada_baseline *cada_learner_baseline(cada_learner *L) { return &L->baseline; }
 cada_adamw *cada_learner_optimizer(cada_learner *L) { return &L->opt; }
+long long cada_learner_steps(const cada_learner *L) { return L->steps; }
+
+/* ---- optimizer shard files ----------------------------------------------------------------- */
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "optimizer shard files are written in host order, which must be little-endian"
+#endif
+
+#define OPT_MAGIC "CADAOPT"
+#define OPT_VERSION 1u
+#define OPT_HEADER 80
+
+typedef struct {
+    uint32_t version, rank, world, zero;
+    uint64_t n_params, offset, count;
+    int64_t step, skipped, learner_steps;
+} opt_header;
+
+static void put(unsigned char *b, size_t *at, const void *v, size_t n) {
+    memcpy(b + *at, v, n);
+    *at += n;
+}
+static void get(const unsigned char *b, size_t *at, void *v, size_t n) {
+    memcpy(v, b + *at, n);
+    *at += n;
+}
+
+/* The GPU backend's m and v between the device and the file f (positioned after the
+ * header), in chunks: file layout m[count] then v[count], so each chunk of m and v is
+ * written (read) at its two places. Loading uploads chunk by chunk after every header
+ * check passed; a read error midway leaves the device state partial, and the caller's
+ * restore fails. */
+#define OPT_IO_CHUNK ((size_t)4 << 20)
+static cada_status gpu_optimizer_io(const cada_learner *L, FILE *f, int save, const char *path) {
+    const size_t count = L->opt.count, chunk = count < OPT_IO_CHUNK ? (count ? count : 1) : OPT_IO_CHUNK;
+    float *m = CADA_MALLOC(sizeof(float) * chunk, "optimizer chunk m");
+    float *v = CADA_MALLOC(sizeof(float) * chunk, "optimizer chunk v");
+    cada_status st = m && v ? CADA_OK : CADA_ERR_NOMEM;
+    for (size_t off = 0; st == CADA_OK && off < count; off += chunk) {
+        const size_t c = count - off < chunk ? count - off : chunk;
+        const long at_m = (long)(OPT_HEADER + sizeof(float) * off), at_v = (long)(OPT_HEADER + sizeof(float) * (count + off));
+        if (save) {
+            st = cada_learner_gpu_download_adamw(L->gpu, off, c, m, v);
+            if (st == CADA_OK && (fseek(f, at_m, SEEK_SET) != 0 || fwrite(m, sizeof(float), c, f) != c ||
+                                  fseek(f, at_v, SEEK_SET) != 0 || fwrite(v, sizeof(float), c, f) != c))
+                st = CADA_ERR(CADA_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        } else {
+            if (fseek(f, at_m, SEEK_SET) != 0 || fread(m, sizeof(float), c, f) != c || fseek(f, at_v, SEEK_SET) != 0 ||
+                fread(v, sizeof(float), c, f) != c)
+                st = CADA_ERR(CADA_ERR_IO, "%s: cannot read m and v", path);
+            if (st == CADA_OK) st = cada_learner_gpu_upload_adamw(L->gpu, off, c, m, v);
+        }
+    }
+    free(m);
+    free(v);
+    return st;
+}
+
+cada_status cada_learner_save_optimizer(const cada_learner *L, const char *path) {
+    const cada_adamw *o = &L->opt;
+    unsigned char h[OPT_HEADER];
+    memset(h, 0, sizeof h);
+    size_t at = 0;
+    put(h, &at, OPT_MAGIC, 8); /* includes the terminating zero */
+    opt_header x = {OPT_VERSION, (uint32_t)L->rank, (uint32_t)L->W, (uint32_t)L->cfg.zero, (uint64_t)L->m->n_params,
+                    (uint64_t)o->offset, (uint64_t)o->count, o->step, o->skipped, L->steps};
+    put(h, &at, &x.version, 4);
+    put(h, &at, &x.rank, 4);
+    put(h, &at, &x.world, 4);
+    put(h, &at, &x.zero, 4);
+    put(h, &at, &x.n_params, 8);
+    put(h, &at, &x.offset, 8);
+    put(h, &at, &x.count, 8);
+    put(h, &at, &x.step, 8);
+    put(h, &at, &x.skipped, 8);
+    put(h, &at, &x.learner_steps, 8);
+    FILE *f = fopen(path, "wb");
+    if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    int ok = fwrite(h, 1, sizeof h, f) == sizeof h;
+    if (L->gpu) {
+        cada_status st = gpu_optimizer_io(L, f, 1, path);
+        if (st != CADA_OK) {
+            fclose(f);
+            return st;
+        }
+    } else {
+        ok = ok && fwrite(o->m, sizeof(float), o->count, f) == o->count && fwrite(o->v, sizeof(float), o->count, f) == o->count;
+    }
+    ok = fflush(f) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) return CADA_ERR(CADA_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return CADA_OK;
+}
+
+cada_status cada_learner_load_optimizer(cada_learner *L, const char *path) {
+    cada_adamw *o = &L->opt;
+    FILE *f = fopen(path, "rb");
+    if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot open this rank's optimizer shard: %s", path, strerror(errno));
+    unsigned char h[OPT_HEADER];
+    cada_status st = CADA_OK;
+    if (fseek(f, 0, SEEK_END) != 0) st = CADA_ERR(CADA_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+    long size = st == CADA_OK ? ftell(f) : -1;
+    if (st == CADA_OK && size < OPT_HEADER)
+        st = CADA_ERR(CADA_ERR_FORMAT, "%s: truncated: %ld bytes, shorter than the %d-byte header", path, size, OPT_HEADER);
+    if (st == CADA_OK && (fseek(f, 0, SEEK_SET) != 0 || fread(h, 1, sizeof h, f) != sizeof h))
+        st = CADA_ERR(CADA_ERR_IO, "%s: cannot read the header", path);
+    if (st != CADA_OK) {
+        fclose(f);
+        return st;
+    }
+    size_t at = 8;
+    opt_header x;
+    get(h, &at, &x.version, 4);
+    get(h, &at, &x.rank, 4);
+    get(h, &at, &x.world, 4);
+    get(h, &at, &x.zero, 4);
+    get(h, &at, &x.n_params, 8);
+    get(h, &at, &x.offset, 8);
+    get(h, &at, &x.count, 8);
+    get(h, &at, &x.step, 8);
+    get(h, &at, &x.skipped, 8);
+    get(h, &at, &x.learner_steps, 8);
+#define FIELD_ERR(...) (st = CADA_ERR(CADA_ERR_FORMAT, __VA_ARGS__))
+    if (memcmp(h, OPT_MAGIC, 8)) FIELD_ERR("%s: field magic: not an optimizer shard (expected \"CADAOPT\")", path);
+    else if (x.version != OPT_VERSION) FIELD_ERR("%s: field version = %u, this build reads %u", path, x.version, OPT_VERSION);
+    else if (x.rank != (uint32_t)L->rank) FIELD_ERR("%s: field rank = %u, but it is being loaded by rank %d", path, x.rank, L->rank);
+    else if (x.world != (uint32_t)L->W)
+        FIELD_ERR("%s: field world = %u learner ranks, this job has %d", path, x.world, L->W);
+    else if (x.zero != (uint32_t)L->cfg.zero)
+        FIELD_ERR("%s: field zero = %u (%s), this learner runs %s", path, x.zero, cada_zero_name((cada_zero_stage)x.zero),
+                  cada_zero_name(L->cfg.zero));
+    else if (x.n_params != (uint64_t)L->m->n_params)
+        FIELD_ERR("%s: field n_params = %llu, the model has %zu", path, (unsigned long long)x.n_params, L->m->n_params);
+    else if (x.offset != (uint64_t)o->offset)
+        FIELD_ERR("%s: field offset = %llu, this rank's shard starts at %zu", path, (unsigned long long)x.offset, o->offset);
+    else if (x.count != (uint64_t)o->count)
+        FIELD_ERR("%s: field count = %llu, this rank's shard has %zu floats", path, (unsigned long long)x.count, o->count);
+    else if (x.step < 0 || x.skipped < 0 || x.learner_steps < x.step)
+        FIELD_ERR("%s: fields step = %lld, skipped = %lld, learner steps = %lld are inconsistent", path, (long long)x.step,
+                  (long long)x.skipped, (long long)x.learner_steps);
+    else if ((uint64_t)size != OPT_HEADER + 8 * x.count)
+        FIELD_ERR("%s: %s: %ld bytes, the header's count = %llu needs %llu (m and v)", path,
+                  (uint64_t)size < OPT_HEADER + 8 * x.count ? "truncated" : "trailing bytes", size,
+                  (unsigned long long)x.count, (unsigned long long)(OPT_HEADER + 8 * x.count));
+#undef FIELD_ERR
+    if (st == CADA_OK && L->gpu) {
+        st = gpu_optimizer_io(L, f, 0, path);
+        fclose(f);
+        if (st != CADA_OK) return st;
+        o->step = x.step;
+        o->skipped = x.skipped;
+        L->steps = x.learner_steps;
+        return CADA_OK;
+    }
+    float *m = NULL, *v = NULL;
+    if (st == CADA_OK) {
+        m = CADA_MALLOC(sizeof(float) * (o->count ? o->count : 1), "optimizer shard m");
+        v = CADA_MALLOC(sizeof(float) * (o->count ? o->count : 1), "optimizer shard v");
+        if (!m || !v) st = CADA_ERR_NOMEM;
+    }
+    if (st == CADA_OK && (fread(m, sizeof(float), o->count, f) != o->count || fread(v, sizeof(float), o->count, f) != o->count))
+        st = CADA_ERR(CADA_ERR_IO, "%s: cannot read m and v", path);
+    fclose(f);
+    if (st != CADA_OK) {
+        free(m);
+        free(v);
+        return st;
+    }
+    memcpy(o->m, m, sizeof(float) * o->count);
+    memcpy(o->v, v, sizeof(float) * o->count);
+    free(m);
+    free(v);
+    o->step = x.step;
+    o->skipped = x.skipped;
+    L->steps = x.learner_steps;
+    return CADA_OK;
+}
 
 /* ---- micro-batches ------------------------------------------------------------------------ */
 
@@ -320,6 +569,64 @@ static cada_status local_grads(cada_learner *L, const cada_traj *t, int K, const
     return CADA_OK;
 }
 
+/* ---- the GPU backend ------------------------------------------------------------------------- */
+
+/* run_micro on the GPU: the loss and its dlogprob on the host, from the downloaded
+ * log-probs, exactly as the CPU path computes them. */
+static cada_status run_micro_gpu(cada_learner *L, const cada_traj *t, micro_batch mb, const cada_loss_norm *norm,
+                                 cada_token_stats *st, double *tokens) {
+    CADA_TRY(cada_pack(&L->pk, t + mb.first, NULL, mb.count, L->cfg.row_tokens, L->cfg.pad_id));
+    const int N = L->pk.B * L->pk.T;
+    if ((size_t)N > L->dlp_cap) {
+        float *d = realloc(L->dlp, sizeof(float) * (size_t)N);
+        if (!d) return CADA_ERR(CADA_ERR_NOMEM, "learner: dlogprob of %d tokens", N);
+        L->dlp = d;
+        L->dlp_cap = (size_t)N;
+    }
+    cada_batch b = cada_packed_batch(&L->pk);
+    const float *logprob = NULL;
+    double entropy = 0.0;
+    CADA_TRY(cada_learner_gpu_forward(L->gpu, &b, &logprob, &entropy));
+    st->entropy_sum += entropy;
+    CADA_TRY(cada_algo_loss(&L->cfg.algo, t + mb.first, mb.count, L->pk.lp_index, L->adv + mb.first, logprob, N, norm,
+                            L->dlp, st));
+    for (int i = 0; i < mb.count; i++) *tokens += t[mb.first + i].prompt_len + t[mb.first + i].completion_len;
+    return cada_learner_gpu_backward(L->gpu, L->dlp);
+}
+
+/* This rank's contiguous block of micro-batches (as DP on the CPU), accumulated in the
+ * device gradients, summed over the learners, then AdamW on the device. */
+static cada_status gpu_update(cada_learner *L, const cada_traj *t, int K, const cada_loss_norm *norm,
+                              cada_token_stats *st, double *tokens, cada_adamw_result *ar) {
+    const int k = K / L->W;
+    CADA_TRY(cada_learner_gpu_zero_grads(L->gpu));
+    for (int i = 0; i < k; i++) {
+        micro_batch mb = L->mb[L->rank * k + i];
+        if (mb.count > 0) CADA_TRY(run_micro_gpu(L, t, mb, norm, st, tokens));
+    }
+    CADA_TRY(cada_learner_gpu_reduce(L->gpu));
+    /* the update count and the result as cada_adamw_step reports them */
+    const cada_adamw_config *c = &L->opt.cfg;
+    const long long step = L->opt.step + 1;
+    double norm2 = 0.0;
+    CADA_TRY(cada_learner_gpu_adamw(L->gpu, c, step, &norm2));
+    memset(ar, 0, sizeof *ar);
+    ar->grad_norm = norm2;
+    ar->clip_coef = 1.0;
+    if (!isfinite(norm2)) { /* skipped on every rank alike: the reduced gradient is the same */
+        L->opt.skipped++;
+        return CADA_OK;
+    }
+    if (c->max_grad_norm > 0) {
+        double coef = c->max_grad_norm / (norm2 + 1e-6);
+        if (coef < 1.0) ar->clip_coef = coef;
+    }
+    ar->applied = 1;
+    ar->lr = cada_lr_at(c, step);
+    L->opt.step = step;
+    return CADA_OK;
+}
+
 /* ---- the step ----------------------------------------------------------------------------- */
 
 cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_step_metrics *out) {
@@ -347,7 +654,10 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
     const size_t np = m->n_params;
     float *params = m->params, *grads = m->grads;
     double sq = 0.0;
-    if (L->cfg.zero == CADA_ZERO2) {
+    cada_adamw_result ar;
+    if (L->gpu) {
+        CADA_TRY(gpu_update(L, t, K, &norm, &st, &tokens, &ar));
+    } else if (L->cfg.zero == CADA_ZERO2) {
         CADA_TRY(z2_rounds(L, t, K, &norm, &st, &tokens));
         params = m->params + L->shard_off;
         grads = L->g_shard;
@@ -367,9 +677,10 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
             CADA_TRY(cada_comm_allreduce_f64(L->c, &sq, 1, CADA_RED_SUM));
         }
     }
-    cada_adamw_result ar;
-    CADA_TRY(cada_adamw_step(&L->opt, params, grads, sq, &ar));
-    if (ar.applied && L->cfg.zero != CADA_DP) CADA_TRY(cada_comm_allgather(L->c, &L->sh, m->params));
+    if (!L->gpu) {
+        CADA_TRY(cada_adamw_step(&L->opt, params, grads, sq, &ar));
+        if (ar.applied && L->cfg.zero != CADA_DP) CADA_TRY(cada_comm_allgather(L->c, &L->sh, m->params));
+    }
     L->steps++;
 
     /* statistics of every rank's tokens */
@@ -424,4 +735,15 @@ void cada_learner_memory_get(const cada_learner *L, cada_learner_memory *o) {
     o->activations = L->m->act.bytes;
     o->total = o->params + o->grads + o->grad_shard + o->optimizer + o->comm_scratch;
     o->bytes_per_param = n ? (double)o->total / (double)n : 0.0;
+    if (L->gpu) { /* device bytes of the GPU model (activations: buffers, logits and scratch) */
+        size_t p, g, opt, a, total;
+        cada_learner_gpu_plan(L->gpu, &p, &g, &opt, &a, &total);
+        o->params = p;
+        o->grads = o->grads_alloc = g;
+        o->grad_shard = 0;
+        o->optimizer = opt;
+        o->activations = a;
+        o->total = total;
+        o->bytes_per_param = n ? (double)total / (double)n : 0.0;
+    }
 }

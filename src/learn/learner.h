@@ -126,7 +126,92 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
  * restore) and the optimizer of this rank's shard (offset, count, m, v, step). */
 cada_baseline *cada_learner_baseline(cada_learner *L);
 cada_adamw *cada_learner_optimizer(cada_learner *L);
+/* Optimizer steps attempted so far (cada_step_metrics.step of the last step). */
+long long cada_learner_steps(const cada_learner *L);
+
+/* This rank's optimizer shard as one file (checkpoints hold one per learner rank,
+ * optimizer-rank-R.bin). Layout, little-endian, 80-byte header then the data:
+ *     char[8] magic "CADAOPT\0"   u32 version (1)   u32 rank   u32 world   u32 zero stage
+ *     u64 n_params   u64 offset   u64 count   i64 step (AdamW t)   i64 skipped
+ *     i64 learner steps   u64 reserved (0)
+ *     f32 m[count]   f32 v[count]
+ * Saving writes exactly that. Loading checks every header field against this learner
+ * (rank, world size, ZeRO stage, parameter count, the shard's offset and count) and the
+ * file's size against 80 + 8 count bytes BEFORE reading the data; any difference is
+ * CADA_ERR_FORMAT naming the file and the field (a truncated or foreign shard never
+ * half-loads: m, v and the counters change only when everything checked out). */
+cada_status cada_learner_save_optimizer(const cada_learner *L, const char *path);
+cada_status cada_learner_load_optimizer(cada_learner *L, const char *path);
 
 void cada_learner_memory_get(const cada_learner *L, cada_learner_memory *out);
+
+/* ---- the GPU backend (cluster.device = cuda) ----------------------------------------------
+ * The same contract as above (the same global batch on every rank, the same split into
+ * micro-batches, the same losses and statistics, AdamW as learn/adamw.h with its
+ * global-norm clipping and non-finite skip), computed on one GPU per learner rank
+ * (learn/learner_gpu.h, model/model_gpu.h: bf16 weights, fp32 master, gradients and
+ * AdamW state on the device). Per micro-batch: forward on the GPU, its log-probs
+ * downloaded, the loss's dlogprob computed on the host exactly as on the CPU,
+ * backward on the GPU accumulating the device gradients; then, with W > 1 learners,
+ * the gradients SUMMED over the learners with NCCL (losses are normalised by the global
+ * totals, so the sum is the step's gradient, as on the CPU path), then AdamW on the
+ * device. Data parallel only: ZeRO stages are refused (CADA_ERR_UNSUPPORTED); not bit-
+ * reproducible (bf16, atomics), fixed_order has no effect.
+ * The host parameters m->params are NOT updated by a step: cada_learner_pull_params
+ * downloads the fp32 master weights into them (checkpoints), cada_learner_push_params
+ * uploads them (after a restore). The optimizer shard file is the same format: m and v
+ * move between the device and the file in chunks (cada_adamw.m / .v stay NULL). */
+#ifdef CADA_HAVE_MPI
+#include <mpi.h>
+#endif
+
+typedef struct cada_gpu_model cada_gpu_model; /* model/model_gpu.h (CUDA builds) */
+
+typedef struct {
+    int device;         /* CUDA device of this rank (cada_learner_pick_device) */
+    int recompute;      /* activation recomputation (model_gpu.h) */
+    int kv_slots;       /* > 0: the rollout KV cache lives in the learner's model (colocated) */
+    int kv_max_len;     /* context limit per slot */
+    int gen_max_tokens; /* new tokens per inference call */
+#ifdef CADA_HAVE_MPI
+    MPI_Comm group;     /* the learner ranks, in the order of the learner communicator
+                           (the NCCL gradient communicator is made over it when W > 1) */
+#endif
+} cada_learner_gpu_options;
+
+/* As cada_learner_init, on the GPU. Errors: CADA_ERR_UNSUPPORTED (a build without CUDA,
+ * W > 1 without NCCL, a ZeRO stage), CADA_ERR_CUDA / CADA_ERR_NOMEM from the device. */
+cada_status cada_learner_init_gpu(cada_learner **L, cada_model *m, cada_comm *c, const cada_learner_config *cfg,
+                                  const cada_learner_gpu_options *g);
+/* The learner's GPU model (NULL on the CPU backend): the colocated rollout engine
+ * generates with it (rollout/engine.h, cada_generate_gpu). */
+cada_gpu_model *cada_learner_gpu_model(cada_learner *L);
+cada_status cada_learner_pull_params(cada_learner *L); /* device -> m->params; CPU backend: nothing */
+cada_status cada_learner_push_params(cada_learner *L); /* m->params -> device; CPU backend: nothing */
+/* The GPU model's arena report (stdout) and its device bytes (0 on the CPU backend). */
+void cada_learner_gpu_report(const cada_learner *L);
+size_t cada_learner_gpu_bytes(const cada_learner *L);
+
+/* Frozen weights on a GPU, forward only (the reference model of the KL term): an
+ * inference-only cada_gpu_model with bf16 weights and forward buffers for max_tokens
+ * packed tokens in rows of row_tokens. */
+typedef struct cada_gpu_scorer cada_gpu_scorer;
+cada_status cada_gpu_scorer_create(cada_gpu_scorer **out, const cada_model *m, int row_tokens, int max_tokens,
+                                   int device);
+void cada_gpu_scorer_free(cada_gpu_scorer *s); /* NULL is fine */
+/* The log-probs of each sequence's completion tokens under the scorer's weights:
+ * out[i] receives t[i].completion_len floats. The sequences are packed in order
+ * (learn/traj.h) into as many forwards of at most max_tokens as they need; one longer
+ * than row_tokens is an error naming it. */
+cada_status cada_gpu_scorer_logprobs(cada_gpu_scorer *s, const cada_traj *t, int n, float *const *out);
+void cada_gpu_scorer_report(const cada_gpu_scorer *s);
+size_t cada_gpu_scorer_bytes(const cada_gpu_scorer *s);
+
+#ifdef CADA_HAVE_MPI
+/* This rank's CUDA device: its rank among the ranks of its node (MPI_Comm_split_type
+ * MPI_COMM_TYPE_SHARED over world, collective) modulo the visible GPUs. Errors name the
+ * reason when no GPU is visible (or the build has no CUDA). */
+cada_status cada_learner_pick_device(MPI_Comm world, int *device, int *local_rank, int *n_visible);
+#endif
 
 #endif

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef CADA_HAVE_CUDA
+#include "device.h"
+#endif
+
 typedef enum { KEY_INT, KEY_U64, KEY_FLOAT, KEY_DOUBLE, KEY_BOOL, KEY_STR, KEY_CHOICE } key_type;
 
 typedef struct {
@@ -29,6 +33,8 @@ static const key_spec keys[] = {
     {"run", "steps", KEY_INT, F(steps), "10", 1, 1e9, NULL, "policy updates to run"},
     {"run", "checkpoint_every", KEY_INT, F(checkpoint_every), "0", 0, 1e9, NULL, "steps between checkpoints (0: only at the end)"},
     {"run", "log_every", KEY_INT, F(log_every), "1", 1, 1e9, NULL, "steps between progress lines"},
+    {"run", "tensorboard", KEY_BOOL, F(tensorboard), "true", 0, 0, NULL, "also write each step's metrics as TensorBoard scalars into out_dir/tb"},
+    {"run", "dump_samples", KEY_BOOL, F(dump_samples), "false", 0, 0, NULL, "write every trajectory's token ids, reward and policy version to out_dir/samples.jsonl"},
     {"model", "path", KEY_STR, F(model_path), ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf", 0, 0, NULL, "starting policy (GGUF file or Hugging Face folder)"},
     {"model", "reference", KEY_STR, F(reference_path), "", 0, 0, NULL, "frozen reference model for the KL term (empty: the starting policy)"},
     {"cluster", "rollout_ranks", KEY_INT, F(rollout_ranks), "1", 0, 65536, NULL, "ranks that generate"},
@@ -37,6 +43,7 @@ static const key_spec keys[] = {
     {"cluster", "placement", KEY_CHOICE, F(placement), "disaggregated", 0, 0, "disaggregated|colocated", "one role per rank, or learners that also roll out"},
     {"cluster", "threads_per_rank", KEY_INT, F(threads_per_rank), "0", 0, 1024, NULL, "OpenMP threads per rank (0: cores on the node / ranks on the node)"},
     {"cluster", "timeout_seconds", KEY_DOUBLE, F(timeout_seconds), "60", 1, 1e6, NULL, "a peer silent this long fails the job"},
+    {"cluster", "device", KEY_CHOICE, F(device), "cpu", 0, 0, "cpu|cuda", "where learners, rollouts and the reference model run (cuda: one GPU per rank, the node-local rank modulo the visible GPUs)"},
     {"data", "train_set", KEY_STR, F(train_set), "data/prompts/train.jsonl", 0, 0, NULL, "training prompts, JSONL {id, prompt, category, label}"},
     {"data", "prompts_per_step", KEY_INT, F(prompts_per_step), "8", 1, 1e7, NULL, "prompts drawn per step"},
     {"data", "shuffle", KEY_BOOL, F(shuffle), "true", 0, 0, NULL, "shuffle the prompts each epoch (by seed)"},
@@ -52,7 +59,8 @@ static const key_spec keys[] = {
     {"rollout", "slots", KEY_INT, F(slots), "16", 1, 65536, NULL, "sequences decoded together per rollout rank"},
     {"rollout", "mode", KEY_CHOICE, F(mode), "sync", 0, 0, "sync|async", "on-policy steps, or one-step-off rollouts"},
     {"rollout", "max_staleness", KEY_INT, F(max_staleness), "1", 0, 1000, NULL, "async: policy versions a sample may lag"},
-    {"reward", "detector", KEY_CHOICE, F(detector), "rule", 0, 0, "rule|judge", "refusal detection: phrase patterns or an LLM judge"},
+    {"reward", "detector", KEY_CHOICE, F(detector), "rule", 0, 0, "rule|judge|target_tokens", "refusal detection: phrase patterns or an LLM judge; target_tokens: a test task (see target_ids)"},
+    {"reward", "target_ids", KEY_STR, F(target_ids), "", 0, 0, NULL, "detector = target_tokens: reward = share of completion tokens whose id is in these ranges (\"lo-hi,id,...\"); a task any model learns in a few steps, for tests"},
     {"reward", "judge_model", KEY_STR, F(judge_model), "", 0, 0, NULL, "judge model path (detector = judge)"},
     {"reward", "benign_refusal", KEY_FLOAT, F(benign_refusal_reward), "-1.0", -1e6, 1e6, NULL, "reward for refusing a benign request"},
     {"reward", "benign_help", KEY_FLOAT, F(benign_help_reward), "1.0", -1e6, 1e6, NULL, "reward for helping with a benign request"},
@@ -74,6 +82,7 @@ static const key_spec keys[] = {
     {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "token", 0, 0, "token|sequence", "average the loss over tokens or over sequences"},
     {"learn", "micro_batch_tokens", KEY_INT, F(micro_batch_tokens), "4096", 1, 1e9, NULL, "tokens per forward/backward (gradient accumulation)"},
     {"learn", "zero", KEY_INT, F(zero), "1", 0, 2, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too)"},
+    {"learn", "fixed_order", KEY_BOOL, F(fixed_order), "false", 0, 0, NULL, "canonical gradient-reduction order: any learner count gives bit-identical weights (learn/learner.h)"},
 };
 #undef F
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -230,6 +239,16 @@ cada_status cada_config_set(cada_run_config *c, const char *assignment) {
 }
 
 cada_status cada_config_validate_run(const cada_run_config *c) {
+    if (!strcmp(c->device, "cuda")) {
+#ifndef CADA_HAVE_CUDA
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "cluster.device = cuda: this build has no CUDA (rebuild where nvcc and cuBLASLt are installed, without CUDA=0)");
+#endif
+        if (c->zero != 0)
+            return CADA_ERR(CADA_ERR_CONFIG,
+                            "learn.zero = %d with cluster.device = cuda: ZeRO is not built on the GPU yet; set learn.zero = 0 "
+                            "(data parallel)", c->zero);
+    }
     if (!strcmp(c->placement, "colocated") && (c->rollout_ranks != 0))
         return CADA_ERR(CADA_ERR_CONFIG, "cluster.placement = colocated: learners roll out, so cluster.rollout_ranks must be 0 (is %d)",
                         c->rollout_ranks);
@@ -238,6 +257,10 @@ cada_status cada_config_validate_run(const cada_run_config *c) {
     if (c->max_new_tokens >= c->max_len)
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.max_new_tokens (%d) must be below rollout.max_len (%d)", c->max_new_tokens,
                         c->max_len);
+    if (!strcmp(c->mode, "async") && c->max_staleness != 1)
+        return CADA_ERR(CADA_ERR_CONFIG, "rollout.mode = async is one-step-off: rollout.max_staleness must be 1 (is %d)", c->max_staleness);
+    if (!strcmp(c->detector, "target_tokens") && !c->target_ids[0])
+        return CADA_ERR(CADA_ERR_CONFIG, "reward.detector = target_tokens needs reward.target_ids (e.g. 0-6143)");
     if (!strcmp(c->detector, "judge") && !c->judge_model[0])
         return CADA_ERR(CADA_ERR_CONFIG, "reward.detector = judge needs reward.judge_model");
     if ((!strcmp(c->algorithm, "grpo") || !strcmp(c->algorithm, "rloo")) && c->samples_per_prompt < 2)
@@ -245,17 +268,74 @@ cada_status cada_config_validate_run(const cada_run_config *c) {
     return CADA_OK;
 }
 
-static void write_value(const cada_run_config *c, const key_spec *k, FILE *f) {
+cada_status cada_config_check_device(const cada_run_config *c) {
+    if (strcmp(c->device, "cuda")) return CADA_OK;
+#ifdef CADA_HAVE_CUDA
+    const char *why = "";
+    if (cada_gpu_count(&why) <= 0)
+        return CADA_ERR(CADA_ERR_CONFIG, "cluster.device = cuda: no GPU is visible on this machine: %s", why ? why : "none found");
+    return CADA_OK;
+#else
+    return CADA_ERR(CADA_ERR_CONFIG,
+                    "cluster.device = cuda: this build has no CUDA (rebuild where nvcc and cuBLASLt are installed, without CUDA=0)");
+#endif
+}
+
+/* The value as config.ini holds it (floats with enough digits to read back exactly). */
+static void value_string(const cada_run_config *c, const key_spec *k, char *buf, size_t cap) {
     const char *p = (const char *)c + k->offset;
     switch (k->type) {
-    case KEY_INT: fprintf(f, "%d", *(const int *)p); break;
-    case KEY_U64: fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-    case KEY_FLOAT: fprintf(f, "%.9g", (double)*(const float *)p); break;
-    case KEY_DOUBLE: fprintf(f, "%.17g", *(const double *)p); break;
-    case KEY_BOOL: fprintf(f, "%s", *(const int *)p ? "true" : "false"); break;
+    case KEY_INT: snprintf(buf, cap, "%d", *(const int *)p); break;
+    case KEY_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case KEY_FLOAT: snprintf(buf, cap, "%.9g", (double)*(const float *)p); break;
+    case KEY_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)p); break;
+    case KEY_BOOL: snprintf(buf, cap, "%s", *(const int *)p ? "true" : "false"); break;
     case KEY_STR:
-    case KEY_CHOICE: fprintf(f, "%s", p); break;
+    case KEY_CHOICE: snprintf(buf, cap, "%s", p); break;
     }
+}
+
+static void write_value(const cada_run_config *c, const key_spec *k, FILE *f) {
+    char buf[CADA_CFG_STR + 64];
+    value_string(c, k, buf, sizeof buf);
+    fputs(buf, f);
+}
+
+/* Keys that do not enter the computation: where the run writes, how often it reports
+ * or checkpoints, how long a silent peer is waited for, the thread count (OpenMP
+ * reductions in cada's kernels use fixed chunks; a BLAS library may still split work
+ * differently on another machine). run.steps is checked on its own. */
+static const char *const resume_free[] = {"run.name", "run.out_dir", "run.checkpoint_every", "run.log_every",
+                                           "cluster.timeout_seconds", "cluster.threads_per_rank", "run.tensorboard",
+                                           "run.dump_samples"};
+
+cada_status cada_config_check_resume(const cada_run_config *saved, const cada_run_config *now, long long step,
+                                     const char *saved_path) {
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_spec *k = &keys[i];
+        char full[96];
+        snprintf(full, sizeof full, "%s.%s", k->section, k->name);
+        int free_key = 0;
+        for (size_t j = 0; j < sizeof resume_free / sizeof resume_free[0]; j++) free_key |= !strcmp(full, resume_free[j]);
+        if (free_key || !strcmp(full, "run.steps")) continue;
+        char a[CADA_CFG_STR + 64], b[CADA_CFG_STR + 64];
+        value_string(saved, k, a, sizeof a);
+        value_string(now, k, b, sizeof b);
+        if (strcmp(a, b))
+            return CADA_ERR(CADA_ERR_CONFIG,
+                            "--resume: %s = %s, but the checkpoint's configuration (%s) has %s: this key changes the "
+                            "computation, so the run would not continue exactly (set it back, or start a new run)",
+                            full, b, saved_path, a);
+    }
+    if (now->steps <= step)
+        return CADA_ERR(CADA_ERR_CONFIG, "--resume: run.steps = %d, but the checkpoint is at step %lld: nothing left to run (raise run.steps)",
+                        now->steps, step);
+    if (now->steps != saved->steps && !strcmp(now->lr_schedule, "cosine"))
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "--resume: run.steps = %d differs from the checkpoint's %d (%s), and learn.lr_schedule = cosine "
+                        "takes its length from run.steps: the learning rates would change",
+                        now->steps, saved->steps, saved_path);
+    return CADA_OK;
 }
 
 void cada_config_write(const cada_run_config *c, FILE *f) {

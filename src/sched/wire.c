@@ -136,36 +136,67 @@ static void backoff(double *pause) {
     *pause = *pause * 2 < 2e-3 ? *pause * 2 : 2e-3;
 }
 
-cada_status cada_wire_send(MPI_Comm comm, int dest, int tag, const Cada__Envelope *env, const cada_wire_options *opt,
-                           double timeout_s) {
+struct cada_wire_pending {
     uint8_t *frame;
     size_t len;
-    CADA_TRY(cada_wire_encode(env, opt, &frame, &len));
     MPI_Request req;
-    int rc = MPI_Isend(frame, (int)len, MPI_BYTE, dest, tag, comm, &req);
+    int dest, tag;
+};
+
+cada_status cada_wire_isend(MPI_Comm comm, int dest, int tag, const Cada__Envelope *env, const cada_wire_options *opt,
+                            cada_wire_pending **out) {
+    *out = NULL;
+    cada_wire_pending *p = CADA_MALLOC(sizeof *p, "wire send");
+    if (!p) return CADA_ERR_NOMEM;
+    cada_status st = cada_wire_encode(env, opt, &p->frame, &p->len);
+    if (st != CADA_OK) {
+        free(p);
+        return st;
+    }
+    p->dest = dest;
+    p->tag = tag;
+    int rc = MPI_Isend(p->frame, (int)p->len, MPI_BYTE, dest, tag, comm, &p->req);
     if (rc != MPI_SUCCESS) {
-        free(frame);
+        free(p->frame);
+        free(p);
         return cada_mpi_error(rc, "MPI_Isend", __FILE__, __LINE__);
     }
+    *out = p;
+    return CADA_OK;
+}
+
+cada_status cada_wire_wait(cada_wire_pending *p, double timeout_s) {
+    if (!p) return CADA_OK;
     double start = cada_now(), pause = 20e-6;
     for (;;) {
         int done = 0;
-        rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        int rc = MPI_Test(&p->req, &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) {
-            free(frame);
+            free(p->frame);
+            free(p);
             return cada_mpi_error(rc, "MPI_Test (send)", __FILE__, __LINE__);
         }
         if (done) break;
         if (cada_now() - start > timeout_s) {
-            MPI_Cancel(&req);
+            MPI_Cancel(&p->req);
             /* the buffer may still be read by MPI after a failed cancel: leak it */
-            return CADA_ERR(CADA_ERR_MPI, "rank %d: sending %zu bytes to rank %d (tag %d) did not complete in %.0f s",
-                            cada_get_rank(), len, dest, tag, timeout_s);
+            cada_status st = CADA_ERR(CADA_ERR_MPI, "rank %d: sending %zu bytes to rank %d (tag %d) did not complete in %.0f s",
+                                      cada_get_rank(), p->len, p->dest, p->tag, timeout_s);
+            free(p);
+            return st;
         }
         backoff(&pause);
     }
-    free(frame);
+    free(p->frame);
+    free(p);
     return CADA_OK;
+}
+
+cada_status cada_wire_send(MPI_Comm comm, int dest, int tag, const Cada__Envelope *env, const cada_wire_options *opt,
+                           double timeout_s) {
+    cada_wire_pending *p;
+    CADA_TRY(cada_wire_isend(comm, dest, tag, env, opt, &p));
+    return cada_wire_wait(p, timeout_s);
 }
 
 cada_status cada_wire_recv(MPI_Comm comm, int source, int tag, double timeout_s, const cada_wire_options *opt,

@@ -54,6 +54,15 @@ void cada_wire_free(Cada__Envelope *env);
 /* Sends env to dest with tag; fails after timeout_s seconds without completion. */
 cada_status cada_wire_send(MPI_Comm comm, int dest, int tag, const Cada__Envelope *env, const cada_wire_options *opt,
                            double timeout_s);
+/* The same in two halves, for a message that may cross a collective the receiver is
+ * waiting in (a blocking send there would wait forever): isend encodes env and starts
+ * the send (env may be freed at once: the frame is owned by *p); wait polls it to
+ * completion with the same back-off and timeout, then frees *p (NULL: nothing). MPI
+ * keeps moving a started send while this rank waits in other MPI calls. */
+typedef struct cada_wire_pending cada_wire_pending;
+cada_status cada_wire_isend(MPI_Comm comm, int dest, int tag, const Cada__Envelope *env, const cada_wire_options *opt,
+                            cada_wire_pending **p);
+cada_status cada_wire_wait(cada_wire_pending *p, double timeout_s);
 /* Receives one frame from source (or MPI_ANY_SOURCE) with tag (or MPI_ANY_TAG), waiting
  * at most timeout_s; *from_rank gets the sender. */
 cada_status cada_wire_recv(MPI_Comm comm, int source, int tag, double timeout_s, const cada_wire_options *opt,

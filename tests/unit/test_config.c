@@ -6,6 +6,10 @@
 
 #include "sched/config.h"
 
+#ifdef CADA_HAVE_CUDA
+#include "device.h"
+#endif
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,4 +78,28 @@ TEST(config_rejects_wrong_input) {
     REQUIRE_OK(cada_config_set(&c, "learn.algorithm=grpo"));
     REQUIRE_OK(cada_config_set(&c, "rollout.samples_per_prompt=1"));
     expect_config_error(cada_config_validate_run(&c), "samples_per_prompt", NULL);
+}
+
+/* cluster.device: cpu by default; cuda is refused, naming the key and the reason, in a
+ * build without CUDA, with a ZeRO stage (not built on the GPU), and on a machine that
+ * shows no GPU (the machine check is separate, so --check works on a login node). */
+TEST(config_device_cuda_is_checked) {
+    cada_run_config c;
+    cada_config_defaults(&c);
+    EXPECT(!strcmp(c.device, "cpu"));
+    REQUIRE_OK(cada_config_check_device(&c));
+    expect_config_error(cada_config_set(&c, "cluster.device=tpu"), "cluster.device", "cpu|cuda");
+    REQUIRE_OK(cada_config_set(&c, "cluster.device=cuda"));
+#ifdef CADA_HAVE_CUDA
+    expect_config_error(cada_config_validate_run(&c), "learn.zero = 1", "cluster.device = cuda");
+    REQUIRE_OK(cada_config_set(&c, "learn.zero=0"));
+    REQUIRE_OK(cada_config_validate_run(&c));
+    const char *why = NULL;
+    if (cada_gpu_count(&why) == 0) expect_config_error(cada_config_check_device(&c), "cluster.device = cuda", "no GPU is visible");
+    else REQUIRE_OK(cada_config_check_device(&c));
+#else
+    REQUIRE_OK(cada_config_set(&c, "learn.zero=0"));
+    expect_config_error(cada_config_validate_run(&c), "cluster.device = cuda", "no CUDA");
+    expect_config_error(cada_config_check_device(&c), "cluster.device = cuda", "no CUDA");
+#endif
 }

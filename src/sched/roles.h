@@ -1,0 +1,53 @@
+/* sched/roles.h: which rank does what in a `cada train` job.
+ *
+ * colocated      every rank is a learner that also rolls out and scores (learner_ranks
+ *                = world size, rollout_ranks = reward_ranks = 0).
+ * disaggregated  one role per rank, in this order of world ranks:
+ *                  [0, L)            learners (L = cluster.learner_ranks); rank 0 is also
+ *                                    the scheduler (data cursor, routing, metrics,
+ *                                    checkpoint folder): it has the learner group's
+ *                                    rank 0 weights, which is what the rollout ranks need
+ *                  [L, L + R)        rollout ranks (R = cluster.rollout_ranks >= 1)
+ *                  [L + R, L + R + Q) reward ranks (Q = cluster.reward_ranks >= 0): rule
+ *                                    rewards (or the judge) and, with a KL term, the
+ *                                    frozen reference model
+ *                L + R + Q must equal the world size. Rollout rank i sends its
+ *                trajectories to reward rank i mod Q (with Q = 0: to the scheduler,
+ *                which then scores them and computes the reference log-probs itself).
+ * A layout that does not fit the world size is CADA_ERR_CONFIG naming the keys and
+ * both numbers; nothing else has started when it is checked. */
+#ifndef CADA_SCHED_ROLES_H
+#define CADA_SCHED_ROLES_H
+
+#include "base/error.h"
+
+#include <stddef.h>
+
+typedef enum { CADA_ROLE_LEARNER = 0, CADA_ROLE_ROLLOUT, CADA_ROLE_REWARD } cada_role;
+
+typedef struct {
+    int disaggregated;
+    int world;
+    int learners, rollout, reward; /* rank counts (colocated: world, 0, 0) */
+} cada_roles;
+
+/* placement: "colocated" or "disaggregated"; counts as configured. */
+cada_status cada_roles_init(cada_roles *r, const char *placement, int learners, int rollout, int reward, int world);
+cada_role cada_roles_of(const cada_roles *r, int rank);
+/* The rank's index among the ranks of its role (learner 0, rollout 1, ...). */
+int cada_roles_index(const cada_roles *r, int rank);
+/* World rank of role's index-th rank. */
+int cada_roles_rank(const cada_roles *r, cada_role role, int index);
+/* World rank a rollout rank (world rank) sends its trajectories to: a reward rank, or
+ * 0 (the scheduler) when there are none. */
+int cada_roles_reward_of(const cada_roles *r, int rollout_rank);
+/* Rollout ranks whose trajectories a reward rank (world rank) scores. */
+int cada_roles_feeds(const cada_roles *r, int reward_rank);
+/* "scheduler + learner 0", "learner 1", "rollout 0", "reward 0", or colocated's
+ * "learner + rollout + reward, colocated". */
+const char *cada_roles_name(const cada_roles *r, int rank, char *buf, size_t cap);
+/* The start-up line: "5 ranks, disaggregated: rank 0 scheduler + learner 0, rank 1
+ * learner 1, ranks 2-3 rollout, rank 4 reward". */
+void cada_roles_describe(const cada_roles *r, char *buf, size_t cap);
+
+#endif

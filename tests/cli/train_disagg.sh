@@ -1,0 +1,68 @@
+# cada train, disaggregated placement (sched/disagg.c), on the tiny model under mpirun:
+#  1. a learnable task (reward.detector = target_tokens: the share of completion tokens
+#     with ids in 0-6143, an eighth of the vocabulary) with 5 ranks (2 learners, 2
+#     rollout, 1 reward): the mean reward starts near 1/8 and passes 0.6 within 10 steps;
+#     every sample comes from the policy version of its step (synchronous on-policy);
+#  2. the same run with 1 rollout rank, with 1 learner, and with no reward rank (the
+#     scheduler scores and computes the reference log-probs): the same samples (token
+#     ids, rewards: out_dir/samples.jsonl) and the same weights after 3 steps, bit for
+#     bit. Sampling streams are keyed by (seed, step, prompt id, sample), so a sample
+#     does not depend on the rank that draws it; the learner uses learn.fixed_order, whose
+#     reductions are bit-identical across learner counts when each learner's share of
+#     micro-batches is a power of two (learn/learner.h), as it is here;
+#  3. one-step-off asynchronous mode: staleness 1 from the second step, recorded;
+#  4. a layout that does not fit the world size is refused before any work.
+source "$(dirname "$0")/common.bash"
+source "$(dirname "$0")/train_fixture.bash"
+cd "$ROOT"
+tiny_smol "$TMP/tiny"
+read -r -a ARGS <<<"$(tiny_train_args "$TMP/tiny")"
+ARGS+=(--set cluster.placement=disaggregated --set reward.detector=target_tokens --set reward.target_ids=0-6143
+       --set data.prompts_per_step=4 --set rollout.samples_per_prompt=4 --set rollout.max_new_tokens=6
+       --set learn.lr=5e-2 --set learn.fixed_order=true --set run.dump_samples=true --set run.checkpoint_every=3)
+train() { # NP LEARNERS ROLLOUT REWARD OUT_DIR [more --set ...]
+  run_expect_rc 0 timeout 100 "${MPIRUN[@]}" -np "$1" "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" \
+    --set cluster.learner_ranks="$2" --set cluster.rollout_ranks="$3" --set cluster.reward_ranks="$4" --set run.out_dir="$5" "${@:6}"
+}
+
+train 5 2 2 1 "$TMP/a" --set run.steps=10
+expect_contains "$OUT" "layout: 5 ranks, disaggregated: rank 0 scheduler + learner 0, rank 1 learner 1, ranks 2-3 rollout, rank 4 reward; synchronous on-policy" \
+  "step 10/10" "checkpoint $TMP/a/checkpoint-10"
+python3 - "$TMP/a" <<'PY' || fail "the reward did not rise, or the samples are off"
+import json, sys
+d = sys.argv[1]
+m = [json.loads(l) for l in open(f"{d}/metrics.jsonl")]
+r = [x["reward_mean"] for x in m]
+print("reward per step:", " ".join(f"{x:.3f}" for x in r))
+assert len(m) == 10 and r[0] < 0.3, r
+assert max(r[-2:]) > 0.6, f"mean reward stayed below 0.6 within 10 steps: {r}"
+assert all(x["staleness"] == 0 and x["policy_version"] == x["step"] - 1 for x in m), m
+for k in ("rollout_s", "reward_s", "reference_s", "learn_s", "sync_s", "overhead_s", "kl"):
+    assert all(k in x for x in m), k
+s = [json.loads(l) for l in open(f"{d}/samples.jsonl")]
+assert len(s) == 10 * 16 and all(x["policy_version"] == x["step"] - 1 for x in s)
+assert json.load(open(f"{d}/checkpoint-10/run_state.json"))["placement"] == "disaggregated"
+PY
+# the same samples and weights with other layouts (3 steps)
+head -n 48 "$TMP/a/samples.jsonl" >"$TMP/a3.jsonl"
+for layout in "4 2 1 1 b" "4 1 2 1 c" "3 2 1 0 d"; do
+  read -r np l r q name <<<"$layout"
+  train "$np" "$l" "$r" "$q" "$TMP/$name" --set run.steps=3
+  cmp "$TMP/a3.jsonl" "$TMP/$name/samples.jsonl" || fail "layout $l/$r/$q: samples differ from 2/2/1"
+  cmp "$TMP/a/checkpoint-3/model.safetensors" "$TMP/$name/checkpoint-3/model.safetensors" || fail "layout $l/$r/$q: weights differ from 2/2/1"
+done
+# one-step-off: step 1 samples with version 0, step s > 1 with version s - 2 (staleness 1)
+train 4 1 2 1 "$TMP/async" --set run.steps=3 --set rollout.mode=async
+expect_contains "$OUT" "one-step-off asynchronous" "step 3/3"
+python3 - "$TMP/async" <<'PY' || fail "async staleness"
+import json, sys
+m = [json.loads(l) for l in open(f"{sys.argv[1]}/metrics.jsonl")]
+assert [x["staleness"] for x in m] == [0, 1, 1] and [x["policy_version"] for x in m] == [0, 0, 1], m
+s = [json.loads(l) for l in open(f"{sys.argv[1]}/samples.jsonl")]
+assert all(x["policy_version"] == max(0, x["step"] - 2) for x in s)
+PY
+# a layout that does not fit the world size
+run_expect_rc 1 timeout 60 "${MPIRUN[@]}" -np 4 "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" \
+  --set cluster.learner_ranks=2 --set cluster.rollout_ranks=2 --set cluster.reward_ranks=1 --set run.out_dir="$TMP/bad"
+expect_contains "$OUT" "learner_ranks + rollout_ranks + reward_ranks = world size (4), have 2 + 2 + 1 = 5"
+[ ! -e "$TMP/bad/metrics.jsonl" ] || fail "work started despite the bad layout"

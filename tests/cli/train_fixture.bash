@@ -1,0 +1,71 @@
+# Sourced by the train_* tests (after common.bash): a tiny model that `cada train` runs in
+# well under a second per step on 2 cores, and the mpirun command line.
+#
+# tiny_smol DIR: a 2-layer Llama (hidden 64, 4 heads, 2 KV heads, SwiGLU 128) with
+# SmolLM2's tokenizer and vocabulary (49152 ids, tied embeddings; 3.2 M parameters) and
+# fixed pseudo-random weights, as a Hugging Face folder. The tokenizer files come from
+# `cada convert` of the SmolLM2 GGUF; the weights from a small generator (pure Python,
+# deterministic), so every real code path of training runs on a model that costs
+# almost nothing.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe)
+tiny_smol() {
+  local dir="$1"
+  "$CADA" convert "$MODEL" "$dir" --dtype BF16 >/dev/null || fail "cada convert $MODEL"
+  # TINY_SMOL_SHAPE: optional "C L H KV D I [bf16]" (tiny_smol_gpu); default: the 64-wide model in F32
+  python3 - "$dir" ${TINY_SMOL_SHAPE:-} <<'PY' || fail "tiny model fixture"
+import array, json, struct, sys
+d = sys.argv[1]
+cfg = json.load(open(f"{d}/config.json"))
+C, L, H, KV, D, I = [int(x) for x in sys.argv[2:8]] if len(sys.argv) >= 8 else (64, 2, 4, 2, 16, 128)
+bf16 = len(sys.argv) > 8 and sys.argv[8] == "bf16"
+V = cfg["vocab_size"]
+cfg.update(hidden_size=C, num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=KV, head_dim=D,
+           intermediate_size=I, max_position_embeddings=1024, torch_dtype="bfloat16" if bf16 else "float32", tie_word_embeddings=True)
+shapes = [("model.embed_tokens.weight", (V, C))]
+for l in range(L):
+    p = f"model.layers.{l}."
+    shapes += [(p + "input_layernorm.weight", (C,)), (p + "self_attn.q_proj.weight", (H * D, C)),
+               (p + "self_attn.k_proj.weight", (KV * D, C)), (p + "self_attn.v_proj.weight", (KV * D, C)),
+               (p + "self_attn.o_proj.weight", (C, H * D)), (p + "post_attention_layernorm.weight", (C,)),
+               (p + "mlp.gate_proj.weight", (I, C)), (p + "mlp.up_proj.weight", (I, C)), (p + "mlp.down_proj.weight", (C, I))]
+shapes.append(("model.norm.weight", (C,)))
+state = 12345
+def weights(n, norm):
+    global state
+    if norm:
+        return array.array("f", [1.0] * n)
+    out = array.array("f", bytes(4 * n))
+    for i in range(n):  # xorshift: uniform in [-0.1, 0.1)
+        state ^= (state << 13) & 0xFFFFFFFF; state ^= state >> 17; state ^= (state << 5) & 0xFFFFFFFF
+        out[i] = (state / 2**32 - 0.5) * 0.2
+    return out
+header, blobs, at = {}, [], 0
+for name, shape in shapes:
+    n = 1
+    for s in shape: n *= s
+    w = weights(n, name.endswith("norm.weight"))
+    if bf16:  # round to nearest even, keep the top 16 bits: exactly what a GPU's bf16 copy holds
+        u = array.array("I", w.tobytes())
+        w = array.array("H", [((x + 0x7FFF + ((x >> 16) & 1)) >> 16) & 0xFFFF for x in u])
+    b = w.tobytes()
+    header[name] = {"dtype": "BF16" if bf16 else "F32", "shape": list(shape), "data_offsets": [at, at + len(b)]}
+    blobs.append(b); at += len(b)
+h = json.dumps(header).encode(); h += b" " * (-len(h) % 8)
+with open(f"{d}/model.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(h))); f.write(h)
+    for b in blobs: f.write(b)
+json.dump(cfg, open(f"{d}/config.json", "w"), indent=1)
+PY
+}
+# tiny_smol_gpu DIR: the same generator at shapes the GPU kernels take (head dim 64,
+# widths multiples of 8): hidden 128, 2 layers, 2 heads, 1 KV head, SwiGLU 256, weights
+# stored in BF16 (so the GPU's bf16 weights are exactly the CPU's fp32 ones).
+tiny_smol_gpu() { TINY_SMOL_SHAPE="128 2 2 1 64 256 bf16" tiny_smol "$1"; }
+# The tiny run's settings: 2 prompts of the plain template per step, one sample each,
+# 3 new tokens; the config's KL penalty stays on, so the reference model runs too.
+tiny_train_args() {
+  echo --set model.path="$1" --set prompt.template=plain --set data.prompts_per_step=2 \
+    --set rollout.samples_per_prompt=1 --set rollout.max_new_tokens=3 --set rollout.max_len=128 \
+    --set learn.micro_batch_tokens=128 --set run.log_every=1
+}
