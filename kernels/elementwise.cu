@@ -9,35 +9,15 @@
 #include "gpu_ops.h"
 #include "cuda_check.h"
 
+#include "kernel_util.cuh"
+
 #include <cuda_bf16.h>
 #include <stdint.h>
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr size_t kMaxBlocks = 8192;
+using namespace cada_kernel;
 
-unsigned grid_for(size_t work) {
-    size_t b = (work + kThreads - 1) / kThreads;
-    if (b > kMaxBlocks) b = kMaxBlocks;
-    return b ? (unsigned)b : 1u;
-}
-
-bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
-
-/* Two floats -> two bf16 (round to nearest even) packed low-first, as they lie in memory. */
-__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-}
-
-__device__ __forceinline__ float2 unpack_bf16x2(uint32_t bits) {
-    __nv_bfloat162 v = *reinterpret_cast<__nv_bfloat162 *>(&bits);
-    return __bfloat1622float2(v);
-}
-
-__device__ __forceinline__ size_t thread_index() { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ size_t grid_stride() { return (size_t)gridDim.x * blockDim.x; }
 
 /* ---- casts ---------------------------------------------------------------------------- */
 
