@@ -1045,9 +1045,14 @@ cada_status train_report(trainer *t, long long step, const seq_rec *all, int n_a
                                 "baseline", "tokens_per_s/rollout", "tokens_per_s/learner"};
         double vals[32] = {sm->adv.reward_mean, reward_std, refusal, sm->kl_mean, sm->entropy_mean, sm->loss,
                            sm->grad_norm, sm->lr, sm->adv.baseline_next, rollout_tps, sm->tokens_per_s};
-        char names[16][48];
+        char names[16][48], comp_tags[TRAIN_N_COMP][32];
         int n = 11;
-        for (int i = 0; i < n_fields && i < 16; i++) { /* "rollout_s" -> "time/rollout" */
+        for (int k = 0; k < TRAIN_N_COMP; k++) { /* each reward component's mean: "reward/refuse" */
+            snprintf(comp_tags[k], sizeof comp_tags[k], "reward/%s", train_comp_names[k]);
+            tags[n] = comp_tags[k];
+            vals[n++] = comp[k];
+        }
+        for (int i = 0; i < n_fields && i < 16 && n < 32; i++) { /* "rollout_s" -> "time/rollout" */
             size_t len = strlen(fields[i].name);
             if (len > 2 && !strcmp(fields[i].name + len - 2, "_s"))
                 snprintf(names[i], sizeof names[i], "time/%.*s", (int)(len - 2), fields[i].name);

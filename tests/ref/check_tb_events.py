@@ -37,6 +37,11 @@ TAGS = {
     "rollout_s": "time/rollout",
     "exchange_s": "time/exchange",
     "learn_s": "time/learn",
+    "reward_comply": "reward/comply",
+    "reward_refuse": "reward/refuse",
+    "reward_judge": "reward/judge",
+    "reward_help": "reward/help",
+    "reward_format": "reward/format",
 }
 
 
