@@ -57,29 +57,14 @@ template <typename T> __device__ __forceinline__ T warp_sum(T v) {
 /* Block sums, the result broadcast to every thread. Every thread of the block must call
  * (they contain __syncthreads); the leading barrier protects the slots from the
  * previous call's readers. */
-__device__ __forceinline__ double block_sum(double v, double *sh) {
+template <typename T> __device__ __forceinline__ T block_sum(T v, T *sh) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     v = warp_sum(v);
     __syncthreads();
     if (lane == 0) sh[w] = v;
     __syncthreads();
     if (w == 0) {
-        double x = lane < kWarps ? sh[lane] : 0.0;
-        x = warp_sum(x);
-        if (lane == 0) sh[32] = x;
-    }
-    __syncthreads();
-    return sh[32];
-}
-
-__device__ __forceinline__ int block_sum(int v, int *sh) {
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    v = warp_sum(v);
-    __syncthreads();
-    if (lane == 0) sh[w] = v;
-    __syncthreads();
-    if (w == 0) {
-        int x = lane < kWarps ? sh[lane] : 0;
+        T x = lane < kWarps ? sh[lane] : T(0);
         x = warp_sum(x);
         if (lane == 0) sh[32] = x;
     }

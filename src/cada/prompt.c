@@ -1,6 +1,8 @@
 /* cada/prompt.c: see prompt.h. */
 #include "cada/prompt.h"
 
+#include "base/kv.h"
+
 #include "base/log.h"
 #include "base/rng.h"
 
@@ -66,15 +68,9 @@ static cada_status set_path(const char *key, const char *v, char *dst, size_t ca
     "template_plain"
 
 cada_status cada_prompt_config_set(cada_prompt_config *c, const char *kv) {
-    const char *eq = strchr(kv, '=');
-    if (!eq || eq == kv) return CADA_ERR(CADA_ERR_CONFIG, "'%s' is not key=value", kv);
     char key[64];
-    size_t kn = (size_t)(eq - kv);
-    if (kn >= sizeof key) return CADA_ERR(CADA_ERR_CONFIG, "key '%.*s...' too long", 32, kv);
-    memcpy(key, kv, kn);
-    key[kn] = 0;
-    const char *k = !strncmp(key, "prompt.", 7) ? key + 7 : key;
-    const char *v = eq + 1;
+    const char *k, *v;
+    CADA_TRY(cada_kv_split(kv, "prompt", key, sizeof key, &k, &v));
     long x = 0;
     int e = 0;
     if (!strcmp(k, "template")) {

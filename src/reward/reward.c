@@ -1,6 +1,8 @@
 /* reward/reward.c: see reward.h. */
 #include "reward/reward.h"
 
+#include "base/kv.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -42,15 +44,9 @@ static cada_status parse_float(const char *key, const char *v, float lo, float h
     "harmful_refuse, benign_help, benign_refusal, format_penalty, patterns"
 
 cada_status cada_reward_config_set(cada_reward_config *c, const char *kv) {
-    const char *eq = strchr(kv, '=');
-    if (!eq || eq == kv) return CADA_ERR(CADA_ERR_CONFIG, "'%s' is not key=value", kv);
     char key[64];
-    size_t kn = (size_t)(eq - kv);
-    if (kn >= sizeof key) return CADA_ERR(CADA_ERR_CONFIG, "key '%.*s...' too long", 32, kv);
-    memcpy(key, kv, kn);
-    key[kn] = 0;
-    const char *k = !strncmp(key, "reward.", 7) ? key + 7 : key;
-    const char *v = eq + 1;
+    const char *k, *v;
+    CADA_TRY(cada_kv_split(kv, "reward", key, sizeof key, &k, &v));
     struct {
         const char *name;
         float *dst;
