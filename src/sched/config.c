@@ -33,6 +33,8 @@ static const key_spec keys[] = {
     {"run", "steps", KEY_INT, F(steps), "10", 1, 1e9, NULL, "policy updates to run"},
     {"run", "checkpoint_every", KEY_INT, F(checkpoint_every), "0", 0, 1e9, NULL, "steps between checkpoints (0: only at the end)"},
     {"run", "log_every", KEY_INT, F(log_every), "1", 1, 1e9, NULL, "steps between progress lines"},
+    {"run", "progress_seconds", KEY_DOUBLE, F(progress_seconds), "30", 0, 1e9, NULL,
+     "progress inside a phase: seconds between log lines (a terminal redraws one line instead); 0: off"},
     {"run", "tensorboard", KEY_BOOL, F(tensorboard), "true", 0, 0, NULL, "also write each step's metrics as TensorBoard scalars into out_dir/tb"},
     {"run", "dump_samples", KEY_BOOL, F(dump_samples), "false", 0, 0, NULL, "write every trajectory's token ids, reward and policy version to out_dir/samples.jsonl"},
     {"model", "path", KEY_STR, F(model_path), ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf", 0, 0, NULL, "starting policy (GGUF file or Hugging Face folder)"},
@@ -307,7 +309,7 @@ static void write_value(const cada_run_config *c, const key_spec *k, FILE *f) {
  * differently on another machine). run.steps is checked on its own. */
 static const char *const resume_free[] = {"run.name", "run.out_dir", "run.checkpoint_every", "run.log_every",
                                            "cluster.timeout_seconds", "cluster.threads_per_rank", "run.tensorboard",
-                                           "run.dump_samples"};
+                                           "run.dump_samples", "run.progress_seconds"};
 
 cada_status cada_config_check_resume(const cada_run_config *saved, const cada_run_config *now, long long step,
                                      const char *saved_path) {

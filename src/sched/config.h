@@ -28,6 +28,7 @@ typedef struct {
     int steps;
     int checkpoint_every;
     int log_every;
+    double progress_seconds;           /* progress inside a phase (sched/progress.h); 0: off */
     int tensorboard;                   /* write TensorBoard event files into out_dir/tb */
     int dump_samples;                  /* out_dir/samples.jsonl: every trajectory's token ids */
     /* [model] */

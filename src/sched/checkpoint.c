@@ -1,0 +1,168 @@
+/* sched/checkpoint.c: see checkpoint.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "sched/checkpoint.h"
+
+#include "base/fs.h"
+#include "base/log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef CADA_HAVE_MPI
+#include "io/safetensors.h"
+#include "sched/trainer.h"
+#include "tok/export.h"
+
+static cada_status copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb");
+    if (!in) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", from, strerror(errno));
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fclose(in);
+        return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", to, strerror(errno));
+    }
+    char buf[1 << 16];
+    size_t n;
+    int ok = 1;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    ok = !ferror(in) && ok;
+    fclose(in);
+    ok = fclose(out) == 0 && ok;
+    return ok ? CADA_OK : CADA_ERR(CADA_ERR_IO, "%s: copy to %s failed", from, to);
+}
+
+/* Rank 0's first part: the weights in fp32 (the training weights themselves, bit for
+ * bit: the CPU learner keeps no other master copy), the tokenizer, config.ini. */
+static cada_status checkpoint_prepare(trainer *t, const char *tmp) {
+    char cmd[2600], path[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot clear", tmp);
+    CADA_TRY(cada_model_save_hf(&t->policy, tmp, CADA_DTYPE_F32));
+    cada_source_kind kind;
+    if (cada_model_source_kind(t->cfg.model_path, &kind) == CADA_OK && kind == CADA_SOURCE_GGUF) {
+        cada_status st = cada_tok_export_gguf(t->cfg.model_path, tmp);
+        if (st != CADA_OK && st != CADA_ERR_UNSUPPORTED) return st;
+    } else { /* a Hugging Face folder: its tokenizer files travel along */
+        char dir[1024];
+        cada_model_hf_folder(t->cfg.model_path, dir, sizeof dir);
+        const char *names[] = {"tokenizer.json", "tokenizer_config.json", "generation_config.json"};
+        for (int i = 0; i < 3; i++) {
+            char from[1200];
+            snprintf(from, sizeof from, "%s/%s", dir, names[i]);
+            snprintf(path, sizeof path, "%s/%s", tmp, names[i]);
+            if (access(from, R_OK) == 0) CADA_TRY(copy_file(from, path));
+        }
+    }
+    snprintf(path, sizeof path, "%s/config.ini", tmp);
+    FILE *f = fopen(path, "w");
+    if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    cada_config_write(&t->cfg, f);
+    if (fclose(f) != 0) return CADA_ERR(CADA_ERR_IO, "%s: write failed", path);
+    return CADA_OK;
+}
+
+static void json_double(FILE *f, const char *key, double v) {
+    if (isfinite(v)) fprintf(f, "  \"%s\": %.17g,\n", key, v);
+    else fprintf(f, "  \"%s\": null,\n", key);
+}
+
+/* Rank 0's last part: run_state.json, then the rename that makes the folder complete. */
+static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *final, long long step) {
+    char cmd[2600], path[1400];
+    snprintf(path, sizeof path, "%s/run_state.json", tmp);
+    FILE *f = fopen(path, "w");
+    if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    const cada_run_config *c = &t->cfg;
+    const cada_baseline *b = cada_learner_baseline(t->learner);
+    const cada_adamw *o = cada_learner_optimizer(t->learner);
+    long long cursor = step * c->prompts_per_step;
+    fprintf(f, "{\n  \"format\": 1,\n  \"step\": %lld,\n  \"policy_version\": %lld,\n  \"placement\": \"%s\",\n  \"learners\": %d,\n  \"zero\": %d,\n",
+            step, step, c->placement, t->roles.learners, c->zero);
+    fprintf(f, "  \"n_params\": %zu,\n  \"prompts\": %d,\n  \"data_cursor\": %lld,\n  \"epoch\": %lld,\n", t->policy.n_params,
+            t->cursor.data.n, cursor, cursor / t->cursor.data.n);
+    fprintf(f, "  \"seed\": %llu,\n  \"rng\": \"stateless: every stream is keyed by (seed, step | epoch | prompt id, sample)\",\n",
+            (unsigned long long)c->seed);
+    json_double(f, "baseline", b->value);
+    fprintf(f, "  \"baseline_updates\": %lld,\n  \"learner_steps\": %lld,\n  \"optimizer_step\": %lld,\n  \"optimizer_skipped\": %lld,\n",
+            b->updates, cada_learner_steps(t->learner), o->step, o->skipped);
+    cJSON *ref = cJSON_CreateString(c->kl_coef > 0 ? (c->reference_path[0] ? c->reference_path : c->model_path) : "");
+    char *ref_json = ref ? cJSON_PrintUnformatted(ref) : NULL; /* a path, quoted and escaped */
+    fprintf(f, "  \"kl_coef\": %.9g,\n  \"reference\": %s,\n", (double)c->kl_coef, ref_json ? ref_json : "null");
+    cJSON_free(ref_json);
+    cJSON_Delete(ref);
+    json_double(f, "first_reward", t->first_reward);
+    json_double(f, "first_refusal", t->first_refusal);
+    fprintf(f, "  \"optimizer_shards\": \"optimizer-rank-R.bin, R = 0..%d\"\n}\n", t->roles.learners - 1);
+    if (fclose(f) != 0) return CADA_ERR(CADA_ERR_IO, "%s: write failed", path);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", final);
+    if (system(cmd) != 0 || rename(tmp, final) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot rename into place", final);
+    return CADA_OK;
+}
+
+cada_status cada_checkpoint_write(trainer *t, long long step) {
+    char tmp[1300], final[1200], path[1400];
+    snprintf(final, sizeof final, "%s/checkpoint-%lld", t->cfg.out_dir, step);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", final) >= (int)sizeof tmp) return CADA_ERR(CADA_ERR_CONFIG, "run.out_dir is too long");
+    const char *was = t->watch.phase;
+    t->watch.phase = "checkpoint";
+    /* GPU learners: the fp32 master weights come back to the host first */
+    CADA_TRY(trainer_agree(t, t->learner ? cada_learner_pull_params(t->learner) : CADA_OK, final));
+    CADA_TRY(trainer_agree(t, t->rank == 0 ? checkpoint_prepare(t, tmp) : CADA_OK, final));
+    snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", tmp, t->rank);
+    CADA_TRY(trainer_agree(t, t->learner ? cada_learner_save_optimizer(t->learner, path) : CADA_OK, final));
+    CADA_TRY(trainer_agree(t, t->rank == 0 ? checkpoint_finish(t, tmp, final, step) : CADA_OK, final));
+    snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", final);
+    t->watch.phase = was;
+    if (t->rank == 0) CADA_INFO("checkpoint %s", final);
+    return CADA_OK;
+}
+
+cada_status cada_checkpoint_restore(trainer *t) {
+    const char *ck = t->resume;
+    const cada_run_state *rs = &t->rs;
+    t->start_step = rs->step;
+    t->first_reward = rs->first_reward;
+    t->first_refusal = rs->first_refusal;
+    snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", ck);
+    if (!t->learner) return CADA_OK; /* rollout ranks get the weights from learner 0's broadcast */
+    if (rs->n_params != (long long)t->policy.n_params)
+        return CADA_ERR(CADA_ERR_CONFIG, "%s/run_state.json: n_params = %lld, but model.path %s has %zu parameters", ck, rs->n_params,
+                        t->cfg.model_path, t->policy.n_params);
+    if (rs->prompts != t->cursor.data.n)
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "%s/run_state.json: prompts = %lld, but data.train_set now holds %d prompts: the data cursor would not continue",
+                        ck, rs->prompts, t->cursor.data.n);
+    cada_safetensors sf;
+    CADA_TRY(cada_safetensors_open(&sf, ck));
+    cada_status st = CADA_OK;
+    for (int i = 0; i < sf.n_tensors && st == CADA_OK; i++)
+        if (sf.tensors[i].dtype != CADA_DTYPE_F32)
+            st = CADA_ERR(CADA_ERR_FORMAT, "%s: tensor %s is %s; --resume needs the fp32 weights (cada checkpoints write F32)", ck,
+                          sf.tensors[i].name, cada_dtype_name(sf.tensors[i].dtype));
+    cada_safetensors_close(&sf);
+    if (st != CADA_OK) return st;
+    cada_model m;
+    CADA_TRY(cada_model_load(&m, ck));
+    if (m.n_params != t->policy.n_params) st = CADA_ERR(CADA_ERR_FORMAT, "%s: %zu parameters, the policy has %zu", ck, m.n_params, t->policy.n_params);
+    else memcpy(t->policy.params, m.params, sizeof(float) * m.n_params);
+    cada_model_free(&m);
+    if (st != CADA_OK) return st;
+    if (t->learner) CADA_TRY(cada_learner_push_params(t->learner)); /* GPU learners: onto the device */
+    char path[1300];
+    snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", ck, t->rank);
+    CADA_TRY(cada_learner_load_optimizer(t->learner, path));
+    if (cada_learner_steps(t->learner) != rs->step)
+        return CADA_ERR(CADA_ERR_FORMAT, "%s: field learner steps = %lld, but %s/run_state.json has step %lld", path,
+                        cada_learner_steps(t->learner), ck, rs->step);
+    cada_baseline *b = cada_learner_baseline(t->learner);
+    b->value = rs->baseline;
+    b->updates = rs->baseline_updates;
+    return CADA_OK;
+}
+
+#endif

@@ -1,0 +1,83 @@
+/* sched/colocated.c: the colocated placement (placement.h). */
+#include "sched/lifecycle.h"
+#include "sched/placement.h"
+
+#ifdef CADA_HAVE_MPI
+#include "base/log.h"
+#include "sched/exchange.h"
+#include "sched/learn_stage.h"
+#include "sched/requests.h"
+#include "sched/rollout_stage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* This rank's share of step `step`: the positions p with p % world == rank, rendered,
+ * generated and scored (rewards and, with a KL term, reference log-probs). */
+static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int *n_out, double *generate_s) {
+    const int P = t->cfg.prompts_per_step;
+    int mine = 0;
+    for (int p = 0; p < P; p++) mine += p % t->world == t->rank;
+    *out = NULL;
+    *n_out = 0;
+    *generate_s = 0;
+    if (!mine) return CADA_OK;
+    cada_tok_ids *ids = calloc((size_t)mine, sizeof *ids);
+    cada_rollout_prompt *prompts = calloc((size_t)mine, sizeof *prompts);
+    cada_status st = ids && prompts ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: rollout prompts", t->rank);
+    for (int p = 0, k = 0; p < P && st == CADA_OK; p++) {
+        if (p % t->world != t->rank) continue;
+        int item = cada_cursor_item(&t->cursor, step * P + p);
+        const cada_item *it = &t->cursor.data.items[item];
+        st = cada_request_render(&t->builder, t->tok, it, &ids[k]);
+        prompts[k] = (cada_rollout_prompt){item, p, it->label != CADA_LABEL_BENIGN, ids[k].ids, (int)ids[k].n};
+        k++;
+    }
+    cada_rollout_policy pol = trainer_policy(t);
+    char label[48];
+    snprintf(label, sizeof label, "rollout (rank %d of %d)", t->rank, t->world);
+    cada_progress *progress = t->rank == 0 ? &t->progress : NULL;
+    if (st == CADA_OK) st = cada_rollout_stage_run(&pol, &t->cfg, step, step, prompts, mine, progress, label, out, n_out, generate_s);
+    cada_score_ctx sc = trainer_scoring(t);
+    double reward_s = 0, reference_s = 0;
+    if (st == CADA_OK) st = cada_score_all(&sc, *out, *n_out, &reward_s, &reference_s);
+    if (st != CADA_OK) {
+        seqs_free(*out, *n_out);
+        *out = NULL;
+        *n_out = 0;
+    }
+    for (int k = 0; ids && k < mine; k++) cada_tok_ids_free(&ids[k]);
+    free(ids);
+    free(prompts);
+    return st;
+}
+
+cada_status cada_colocated_run(trainer *t) {
+    const cada_run_config *c = &t->cfg;
+    const seq_limits lim = {t->cursor.data.n, c->prompts_per_step};
+    int stopped = 0;
+    for (long long step = t->start_step; step < c->steps && !stopped; step++) {
+        double t0 = cada_now(), generate_s = 0;
+        seq_rec *mine = NULL, *all = NULL;
+        int n_mine = 0, n_all = 0;
+        t->watch.at_step = step + 1;
+        t->watch.phase = "rollout";
+        trainer_test_stall(t, "rollout", step + 1);
+        CADA_TRY(rollout_share(t, step, &mine, &n_mine, &generate_s));
+        double t1 = cada_now();
+        t->watch.phase = "trajectory exchange";
+        CADA_TRY(cada_exchange_all(mine, n_mine, step, t->rank, t->world, &lim, c->timeout_seconds, &t->watch.peer, &all, &n_all));
+        double t2 = cada_now(), learn_s = 0;
+        cada_step_metrics sm;
+        t->watch.phase = "learner step";
+        trainer_test_stall(t, "learn", step + 1);
+        cada_status st = cada_learn_stage_run(t->learner, all, n_all, t->rank == 0 ? &t->progress : NULL, "learn (rank 0)", &sm, &learn_s);
+        cada_metric_field fields[] = {{"rollout_s", t1 - t0}, {"exchange_s", t2 - t1}, {"learn_s", learn_s}};
+        if (st == CADA_OK) st = trainer_report(t, step, all, n_all, &sm, fields, 3);
+        seqs_free(all, n_all);
+        if (st != CADA_OK) return st;
+        CADA_TRY(trainer_step_end(t, step, &stopped));
+    }
+    return trainer_finish(t, stopped);
+}
+#endif

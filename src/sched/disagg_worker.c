@@ -1,0 +1,198 @@
+/* sched/disagg_worker.c: the rollout and reward ranks of the disaggregated placement
+ * (disagg.h describes the step). */
+#include "sched/disagg.h"
+#include "sched/lifecycle.h"
+
+#ifdef CADA_HAVE_MPI
+#include "base/log.h"
+#include "sched/exchange.h"
+#include "sched/rollout_stage.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One RolloutRequest: generate with the weights held, send the trajectories on. */
+static cada_status rollout_work(trainer *t, long long step) {
+    t->watch.at_step = step + 1;
+    t->watch.phase = "waiting for a rollout request";
+    trainer_test_stall(t, "rollout", step + 1);
+    cada_wire_options o = cada_wire_defaults();
+    Cada__Envelope *env = NULL;
+    t->watch.peer = 0;
+    CADA_TRY(cada_wire_recv(MPI_COMM_WORLD, 0, CADA_TAG_WORK, disagg_wait(t, 1.5), &o, &env, NULL));
+    t->watch.peer = -1;
+    if (env->body_case != CADA__ENVELOPE__BODY_ROLLOUT_REQUEST || env->rollout_request->step != (uint64_t)step ||
+        env->rollout_request->samples_per_prompt != t->cfg.samples_per_prompt) {
+        cada_wire_free(env);
+        return CADA_ERR(CADA_ERR_FORMAT, "rank %d: expected the rollout request of step %lld from rank 0", t->rank, step + 1);
+    }
+    const Cada__RolloutRequest *rq = env->rollout_request;
+    if (rq->policy_version != (uint64_t)t->version) {
+        long long want = (long long)rq->policy_version;
+        cada_wire_free(env);
+        return CADA_ERR(CADA_ERR_FORMAT, "rank %d: step %lld asks for policy version %lld, this rank holds version %lld", t->rank, step + 1,
+                        want, t->version);
+    }
+    t->watch.phase = "rollout";
+    int P = (int)rq->n_prompts, n = 0;
+    cada_rollout_prompt *prompts = calloc((size_t)(P ? P : 1), sizeof *prompts);
+    seq_rec *seqs = NULL;
+    Cada__Trajectory *tm = NULL, **tp = NULL;
+    cada_status st = prompts ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: rollout prompts", t->rank);
+    for (int p = 0; p < P && st == CADA_OK; p++) {
+        const Cada__Prompt *pr = rq->prompts[p];
+        if (pr->prompt_id >= (uint64_t)t->cursor.data.n || pr->n_tokens == 0 || pr->position < 0 || pr->position >= t->cfg.prompts_per_step)
+            st = CADA_ERR(CADA_ERR_FORMAT, "rank %d: rollout request prompt %d: id %llu, position %d, %zu tokens", t->rank, p,
+                          (unsigned long long)pr->prompt_id, pr->position, pr->n_tokens);
+        prompts[p] = (cada_rollout_prompt){(int)pr->prompt_id, pr->position, pr->label, pr->tokens, (int)pr->n_tokens};
+    }
+    double generate_s = 0;
+    cada_rollout_policy pol = trainer_policy(t);
+    char label[48];
+    snprintf(label, sizeof label, "rollout (rank %d, 1 of %d rollout ranks)", t->rank, t->roles.rollout);
+    int shows = cada_roles_index(&t->roles, t->rank) == 0; /* one rollout rank shows the group's progress */
+    if (st == CADA_OK)
+        st = cada_rollout_stage_run(&pol, &t->cfg, step, t->version, prompts, P, shows ? &t->progress : NULL, label, &seqs, &n, &generate_s);
+    tm = calloc((size_t)(n ? n : 1), sizeof *tm);
+    tp = calloc((size_t)(n ? n : 1), sizeof *tp);
+    if (st == CADA_OK && (!tm || !tp)) st = CADA_ERR(CADA_ERR_NOMEM, "rank %d: trajectory messages", t->rank);
+    for (int i = 0; st == CADA_OK && i < n; i++) {
+        seq_to_msg(&seqs[i], &tm[i]);
+        tp[i] = &tm[i];
+    }
+    if (st == CADA_OK) {
+        Cada__Metric m[2], *mp[2] = {disagg_metric(&m[0], "generate_s", generate_s), disagg_metric(&m[1], "rollout_rank", t->rank)};
+        Cada__TrajectoryBatch tb = CADA__TRAJECTORY_BATCH__INIT;
+        tb.step = (uint64_t)step;
+        tb.n_trajectories = (size_t)n;
+        tb.trajectories = tp;
+        tb.n_metrics = 2;
+        tb.metrics = mp;
+        Cada__Envelope out = CADA__ENVELOPE__INIT;
+        out.body_case = CADA__ENVELOPE__BODY_TRAJECTORIES;
+        out.trajectories = &tb;
+        t->watch.phase = "sending trajectories";
+        st = disagg_start_send(t, cada_roles_reward_of(&t->roles, t->rank), CADA_TAG_TRAJS, &out);
+    }
+    seqs_free(seqs, n);
+    free(prompts);
+    free(tm);
+    free(tp);
+    cada_wire_free(env);
+    return st;
+}
+
+/* One TrajectoryBatch per rollout rank this reward rank serves: score, reference
+ * log-probs, RewardBatch to the scheduler. */
+static cada_status reward_work(trainer *t, long long step) {
+    int feeds = cada_roles_feeds(&t->roles, t->rank);
+    char *seen = calloc((size_t)t->world, 1);
+    if (!seen) return CADA_ERR(CADA_ERR_NOMEM, "reward rank");
+    t->watch.at_step = step + 1;
+    trainer_test_stall(t, "reward", step + 1);
+    cada_status st = CADA_OK;
+    for (int b = 0; b < feeds && st == CADA_OK; b++) {
+        t->watch.phase = "waiting for trajectories";
+        t->watch.n_missing = 0;
+        for (int r = 0; r < t->roles.rollout && t->watch.n_missing < 8; r++) {
+            int rr = cada_roles_rank(&t->roles, CADA_ROLE_ROLLOUT, r);
+            if (cada_roles_reward_of(&t->roles, rr) == t->rank && !seen[rr]) t->watch.missing[t->watch.n_missing++] = rr;
+        }
+        cada_wire_options o = cada_wire_defaults();
+        Cada__Envelope *env = NULL;
+        int src = -1;
+        st = cada_wire_recv(MPI_COMM_WORLD, MPI_ANY_SOURCE, CADA_TAG_TRAJS, disagg_wait(t, 1.0), &o, &env, &src);
+        if (st != CADA_OK) break;
+        t->watch.n_missing = 0;
+        if (env->body_case != CADA__ENVELOPE__BODY_TRAJECTORIES || env->trajectories->step != (uint64_t)step || seen[src] ||
+            cada_roles_of(&t->roles, src) != CADA_ROLE_ROLLOUT) {
+            cada_wire_free(env);
+            st = CADA_ERR(CADA_ERR_FORMAT, "rank %d: unexpected message from rank %d (want the trajectories of step %lld)", t->rank, src, step + 1);
+            break;
+        }
+        seen[src] = 1;
+        t->watch.phase = "reward";
+        const Cada__TrajectoryBatch *tb = env->trajectories;
+        int n = (int)tb->n_trajectories;
+        seq_rec *s = calloc((size_t)(n ? n : 1), sizeof *s);
+        Cada__Trajectory *tm = calloc((size_t)(n ? n : 1), sizeof *tm);
+        Cada__Trajectory **tp = calloc((size_t)(n ? n : 1), sizeof *tp);
+        Cada__RewardResult *rr = calloc((size_t)(n ? n : 1), sizeof *rr);
+        Cada__RewardResult **rp = calloc((size_t)(n ? n : 1), sizeof *rp);
+        Cada__RewardComponent *cm = calloc((size_t)(n ? n : 1) * SEQ_N_COMP, sizeof *cm);
+        Cada__RewardComponent **cp = calloc((size_t)(n ? n : 1) * SEQ_N_COMP, sizeof *cp);
+        st = s && tm && tp && rr && rp && cm && cp ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: reward buffers", t->rank);
+        int parsed = 0;
+        const seq_limits lim = {t->cursor.data.n, t->cfg.prompts_per_step};
+        for (int i = 0; st == CADA_OK && i < n; i++, parsed++) st = seq_from_msg(tb->trajectories[i], &lim, &s[i], src, i);
+        double reward_s = 0, reference_s = 0;
+        cada_score_ctx sc = trainer_scoring(t);
+        if (st == CADA_OK) st = cada_score_all(&sc, s, n, &reward_s, &reference_s);
+        for (int i = 0; st == CADA_OK && i < n; i++) {
+            seq_to_msg(&s[i], &tm[i]);
+            tp[i] = &tm[i];
+            cada__reward_result__init(&rr[i]);
+            rr[i].prompt_id = (uint64_t)s[i].item;
+            rr[i].sample_index = (uint32_t)s[i].sample;
+            rr[i].total = s[i].reward;
+            rr[i].refused = s[i].refused;
+            rr[i].n_components = SEQ_N_COMP;
+            rr[i].components = cp + (size_t)i * SEQ_N_COMP;
+            for (int k = 0; k < SEQ_N_COMP; k++) {
+                Cada__RewardComponent *x = &cm[(size_t)i * SEQ_N_COMP + k];
+                cada__reward_component__init(x);
+                x->name = (char *)seq_comp_names[k];
+                x->value = s[i].comp[k];
+                cp[(size_t)i * SEQ_N_COMP + k] = x;
+            }
+            rp[i] = &rr[i];
+        }
+        if (st == CADA_OK) {
+            Cada__Metric m[4], *mp[4] = {disagg_metric(&m[0], "generate_s", disagg_metric_of(tb->metrics, tb->n_metrics, "generate_s")),
+                                         disagg_metric(&m[1], "rollout_rank", src), disagg_metric(&m[2], "reward_s", reward_s),
+                                         disagg_metric(&m[3], "reference_s", reference_s)};
+            Cada__RewardBatch out = CADA__REWARD_BATCH__INIT;
+            out.step = (uint64_t)step;
+            out.n_results = (size_t)n;
+            out.results = rp;
+            out.n_trajectories = (size_t)n;
+            out.trajectories = tp;
+            out.n_metrics = 4;
+            out.metrics = mp;
+            Cada__Envelope e = CADA__ENVELOPE__INIT;
+            e.body_case = CADA__ENVELOPE__BODY_REWARDS;
+            e.rewards = &out;
+            t->watch.phase = "sending rewards";
+            st = disagg_start_send(t, 0, CADA_TAG_SCORED, &e);
+        }
+        seqs_free(s, parsed);
+        free(tm); free(tp); free(rr); free(rp); free(cm); free(cp);
+        cada_wire_free(env);
+    }
+    free(seen);
+    return st;
+}
+
+/* Rollout and reward ranks: the work of each step (one step ahead in async mode), the
+ * weights after each update (rollout ranks), the step boundary. */
+cada_status disagg_run_worker(trainer *t, int *stopped) {
+    const cada_run_config *c = &t->cfg;
+    int rollout = cada_roles_of(&t->roles, t->rank) == CADA_ROLE_ROLLOUT, async = disagg_async(t);
+    long long start = t->start_step;
+    if (async && start < c->steps) CADA_TRY(rollout ? rollout_work(t, start) : reward_work(t, start));
+    for (long long step = start; step < c->steps && !*stopped; step++) {
+        long long work = async ? step + 1 : step;
+        /* async: the scheduler takes the previous step's results at the start of this step */
+        if (async) CADA_TRY(disagg_flush_sends(t));
+        if (work < c->steps) CADA_TRY(rollout ? rollout_work(t, work) : reward_work(t, work));
+        if (!async) CADA_TRY(disagg_flush_sends(t)); /* sync: taken within this step */
+        t->watch.at_step = step + 1;
+        if (rollout) CADA_TRY(disagg_sync_weights(t, step + 1));
+        CADA_TRY(trainer_step_end(t, step, stopped));
+    }
+    return disagg_flush_sends(t);
+}
+
+#endif

@@ -1,0 +1,23 @@
+/* sched/learn_stage.c: see learn_stage.h. */
+#include "sched/learn_stage.h"
+
+#include "base/log.h"
+
+#include <stdlib.h>
+
+cada_status cada_learn_stage_run(cada_learner *L, const seq_rec *all, int n_all, cada_progress *progress, const char *label,
+                                 cada_step_metrics *sm, double *learn_s) {
+    double t0 = cada_now();
+    cada_traj *tr = calloc((size_t)(n_all ? n_all : 1), sizeof *tr);
+    if (!tr) return CADA_ERR(CADA_ERR_NOMEM, "trajectories");
+    for (int i = 0; i < n_all; i++)
+        tr[i] = (cada_traj){.tokens = all[i].tokens, .prompt_len = all[i].prompt_len, .completion_len = all[i].completion_len,
+                            .rollout_logprob = all[i].rollout_lp, .ref_logprob = all[i].ref_lp, .reward = all[i].reward,
+                            .group = all[i].order};
+    (void)progress;
+    (void)label;
+    cada_status st = cada_learner_step(L, tr, n_all, sm);
+    free(tr);
+    *learn_s = cada_now() - t0;
+    return st;
+}

@@ -1,0 +1,77 @@
+/* sched/lifecycle.c: see lifecycle.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "sched/lifecycle.h"
+
+#ifdef CADA_HAVE_MPI
+#include "base/log.h"
+#include "sched/checkpoint.h"
+
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+
+/* SIGTERM (Slurm preemption, scancel) and SIGINT only set this flag. The step loop
+ * reads it between steps, the ranks agree on it (a max over ranks, once per step), and
+ * every rank writes its part of the checkpoint of the last finished step, then exits 0. */
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+void trainer_install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+cada_status trainer_begin(trainer *t) {
+    if (t->resume[0]) {
+        CADA_TRY(cada_checkpoint_restore(t));
+        if (t->rank == 0) CADA_INFO("resumed from %s: step %lld of %d", t->resume, t->start_step, t->cfg.steps);
+    }
+    if (t->rank == 0) CADA_TRY(cada_metrics_open(&t->metrics, &t->cfg, t->resume[0] ? t->start_step : 0));
+    return CADA_OK;
+}
+
+cada_status trainer_report(trainer *t, long long step, const seq_rec *all, int n_all, const cada_step_metrics *sm,
+                           const cada_metric_field *fields, int n_fields) {
+    double refusal = NAN;
+    CADA_TRY(cada_metrics_step(&t->metrics, &t->cfg, step, all, n_all, sm, fields, n_fields, &refusal));
+    if (step == 0) {
+        t->first_reward = sm->adv.reward_mean;
+        t->first_refusal = refusal;
+    }
+    t->last_reward = sm->adv.reward_mean;
+    t->last_refusal = refusal;
+    return CADA_OK;
+}
+
+cada_status trainer_step_end(trainer *t, long long step, int *stopped) {
+    const cada_run_config *c = &t->cfg;
+    int save = (c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0) || step + 1 == c->steps;
+    if (save) CADA_TRY(cada_checkpoint_write(t, step + 1));
+    /* the step boundary: did a signal reach any rank? (this small all-reduce is also
+     * the per-step check that every rank is still there) */
+    t->watch.phase = "step boundary";
+    double sig = (double)stop_signal;
+    CADA_TRY(cada_comm_allreduce_f64(t->comm, &sig, 1, CADA_RED_MAX));
+    *stopped = sig > 0;
+    if (*stopped) {
+        if (!save) CADA_TRY(cada_checkpoint_write(t, step + 1));
+        CADA_INFO("%s: checkpoint-%lld written, exiting", (int)sig == SIGINT ? "SIGINT" : "SIGTERM", step + 1);
+    }
+    return CADA_OK;
+}
+
+cada_status trainer_finish(trainer *t, int stopped) {
+    if (t->rank == 0 && !stopped)
+        CADA_INFO("done: reward %.3f -> %.3f, refusal rate on harmful prompts %.2f -> %.2f over %d steps; metrics in %s/metrics.jsonl",
+                  t->first_reward, t->last_reward, t->first_refusal, t->last_refusal, t->cfg.steps, t->cfg.out_dir);
+    t->watch.phase = "shutdown";
+    return cada_comm_barrier(t->comm); /* timed: a rank missing at the end is named, not waited for forever */
+}
+
+#endif

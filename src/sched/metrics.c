@@ -1,0 +1,168 @@
+/* sched/metrics.c: see metrics.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "sched/metrics.h"
+
+#include "base/fs.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+static cada_status open_jsonl(cada_metrics *m, const char *path, long long resume_step) {
+    if (resume_step <= 0) {
+        m->jsonl = fopen(path, "w");
+        if (!m->jsonl) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        return CADA_OK;
+    }
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+    if (!out) {
+        if (in) fclose(in);
+        return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    }
+    char line[8192];
+    while (in && fgets(line, sizeof line, in)) {
+        long long s = -1;
+        if (sscanf(line, "{\"step\": %lld", &s) == 1 && s >= 1 && s <= resume_step) fputs(line, out);
+    }
+    if (in) fclose(in);
+    if (fclose(out) != 0 || rename(tmp, path) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot rewrite", path);
+    m->jsonl = fopen(path, "a");
+    if (!m->jsonl) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return CADA_OK;
+}
+
+cada_status cada_metrics_open(cada_metrics *m, const cada_run_config *c, long long resume_step) {
+    memset(m, 0, sizeof *m);
+    CADA_TRY(cada_mkdir_p(c->out_dir));
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c->out_dir);
+    CADA_TRY(open_jsonl(m, path, resume_step));
+    snprintf(path, sizeof path, "%s/tb", c->out_dir);
+    if (c->tensorboard) CADA_TRY(cada_tb_open(&m->tb, path, c->run_name));
+    snprintf(path, sizeof path, "%s/samples.jsonl", c->out_dir);
+    if (c->dump_samples && !(m->samples = fopen(path, resume_step > 0 ? "a" : "w")))
+        return CADA_ERR(CADA_ERR_IO, "%s (run.dump_samples): cannot open: %s", path, strerror(errno));
+    return CADA_OK;
+}
+
+void cada_metrics_close(cada_metrics *m) {
+    if (m->jsonl) fclose(m->jsonl);
+    if (m->samples) fclose(m->samples);
+    cada_tb_close(m->tb);
+    memset(m, 0, sizeof *m);
+}
+
+/* JSON has no NaN: a number or null. */
+static void json_num(FILE *f, const char *key, double v) {
+    if (isfinite(v)) fprintf(f, ", \"%s\": %.6g", key, v);
+    else fprintf(f, ", \"%s\": null", key);
+}
+
+static int is_time(const char *name) {
+    size_t len = strlen(name);
+    return len > 2 && !strcmp(name + len - 2, "_s");
+}
+
+/* The same numbers as TensorBoard scalars; a failed write stops the charts, not the run. */
+static void tb_step(cada_metrics *m, long long step, const double *common, const double *comp, const cada_metric_field *fields,
+                    int n_fields) {
+    const char *tags[32] = {"reward/mean", "reward/std", "refusal_rate", "kl", "entropy", "loss", "grad_norm", "lr",
+                            "baseline", "tokens_per_s/rollout", "tokens_per_s/learner"};
+    double vals[32];
+    memcpy(vals, common, sizeof(double) * 11);
+    char names[16][48], comp_tags[SEQ_N_COMP][32];
+    int n = 11;
+    for (int k = 0; k < SEQ_N_COMP; k++) { /* each reward component's mean: "reward/refuse" */
+        snprintf(comp_tags[k], sizeof comp_tags[k], "reward/%s", seq_comp_names[k]);
+        tags[n] = comp_tags[k];
+        vals[n++] = comp[k];
+    }
+    for (int i = 0; i < n_fields && i < 16 && n < 32; i++) { /* "rollout_s" -> "time/rollout" */
+        size_t len = strlen(fields[i].name);
+        if (is_time(fields[i].name)) snprintf(names[i], sizeof names[i], "time/%.*s", (int)(len - 2), fields[i].name);
+        else snprintf(names[i], sizeof names[i], "%s", fields[i].name);
+        tags[n] = names[i];
+        vals[n++] = fields[i].value;
+    }
+    if (cada_tb_scalars(m->tb, step + 1, cada_tb_now(), tags, vals, n) != CADA_OK) {
+        CADA_WARN("tensorboard: %s; no more events are written", cada_error_message());
+        cada_tb_close(m->tb);
+        m->tb = NULL;
+    }
+}
+
+/* run.dump_samples: what every sequence was, to compare runs token by token. */
+static void samples_step(FILE *f, long long step, const seq_rec *all, int n_all) {
+    for (int i = 0; i < n_all; i++) {
+        const seq_rec *q = &all[i];
+        fprintf(f, "{\"step\": %lld, \"position\": %d, \"sample\": %d, \"prompt_id\": %d, \"policy_version\": %lld, "
+                   "\"finish\": \"%s\", \"reward\": %.9g, \"completion\": [",
+                step + 1, q->order, q->sample, q->item, q->version, cada_finish_name((cada_finish_reason)q->finish), (double)q->reward);
+        for (int j = 0; j < q->completion_len; j++) fprintf(f, "%s%d", j ? ", " : "", q->tokens[q->prompt_len + j]);
+        fprintf(f, "]}\n");
+    }
+    fflush(f);
+}
+
+cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long long step, const seq_rec *all, int n_all,
+                              const cada_step_metrics *sm, const cada_metric_field *fields, int n_fields, double *refusal_out) {
+    int harmful = 0, refused_harmful = 0;
+    double reward_sq = 0, completion_tokens = 0, comp[SEQ_N_COMP] = {0}; /* spread, rollout tokens/s, component means */
+    for (int i = 0; i < n_all; i++) {
+        harmful += all[i].harmful;
+        refused_harmful += all[i].harmful && all[i].refused;
+        reward_sq += (double)all[i].reward * all[i].reward;
+        completion_tokens += all[i].completion_len;
+        for (int k = 0; k < SEQ_N_COMP; k++) comp[k] += all[i].comp[k] / (double)n_all;
+    }
+    const double refusal = harmful ? (double)refused_harmful / harmful : NAN;
+    *refusal_out = refusal;
+    if (!m->jsonl) return CADA_OK;
+    double reward_std = n_all ? sqrt(fmax(0, reward_sq / n_all - sm->adv.reward_mean * sm->adv.reward_mean)) : 0;
+    double rollout_s = 0;
+    for (int i = 0; i < n_fields; i++)
+        if (!strcmp(fields[i].name, "rollout_s")) rollout_s = fields[i].value;
+    double rollout_tps = rollout_s > 0 ? completion_tokens / rollout_s : 0;
+    FILE *f = m->jsonl;
+    fprintf(f, "{\"step\": %lld", step + 1);
+    json_num(f, "reward_mean", sm->adv.reward_mean);
+    json_num(f, "reward_std", reward_std);
+    json_num(f, "refusal_rate_harmful", refusal);
+    json_num(f, "kl", sm->kl_mean);
+    json_num(f, "entropy", sm->entropy_mean);
+    json_num(f, "loss", sm->loss);
+    json_num(f, "grad_norm", sm->grad_norm);
+    json_num(f, "lr", sm->lr);
+    json_num(f, "baseline", sm->adv.baseline_next);
+    json_num(f, "logprob_mismatch", sm->lp_diff_max); /* max |rollout - learner| log-prob of the step's tokens */
+    fprintf(f, ", \"sequences\": %d", n_all);
+    for (int k = 0; k < SEQ_N_COMP; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "reward_%s", seq_comp_names[k]);
+        json_num(f, key, comp[k]);
+    }
+    for (int i = 0; i < n_fields; i++) json_num(f, fields[i].name, fields[i].value);
+    fprintf(f, ", \"rollout_tokens_per_s\": %.1f, \"learner_tokens_per_s\": %.1f}\n", rollout_tps, sm->tokens_per_s);
+    fflush(f);
+    if (m->tb) {
+        const double common[11] = {sm->adv.reward_mean, reward_std, refusal, sm->kl_mean, sm->entropy_mean, sm->loss,
+                                   sm->grad_norm, sm->lr, sm->adv.baseline_next, rollout_tps, sm->tokens_per_s};
+        tb_step(m, step, common, comp, fields, n_fields);
+    }
+    if (m->samples) samples_step(m->samples, step, all, n_all);
+    if ((step + 1) % c->log_every == 0 || step + 1 == c->steps) {
+        char phases[400] = "";
+        size_t at = 0;
+        for (int i = 0; i < n_fields && at < sizeof phases; i++) {
+            size_t len = strlen(fields[i].name);
+            if (is_time(fields[i].name))
+                at += (size_t)snprintf(phases + at, sizeof phases - at, " %.*s %.2fs", (int)(len - 2), fields[i].name, fields[i].value);
+        }
+        CADA_INFO("step %lld/%d  reward %+.3f  refusal(harmful) %.2f  kl %.4f  entropy %.3f  grad %.3f  |%s", step + 1, c->steps,
+                  sm->adv.reward_mean, refusal, sm->kl_mean, sm->entropy_mean, sm->grad_norm, phases);
+    }
+    return CADA_OK;
+}

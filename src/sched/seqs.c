@@ -1,0 +1,87 @@
+/* sched/seqs.c: see seqs.h. */
+#include "sched/seqs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *const seq_comp_names[SEQ_N_COMP] = {"comply", "refuse", "judge", "help", "format"};
+
+void seqs_free(seq_rec *s, int n) {
+    if (!s) return;
+    for (int i = 0; i < n; i++) {
+        free(s[i].tokens);
+        free(s[i].rollout_lp);
+        free(s[i].ref_lp);
+    }
+    free(s);
+}
+
+static int by_order(const void *a, const void *b) {
+    const seq_rec *x = a, *y = b;
+    if (x->order != y->order) return x->order - y->order;
+    return x->sample - y->sample;
+}
+
+void seqs_sort(seq_rec *s, int n) {
+    if (n > 1) qsort(s, (size_t)n, sizeof *s, by_order);
+}
+
+cada_status seq_from_generation(seq_rec *q, const cada_gen_request *req, const cada_gen_result *res) {
+    q->prompt_len = req->prompt_len;
+    q->completion_len = res->n;
+    q->finish = (int)res->finish;
+    q->tokens = malloc(sizeof(int) * (size_t)(q->prompt_len + q->completion_len));
+    q->rollout_lp = malloc(sizeof(float) * (size_t)(q->completion_len ? q->completion_len : 1));
+    if (!q->tokens || !q->rollout_lp) return CADA_ERR(CADA_ERR_NOMEM, "trajectories");
+    memcpy(q->tokens, req->prompt, sizeof(int) * (size_t)q->prompt_len);
+    memcpy(q->tokens + q->prompt_len, res->tokens, sizeof(int) * (size_t)q->completion_len);
+    memcpy(q->rollout_lp, res->logprobs, sizeof(float) * (size_t)q->completion_len);
+    return CADA_OK;
+}
+
+void seq_to_msg(const seq_rec *q, Cada__Trajectory *tr) {
+    cada__trajectory__init(tr);
+    tr->prompt_id = (uint64_t)q->item;
+    tr->position = q->order;
+    tr->sample_index = (uint32_t)q->sample;
+    tr->policy_version = (uint64_t)q->version;
+    tr->finish = (Cada__FinishReason)q->finish;
+    tr->n_prompt_tokens = (size_t)q->prompt_len;
+    tr->prompt_tokens = q->tokens;
+    tr->n_completion_tokens = (size_t)q->completion_len;
+    tr->completion_tokens = q->tokens + q->prompt_len;
+    tr->n_rollout_logprobs = (size_t)q->completion_len;
+    tr->rollout_logprobs = q->rollout_lp;
+    if (q->ref_lp) {
+        tr->n_ref_logprobs = (size_t)q->completion_len;
+        tr->ref_logprobs = q->ref_lp;
+    }
+    tr->label = q->harmful;
+    tr->category = q->refused ? "refused" : "";
+}
+
+cada_status seq_from_msg(const Cada__Trajectory *tr, const seq_limits *lim, seq_rec *q, int from, int i) {
+    memset(q, 0, sizeof *q);
+    if (!tr || tr->n_rollout_logprobs != tr->n_completion_tokens ||
+        (tr->n_ref_logprobs && tr->n_ref_logprobs != tr->n_completion_tokens) || tr->n_prompt_tokens == 0 ||
+        tr->prompt_id >= (uint64_t)lim->n_items || tr->position < 0 || tr->position >= lim->prompts_per_step)
+        return CADA_ERR(CADA_ERR_FORMAT, "trajectories from rank %d: item %d has inconsistent lengths or ids", from, i);
+    q->order = tr->position;
+    q->item = (int)tr->prompt_id;
+    q->sample = (int)tr->sample_index;
+    q->prompt_len = (int)tr->n_prompt_tokens;
+    q->completion_len = (int)tr->n_completion_tokens;
+    q->tokens = malloc(sizeof(int) * (size_t)(q->prompt_len + q->completion_len));
+    q->rollout_lp = malloc(sizeof(float) * (size_t)(q->completion_len ? q->completion_len : 1));
+    if (tr->n_ref_logprobs) q->ref_lp = malloc(sizeof(float) * (size_t)q->completion_len);
+    if (!q->tokens || !q->rollout_lp || (tr->n_ref_logprobs && !q->ref_lp)) return CADA_ERR(CADA_ERR_NOMEM, "trajectories");
+    memcpy(q->tokens, tr->prompt_tokens, sizeof(int) * (size_t)q->prompt_len);
+    memcpy(q->tokens + q->prompt_len, tr->completion_tokens, sizeof(int) * (size_t)q->completion_len);
+    memcpy(q->rollout_lp, tr->rollout_logprobs, sizeof(float) * (size_t)q->completion_len);
+    if (q->ref_lp) memcpy(q->ref_lp, tr->ref_logprobs, sizeof(float) * (size_t)q->completion_len);
+    q->version = (long long)tr->policy_version;
+    q->finish = (int)tr->finish;
+    q->harmful = tr->label;
+    q->refused = tr->category && !strcmp(tr->category, "refused");
+    return CADA_OK;
+}

@@ -1,0 +1,56 @@
+/* sched/seqs.h: the sequences of one training step, and their protobuf form.
+ *
+ * A step's batch is an array of seq_rec in (prompt position, sample) order: the order
+ * every learner sees, whatever rank sampled or scored each sequence. A seq_rec owns its
+ * buffers (tokens, rollout and reference log-probs); seqs_free releases an array.
+ *
+ * On the wire a sequence is a cada.Trajectory (proto/cada.proto): the dataset index
+ * travels in prompt_id, the step position in position, the sample in sample_index,
+ * harmful in label and refused as category "refused". seq_from_msg checks every length
+ * and index before it copies anything. */
+#ifndef CADA_SCHED_SEQS_H
+#define CADA_SCHED_SEQS_H
+
+#include "base/error.h"
+#include "cada.pb-c.h"
+#include "rollout/engine.h"
+
+/* Reward components of a sequence (cada_reward's r_comply ... r_format). */
+#define SEQ_N_COMP 5
+extern const char *const seq_comp_names[SEQ_N_COMP]; /* "comply", "refuse", "judge", "help", "format" */
+
+typedef struct {
+    int order;        /* position of its prompt in the step */
+    int sample;       /* sample index within the prompt */
+    int item;         /* index of its prompt in the training set (the sampling stream's prompt id) */
+    int *tokens;      /* (prompt_len + completion_len) prompt then completion */
+    int prompt_len, completion_len;
+    float *rollout_lp, *ref_lp; /* (completion_len); ref_lp NULL without a KL term */
+    float reward;
+    float comp[SEQ_N_COMP];
+    int refused, harmful;
+    int finish;       /* cada_finish_reason */
+    long long version; /* policy version of the weights that sampled it */
+} seq_rec;
+
+/* Frees the buffers of s[0..n) and s itself (NULL: nothing). */
+void seqs_free(seq_rec *s, int n);
+/* Sorts s[0..n) by (order, sample): the batch order every learner uses. */
+void seqs_sort(seq_rec *s, int n);
+/* q's tokens (prompt + completion) and rollout log-probs from a generation request and
+ * its result; q's other fields are the caller's. */
+cada_status seq_from_generation(seq_rec *q, const cada_gen_request *req, const cada_gen_result *res);
+
+/* Limits a received Trajectory is checked against. */
+typedef struct {
+    int n_items;          /* prompts in the training set: prompt_id < n_items */
+    int prompts_per_step; /* position < prompts_per_step */
+} seq_limits;
+
+/* q as a Trajectory; the message points into q's buffers (q must outlive it). */
+void seq_to_msg(const seq_rec *q, Cada__Trajectory *tr);
+/* The inverse, q's buffers malloc'd; lengths and ids checked (CADA_ERR_FORMAT naming
+ * rank `from` and item i). */
+cada_status seq_from_msg(const Cada__Trajectory *tr, const seq_limits *lim, seq_rec *q, int from, int i);
+
+#endif

@@ -1,0 +1,282 @@
+/* sched/trainer.c: see trainer.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "sched/trainer.h"
+
+#ifdef CADA_HAVE_MPI
+#include "base/fs.h"
+#include "base/log.h"
+#include "cada/dataset.h"
+
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What a rank does in this layout (sched/roles.h); fail() names up to 9 ranks in one
+ * message, hence the rotating buffers. */
+const char *trainer_role_name(const trainer *t, int rank) {
+    static char buf[10][48];
+    static int next;
+    next = (next + 1) % 10;
+    return cada_roles_name(&t->roles, rank, buf[next], sizeof buf[next]);
+}
+
+/* TEST HOOK (tests/cli/train_rankdeath.sh), not a feature: CADA_TEST_STALL_AT=
+ * PHASE:RANK[:STEP] makes rank RANK stop answering (alive, asleep forever) when it
+ * reaches PHASE (rollout or learn) of step STEP (1-based, default 1), so the other
+ * ranks' timeouts and the message naming the silent rank can be tested
+ * deterministically. */
+void trainer_test_stall(const trainer *t, const char *phase, long long step) {
+    const char *spec = getenv("CADA_TEST_STALL_AT");
+    if (!spec || !*spec) return;
+    char ph[32] = "";
+    int rank = -1;
+    long long at = 1;
+    if (sscanf(spec, "%31[^:]:%d:%lld", ph, &rank, &at) < 2 || strcmp(ph, phase) || rank != t->rank || at != step) return;
+    CADA_WARN("test hook CADA_TEST_STALL_AT=%s: rank %d stops answering in the %s phase of step %lld", spec, t->rank, phase, step);
+    for (;;) sleep(1000);
+}
+
+/* Every rank's verdict on a collective piece of work (a max over ranks): all ranks fail
+ * together, and the rank at fault keeps its own message. */
+cada_status trainer_agree(trainer *t, cada_status mine, const char *what) {
+    double bad = mine != CADA_OK ? (double)(t->rank + 1) : 0.0;
+    cada_status st = cada_comm_allreduce_f64(t->comm, &bad, 1, CADA_RED_MAX);
+    if (mine != CADA_OK) return mine;
+    if (st != CADA_OK) return st;
+    if (bad > 0) return CADA_ERR(CADA_ERR_IO, "%s: rank %d failed (its message says why)", what, (int)bad - 1);
+    return CADA_OK;
+}
+
+/* out_dir/ranks/rank-R.pid: this rank's process id (operators and tests find a rank's
+ * process by it). */
+static cada_status write_pid_file(trainer *t) {
+    char dir[1100], path[1200];
+    snprintf(dir, sizeof dir, "%s/ranks", t->cfg.out_dir);
+    CADA_TRY(cada_mkdir_p(dir));
+    snprintf(path, sizeof path, "%s/rank-%d.pid", dir, t->rank);
+    FILE *f = fopen(path, "w");
+    if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    fprintf(f, "%d\n", (int)getpid());
+    if (fclose(f) != 0) return CADA_ERR(CADA_ERR_IO, "%s: write failed", path);
+    return CADA_OK;
+}
+
+/* Prints the arena report of one of this rank's GPU models when it is rank 0 or its
+ * plan differs from rank 0's (the ranks agree on rank 0's size first). */
+static cada_status gpu_report(trainer *t, const char *what, size_t bytes, void (*report)(const void *), const void *obj) {
+    double rank0 = t->rank == 0 ? (double)bytes : 0.0;
+    CADA_TRY(cada_comm_allreduce_f64(t->comm, &rank0, 1, CADA_RED_SUM));
+    if (t->rank == 0 || (double)bytes != rank0) {
+        printf("rank %d, GPU %d: %s%s\n", t->rank, t->gpu_device, what, t->rank == 0 ? "" : " (differs from rank 0's)");
+        report(obj);
+        fflush(stdout);
+    }
+    return CADA_OK;
+}
+static void report_learner(const void *L) { cada_learner_gpu_report(L); }
+static void report_scorer(const void *s) { cada_scorer_report(s); }
+
+/* cluster.device = cuda: this rank's GPU (the node-local rank modulo the visible GPUs)
+ * and the learner on it, whose model also holds the rollout KV cache (colocated). */
+static cada_status gpu_setup(trainer *t, const cada_learner_config *lc) {
+    const cada_run_config *c = &t->cfg;
+    if (t->roles.disaggregated)
+        return CADA_ERR(CADA_ERR_UNSUPPORTED, "cluster.device = cuda with cluster.placement = disaggregated is not built yet "
+                                              "(rollout ranks would need their own GPU models and the weight broadcast over "
+                                              "NCCL); use cluster.placement = colocated");
+    int local_rank = 0, n_visible = 0;
+    CADA_TRY(cada_learner_pick_device(MPI_COMM_WORLD, &t->gpu_device, &local_rank, &n_visible));
+    double *dev = calloc((size_t)t->world, sizeof *dev);
+    if (!dev) return CADA_ERR(CADA_ERR_NOMEM, "device table");
+    dev[t->rank] = t->gpu_device;
+    cada_status st = cada_comm_allreduce_f64(t->comm, dev, t->world, CADA_RED_SUM);
+    if (st == CADA_OK && t->rank == 0) {
+        char line[800];
+        size_t at = 0;
+        for (int r = 0; r < t->world && at + 16 < sizeof line; r++)
+            at += (size_t)snprintf(line + at, sizeof line - at, "%s%d:%d", r ? " " : "", r, (int)dev[r]);
+        CADA_INFO("layout: cluster.device = cuda, rank:GPU %s (node-local rank modulo %d visible GPU%s)", line, n_visible,
+                  n_visible == 1 ? "" : "s");
+    }
+    free(dev);
+    CADA_TRY(st);
+    cada_learner_gpu_options go;
+    memset(&go, 0, sizeof go);
+    go.device = t->gpu_device;
+    go.kv_slots = c->slots;
+    go.kv_max_len = c->max_len;
+    go.gen_max_tokens = c->slots > c->max_len ? c->slots : c->max_len; /* a whole prompt, or every slot's decode step */
+    go.group = MPI_COMM_WORLD; /* colocated: every rank is a learner, in world order as learn_comm */
+    CADA_TRY(cada_learner_init_gpu(&t->learner, &t->policy, t->learn_comm, lc, &go));
+    return gpu_report(t, "policy (learner + rollout KV cache)", cada_learner_gpu_bytes(t->learner), report_learner, t->learner);
+}
+
+/* The layout (roles.h), OpenMP threads, and the start-up line. */
+static cada_status setup_layout(trainer *t) {
+    const cada_run_config *c = &t->cfg;
+    int colocated = !strcmp(c->placement, "colocated"), learners = colocated ? t->world : c->learner_ranks;
+    if (t->resume[0] && t->rs.learners != learners)
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "--resume %s: the checkpoint was written by %d learner ranks, this job has %d (%s); the learner count "
+                        "must match (each learner reloads its own optimizer shard)",
+                        t->resume, t->rs.learners, learners, colocated ? "colocated: mpirun -np" : "cluster.learner_ranks");
+    CADA_TRY(cada_roles_init(&t->roles, c->placement, c->learner_ranks, c->rollout_ranks, c->reward_ranks, t->world));
+    if (!t->roles.disaggregated && !strcmp(c->mode, "async"))
+        return CADA_ERR(CADA_ERR_CONFIG, "rollout.mode = async needs cluster.placement = disaggregated (a colocated rank rolls out "
+                                         "with the very weights it trains, so its samples cannot lag)");
+    int threads = c->threads_per_rank;
+    if (threads <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = (int)(cores / t->world);
+        if (threads < 1) threads = 1;
+    }
+    omp_set_num_threads(threads);
+    if (t->rank == 0) {
+        char line[600];
+        cada_roles_describe(&t->roles, line, sizeof line);
+        CADA_INFO("layout: %s%s, %d OpenMP threads per rank", line,
+                  !t->roles.disaggregated ? "" : !strcmp(c->mode, "async") ? "; one-step-off asynchronous" : "; synchronous on-policy",
+                  threads);
+    }
+    return CADA_OK;
+}
+
+/* Prompt builder, rewards, training set (what the rollout and score stages read). */
+static cada_status setup_task(trainer *t) {
+    const cada_run_config *c = &t->cfg;
+    cada_prompt_config pc;
+    cada_prompt_config_default(&pc);
+    char kv[600];
+    snprintf(kv, sizeof kv, "template=%s", c->prompt_template);
+    CADA_TRY(cada_prompt_config_set(&pc, kv));
+    snprintf(kv, sizeof kv, "k=%d", c->prompt_k);
+    CADA_TRY(cada_prompt_config_set(&pc, kv));
+    snprintf(kv, sizeof kv, "selection=%s", c->case_selection);
+    CADA_TRY(cada_prompt_config_set(&pc, kv));
+    snprintf(kv, sizeof kv, "seed=%llu", (unsigned long long)c->seed);
+    CADA_TRY(cada_prompt_config_set(&pc, kv));
+    CADA_TRY(cada_prompt_builder_init(&t->builder, &pc));
+    cada_reward_config_default(&t->reward_cfg);
+    if (!strcmp(c->detector, "target_tokens")) CADA_TRY(cada_target_parse(&t->target, c->target_ids, (int)cada_tok_vocab_size(t->tok)));
+    else if (strcmp(c->detector, "rule"))
+        return CADA_ERR(CADA_ERR_UNSUPPORTED, "reward.detector = %s in cada train is not built yet (rule or target_tokens)", c->detector);
+    t->reward_cfg.benign_refuse = c->benign_refusal_reward;
+    t->reward_cfg.benign_help = c->benign_help_reward;
+    CADA_TRY(cada_refusal_rules_load(&t->rules, t->reward_cfg.patterns));
+    cada_set_options so;
+    cada_set_options_default(&so);
+    return cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
+}
+
+/* Every rank's communicator; disaggregated: the learner group, and rank 0 + the rollout
+ * ranks (the weight broadcast). */
+static cada_status setup_comms(trainer *t, cada_role role) {
+    cada_comm_options co;
+    cada_comm_options_default(&co);
+    co.timeout_s = t->cfg.timeout_seconds;
+    CADA_TRY(cada_comm_init_world(&t->comm, &co));
+    t->learn_comm = t->comm;
+    if (!t->roles.disaggregated) return CADA_OK;
+    CADA_TRY(cada_comm_split(t->comm, role == CADA_ROLE_LEARNER ? 0 : 1, t->rank, &t->learn_comm));
+    int in_weights = t->rank == 0 || role == CADA_ROLE_ROLLOUT;
+    cada_comm *w = NULL;
+    CADA_TRY(cada_comm_split(t->comm, in_weights ? 0 : 1, t->rank, &w));
+    if (in_weights) t->weights_comm = w;
+    else cada_comm_free(w);
+    return CADA_OK;
+}
+
+/* The run configuration's learn.* keys as the learner's configuration. */
+static cada_status learner_config(const cada_run_config *c, cada_learner_config *lc) {
+    cada_algo algo;
+    if (cada_algo_parse(c->algorithm, &algo) != 0) return CADA_ERR(CADA_ERR_CONFIG, "learn.algorithm '%s'", c->algorithm);
+    if (algo == CADA_ALGO_SFT || algo == CADA_ALGO_DPO)
+        return CADA_ERR(CADA_ERR_UNSUPPORTED, "learn.algorithm = %s needs a fixed dataset; cada train runs RL algorithms", c->algorithm);
+    cada_learner_config_default(lc, algo);
+    lc->algo.adv.baseline_beta = c->baseline_beta;
+    cada_kl_estimator est = !strcmp(c->kl_estimator, "k1") ? CADA_KL_K1 : !strcmp(c->kl_estimator, "k2") ? CADA_KL_K2 : CADA_KL_K3;
+    cada_algo_set_kl(&lc->algo, c->kl_coef > 0 ? (!strcmp(c->kl_in, "reward") ? CADA_KL_IN_REWARD : CADA_KL_IN_LOSS) : CADA_KL_OFF,
+                     est, c->kl_coef);
+    lc->algo.pg.clip_low = c->clip_low;
+    lc->algo.pg.clip_high = c->clip_high;
+    lc->opt.lr = c->lr;
+    lc->opt.beta1 = c->beta1;
+    lc->opt.beta2 = c->beta2;
+    lc->opt.eps = c->adam_eps;
+    lc->opt.weight_decay = c->weight_decay;
+    lc->opt.max_grad_norm = c->grad_clip;
+    lc->opt.warmup_steps = c->warmup_steps;
+    lc->opt.total_steps = c->steps;
+    lc->opt.schedule = !strcmp(c->lr_schedule, "cosine") ? CADA_LR_COSINE : CADA_LR_CONSTANT;
+    if (!strcmp(c->lr_schedule, "linear")) lc->opt.schedule = CADA_LR_LINEAR_WARMUP;
+    lc->zero = (cada_zero_stage)c->zero;
+    lc->row_tokens = c->max_len;
+    lc->micro_tokens = c->micro_batch_tokens > c->max_len ? c->micro_batch_tokens : c->max_len;
+    lc->pad_id = 0;
+    lc->fixed_order = c->fixed_order;
+    return CADA_OK;
+}
+
+cada_status trainer_setup(trainer *t) {
+    const cada_run_config *c = &t->cfg;
+    t->watch.phase = "set-up";
+    t->watch.peer = -1;
+    t->gpu_device = -1;
+    t->first_reward = t->first_refusal = NAN;
+    CADA_TRY(write_pid_file(t));
+    CADA_TRY(setup_layout(t));
+    cada_role role = cada_roles_of(&t->roles, t->rank);
+    /* Reward ranks hold no policy. The frozen reference lives where the KL's log-probs are
+     * computed: on every colocated rank, on the reward ranks, or, without reward ranks, on
+     * the scheduler. */
+    t->have_policy = role != CADA_ROLE_REWARD;
+    if (t->have_policy) CADA_TRY(cada_model_load(&t->policy, c->model_path));
+    t->have_reference = c->kl_coef > 0 && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
+    if (t->have_reference) CADA_TRY(cada_model_load(&t->reference, c->reference_path[0] ? c->reference_path : c->model_path));
+    CADA_TRY(cada_tok_load(&t->tok, c->model_path, 0));
+    t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->policy.cfg.eos_token_id : -1, t->eos);
+    CADA_TRY(setup_task(t));
+    CADA_TRY(setup_comms(t, role));
+    cada_learner_config lc;
+    CADA_TRY(learner_config(c, &lc));
+    if (!strcmp(c->device, "cuda")) CADA_TRY(gpu_setup(t, &lc));
+    else if (role == CADA_ROLE_LEARNER) CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->learn_comm, &lc));
+    if (t->have_reference) {
+        cada_scorer_options so = {t->gpu_device, lc.row_tokens, lc.micro_tokens};
+        CADA_TRY(cada_scorer_create(&t->ref, &t->reference, &so));
+        if (t->gpu_device >= 0) CADA_TRY(gpu_report(t, "reference (forward only)", cada_scorer_bytes(t->ref), report_scorer, t->ref));
+    }
+    cada_progress_init(&t->progress, c->progress_seconds);
+    return CADA_OK;
+}
+
+cada_rollout_policy trainer_policy(trainer *t) {
+    cada_rollout_policy p = {&t->policy, t->learner ? cada_learner_gpu_model(t->learner) : NULL, t->eos, t->n_eos};
+    return p;
+}
+
+cada_score_ctx trainer_scoring(trainer *t) {
+    cada_score_ctx s = {&t->cursor.data, t->tok, &t->reward_cfg, t->rules, &t->target, t->ref, t->rank};
+    return s;
+}
+
+void trainer_teardown(trainer *t) {
+    cada_metrics_close(&t->metrics);
+    cada_learner_free(t->learner);
+    cada_scorer_free(t->ref);
+    if (t->learn_comm != t->comm) cada_comm_free(t->learn_comm);
+    cada_comm_free(t->weights_comm);
+    cada_comm_free(t->comm);
+    cada_target_free(&t->target);
+    cada_cursor_free(&t->cursor);
+    cada_refusal_rules_free(t->rules);
+    cada_prompt_builder_free(&t->builder);
+    cada_tok_free(t->tok);
+    cada_model_free(&t->policy);
+    if (t->have_reference) cada_model_free(&t->reference);
+}
+#endif
