@@ -183,7 +183,12 @@ cada_status cada_tok_export_gguf(const char *gguf_path, const char *out_dir) {
         free(t);
     }
     cJSON_AddBoolToObject(tc, "clean_up_tokenization_spaces", 0);
-    cJSON_AddStringToObject(tc, "tokenizer_class", "GPT2Tokenizer");
+    /* The generic class (transformers 5.x resolves it to TokenizersBackend; in 4.x it is
+     * the generic fast tokenizer) loads tokenizer.json as written. A model class such as
+     * GPT2Tokenizer rebuilds the pipeline from vocab and merges with its own
+     * pre-tokenizer (plain ByteLevel), which drops SmolLM2's Digits step and splits
+     * whitespace before digits differently. */
+    cJSON_AddStringToObject(tc, "tokenizer_class", "PreTrainedTokenizerFast");
     if (cada_gguf_find(&g, "tokenizer.chat_template") && cada_gguf_get_string(&g, "tokenizer.chat_template", &chat) == CADA_OK)
         cJSON_AddStringToObject(tc, "chat_template", chat);
     st = write_json(out_dir, "tokenizer.json", tj);

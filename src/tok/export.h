@@ -11,7 +11,10 @@
  *                      published tokenizer.json)
  * Any other model or pre value is CADA_ERR_UNSUPPORTED (the caller says the tokenizer
  * was not written). tokenizer_config.json carries bos/eos/unk/pad tokens, add_bos_token,
- * add_eos_token and the chat template. */
+ * add_eos_token, the chat template and tokenizer_class "PreTrainedTokenizerFast", the
+ * class that makes AutoTokenizer use tokenizer.json unchanged (a model-specific class
+ * such as GPT2Tokenizer would rebuild it with its own pre-tokenizer);
+ * tests/ref/check_tokenizer_export.py checks AutoTokenizer against tokenizer.json. */
 #ifndef CADA_TOK_EXPORT_H
 #define CADA_TOK_EXPORT_H
 

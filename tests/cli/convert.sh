@@ -1,5 +1,6 @@
 # cada convert GGUF -> Hugging Face folder; the result loads and computes the same
-# log-probabilities as the GGUF it came from.
+# log-probabilities as the GGUF it came from, and its tokenizer loads in transformers
+# as the tokenizers library reads the exported tokenizer.json.
 source "$(dirname "$0")/common.bash"
 run_expect_rc 0 "$CADA" convert "$MODEL" "$TMP/hf"
 [ -s "$TMP/hf/config.json" ] && [ -s "$TMP/hf/model.safetensors" ] || fail "convert wrote no files"
@@ -22,6 +23,21 @@ run_expect_rc 0 "$CADA" inspect "$TMP/hf16"
 expect_contains "$OUT" "BF16: 272 tensors" "published dtype     bfloat16"
 # the GGUF's tokenizer travels with the model
 [ -s "$TMP/hf/tokenizer.json" ] && [ -s "$TMP/hf/tokenizer_config.json" ] || fail "convert wrote no tokenizer files"
+# transformers' AutoTokenizer uses tokenizer.json as written (a model class such as
+# GPT2Tokenizer would rebuild it without SmolLM2's Digits pre-tokenizer): the generic
+# class, then tests/ref/check_tokenizer_export.py compares AutoTokenizer with the
+# tokenizers library on the file (packages from tests/py_deps.sh in .cache/python;
+# required under CI=true, skipped with a note elsewhere when absent).
+python3 - "$TMP/hf/tokenizer_config.json" <<'PY' || fail "tokenizer_config.json names a class that rebuilds tokenizer.json"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["tokenizer_class"] == "PreTrainedTokenizerFast", c["tokenizer_class"]
+PY
+export PYTHONPATH="${CADA_CACHE:-$ROOT/.cache}/python${PYTHONPATH:+:$PYTHONPATH}"
+require=()
+[ "${CI:-}" = true ] && require=(--require-transformers)
+run_expect_rc 0 python3 "$ROOT/tests/ref/check_tokenizer_export.py" "$TMP/hf" "${require[@]}"
+echo "$OUT"
 run_expect_rc 0 "$CADA" generate --model "$TMP/hf" --chat --prompt "What is the capital of France?" --max-tokens 12
 expect_contains "$OUT" "Paris"
 run_expect_rc 0 "$CADA" generate --model "$TMP/hf/config.json" --chat --prompt "What is the capital of France?" --max-tokens 12
