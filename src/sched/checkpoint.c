@@ -39,9 +39,8 @@ static cada_status copy_file(const char *from, const char *to) {
 /* Rank 0's first part: the weights in fp32 (the training weights themselves, bit for
  * bit: the CPU learner keeps no other master copy), the tokenizer, config.ini. */
 static cada_status checkpoint_prepare(trainer *t, const char *tmp) {
-    char cmd[2600], path[1400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot clear", tmp);
+    char path[1400];
+    CADA_TRY(cada_rm_rf(tmp)); /* a folder left by a run that died while writing it */
     CADA_TRY(cada_model_save_hf(&t->policy, tmp, CADA_DTYPE_F32));
     cada_source_kind kind;
     if (cada_model_source_kind(t->cfg.model_path, &kind) == CADA_OK && kind == CADA_SOURCE_GGUF) {
@@ -73,7 +72,7 @@ static void json_double(FILE *f, const char *key, double v) {
 
 /* Rank 0's last part: run_state.json, then the rename that makes the folder complete. */
 static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *final, long long step) {
-    char cmd[2600], path[1400];
+    char path[1400];
     snprintf(path, sizeof path, "%s/run_state.json", tmp);
     FILE *f = fopen(path, "w");
     if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
@@ -99,8 +98,8 @@ static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *fi
     json_double(f, "first_refusal", t->first_refusal);
     fprintf(f, "  \"optimizer_shards\": \"optimizer-rank-R.bin, R = 0..%d\"\n}\n", t->roles.learners - 1);
     if (fclose(f) != 0) return CADA_ERR(CADA_ERR_IO, "%s: write failed", path);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", final);
-    if (system(cmd) != 0 || rename(tmp, final) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot rename into place", final);
+    CADA_TRY(cada_rm_rf(final)); /* the same step written before (a resumed run passing it again) */
+    if (rename(tmp, final) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot rename into place: %s", final, strerror(errno));
     return CADA_OK;
 }
 
