@@ -99,11 +99,11 @@ cada_status cada_exchange_all(seq_rec *mine, int n_mine, long long step, int ran
         total += n;
         free(theirs);
     }
-    if (peer) *peer = -1;
-    if (st != CADA_OK) {
+    if (st != CADA_OK) { /* *peer still names the rank that failed to answer */
         seqs_free(acc, total);
         return st;
     }
+    if (peer) *peer = -1;
     seqs_sort(acc, total);
     *all = acc;
     *n_all = total;

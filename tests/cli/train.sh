@@ -1,16 +1,18 @@
 # cada train end to end on the real SmolLM2 under mpirun with 2 colocated ranks, one
 # short step: case-augmented prompts, sampling, rule rewards, reference log-probs,
-# protobuf exchange of trajectories, a ZeRO-1 REINFORCE update, metrics and a
-# checkpoint that loads again. Then a layout that does not fit the world size must be
-# refused before any work starts.
+# protobuf exchange of trajectories, a ZeRO-1 REINFORCE update, progress lines inside
+# the rollout and learn phases, metrics and a checkpoint that loads again. Then a
+# layout that does not fit the world size must be refused before any work starts.
 source "$(dirname "$0")/common.bash"
 cd "$ROOT"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe)
 run_expect_rc 0 timeout 600 "${MPIRUN[@]}" -np 2 "$CADA" train -c configs/smollm2-135m-cpu.ini \
   --set run.steps=1 --set run.out_dir="$TMP/run" --set data.prompts_per_step=2 --set rollout.max_new_tokens=12 \
-  --set rollout.samples_per_prompt=2
+  --set rollout.samples_per_prompt=2 --set run.progress_seconds=0.001
 expect_contains "$OUT" "layout: 2 ranks, colocated" "step 1/1" "checkpoint $TMP/run/checkpoint-1"
+# progress inside the phases (not a terminal here: log lines, one rank per group)
+expect_contains "$OUT" "rollout (rank 0 of 2): " " sequences, " " tok/s, ETA " "learn (rank 0): " " micro-batches, "
 [ "$(wc -l < "$TMP/run/metrics.jsonl")" = 1 ] || fail "metrics.jsonl should hold one line"
 python3 - "$TMP/run/metrics.jsonl" <<'PY' || fail "metrics line malformed"
 import json, sys, math
