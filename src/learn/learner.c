@@ -608,19 +608,16 @@ static cada_status gpu_update(cada_learner *L, const cada_traj *t, int K, const 
     /* the update count and the result as cada_adamw_step reports them */
     const cada_adamw_config *c = &L->opt.cfg;
     const long long step = L->opt.step + 1;
-    double norm2 = 0.0;
-    CADA_TRY(cada_learner_gpu_adamw(L->gpu, c, step, &norm2));
+    double gnorm = 0.0; /* the global norm (not squared) */
+    CADA_TRY(cada_learner_gpu_adamw(L->gpu, c, step, &gnorm));
     memset(ar, 0, sizeof *ar);
-    ar->grad_norm = norm2;
+    ar->grad_norm = gnorm;
     ar->clip_coef = 1.0;
-    if (!isfinite(norm2)) { /* skipped on every rank alike: the reduced gradient is the same */
+    if (!isfinite(gnorm)) { /* skipped on every rank alike: the reduced gradient is the same */
         L->opt.skipped++;
         return CADA_OK;
     }
-    if (c->max_grad_norm > 0) {
-        double coef = c->max_grad_norm / (norm2 + 1e-6);
-        if (coef < 1.0) ar->clip_coef = coef;
-    }
+    ar->clip_coef = cada_clip_coef(c->max_grad_norm, gnorm);
     ar->applied = 1;
     ar->lr = cada_lr_at(c, step);
     L->opt.step = step;

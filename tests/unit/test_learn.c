@@ -217,6 +217,31 @@ TEST(learn_adamw_skips_nonfinite_steps) {
     cada_adamw_free(&o);
 }
 
+/* clip_grad_norm_'s coefficient, and the update using exactly it: with lr 0 and no decay
+ * AdamW's first moment after one step is (1 - beta1) g c, so m reveals the c applied. */
+TEST(learn_adamw_clip_coefficient) {
+    EXPECT(cada_clip_coef(1.0, 4.0) == 1.0 / (4.0 + 1e-6));
+    EXPECT(cada_clip_coef(1.0, 0.5) == 1.0, "a norm below the limit is kept");
+    EXPECT(cada_clip_coef(1.0, 1.0) == 1.0 / (1.0 + 1e-6), "at the limit the 1e-6 still scales, as in torch");
+    EXPECT(cada_clip_coef(0.0, 100.0) == 1.0 && cada_clip_coef(-1.0, 100.0) == 1.0, "max_grad_norm <= 0: no clipping");
+    EXPECT(cada_clip_coef(1.0, NAN) == 1.0 && cada_clip_coef(2.0, INFINITY) == 0.0);
+    cada_adamw_config c;
+    cada_adamw_config_default(&c);
+    c.lr = 0.0;
+    c.weight_decay = 0.0;
+    c.max_grad_norm = 0.5;
+    cada_adamw o;
+    REQUIRE_OK(cada_adamw_init(&o, &c, 0, 2));
+    float p[2] = {1, 2}, g[2] = {3, 4}; /* norm 5 */
+    cada_adamw_result r;
+    REQUIRE_OK(cada_adamw_step(&o, p, g, cada_sqnorm(g, 2), &r));
+    const float clip = (float)cada_clip_coef(0.5, 5.0);
+    EXPECT(r.applied && r.grad_norm == 5.0 && r.clip_coef == cada_clip_coef(0.5, 5.0));
+    EXPECT(o.m[0] == (float)(1.0 - c.beta1) * (g[0] * clip) && o.m[1] == (float)(1.0 - c.beta1) * (g[1] * clip),
+           "m = %.9g %.9g", (double)o.m[0], (double)o.m[1]);
+    cada_adamw_free(&o);
+}
+
 /* ---- the tree accumulator and the canonical order ---------------------------------------- */
 
 TEST(learn_accum_is_the_canonical_tree) {
