@@ -421,6 +421,57 @@ TEST(learn_learner_metrics_and_algorithms) {
     }
 }
 
+typedef struct {
+    int calls, last_done, total, ordered;
+    double tokens;
+} progress_log;
+
+static void log_progress(void *ctx, int done, int total, double tokens) {
+    progress_log *p = ctx;
+    p->ordered &= done == p->last_done + 1 && tokens >= p->tokens && (p->calls == 0 || total == p->total);
+    p->calls++;
+    p->last_done = done;
+    p->total = total;
+    p->tokens = tokens;
+}
+
+/* The progress hook: once per local micro-batch, done counting up to total, the tokens
+ * growing to the step's; removed, it is not called again. */
+TEST(learn_learner_progress_hook) {
+    const cada_zero_stage stages[2] = {CADA_DP, CADA_ZERO2};
+    for (int z = 0; z < 2; z++) {
+        cada_model m;
+        REQUIRE_OK(make_model(&m, 0));
+        cada_comm *c;
+        REQUIRE_OK(cada_comm_init_self(&c, NULL));
+        cada_learner_config lc;
+        cada_learner_config_default(&lc, CADA_ALGO_GRPO);
+        lc.zero = stages[z];
+        lc.row_tokens = 16;
+        lc.micro_tokens = 32;
+        cada_learner *L;
+        REQUIRE_OK(cada_learner_init(&L, &m, c, &lc));
+        cada_synth_batch b;
+        REQUIRE_OK(cada_synth_batch_make(&b, 12, 4, 32, 5, 9, 0, 1, 7));
+        progress_log p = {.ordered = 1};
+        cada_learner_set_progress(L, log_progress, &p);
+        cada_step_metrics sm;
+        REQUIRE_OK(cada_learner_step(L, b.t, b.n, &sm));
+        EXPECT(sm.local_micro_batches > 2 && p.calls == sm.local_micro_batches && p.total == sm.local_micro_batches &&
+                   p.last_done == p.total && p.ordered,
+               "%s: %d calls, done %d of %d, %d micro-batches, in order %d", cada_zero_name(stages[z]), p.calls, p.last_done,
+               p.total, sm.local_micro_batches, p.ordered);
+        EXPECT(p.tokens == sm.tokens, "tokens %g, the step's %g", p.tokens, sm.tokens);
+        cada_learner_set_progress(L, NULL, NULL);
+        REQUIRE_OK(cada_learner_step(L, b.t, b.n, &sm));
+        EXPECT(p.calls == sm.local_micro_batches);
+        cada_synth_batch_free(&b);
+        cada_learner_free(L);
+        cada_comm_free(c);
+        cada_model_free(&m);
+    }
+}
+
 TEST(learn_learner_skips_a_nonfinite_step) {
     cada_model m;
     REQUIRE_OK(make_model(&m, 0));
