@@ -213,7 +213,8 @@ void cada_gpu_scorer_free(cada_gpu_scorer *s); /* NULL is fine */
 /* The log-probs of each sequence's completion tokens under the scorer's weights:
  * out[i] receives t[i].completion_len floats. The sequences are packed in order
  * (learn/traj.h) into as many forwards of at most max_tokens as they need; one longer
- * than row_tokens is an error naming it. */
+ * than row_tokens is an error naming it. learn/scorer.h is the same on either device
+ * (this is its GPU path). */
 cada_status cada_gpu_scorer_logprobs(cada_gpu_scorer *s, const cada_traj *t, int n, float *const *out);
 void cada_gpu_scorer_report(const cada_gpu_scorer *s);
 size_t cada_gpu_scorer_bytes(const cada_gpu_scorer *s);

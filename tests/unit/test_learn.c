@@ -42,6 +42,10 @@ TEST(learn_pack_rows_targets_and_padding) {
     EXPECT(p.lp_index[0] == 1 && p.lp_index[1] == 5 && p.lp_index[2] == 11, "%d %d %d", p.lp_index[0], p.lp_index[1], p.lp_index[2]);
     cada_batch bt = cada_packed_batch(&p);
     EXPECT(cada_batch_validate(&bt, 16) == CADA_OK, "%s", cada_error_message());
+    /* prefixes that fit a number of rows: [a b] [c] */
+    EXPECT(cada_pack_fit(t, 3, 8, 1) == 2 && cada_pack_fit(t, 3, 8, 2) == 3 && cada_pack_fit(t + 1, 2, 8, 1) == 1);
+    EXPECT(cada_pack_fit(t, 3, 5, 9) == 2 && cada_pack_fit(t + 2, 1, 5, 9) == -1, "a too-long sequence ends the prefix");
+    EXPECT(cada_pack_fit(t, 0, 8, 1) == 0);
     /* a subset, reusing the buffers; then an empty pack is one padding row */
     int which[1] = {2};
     REQUIRE_OK(cada_pack(&p, t, which, 1, 8, 0));
