@@ -60,6 +60,14 @@ double cada_lr_at(const cada_adamw_config *c, long long t) {
     return c->lr;
 }
 
+double cada_clip_coef(double max_grad_norm, double grad_norm) {
+    if (max_grad_norm > 0) {
+        const double coef = max_grad_norm / (grad_norm + 1e-6);
+        if (coef < 1.0) return coef;
+    }
+    return 1.0;
+}
+
 #define SQNORM_CHUNK 65536
 
 double cada_sqnorm(const float *g, size_t n) {
@@ -99,10 +107,7 @@ cada_status cada_adamw_step(cada_adamw *o, float *params, const float *grads, do
     const cada_adamw_config *c = &o->cfg;
     const long long t = o->step + 1;
     const double lr = cada_lr_at(c, t);
-    if (c->max_grad_norm > 0) {
-        double coef = c->max_grad_norm / (r.grad_norm + 1e-6);
-        if (coef < 1.0) r.clip_coef = coef;
-    }
+    r.clip_coef = cada_clip_coef(c->max_grad_norm, r.grad_norm);
     const float clip = (float)r.clip_coef;
     const float decay = (float)(1.0 - lr * c->weight_decay);
     const float b1 = (float)c->beta1, b2 = (float)c->beta2;

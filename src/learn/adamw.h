@@ -69,6 +69,14 @@ void cada_adamw_free(cada_adamw *o);
 
 double cada_lr_at(const cada_adamw_config *c, long long t);
 
+/* The clipping factor c of the update above for a global gradient norm, PyTorch's
+ * torch.nn.utils.clip_grad_norm_ formula: c = min(1, max_grad_norm / (grad_norm + 1e-6)),
+ * in double; 1 when max_grad_norm <= 0 (no clipping) or when the quotient is not below
+ * 1 (a NaN norm included: callers skip non-finite steps before they use c). The one
+ * formula of every update: cada_adamw_step, the GPU learner's step metrics and the GPU
+ * model's AdamW (model/model_gpu.h), which round it to float alike. */
+double cada_clip_coef(double max_grad_norm, double grad_norm);
+
 /* Sum of squares of g[0..n) in double, in fixed chunks summed in order (the same
  * value for any OpenMP thread count). Inf or NaN in g gives a non-finite result. */
 double cada_sqnorm(const float *g, size_t n);

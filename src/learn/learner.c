@@ -18,6 +18,24 @@ typedef struct {
     int first, count; /* sequences [first, first + count) of the global batch */
 } micro_batch;
 
+/* The model one micro-batch runs on, so that packing, the loss, its dlogprob and the
+ * token counts exist once (run_micro) for both devices:
+ *   forward     a packed batch (B, T) -> *logprob (B*T, host memory, valid until the
+ *               next forward) and *entropy_sum, the policy's entropy summed over the
+ *               rows with a target (learn/entropy.h);
+ *   backward    of the last forward, with dJ/dlogprob (B*T), ACCUMULATING into the
+ *               backend's gradients; hooks: ZeRO-2's (CPU only, else NULL);
+ *   zero_grads  clears those gradients;
+ *   host_grads  the gradient buffer in host memory, which the canonical tree
+ *               accumulator (learn/accum.h) stacks; NULL when the gradients live on a
+ *               device (no canonical order there). */
+typedef struct {
+    cada_status (*forward)(cada_learner *L, const cada_batch *b, const float **logprob, double *entropy_sum);
+    cada_status (*backward)(cada_learner *L, const float *dlogprob, const cada_backward_hooks *hooks);
+    cada_status (*zero_grads)(cada_learner *L);
+    float *(*host_grads)(cada_learner *L);
+} learner_backend;
+
 struct cada_learner {
     cada_learner_config cfg;
     cada_model *m;
@@ -46,9 +64,48 @@ struct cada_learner {
     size_t dlp_cap;
     micro_batch *mb;
     int mb_cap;
-    /* the GPU backend (NULL: the CPU path above) */
-    cada_learner_gpu *gpu;
+    /* the model the micro-batches run on: the CPU model above, or the GPU backend */
+    const learner_backend *be;
+    cada_learner_gpu *gpu; /* the GPU backend's state (NULL on the CPU) */
+    /* progress of a step on this rank (cada_learner_set_progress) */
+    void (*progress)(void *ctx, int done, int total, double tokens);
+    void *progress_ctx;
 };
+
+/* ---- the two backends ------------------------------------------------------------------------ */
+
+static cada_status cpu_forward(cada_learner *L, const cada_batch *b, const float **logprob, double *entropy_sum) {
+    cada_model *m = L->m;
+    CADA_TRY(cada_model_forward(m, b));
+    /* entropy needs the logits, which backward overwrites */
+    *entropy_sum = cada_token_entropy(m->act.logits, m->act.lse, b->targets, b->B * b->T, m->cfg.vocab_size, NULL);
+    *logprob = m->act.logprob;
+    return CADA_OK;
+}
+static cada_status cpu_backward(cada_learner *L, const float *dlogprob, const cada_backward_hooks *hooks) {
+    return cada_model_backward_hooked(L->m, dlogprob, hooks);
+}
+static cada_status cpu_zero_grads(cada_learner *L) {
+    cada_model_zero_grads(L->m);
+    return CADA_OK;
+}
+static float *cpu_host_grads(cada_learner *L) { return L->m->grads; }
+
+static const learner_backend cpu_backend = {cpu_forward, cpu_backward, cpu_zero_grads, cpu_host_grads};
+
+/* The GPU model: its forward downloads the log-probs and computes the entropy on the
+ * device (model/model_gpu.h); the gradients stay on the device. */
+static cada_status gpu_forward(cada_learner *L, const cada_batch *b, const float **logprob, double *entropy_sum) {
+    return cada_learner_gpu_forward(L->gpu, b, logprob, entropy_sum);
+}
+static cada_status gpu_backward(cada_learner *L, const float *dlogprob, const cada_backward_hooks *hooks) {
+    if (hooks) return CADA_ERR(CADA_ERR_INTERNAL, "learner: backward hooks (ZeRO-2) on the GPU backend");
+    return cada_learner_gpu_backward(L->gpu, dlogprob);
+}
+static cada_status gpu_zero_grads(cada_learner *L) { return cada_learner_gpu_zero_grads(L->gpu); }
+static float *gpu_host_grads(cada_learner *L) { return (void)L, NULL; }
+
+static const learner_backend gpu_backend = {gpu_forward, gpu_backward, gpu_zero_grads, gpu_host_grads};
 
 void cada_learner_config_default(cada_learner_config *c, cada_algo algo) {
     memset(c, 0, sizeof *c);
@@ -97,6 +154,7 @@ static cada_status learner_new(cada_learner **out, cada_model *m, cada_comm *c, 
     cada_model_layer_range(m, 0, &L->layer0_off, &L->stride);
     L->layers_end = L->layer0_off + (size_t)m->cfg.n_layers * L->stride;
     L->head_off = (size_t)(m->p.final_norm - m->params);
+    L->be = &cpu_backend;
     cada_baseline_init(&L->baseline, &cfg->algo.adv);
     *out = L;
     return CADA_OK;
@@ -119,6 +177,7 @@ cada_status cada_learner_init_gpu(cada_learner **out, cada_model *m, cada_comm *
     L->opt.cfg = cfg->opt;
     L->opt.offset = 0;
     L->opt.count = n;
+    L->be = &gpu_backend;
     cada_status s = cada_learner_gpu_create(&L->gpu, m, max_micro_tokens(cfg), L->W, g,
                                             cada_comm_get_options(c)->timeout_s);
     if (s != CADA_OK) {
@@ -430,10 +489,11 @@ static cada_status split(cada_learner *L, const cada_traj *t, int n, int *K_out)
     return CADA_OK;
 }
 
-/* Forward, entropy, loss and backward of one micro-batch. */
+/* Forward, entropy, loss and backward of one micro-batch on the learner's backend: the
+ * loss and its dlogprob are computed on the host from the forward's log-probs, the same
+ * code for the CPU and the GPU. *tokens: the micro-batch's sequence tokens are added. */
 static cada_status run_micro(cada_learner *L, const cada_traj *t, micro_batch mb, const cada_loss_norm *norm,
                              const cada_backward_hooks *hooks, cada_token_stats *st, double *tokens) {
-    cada_model *m = L->m;
     CADA_TRY(cada_pack(&L->pk, t + mb.first, NULL, mb.count, L->cfg.row_tokens, L->cfg.pad_id));
     const int N = L->pk.B * L->pk.T;
     if ((size_t)N > L->dlp_cap) {
@@ -443,13 +503,23 @@ static cada_status run_micro(cada_learner *L, const cada_traj *t, micro_batch mb
         L->dlp_cap = (size_t)N;
     }
     cada_batch b = cada_packed_batch(&L->pk);
-    CADA_TRY(cada_model_forward(m, &b));
-    /* entropy needs the logits, which backward overwrites */
-    st->entropy_sum += cada_token_entropy(m->act.logits, m->act.lse, L->pk.targets, N, m->cfg.vocab_size, NULL);
-    CADA_TRY(cada_algo_loss(&L->cfg.algo, t + mb.first, mb.count, L->pk.lp_index, L->adv + mb.first, m->act.logprob, N,
-                            norm, L->dlp, st));
+    const float *logprob = NULL;
+    double entropy = 0.0;
+    CADA_TRY(L->be->forward(L, &b, &logprob, &entropy));
+    st->entropy_sum += entropy;
+    CADA_TRY(cada_algo_loss(&L->cfg.algo, t + mb.first, mb.count, L->pk.lp_index, L->adv + mb.first, logprob, N, norm,
+                            L->dlp, st));
     for (int i = 0; i < mb.count; i++) *tokens += t[mb.first + i].prompt_len + t[mb.first + i].completion_len;
-    return cada_model_backward_hooked(m, L->dlp, hooks);
+    return L->be->backward(L, L->dlp, hooks);
+}
+
+static void report_progress(const cada_learner *L, int done, int total, double tokens) {
+    if (L->progress) L->progress(L->progress_ctx, done, total, tokens);
+}
+
+void cada_learner_set_progress(cada_learner *L, void (*fn)(void *ctx, int done, int total, double tokens), void *ctx) {
+    L->progress = fn;
+    L->progress_ctx = ctx;
 }
 
 /* ---- ZeRO-2 hooks ----------------------------------------------------------------------- */
@@ -546,81 +616,51 @@ static cada_status z2_rounds(cada_learner *L, const cada_traj *t, int K, const c
             for (size_t j = 0; j < L->shard_n; j++) g[j] += r[j];
         }
         z2_zero_outer(L);
+        report_progress(L, i + 1, k, *tokens);
     }
     if (tree) cada_accum_finish(&L->acc, L->g_shard);
     return CADA_OK;
 }
 
-/* ---- DP and ZeRO-1 ---------------------------------------------------------------------- */
+/* ---- DP, ZeRO-1 and the GPU ---------------------------------------------------------------- */
 
+/* This rank's contiguous block of micro-batches, their gradients summed in the backend's
+ * buffer: in the canonical tree when the order is fixed and the gradients are on the
+ * host, else accumulated by backward in order. */
 static cada_status local_grads(cada_learner *L, const cada_traj *t, int K, const cada_loss_norm *norm, cada_token_stats *st,
                                double *tokens) {
-    cada_model *m = L->m;
     const int k = K / L->W;
-    const int tree = L->cfg.fixed_order && k > 1;
-    cada_model_zero_grads(m);
+    float *grads = L->be->host_grads(L);
+    const int tree = grads && L->cfg.fixed_order && k > 1;
+    CADA_TRY(L->be->zero_grads(L));
     for (int i = 0; i < k; i++) {
         micro_batch mb = L->mb[L->rank * k + i];
-        if (tree && i > 0) cada_model_zero_grads(m);
+        if (tree && i > 0) CADA_TRY(L->be->zero_grads(L));
         if (mb.count > 0) CADA_TRY(run_micro(L, t, mb, norm, NULL, st, tokens));
-        if (tree) CADA_TRY(cada_accum_push(&L->acc, m->grads));
+        if (tree) CADA_TRY(cada_accum_push(&L->acc, grads));
+        report_progress(L, i + 1, k, *tokens);
     }
-    if (tree) cada_accum_finish(&L->acc, m->grads);
+    if (tree) cada_accum_finish(&L->acc, grads);
     return CADA_OK;
 }
 
-/* ---- the GPU backend ------------------------------------------------------------------------- */
-
-/* run_micro on the GPU: the loss and its dlogprob on the host, from the downloaded
- * log-probs, exactly as the CPU path computes them. */
-static cada_status run_micro_gpu(cada_learner *L, const cada_traj *t, micro_batch mb, const cada_loss_norm *norm,
-                                 cada_token_stats *st, double *tokens) {
-    CADA_TRY(cada_pack(&L->pk, t + mb.first, NULL, mb.count, L->cfg.row_tokens, L->cfg.pad_id));
-    const int N = L->pk.B * L->pk.T;
-    if ((size_t)N > L->dlp_cap) {
-        float *d = realloc(L->dlp, sizeof(float) * (size_t)N);
-        if (!d) return CADA_ERR(CADA_ERR_NOMEM, "learner: dlogprob of %d tokens", N);
-        L->dlp = d;
-        L->dlp_cap = (size_t)N;
-    }
-    cada_batch b = cada_packed_batch(&L->pk);
-    const float *logprob = NULL;
-    double entropy = 0.0;
-    CADA_TRY(cada_learner_gpu_forward(L->gpu, &b, &logprob, &entropy));
-    st->entropy_sum += entropy;
-    CADA_TRY(cada_algo_loss(&L->cfg.algo, t + mb.first, mb.count, L->pk.lp_index, L->adv + mb.first, logprob, N, norm,
-                            L->dlp, st));
-    for (int i = 0; i < mb.count; i++) *tokens += t[mb.first + i].prompt_len + t[mb.first + i].completion_len;
-    return cada_learner_gpu_backward(L->gpu, L->dlp);
-}
-
-/* This rank's contiguous block of micro-batches (as DP on the CPU), accumulated in the
- * device gradients, summed over the learners, then AdamW on the device. */
-static cada_status gpu_update(cada_learner *L, const cada_traj *t, int K, const cada_loss_norm *norm,
-                              cada_token_stats *st, double *tokens, cada_adamw_result *ar) {
-    const int k = K / L->W;
-    CADA_TRY(cada_learner_gpu_zero_grads(L->gpu));
-    for (int i = 0; i < k; i++) {
-        micro_batch mb = L->mb[L->rank * k + i];
-        if (mb.count > 0) CADA_TRY(run_micro_gpu(L, t, mb, norm, st, tokens));
-    }
+/* After local_grads on the GPU: the gradients summed over the learners, then AdamW on
+ * the device; *ar as cada_adamw_step reports it. */
+static cada_status gpu_update(cada_learner *L, cada_adamw_result *ar) {
     CADA_TRY(cada_learner_gpu_reduce(L->gpu));
     /* the update count and the result as cada_adamw_step reports them */
     const cada_adamw_config *c = &L->opt.cfg;
     const long long step = L->opt.step + 1;
-    double norm2 = 0.0;
-    CADA_TRY(cada_learner_gpu_adamw(L->gpu, c, step, &norm2));
+    double gnorm = 0.0; /* the global norm (not squared) */
+    CADA_TRY(cada_learner_gpu_adamw(L->gpu, c, step, &gnorm));
     memset(ar, 0, sizeof *ar);
-    ar->grad_norm = norm2;
+    ar->grad_norm = gnorm;
     ar->clip_coef = 1.0;
-    if (!isfinite(norm2)) { /* skipped on every rank alike: the reduced gradient is the same */
+    if (!isfinite(gnorm)) { /* skipped on every rank alike: the reduced gradient is the same */
         L->opt.skipped++;
         return CADA_OK;
     }
-    if (c->max_grad_norm > 0) {
-        double coef = c->max_grad_norm / (norm2 + 1e-6);
-        if (coef < 1.0) ar->clip_coef = coef;
-    }
+    ar->clip_coef = cada_clip_coef(c->max_grad_norm, gnorm);
     ar->applied = 1;
     ar->lr = cada_lr_at(c, step);
     L->opt.step = step;
@@ -656,7 +696,8 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
     double sq = 0.0;
     cada_adamw_result ar;
     if (L->gpu) {
-        CADA_TRY(gpu_update(L, t, K, &norm, &st, &tokens, &ar));
+        CADA_TRY(local_grads(L, t, K, &norm, &st, &tokens));
+        CADA_TRY(gpu_update(L, &ar));
     } else if (L->cfg.zero == CADA_ZERO2) {
         CADA_TRY(z2_rounds(L, t, K, &norm, &st, &tokens));
         params = m->params + L->shard_off;

@@ -13,7 +13,8 @@
  *      (rank r: [r k, (r + 1) k)) for DP and ZeRO-1, interleaved (round i: micro-batch
  *      i W + r) for ZeRO-2, whose reductions happen per round;
  *   3. per micro-batch: forward, entropy (before backward, learn/entropy.h), the loss's
- *      dlogprob, backward;
+ *      dlogprob, backward (one code path for both devices: the CPU model or the GPU
+ *      backend below supplies forward, backward and the gradient buffer);
  *   4. gradients summed over micro-batches and ranks (losses are normalised by global
  *      totals, so the sum IS the gradient of the step's loss);
  *   5. AdamW (learn/adamw.h) on this rank's shard, with the global gradient norm;
@@ -122,6 +123,16 @@ void cada_learner_free(cada_learner *L);
 /* One optimizer step on the global batch t[0..n). out may be NULL. */
 cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_step_metrics *out);
 
+/* Progress of a step on this rank: fn(ctx, done, total, tokens) is called after each of
+ * this rank's local micro-batches, done = 1 .. total = K / W (the empty ones that pad K
+ * to a multiple of W included, so done reaches total on every rank), tokens = the
+ * sequence tokens (prompt and completion, as tokens_per_s counts them) of this rank's
+ * micro-batches so far in the step. Called on the thread running cada_learner_step,
+ * between micro-batches (ZeRO-2: after the round's reductions finished), so fn may print
+ * or time but must not call the learner or its communicator. fn NULL removes it; none is
+ * set by default. Same on both backends. */
+void cada_learner_set_progress(cada_learner *L, void (*fn)(void *ctx, int done, int total, double tokens), void *ctx);
+
 /* Run state for checkpoints: the running-mean baseline (a plain struct to save and
  * restore) and the optimizer of this rank's shard (offset, count, m, v, step). */
 cada_baseline *cada_learner_baseline(cada_learner *L);
@@ -202,7 +213,8 @@ void cada_gpu_scorer_free(cada_gpu_scorer *s); /* NULL is fine */
 /* The log-probs of each sequence's completion tokens under the scorer's weights:
  * out[i] receives t[i].completion_len floats. The sequences are packed in order
  * (learn/traj.h) into as many forwards of at most max_tokens as they need; one longer
- * than row_tokens is an error naming it. */
+ * than row_tokens is an error naming it. learn/scorer.h is the same on either device
+ * (this is its GPU path). */
 cada_status cada_gpu_scorer_logprobs(cada_gpu_scorer *s, const cada_traj *t, int n, float *const *out);
 void cada_gpu_scorer_report(const cada_gpu_scorer *s);
 size_t cada_gpu_scorer_bytes(const cada_gpu_scorer *s);

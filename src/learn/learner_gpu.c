@@ -1,9 +1,7 @@
-/* learn/learner_gpu.c: see learner_gpu.h (the learner's GPU backend) and learner.h (the
- * reference scorer and the device choice). */
+/* learn/learner_gpu.c: see learner_gpu.h (the learner's GPU backend and the reference
+ * scorer's device forward) and learner.h (the GPU scorer and the device choice). */
 #define _POSIX_C_SOURCE 200809L
 #include "learn/learner_gpu.h"
-
-#include "learn/traj.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -157,7 +155,6 @@ void cada_learner_gpu_report_model(const cada_learner_gpu *g) { cada_gpu_model_r
 struct cada_gpu_scorer {
     cada_gpu_model *gm;
     int T, rows; /* row_tokens, rows per forward */
-    cada_packed pk;
 };
 
 cada_status cada_gpu_scorer_create(cada_gpu_scorer **out, const cada_model *m, int row_tokens, int max_tokens,
@@ -185,49 +182,18 @@ cada_status cada_gpu_scorer_create(cada_gpu_scorer **out, const cada_model *m, i
 void cada_gpu_scorer_free(cada_gpu_scorer *s) {
     if (!s) return;
     cada_gpu_model_free(s->gm);
-    cada_packed_free(&s->pk);
     free(s);
 }
 
-/* Packs t[first, first + count) and copies each sequence's completion log-probs out. */
-static cada_status score_chunk(cada_gpu_scorer *s, const cada_traj *t, int first, int count, float *const *out) {
-    CADA_TRY(cada_pack(&s->pk, t + first, NULL, count, s->T, 0));
-    cada_batch b = cada_packed_batch(&s->pk);
-    CADA_TRY(cada_gpu_model_forward(s->gm, &b));
-    const float *lp = cada_gpu_model_logprobs(s->gm);
-    for (int i = 0; i < count; i++) {
-        const cada_traj *q = &t[first + i];
-        for (int k = 0; k < q->completion_len; k++) out[first + i][k] = lp[s->pk.lp_index[i] + k];
-    }
+cada_status cada_gpu_scorer_forward(cada_gpu_scorer *s, const cada_batch *b, const float **logprob) {
+    CADA_TRY(cada_gpu_model_forward(s->gm, b));
+    *logprob = cada_gpu_model_logprobs(s->gm);
     return CADA_OK;
 }
 
-cada_status cada_gpu_scorer_logprobs(cada_gpu_scorer *s, const cada_traj *t, int n, float *const *out) {
-    /* the packer's rule (a sequence opens a new row when it does not fit), counted ahead
-     * so each forward holds as many whole sequences as fit in `rows` rows */
-    int first = 0, rows = 0, used = s->T;
-    for (int i = 0; i < n; i++) {
-        const int len = t[i].prompt_len + t[i].completion_len;
-        if (len > s->T)
-            return CADA_ERR(CADA_ERR_ARG, "GPU scorer: sequence %d has %d tokens, more than a row (%d)", i, len, s->T);
-        int r = rows, u = used;
-        if (u + len > s->T) {
-            r++;
-            u = len;
-        } else {
-            u += len;
-        }
-        if (r > s->rows) {
-            CADA_TRY(score_chunk(s, t, first, i - first, out));
-            first = i;
-            r = 1;
-            u = len;
-        }
-        rows = r;
-        used = u;
-    }
-    if (n > first) CADA_TRY(score_chunk(s, t, first, n - first, out));
-    return CADA_OK;
+void cada_gpu_scorer_shape(const cada_gpu_scorer *s, int *row_tokens, int *rows) {
+    *row_tokens = s->T;
+    *rows = s->rows;
 }
 
 void cada_gpu_scorer_report(const cada_gpu_scorer *s) {
@@ -321,9 +287,13 @@ cada_status cada_gpu_scorer_create(cada_gpu_scorer **out, const cada_model *m, i
     return NO_CUDA("GPU scorer");
 }
 void cada_gpu_scorer_free(cada_gpu_scorer *s) { free(s); }
-cada_status cada_gpu_scorer_logprobs(cada_gpu_scorer *s, const cada_traj *t, int n, float *const *out) {
-    (void)s, (void)t, (void)n, (void)out;
+cada_status cada_gpu_scorer_forward(cada_gpu_scorer *s, const cada_batch *b, const float **logprob) {
+    (void)s, (void)b, (void)logprob;
     return NO_CUDA("GPU scorer");
+}
+void cada_gpu_scorer_shape(const cada_gpu_scorer *s, int *row_tokens, int *rows) {
+    (void)s;
+    *row_tokens = *rows = 0;
 }
 void cada_gpu_scorer_report(const cada_gpu_scorer *s) { (void)s; }
 size_t cada_gpu_scorer_bytes(const cada_gpu_scorer *s) { return (void)s, 0; }

@@ -1,5 +1,5 @@
-/* learn/learner_gpu.h: the GPU backend of learn/learner.h (cluster.device = cuda), used
- * by learner.c only. A C interface over opaque handles, so learner.c compiles the same
+/* learn/learner_gpu.h: the GPU backend of learn/learner.h (cluster.device = cuda) and the
+ * reference scorer's device forward, used by learner.c and scorer.c only. A C interface over opaque handles, so learner.c compiles the same
  * in every build; in a build without CUDA, cada_learner_gpu_create fails with
  * CADA_ERR_UNSUPPORTED and nothing else is reachable.
  *
@@ -43,6 +43,12 @@ cada_status cada_learner_gpu_upload_params(cada_learner_gpu *g, const float *hos
 cada_status cada_learner_gpu_download_adamw(cada_learner_gpu *g, size_t offset, size_t count, float *m, float *v);
 cada_status cada_learner_gpu_upload_adamw(cada_learner_gpu *g, size_t offset, size_t count, const float *m,
                                           const float *v);
+/* The reference scorer on the device (learner.h's cada_gpu_scorer; learn/scorer.h packs
+ * and cuts the batches): forward of a packed batch of at most rows x row_tokens tokens;
+ * *logprob: the host log-probs (B*T) until the next forward. */
+cada_status cada_gpu_scorer_forward(cada_gpu_scorer *s, const cada_batch *b, const float **logprob);
+void cada_gpu_scorer_shape(const cada_gpu_scorer *s, int *row_tokens, int *rows);
+
 void cada_learner_gpu_report_model(const cada_learner_gpu *g); /* the arena report, stdout */
 /* Device bytes of the model's plan (the arena and the cuBLASLt workspace). */
 void cada_learner_gpu_plan(const cada_learner_gpu *g, size_t *params, size_t *grads, size_t *optimizer,

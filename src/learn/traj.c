@@ -37,6 +37,21 @@ int cada_pack_rows_needed(const cada_traj *t, const int *which, int n, int T) {
     return rows;
 }
 
+int cada_pack_fit(const cada_traj *t, int n, int T, int max_rows) {
+    int rows = 0, used = T; /* as cada_pack_rows_needed */
+    for (int i = 0; i < n; i++) {
+        const int len = t[i].prompt_len + t[i].completion_len;
+        if (len > T) return i ? i : -1;
+        if (used + len > T) {
+            if (rows == max_rows) return i;
+            rows++;
+            used = 0;
+        }
+        used += len;
+    }
+    return n;
+}
+
 static cada_status reserve(cada_packed *p, size_t tokens, int seqs) {
     if (tokens > p->cap_tokens) {
         int *a = realloc(p->tokens, sizeof(int) * tokens);

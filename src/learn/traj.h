@@ -54,6 +54,11 @@ typedef struct {
 /* Rows needed to pack t[which[0..n)] into rows of T tokens (-1 if a sequence is longer
  * than T). which == NULL means t[0..n). */
 int cada_pack_rows_needed(const cada_traj *t, const int *which, int n, int T);
+/* How many leading sequences of t[0..n) fit in at most max_rows (>= 1) rows of T tokens
+ * under cada_pack's rule (in order, a sequence opening a new row when it does not fit):
+ * n when all do. A sequence longer than T ends the prefix before it, so cutting a batch
+ * into forwards prefix by prefix meets it first: then the result is -1 (t[0] is too long). */
+int cada_pack_fit(const cada_traj *t, int n, int T, int max_rows);
 /* Packs t[which[i]] for i in [0, n) (which == NULL: t[0..n)); p->lp_index[i] belongs to
  * which[i]. Errors: a sequence longer than T (names it). */
 cada_status cada_pack(cada_packed *p, const cada_traj *t, const int *which, int n, int T, int pad_id);

@@ -819,11 +819,7 @@ cada_status cada_gpu_model_adamw_step(cada_gpu_model *gm, const cada_adamw_confi
         return CADA_OK;
     }
     const double lr = cada_lr_at(cfg, t);
-    double clip = 1.0;
-    if (cfg->max_grad_norm > 0) {
-        double coef = cfg->max_grad_norm / (norm + 1e-6);
-        if (coef < 1.0) clip = coef;
-    }
+    const double clip = cada_clip_coef(cfg->max_grad_norm, norm);
     GPU_TRY(gpu_adamw_step(gm->master, gm->w, gm->grads, gm->adam_m, gm->adam_v, n, (float)lr, (float)cfg->beta1,
                            (float)cfg->beta2, (float)cfg->eps, (float)cfg->weight_decay, (float)clip, t, s),
             "adamw: update %lld", t);

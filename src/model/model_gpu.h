@@ -155,8 +155,8 @@ cada_status cada_gpu_model_entropy(cada_gpu_model *gm, double *sum);
 cada_status cada_gpu_model_zero_grads(cada_gpu_model *gm);
 
 /* One AdamW update of all parameters with update count t (>= 1), as learn/adamw.c:
- * global norm = sqrt(gpu_sqnorm(grads)); clip coefficient min(1, max_grad_norm /
- * (norm + 1e-6)) when max_grad_norm > 0; lr = cada_lr_at(cfg, t). A non-finite norm SKIPS
+ * global norm = sqrt(gpu_sqnorm(grads)); clip coefficient cada_clip_coef(max_grad_norm,
+ * norm) (learn/adamw.h); lr = cada_lr_at(cfg, t). A non-finite norm SKIPS
  * the step (nothing changes; the caller must not advance t) and returns CADA_OK with the
  * non-finite norm in *grad_norm_out (may be NULL); cada_gpu_model_adamw_skipped counts
  * skips. Writes the fp32 master and the bf16 weights in one pass. Synchronises. */

@@ -42,6 +42,10 @@ TEST(learn_pack_rows_targets_and_padding) {
     EXPECT(p.lp_index[0] == 1 && p.lp_index[1] == 5 && p.lp_index[2] == 11, "%d %d %d", p.lp_index[0], p.lp_index[1], p.lp_index[2]);
     cada_batch bt = cada_packed_batch(&p);
     EXPECT(cada_batch_validate(&bt, 16) == CADA_OK, "%s", cada_error_message());
+    /* prefixes that fit a number of rows: [a b] [c] */
+    EXPECT(cada_pack_fit(t, 3, 8, 1) == 2 && cada_pack_fit(t, 3, 8, 2) == 3 && cada_pack_fit(t + 1, 2, 8, 1) == 1);
+    EXPECT(cada_pack_fit(t, 3, 5, 9) == 2 && cada_pack_fit(t + 2, 1, 5, 9) == -1, "a too-long sequence ends the prefix");
+    EXPECT(cada_pack_fit(t, 0, 8, 1) == 0);
     /* a subset, reusing the buffers; then an empty pack is one padding row */
     int which[1] = {2};
     REQUIRE_OK(cada_pack(&p, t, which, 1, 8, 0));
@@ -214,6 +218,31 @@ TEST(learn_adamw_skips_nonfinite_steps) {
     g[1] = 0.2f;
     REQUIRE_OK(cada_adamw_step(&o, p, g, cada_sqnorm(g, 3), &r));
     EXPECT(r.applied && o.step == 1 && p[0] < 1.0f && r.lr == c.lr);
+    cada_adamw_free(&o);
+}
+
+/* clip_grad_norm_'s coefficient, and the update using exactly it: with lr 0 and no decay
+ * AdamW's first moment after one step is (1 - beta1) g c, so m reveals the c applied. */
+TEST(learn_adamw_clip_coefficient) {
+    EXPECT(cada_clip_coef(1.0, 4.0) == 1.0 / (4.0 + 1e-6));
+    EXPECT(cada_clip_coef(1.0, 0.5) == 1.0, "a norm below the limit is kept");
+    EXPECT(cada_clip_coef(1.0, 1.0) == 1.0 / (1.0 + 1e-6), "at the limit the 1e-6 still scales, as in torch");
+    EXPECT(cada_clip_coef(0.0, 100.0) == 1.0 && cada_clip_coef(-1.0, 100.0) == 1.0, "max_grad_norm <= 0: no clipping");
+    EXPECT(cada_clip_coef(1.0, NAN) == 1.0 && cada_clip_coef(2.0, INFINITY) == 0.0);
+    cada_adamw_config c;
+    cada_adamw_config_default(&c);
+    c.lr = 0.0;
+    c.weight_decay = 0.0;
+    c.max_grad_norm = 0.5;
+    cada_adamw o;
+    REQUIRE_OK(cada_adamw_init(&o, &c, 0, 2));
+    float p[2] = {1, 2}, g[2] = {3, 4}; /* norm 5 */
+    cada_adamw_result r;
+    REQUIRE_OK(cada_adamw_step(&o, p, g, cada_sqnorm(g, 2), &r));
+    const float clip = (float)cada_clip_coef(0.5, 5.0);
+    EXPECT(r.applied && r.grad_norm == 5.0 && r.clip_coef == cada_clip_coef(0.5, 5.0));
+    EXPECT(o.m[0] == (float)(1.0 - c.beta1) * (g[0] * clip) && o.m[1] == (float)(1.0 - c.beta1) * (g[1] * clip),
+           "m = %.9g %.9g", (double)o.m[0], (double)o.m[1]);
     cada_adamw_free(&o);
 }
 
@@ -393,6 +422,57 @@ TEST(learn_learner_metrics_and_algorithms) {
             EXPECT(last.ratio_max >= last.ratio_min && last.ratio_mean > 0.5 && last.kl_mean >= 0);
         free(p1);
         free(p);
+    }
+}
+
+typedef struct {
+    int calls, last_done, total, ordered;
+    double tokens;
+} progress_log;
+
+static void log_progress(void *ctx, int done, int total, double tokens) {
+    progress_log *p = ctx;
+    p->ordered &= done == p->last_done + 1 && tokens >= p->tokens && (p->calls == 0 || total == p->total);
+    p->calls++;
+    p->last_done = done;
+    p->total = total;
+    p->tokens = tokens;
+}
+
+/* The progress hook: once per local micro-batch, done counting up to total, the tokens
+ * growing to the step's; removed, it is not called again. */
+TEST(learn_learner_progress_hook) {
+    const cada_zero_stage stages[2] = {CADA_DP, CADA_ZERO2};
+    for (int z = 0; z < 2; z++) {
+        cada_model m;
+        REQUIRE_OK(make_model(&m, 0));
+        cada_comm *c;
+        REQUIRE_OK(cada_comm_init_self(&c, NULL));
+        cada_learner_config lc;
+        cada_learner_config_default(&lc, CADA_ALGO_GRPO);
+        lc.zero = stages[z];
+        lc.row_tokens = 16;
+        lc.micro_tokens = 32;
+        cada_learner *L;
+        REQUIRE_OK(cada_learner_init(&L, &m, c, &lc));
+        cada_synth_batch b;
+        REQUIRE_OK(cada_synth_batch_make(&b, 12, 4, 32, 5, 9, 0, 1, 7));
+        progress_log p = {.ordered = 1};
+        cada_learner_set_progress(L, log_progress, &p);
+        cada_step_metrics sm;
+        REQUIRE_OK(cada_learner_step(L, b.t, b.n, &sm));
+        EXPECT(sm.local_micro_batches > 2 && p.calls == sm.local_micro_batches && p.total == sm.local_micro_batches &&
+                   p.last_done == p.total && p.ordered,
+               "%s: %d calls, done %d of %d, %d micro-batches, in order %d", cada_zero_name(stages[z]), p.calls, p.last_done,
+               p.total, sm.local_micro_batches, p.ordered);
+        EXPECT(p.tokens == sm.tokens, "tokens %g, the step's %g", p.tokens, sm.tokens);
+        cada_learner_set_progress(L, NULL, NULL);
+        REQUIRE_OK(cada_learner_step(L, b.t, b.n, &sm));
+        EXPECT(p.calls == sm.local_micro_batches);
+        cada_synth_batch_free(&b);
+        cada_learner_free(L);
+        cada_comm_free(c);
+        cada_model_free(&m);
     }
 }
 
