@@ -172,23 +172,7 @@ void cada_learner_memory_get(const cada_learner *L, cada_learner_memory *out);
  * downloads the fp32 master weights into them (checkpoints), cada_learner_push_params
  * uploads them (after a restore). The optimizer shard file is the same format: m and v
  * move between the device and the file in chunks (cada_adamw.m / .v stay NULL). */
-#ifdef CADA_HAVE_MPI
-#include <mpi.h>
-#endif
-
-typedef struct cada_gpu_model cada_gpu_model; /* model/model_gpu.h (CUDA builds) */
-
-typedef struct {
-    int device;         /* CUDA device of this rank (cada_learner_pick_device) */
-    int recompute;      /* activation recomputation (model_gpu.h) */
-    int kv_slots;       /* > 0: the rollout KV cache lives in the learner's model (colocated) */
-    int kv_max_len;     /* context limit per slot */
-    int gen_max_tokens; /* new tokens per inference call */
-#ifdef CADA_HAVE_MPI
-    MPI_Comm group;     /* the learner ranks, in the order of the learner communicator
-                           (the NCCL gradient communicator is made over it when W > 1) */
-#endif
-} cada_learner_gpu_options;
+#include "learn/learner_gpu.h" /* cada_learner_gpu_options, the GPU scorer */
 
 /* As cada_learner_init, on the GPU. Errors: CADA_ERR_UNSUPPORTED (a build without CUDA,
  * W > 1 without NCCL, a ZeRO stage), CADA_ERR_CUDA / CADA_ERR_NOMEM from the device. */
@@ -203,21 +187,6 @@ cada_status cada_learner_push_params(cada_learner *L); /* m->params -> device; C
 void cada_learner_gpu_report(const cada_learner *L);
 size_t cada_learner_gpu_bytes(const cada_learner *L);
 
-/* Frozen weights on a GPU, forward only (the reference model of the KL term): an
- * inference-only cada_gpu_model with bf16 weights and forward buffers for max_tokens
- * packed tokens in rows of row_tokens. */
-typedef struct cada_gpu_scorer cada_gpu_scorer;
-cada_status cada_gpu_scorer_create(cada_gpu_scorer **out, const cada_model *m, int row_tokens, int max_tokens,
-                                   int device);
-void cada_gpu_scorer_free(cada_gpu_scorer *s); /* NULL is fine */
-/* The log-probs of each sequence's completion tokens under the scorer's weights:
- * out[i] receives t[i].completion_len floats. The sequences are packed in order
- * (learn/traj.h) into as many forwards of at most max_tokens as they need; one longer
- * than row_tokens is an error naming it. learn/scorer.h is the same on either device
- * (this is its GPU path). */
-cada_status cada_gpu_scorer_logprobs(cada_gpu_scorer *s, const cada_traj *t, int n, float *const *out);
-void cada_gpu_scorer_report(const cada_gpu_scorer *s);
-size_t cada_gpu_scorer_bytes(const cada_gpu_scorer *s);
 
 #ifdef CADA_HAVE_MPI
 /* This rank's CUDA device: its rank among the ranks of its node (MPI_Comm_split_type

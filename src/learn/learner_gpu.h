@@ -15,8 +15,44 @@
 #define CADA_LEARN_LEARNER_GPU_H
 
 #include "learn/adamw.h"
-#include "learn/learner.h"
+#include "learn/traj.h"
 #include "model/model.h"
+
+#ifdef CADA_HAVE_MPI
+#include <mpi.h>
+#endif
+
+typedef struct cada_gpu_model cada_gpu_model; /* model/model_gpu.h (CUDA builds) */
+
+typedef struct {
+    int device;         /* CUDA device of this rank (cada_learner_pick_device) */
+    int recompute;      /* activation recomputation (model_gpu.h) */
+    int kv_slots;       /* > 0: the rollout KV cache lives in the learner's model (colocated) */
+    int kv_max_len;     /* context limit per slot */
+    int gen_max_tokens; /* new tokens per inference call */
+#ifdef CADA_HAVE_MPI
+    MPI_Comm group;     /* the learner ranks, in the order of the learner communicator
+                           (the NCCL gradient communicator is made over it when W > 1) */
+#endif
+} cada_learner_gpu_options;
+
+
+/* Frozen weights on a GPU, forward only (the reference model of the KL term): an
+ * inference-only cada_gpu_model with bf16 weights and forward buffers for max_tokens
+ * packed tokens in rows of row_tokens. */
+typedef struct cada_gpu_scorer cada_gpu_scorer;
+cada_status cada_gpu_scorer_create(cada_gpu_scorer **out, const cada_model *m, int row_tokens, int max_tokens,
+                                   int device);
+void cada_gpu_scorer_free(cada_gpu_scorer *s); /* NULL is fine */
+/* The log-probs of each sequence's completion tokens under the scorer's weights:
+ * out[i] receives t[i].completion_len floats. The sequences are packed in order
+ * (learn/traj.h) into as many forwards of at most max_tokens as they need; one longer
+ * than row_tokens is an error naming it. learn/scorer.h is the same on either device
+ * (this is its GPU path). */
+cada_status cada_gpu_scorer_logprobs(cada_gpu_scorer *s, const cada_traj *t, int n, float *const *out);
+void cada_gpu_scorer_report(const cada_gpu_scorer *s);
+size_t cada_gpu_scorer_bytes(const cada_gpu_scorer *s);
+
 
 typedef struct cada_learner_gpu cada_learner_gpu;
 

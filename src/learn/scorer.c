@@ -55,8 +55,8 @@ void cada_scorer_free(cada_scorer *s) {
 
 /* One forward of the packed t[first, first + count), each sequence's completion
  * log-probs copied out of it (learn/traj.h: token k's is logprob[lp_index + k]). */
-static cada_status score_forward(cada_scorer *s, const cada_traj *t, int first, int count, float *const *out) {
-    CADA_TRY(cada_pack(&s->pk, t + first, NULL, count, s->T, 0));
+static cada_status score_forward(cada_scorer *s, const cada_traj *t, int first, int count, int T, float *const *out) {
+    CADA_TRY(cada_pack(&s->pk, t + first, NULL, count, T, 0));
     cada_batch b = cada_packed_batch(&s->pk);
     const float *lp = NULL;
     if (s->gpu) {
@@ -87,10 +87,15 @@ cada_status cada_scorer_logprobs(cada_scorer *s, const cada_traj *t, int n, floa
         if (q->completion_len > 0 && !out[i])
             return CADA_ERR(CADA_ERR_ARG, "scorer: sequence %d has %d completion tokens but no output", i, q->completion_len);
     }
+    if (!s->gpu) { /* the CPU: each sequence alone, in one row of its own length (scorer.h: why) */
+        for (int i = 0; i < n; i++) /* nothing to score without completion tokens */
+            if (t[i].completion_len > 0) CADA_TRY(score_forward(s, t, i, 1, t[i].prompt_len + t[i].completion_len, out));
+        return CADA_OK;
+    }
     for (int first = 0; first < n;) {
         const int count = cada_pack_fit(t + first, n - first, s->T, s->rows);
         if (count < 1) return CADA_ERR(CADA_ERR_INTERNAL, "scorer: sequence %d fits no forward", first);
-        CADA_TRY(score_forward(s, t, first, count, out));
+        CADA_TRY(score_forward(s, t, first, count, s->T, out));
         first += count;
     }
     return CADA_OK;
@@ -109,8 +114,8 @@ void cada_scorer_report(const cada_scorer *s) {
         return;
     }
     printf("reference on the CPU: parameters %.1f MiB (fp32), activations %.1f MiB (as the last forward sized them), "
-           "forwards of at most %d x %d tokens\n",
-           (double)(sizeof(float) * s->m->n_params) / (1 << 20), (double)s->m->act.bytes / (1 << 20), s->rows, s->T);
+           "one forward per sequence of at most %d tokens\n",
+           (double)(sizeof(float) * s->m->n_params) / (1 << 20), (double)s->m->act.bytes / (1 << 20), s->T);
 }
 
 /* learner.h's GPU scorer entry point: the same packing and chunking as above, over the

@@ -2,24 +2,24 @@
  * weights (the reference model of the KL term), on the CPU or on one GPU, through one
  * entry point.
  *
- * The sequences are packed in order by learn/traj.h's rule (cada_pack: rows of
- * row_tokens, a sequence opening a new row when it does not fit, padding documents
- * with token 0 and no targets) and cut into forwards of at most
- * rows = micro_tokens / row_tokens rows each (cada_pack_fit), so memory is bounded by
- * one micro-batch whatever the number of sequences:
- *   CPU  (device -1): cada_model_forward on the caller's model; its activation arena
- *        (model/model.h) holds one forward of B <= rows rows of row_tokens, attention
- *        probabilities included (L B H row_tokens^2 floats). The model must serve no
- *        other forward while the scorer is in use (the arena is shared).
- *   GPU  (device >= 0): an inference-only bf16 copy of the weights on that CUDA device
- *        with forward buffers for rows x row_tokens tokens (learn/learner.h's
- *        cada_gpu_scorer); the caller's model is read at creation only.
- * Attention never crosses documents, so a sequence's log-probs do not depend on the
- * sequences packed with it or on where it lands in a row, up to the float rounding of
- * the reductions inside BLAS, whose results change with the matrix shapes (B x T): a
- * few float ulps (measured: <= 1e-5 on SmolLM2-135M), so not bit for bit against a
- * different packing, one forward of the whole batch included.
- * tests/unit/test_learn_scorer.c bounds it against each sequence's own forward.
+ *   CPU  (device -1): each sequence in a forward of its own (cada_model_forward on the
+ *        caller's model, one row of exactly its length). A sequence's log-probs are then
+ *        the same bits whatever batch it arrives in: OpenBLAS rounds differently with
+ *        the matrix shapes (a packed forward moves results by a few float ulps, measured
+ *        <= 1e-5 on SmolLM2-135M), and the trainer's runs are bit-identical across
+ *        rank layouts only if the reference log-probs are (tests/cli/train_disagg.sh).
+ *        No padding is computed, and the activation arena (model/model.h) holds one
+ *        sequence (attention probabilities L H len^2 floats included). The model must
+ *        serve no other forward while the scorer is in use (the arena is shared).
+ *   GPU  (device >= 0): the sequences packed in order by learn/traj.h's rule (cada_pack:
+ *        rows of row_tokens, a sequence opening a new row when it does not fit) and cut
+ *        into forwards of at most rows = micro_tokens / row_tokens rows each
+ *        (cada_pack_fit), so memory is bounded by one micro-batch; an inference-only
+ *        bf16 copy of the weights on that CUDA device with forward buffers for rows x
+ *        row_tokens tokens (learn/learner.h's cada_gpu_scorer); the caller's model is
+ *        read at creation only. Attention never crosses documents, so a sequence's
+ *        log-probs do not depend on its neighbours beyond the rounding of the GEMMs.
+ * tests/unit/test_learn_scorer.c holds the CPU to each sequence's own forward.
  * On the GPU the weights are bf16: its log-probs agree with the CPU's to bf16
  * precision, not bit for bit.
  *

@@ -5,6 +5,12 @@
 
 #include <stdlib.h>
 
+static void on_micro_batch(void *ctx, int done, int total, double tokens) {
+    cada_progress *p = ctx;
+    p->total = total;
+    cada_progress_update(p, done, tokens, 0);
+}
+
 cada_status cada_learn_stage_run(cada_learner *L, const seq_rec *all, int n_all, cada_progress *progress, const char *label,
                                  cada_step_metrics *sm, double *learn_s) {
     double t0 = cada_now();
@@ -14,9 +20,15 @@ cada_status cada_learn_stage_run(cada_learner *L, const seq_rec *all, int n_all,
         tr[i] = (cada_traj){.tokens = all[i].tokens, .prompt_len = all[i].prompt_len, .completion_len = all[i].completion_len,
                             .rollout_logprob = all[i].rollout_lp, .ref_logprob = all[i].ref_lp, .reward = all[i].reward,
                             .group = all[i].order};
-    (void)progress;
-    (void)label;
+    if (progress && progress->enabled) {
+        cada_progress_begin(progress, label, "micro-batches", 0); /* the total comes with the first report */
+        cada_learner_set_progress(L, on_micro_batch, progress);
+    }
     cada_status st = cada_learner_step(L, tr, n_all, sm);
+    if (progress && progress->enabled) {
+        cada_learner_set_progress(L, NULL, NULL);
+        cada_progress_end(progress);
+    }
     free(tr);
     *learn_s = cada_now() - t0;
     return st;
