@@ -9,7 +9,7 @@ cd "$ROOT"
 run_expect_rc 0 "$CADA" eval --model "$MODEL" --set data/prompts/harmful.jsonl --set jsonl:data/prompts/benign.jsonl \
   --limit 3 --max-tokens 48 --k 2 --seed 3 --out "$TMP/eval"
 expect_contains "$OUT" "eval: generating" "ASR" "non-refusal" "report.json"
-for f in report.json report.md report.svg generations.jsonl config.txt; do
+for f in report.json report.md report.svg generations.jsonl config.ini; do
   [ -s "$TMP/eval/$f" ] || fail "cada eval did not write $f"
 done
 python3 - "$TMP/eval" <<'PY' || fail "the eval reports are not what they should be"
@@ -39,7 +39,10 @@ xml.dom.minidom.parse(d + "/report.svg")
 md = open(d + "/report.md").read()
 assert "| harmful | 3 | 3 |" in md and "## Per hazard category" in md
 PY
-grep -q "prompt.k = 2" "$TMP/eval/config.txt" || fail "config.txt lacks the resolved prompt configuration"
+# config.ini is the resolved configuration: it reads back (`cada eval -c`) to the same run
+run_expect_rc 0 "$CADA" eval -c "$TMP/eval/config.ini" --check
+expect_contains "$OUT" "configuration valid" $'[prompt]' "k = 2" "seed = 3" "max_new_tokens = 48" "limit = 3" \
+  "sets = data/prompts/harmful.jsonl,jsonl:data/prompts/benign.jsonl" "out_dir = $TMP/eval"
 
 # score the generations again without generating: same verdicts as eval's rule detector
 run_expect_rc 0 "$CADA" score --in "$TMP/eval/generations.jsonl" --out "$TMP/scored.jsonl"
