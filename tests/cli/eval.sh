@@ -75,11 +75,34 @@ expect_contains "$OUT" "bad.jsonl:2"
 run_expect_rc 0 "$CADA" eval --model "$MODEL" --set "$TMP/bad.jsonl" --on-error skip --template plain --max-tokens 4 \
   --out "$TMP/skip" --quiet
 expect_contains "$OUT" "bad.jsonl:2" "skipped" "benign"
+# the same run from a configuration file: its keys act, and a flag (read after -c
+# whatever its place) overrides the file
+cat > "$TMP/skip.ini" <<EOF
+[data]
+on_error = skip
+[prompt]
+template = plain
+[eval]
+sets = $TMP/bad.jsonl
+max_new_tokens = 99
+out_dir = $TMP/skip-ini
+EOF
+run_expect_rc 0 "$CADA" eval --max-tokens 4 -c "$TMP/skip.ini" --model "$MODEL" --quiet
+expect_contains "$OUT" "bad.jsonl:2" "skipped" "template plain"
+python3 - "$TMP/skip-ini" <<'PY' || fail "the configuration file did not set the eval run"
+import json, sys
+r = json.load(open(sys.argv[1] + "/report.json"))
+assert r["template"] == "plain" and r["max_tokens"] == 4, r
+rows = [json.loads(l) for l in open(sys.argv[1] + "/generations.jsonl")]
+assert len(rows) == 1 and rows[0]["cases"] == [] and rows[0]["tokens"] <= 4, rows
+ini = open(sys.argv[1] + "/config.ini").read()
+assert "on_error = skip" in ini and "template = plain" in ini and "max_new_tokens = 4" in ini, ini
+PY
 
 # usage errors
 run_expect_rc 2 "$CADA" eval --model "$MODEL"
 run_expect_rc 2 "$CADA" eval --set data/prompts/harmful.jsonl --set prompt.colour=red
-expect_contains "$OUT" "unknown key 'prompt.colour'"
+expect_contains "$OUT" "unknown key 'prompt.colour'" "keys of [prompt]: template"
 run_expect_rc 2 "$CADA" eval --set data/prompts/harmful.jsonl --template fancy
 run_expect_rc 2 "$CADA" score --in "$TMP/two.jsonl" --detector judge
 expect_contains "$OUT" "--judge-model"
