@@ -521,11 +521,17 @@ cada_status cada_config_prompt(const cada_run_config *c, cada_prompt_config *out
     cada_prompt_config_default(out);
     int found = 0;
     for (int t = CADA_TEMPLATE_CADA; t <= CADA_TEMPLATE_PLAIN; t++)
-        if (!strcmp(c->prompt_template, cada_template_name((cada_template_kind)t))) out->template = (cada_template_kind)t, found = 1;
+        if (!strcmp(c->prompt_template, cada_template_name((cada_template_kind)t))) {
+            out->template = (cada_template_kind)t;
+            found = 1;
+        }
     if (!found) return CADA_ERR(CADA_ERR_CONFIG, "prompt.template = '%s' is not one of cada|rule|plain", c->prompt_template);
     found = 0;
     for (int r = CADA_SELECT_CATEGORY; r <= CADA_SELECT_CATEGORY_BM25; r++)
-        if (!strcmp(c->case_selection, cada_select_name((cada_select_rule)r))) out->select = (cada_select_rule)r, found = 1;
+        if (!strcmp(c->case_selection, cada_select_name((cada_select_rule)r))) {
+            out->select = (cada_select_rule)r;
+            found = 1;
+        }
     if (!found)
         return CADA_ERR(CADA_ERR_CONFIG, "prompt.selection = '%s' is not one of category|bm25|category+bm25", c->case_selection);
     if (c->prompt_k < 0 || c->prompt_k > CADA_PROMPT_MAX_K)
