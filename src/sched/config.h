@@ -156,14 +156,15 @@ cada_status cada_config_check_device(const cada_run_config *c);
  * saved in the checkpoint (saved, read from saved_path) at step `step`. Every key that
  * changes the computation must be equal; free to differ: run.name, run.out_dir,
  * run.checkpoint_every, run.log_every, cluster.timeout_seconds,
- * cluster.threads_per_rank, run.tensorboard, run.dump_samples and the eval.* keys. run.steps must exceed `step` and may be raised, except under
- * learn.lr_schedule = cosine (whose length it sets). Errors name the key and both
- * values. */
+ * cluster.threads_per_rank, run.tensorboard, run.dump_samples and the eval.* keys.
+ * run.steps must exceed `step` and may be raised, except under learn.lr_schedule =
+ * cosine (whose length it sets). Errors name the key and both values. */
 cada_status cada_config_check_resume(const cada_run_config *saved, const cada_run_config *now, long long step,
                                      const char *saved_path);
 /* The modules' configurations. Each starts from the module's defaults and sets every
  * field the table holds; a value the table's checks let through but the module cannot
- * take (an empty prompt file name, learn.algorithm sft) is CADA_ERR_CONFIG naming the key.
+ * take is an error naming the key: CADA_ERR_CONFIG (an empty prompt file name), or
+ * CADA_ERR_UNSUPPORTED (learn.algorithm sft or dpo).
  *
  * prompt: template, k, selection, pool, balance, data_dir and the file names; the seed
  *   of case choice is run.seed (one seed for every random stream of a run).
