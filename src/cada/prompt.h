@@ -30,9 +30,11 @@
  * batch, the rank, or the other prompts. The choice is logged at debug level
  * (CADA_LOG=debug) and returned, so callers can record the case ids.
  *
- * Configuration: cada_prompt_config, set field by field from "key=value" text (the
- * command line's --set prompt.k=3, or the [prompt] section of sched/config.h's INI
- * files: same key names; "select" is accepted for "selection"). */
+ * Configuration: the commands build cada_prompt_config from the [prompt] section of
+ * the run configuration (sched/config_modules.h: cada_config_prompt; the seed there is
+ * run.seed, the one seed of a run). cada_prompt_config_set sets it field by field from
+ * "key=value" text with the same key names, plus seed ("select" is accepted for
+ * "selection"). */
 #ifndef CADA_CADA_PROMPT_H
 #define CADA_CADA_PROMPT_H
 

@@ -90,6 +90,7 @@ static void json_string(FILE *f, const char *s, size_t len) {
 int cada_cmd_generate(int argc, char **argv) {
     const char *model_path = cada_cli_default_model(), *prompt = NULL, *system = NULL;
     int chat = 0, json = 0, max_tokens = 128, samples = 1, max_len = 2048;
+    unsigned tok_flags = 0;
     cada_engine_config ec;
     memset(&ec, 0, sizeof ec);
     ec.sampling.temperature = 0.0f;
@@ -112,7 +113,12 @@ int cada_cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--seed") && more) ec.seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "-n") && more) samples = atoi(argv[++i]);
         else if (!strcmp(a, "--stop") && more && g.n_stop < MAX_STOP) g.stop[g.n_stop++] = argv[++i];
-        else {
+        else if (!strcmp(a, "--gguf-tokenizer") && more) {
+            if (cada_tok_gguf_mode_parse(argv[++i], &tok_flags) != CADA_OK) {
+                fprintf(stderr, "cada generate: --gguf-tokenizer: %s\n", cada_error_message());
+                return 2;
+            }
+        } else {
             prompt = NULL;
             break;
         }
@@ -122,7 +128,9 @@ int cada_cmd_generate(int argc, char **argv) {
         fprintf(stderr,
                 "usage: cada generate --prompt TEXT [--model PATH] [--system TEXT] [--chat] [--max-tokens 128]\n"
                 "                     [--temperature 0 (greedy)] [--top-p 1] [--top-k 0] [--seed 0] [-n 1]\n"
-                "                     [--stop STRING]... [--max-len 2048] [--json]\n");
+                "                     [--stop STRING]... [--max-len 2048] [--json] [--gguf-tokenizer llama.cpp|transformers]\n"
+                "  --gguf-tokenizer: how a GGUF vocabulary is pre-tokenized: as its tokenizer.ggml.pre says, like\n"
+                "  llama.cpp (default), or as transformers' GGUF loader does (plain GPT-2 ByteLevel)\n");
         return 2;
     }
     if (system && !chat) {
@@ -136,7 +144,7 @@ int cada_cmd_generate(int argc, char **argv) {
     cada_gen_request *reqs = NULL;
     int rc = 0;
     if (cada_model_load(&m, model_path) != CADA_OK) return cada_cli_fail("generate");
-    if (cada_tok_load(&tok, model_path, 0) != CADA_OK || encode_prompt(tok, system, prompt, chat, &ids) != CADA_OK) {
+    if (cada_tok_load(&tok, model_path, tok_flags) != CADA_OK || encode_prompt(tok, system, prompt, chat, &ids) != CADA_OK) {
         rc = cada_cli_fail("generate");
         goto done;
     }
@@ -278,13 +286,21 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
 int cada_cmd_bench_generate(int argc, char **argv) {
     const char *model_path = cada_cli_default_model(), *prompt_file = "tests/data/bench_prompts.txt";
     int new_tokens = 64, big_batch = 16;
+    unsigned tok_flags = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
+        else if (!strcmp(argv[i], "--gguf-tokenizer") && i + 1 < argc) {
+            if (cada_tok_gguf_mode_parse(argv[++i], &tok_flags) != CADA_OK) {
+                fprintf(stderr, "cada bench generate: --gguf-tokenizer: %s\n", cada_error_message());
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--prompts") && i + 1 < argc) prompt_file = argv[++i];
         else if (!strcmp(argv[i], "--new-tokens") && i + 1 < argc) new_tokens = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) big_batch = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: cada bench generate [--model PATH] [--prompts FILE] [--new-tokens 64] [--batch 16]\n");
+            fprintf(stderr, "usage: cada bench generate [--model PATH] [--prompts FILE] [--new-tokens 64] [--batch 16]\n"
+                            "                           [--gguf-tokenizer llama.cpp|transformers]\n");
             return 2;
         }
     }
@@ -300,7 +316,7 @@ int cada_cmd_bench_generate(int argc, char **argv) {
     memset(ids, 0, sizeof ids);
     int rc = 0;
     if (cada_model_load(&m, model_path) != CADA_OK) return cada_cli_fail("bench generate");
-    if (cada_tok_load(&tok, model_path, 0) != CADA_OK) {
+    if (cada_tok_load(&tok, model_path, tok_flags) != CADA_OK) {
         rc = cada_cli_fail("bench generate");
         goto done;
     }

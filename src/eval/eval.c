@@ -29,6 +29,31 @@ void cada_eval_config_default(cada_eval_config *c) {
     c->progress = 1;
 }
 
+/* ---- judge ---------------------------------------------------------------------- */
+
+cada_status cada_eval_judge_open(cada_eval_judge *j, const char *model_path, unsigned tok_flags, const cada_judge_config *cfg) {
+    memset(j, 0, sizeof *j);
+    cada_status st = cada_model_load(&j->model, model_path);
+    if (st != CADA_OK) {
+        cada_error_wrap("judge model %s", model_path);
+        return st;
+    }
+    st = cada_tok_load(&j->tok, model_path, tok_flags);
+    if (st == CADA_OK) st = cada_judge_open_with(&j->judge, &j->model, j->tok, cfg);
+    if (st != CADA_OK) {
+        cada_error_wrap("judge model %s", model_path);
+        cada_eval_judge_close(j);
+    }
+    return st;
+}
+
+void cada_eval_judge_close(cada_eval_judge *j) {
+    cada_judge_close(j->judge);
+    cada_tok_free(j->tok);
+    cada_model_free(&j->model);
+    memset(j, 0, sizeof *j);
+}
+
 /* ---- progress --------------------------------------------------------------------- */
 
 typedef struct {
@@ -139,6 +164,8 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
     memset(&builder, 0, sizeof builder);
     cada_refusal_rules *rules = NULL;
     cada_judge *judge = NULL;
+    cada_eval_judge own_judge;
+    memset(&own_judge, 0, sizeof own_judge);
     eval_prompt *ps = NULL;
     cada_gen_request *reqs = NULL;
     cada_gen_result *results = NULL;
@@ -188,7 +215,7 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
         if (cfg->progress) CADA_INFO("eval: loading %s", cfg->model_path);
         st = cada_model_load(&m, cfg->model_path);
     }
-    if (st == CADA_OK) st = cada_tok_load(&tok, cfg->model_path, 0);
+    if (st == CADA_OK) st = cada_tok_load(&tok, cfg->model_path, cfg->tok_flags);
     if (st == CADA_OK) st = cada_prompt_builder_init(&builder, &cfg->prompt);
     if (st == CADA_OK) st = cada_refusal_rules_load(&rules, cfg->reward.patterns);
     int longest = 0;
@@ -260,7 +287,8 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
     if (st == CADA_OK && need_judge) {
         if (cfg->judge_model) {
             if (cfg->progress) CADA_INFO("eval: loading judge %s", cfg->judge_model);
-            st = cada_judge_open(&judge, cfg->judge_model, &cfg->judge);
+            st = cada_eval_judge_open(&own_judge, cfg->judge_model, cfg->tok_flags, &cfg->judge);
+            judge = own_judge.judge;
         } else {
             st = cada_judge_open_with(&judge, &m, tok, &cfg->judge);
         }
@@ -334,7 +362,7 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
         rep->top_p = cfg->top_p;
         st = cada_mkdir_p(cfg->out_dir);
     }
-    cada_str lines = {0}, conf = {0};
+    cada_str lines = {0};
     for (int i = 0; i < n && st == CADA_OK; i++)
         st = write_line(&lines, rep, &builder, &ps[i], &rewards[i], rubrics && rewards[i].label == CADA_LABEL_HARMFUL ? &rubrics[i] : NULL,
                         rubric_texts ? &rubric_texts[i] : NULL);
@@ -343,23 +371,14 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
         snprintf(path, sizeof path, "%s/generations.jsonl", cfg->out_dir);
         st = cada_write_file(path, cada_str_c(&lines), lines.len);
     }
-    if (st == CADA_OK) {
-        cada_str_printf(&conf, "eval.model = %s\neval.judge_model = %s\neval.rubric = %d\neval.limit = %d\n"
-                               "eval.max_tokens = %d\neval.slots = %d\neval.temperature = %g\neval.top_p = %g\neval.seed = %llu\n",
-                        cfg->model_path, rep->judge_model, cfg->rubric, cfg->limit, cfg->max_tokens, cfg->n_slots,
-                        (double)cfg->temperature, (double)cfg->top_p, (unsigned long long)cfg->seed);
-        for (int s = 0; s < cfg->n_sets; s++)
-            cada_str_printf(&conf, "eval.set = %s:%s\n", cada_set_format_name(cfg->sets[s].format), cfg->sets[s].path);
-        cada_prompt_config_print(&cfg->prompt, &conf);
-        st = cada_reward_config_print(&cfg->reward, &conf);
+    if (st == CADA_OK && cfg->config_ini) {
         char path[2048];
-        snprintf(path, sizeof path, "%s/config.txt", cfg->out_dir);
-        if (st == CADA_OK) st = cada_write_file(path, cada_str_c(&conf), conf.len);
+        snprintf(path, sizeof path, "%s/config.ini", cfg->out_dir);
+        st = cada_write_file(path, cfg->config_ini, strlen(cfg->config_ini));
     }
     rep->total_seconds = cada_now() - t_start;
     if (st == CADA_OK) st = cada_eval_report_write(rep, cfg->out_dir);
     cada_str_free(&lines);
-    cada_str_free(&conf);
     /* clean up */
     for (int i = 0; ps && i < n; i++) {
         free(ps[i].tokens);
@@ -376,7 +395,8 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
     free(rubrics);
     free(rubric_texts);
     free(prog.count);
-    cada_judge_close(judge);
+    if (judge != own_judge.judge) cada_judge_close(judge); /* the policy as its own judge */
+    cada_eval_judge_close(&own_judge);
     cada_refusal_rules_free(rules);
     cada_prompt_builder_free(&builder);
     cada_tok_free(tok);

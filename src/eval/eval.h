@@ -17,7 +17,11 @@
  *                                        tokens, refused, p_refused, rule_refused,
  *                                        format, reward components, rubric. The file is
  *                                        valid input for `cada score`.
- *   config.txt                           the resolved configuration */
+ *   config.ini                           the resolved configuration (cfg->config_ini:
+ *                                        `cada eval -c OUT/config.ini` repeats the run)
+ *
+ * The command line and the INI keys behind cada_eval_config are sched/config.h's (model,
+ * data, prompt, reward and eval sections); this module takes the built configurations. */
 #ifndef CADA_EVAL_EVAL_H
 #define CADA_EVAL_EVAL_H
 
@@ -48,11 +52,23 @@ typedef struct {
     int n_slots;                  /* sequences decoded together */
     float temperature, top_p;     /* 0 = greedy (the paper's evaluation) */
     uint64_t seed;                /* generation streams (the prompt builder has its own seed) */
+    unsigned tok_flags;           /* cada_tok_load flags of the policy's and the judge's tokenizer */
     const char *out_dir;
+    const char *config_ini;       /* written as out_dir/config.ini; NULL: none */
     int progress;                 /* progress lines on stderr */
 } cada_eval_config;
 
 void cada_eval_config_default(cada_eval_config *c);
 cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *report);
+
+/* A judge with a model of its own (reward.judge_model), its tokenizer loaded with
+ * tok_flags (reward/judge.h's cada_judge_open takes the default tokenization). */
+typedef struct {
+    cada_model model;
+    cada_tokenizer *tok;
+    cada_judge *judge;
+} cada_eval_judge;
+cada_status cada_eval_judge_open(cada_eval_judge *j, const char *model_path, unsigned tok_flags, const cada_judge_config *cfg);
+void cada_eval_judge_close(cada_eval_judge *j);
 
 #endif

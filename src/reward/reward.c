@@ -53,7 +53,6 @@ cada_status cada_reward_config_set(cada_reward_config *c, const char *kv) {
     } floats[] = {{"judge_threshold", &c->judge_threshold}, {"bonus_weight", &c->bonus_weight},
                   {"harmful_comply", &c->harmful_comply},   {"harmful_refuse", &c->harmful_refuse},
                   {"benign_help", &c->benign_help},         {"benign_refusal", &c->benign_refuse},
-                  {"benign_refuse", &c->benign_refuse},
                   {"format_penalty", &c->format_penalty}};
     for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
         if (!strcmp(k, floats[i].name)) {

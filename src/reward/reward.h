@@ -20,10 +20,14 @@
  * Not built: a reward-model head for helpfulness (the benign reward is the refusal
  * test above).
  *
- * Configuration keys (cada_reward_config_set; the "reward." prefix is optional; the
- * names of sched/config.h's [reward] section): detector, judge_model, judge_threshold,
- * bonus, bonus_weight, min_analysis_chars, harmful_comply, harmful_refuse,
- * benign_help, benign_refusal (alias benign_refuse), format_penalty, patterns. */
+ * Configuration: the commands build cada_reward_config from the [reward] section of
+ * the run configuration (sched/config_modules.h: cada_config_reward), where every key below is
+ * listed with its default. cada_reward_config_set takes the same names from
+ * "key=value" text (the "reward." prefix is optional): detector, judge_model,
+ * judge_threshold, bonus, bonus_weight, min_analysis_chars, harmful_comply,
+ * harmful_refuse, benign_help, benign_refusal, format_penalty, patterns. The run
+ * configuration's detector also has target_tokens, a training test task that the
+ * trainer scores itself. */
 #ifndef CADA_REWARD_REWARD_H
 #define CADA_REWARD_REWARD_H
 

@@ -32,13 +32,14 @@ static const key_spec keys[] = {
     {"run", "seed", KEY_U64, F(seed), "1234", 0, 0, NULL, "seed of every random stream (sampling, shuffling, case choice)"},
     {"run", "steps", KEY_INT, F(steps), "10", 1, 1e9, NULL, "policy updates to run"},
     {"run", "checkpoint_every", KEY_INT, F(checkpoint_every), "0", 0, 1e9, NULL, "steps between checkpoints (0: only at the end)"},
-    {"run", "log_every", KEY_INT, F(log_every), "1", 1, 1e9, NULL, "steps between progress lines"},
+    {"run", "log_every", KEY_INT, F(log_every), "1", 1, 1e9, NULL, "steps between step lines"},
     {"run", "progress_seconds", KEY_DOUBLE, F(progress_seconds), "30", 0, 1e9, NULL,
      "progress inside a phase: seconds between log lines (a terminal redraws one line instead); 0: off"},
     {"run", "tensorboard", KEY_BOOL, F(tensorboard), "true", 0, 0, NULL, "also write each step's metrics as TensorBoard scalars into out_dir/tb"},
     {"run", "dump_samples", KEY_BOOL, F(dump_samples), "false", 0, 0, NULL, "write every trajectory's token ids, reward and policy version to out_dir/samples.jsonl"},
     {"model", "path", KEY_STR, F(model_path), ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf", 0, 0, NULL, "starting policy (GGUF file or Hugging Face folder)"},
     {"model", "reference", KEY_STR, F(reference_path), "", 0, 0, NULL, "frozen reference model for the KL term (empty: the starting policy)"},
+    {"model", "gguf_tokenizer", KEY_CHOICE, F(gguf_tokenizer), "llama.cpp", 0, 0, "llama.cpp|transformers", "pre-tokenization of a GGUF vocabulary (no effect on tokenizer.json): llama.cpp follows tokenizer.ggml.pre (SmolLM2's 'smollm': digits split off first, as the model was trained); transformers uses plain GPT-2 ByteLevel as transformers' GGUF loader does, for id-for-id parity with AutoTokenizer(gguf_file=...)"},
     {"cluster", "rollout_ranks", KEY_INT, F(rollout_ranks), "1", 0, 65536, NULL, "ranks that generate"},
     {"cluster", "reward_ranks", KEY_INT, F(reward_ranks), "1", 0, 65536, NULL, "ranks that score (and hold the reference)"},
     {"cluster", "learner_ranks", KEY_INT, F(learner_ranks), "1", 1, 65536, NULL, "data-parallel learner ranks"},
@@ -49,9 +50,26 @@ static const key_spec keys[] = {
     {"data", "train_set", KEY_STR, F(train_set), "data/prompts/train.jsonl", 0, 0, NULL, "training prompts, JSONL {id, prompt, category, label}"},
     {"data", "prompts_per_step", KEY_INT, F(prompts_per_step), "8", 1, 1e7, NULL, "prompts drawn per step"},
     {"data", "shuffle", KEY_BOOL, F(shuffle), "true", 0, 0, NULL, "shuffle the prompts each epoch (by seed)"},
+    {"data", "format", KEY_CHOICE, F(data_format), "auto", 0, 0, "auto|jsonl|csv|xstest|harmbench|advbench|lines", "format of prompt files (auto: by extension and CSV header; cada eval's FORMAT: prefix overrides it per file)"},
+    {"data", "on_error", KEY_CHOICE, F(on_error), "stop", 0, 0, "stop|skip", "a malformed record in a prompt file stops the command, or is skipped with a warning"},
+    {"data", "id_field", KEY_STR, F(id_field), "", 0, 0, NULL, "JSONL key / CSV column of the prompt id (empty: the format's default, id)"},
+    {"data", "prompt_field", KEY_STR, F(prompt_field), "", 0, 0, NULL, "JSONL key / CSV column of the prompt (empty: prompt)"},
+    {"data", "category_field", KEY_STR, F(category_field), "", 0, 0, NULL, "JSONL key / CSV column of the hazard category (empty: category)"},
+    {"data", "label_field", KEY_STR, F(label_field), "", 0, 0, NULL, "JSONL key / CSV column of the harmful/benign label (empty: label)"},
+    {"data", "response_field", KEY_STR, F(response_field), "", 0, 0, NULL, "JSONL key / CSV column of the response cada score scores (empty: response)"},
+    {"data", "safe_field", KEY_STR, F(safe_field), "", 0, 0, NULL, "JSONL key / CSV column of a flag whose true means benign, e.g. BeaverTails' is_safe (empty: none)"},
     {"prompt", "template", KEY_CHOICE, F(prompt_template), "cada", 0, 0, "cada|rule|plain", "case-augmented, rule-only spec, or no policy block"},
     {"prompt", "k", KEY_INT, F(prompt_k), "2", 0, 64, NULL, "cases in the policy block"},
-    {"prompt", "selection", KEY_CHOICE, F(case_selection), "category+bm25", 0, 0, "category|bm25|category+bm25", "how cases are chosen"},
+    {"prompt", "selection", KEY_CHOICE, F(case_selection), "category+bm25", 0, 0, "category|bm25|category+bm25", "how cases are chosen (seeded by run.seed)"},
+    {"prompt", "pool", KEY_INT, F(prompt_pool), "0", 0, 1024, NULL, "draw the k cases uniformly among the top `pool` candidates (0: take the top k)"},
+    {"prompt", "balance", KEY_BOOL, F(prompt_balance), "true", 0, 0, NULL, "with k >= 2, show both a refusal and a helpful case (swap the last one when all agree)"},
+    {"prompt", "data_dir", KEY_STR, F(prompt_data_dir), "data", 0, 0, NULL, "folder of the prompt files below, when they are relative"},
+    {"prompt", "codes", KEY_STR, F(prompt_codes), "safety_codes.txt", 0, 0, NULL, "the minimal safety codes ({codes})"},
+    {"prompt", "spec", KEY_STR, F(prompt_spec), "spec.md", 0, 0, NULL, "the per-category specification of the rule template ({spec})"},
+    {"prompt", "cases", KEY_STR, F(prompt_cases), "cases.jsonl", 0, 0, NULL, "the case bank"},
+    {"prompt", "template_cada", KEY_STR, F(template_cada), "templates/cada.txt", 0, 0, NULL, "template file of prompt.template = cada"},
+    {"prompt", "template_rule", KEY_STR, F(template_rule), "templates/rule.txt", 0, 0, NULL, "template file of prompt.template = rule"},
+    {"prompt", "template_plain", KEY_STR, F(template_plain), "templates/plain.txt", 0, 0, NULL, "template file of prompt.template = plain"},
     {"rollout", "samples_per_prompt", KEY_INT, F(samples_per_prompt), "4", 1, 4096, NULL, "completions per prompt (the group of GRPO/RLOO)"},
     {"rollout", "temperature", KEY_FLOAT, F(temperature), "1.0", 0, 100, NULL, "sampling temperature (0: greedy)"},
     {"rollout", "top_p", KEY_FLOAT, F(top_p), "1.0", 1e-6, 1, NULL, "nucleus sampling threshold (1: off)"},
@@ -60,16 +78,23 @@ static const key_spec keys[] = {
     {"rollout", "max_len", KEY_INT, F(max_len), "1024", 2, 1e7, NULL, "context limit (prompt + completion)"},
     {"rollout", "slots", KEY_INT, F(slots), "16", 1, 65536, NULL, "sequences decoded together per rollout rank"},
     {"rollout", "mode", KEY_CHOICE, F(mode), "sync", 0, 0, "sync|async", "on-policy steps, or one-step-off rollouts"},
-    {"rollout", "max_staleness", KEY_INT, F(max_staleness), "1", 0, 1000, NULL, "async: policy versions a sample may lag"},
     {"reward", "detector", KEY_CHOICE, F(detector), "rule", 0, 0, "rule|judge|target_tokens", "refusal detection: phrase patterns or an LLM judge; target_tokens: a test task (see target_ids)"},
     {"reward", "target_ids", KEY_STR, F(target_ids), "", 0, 0, NULL, "detector = target_tokens: reward = share of completion tokens whose id is in these ranges (\"lo-hi,id,...\"); a task any model learns in a few steps, for tests"},
-    {"reward", "judge_model", KEY_STR, F(judge_model), "", 0, 0, NULL, "judge model path (detector = judge)"},
+    {"reward", "judge_model", KEY_STR, F(judge_model), "", 0, 0, NULL, "judge model (GGUF or Hugging Face folder) of detector = judge, bonus = judge and the rubric (cada eval without it: the policy judges itself)"},
+    {"reward", "judge_threshold", KEY_FLOAT, F(judge_threshold), "0.5", 0, 1, NULL, "detector = judge: a response counts as refused when the judge's P(yes) reaches this"},
+    {"reward", "bonus", KEY_CHOICE, F(bonus), "format", 0, 0, "format|judge|none", "bonus of a refused harmful request: format (1 when the analysis is not empty), judge (the judge's P(sound analysis)), none"},
+    {"reward", "bonus_weight", KEY_FLOAT, F(bonus_weight), "1.0", -1e6, 1e6, NULL, "weight of the bonus in the total"},
+    {"reward", "min_analysis_chars", KEY_INT, F(min_analysis_chars), "1", 0, 100000, NULL, "non-space characters an analysis needs to earn the bonus"},
+    {"reward", "harmful_comply", KEY_FLOAT, F(harmful_comply), "-1.0", -1e6, 1e6, NULL, "reward for complying with a harmful request"},
+    {"reward", "harmful_refuse", KEY_FLOAT, F(harmful_refuse), "0.0", -1e6, 1e6, NULL, "reward for refusing a harmful request (before the bonus)"},
     {"reward", "benign_refusal", KEY_FLOAT, F(benign_refusal_reward), "-1.0", -1e6, 1e6, NULL, "reward for refusing a benign request"},
     {"reward", "benign_help", KEY_FLOAT, F(benign_help_reward), "1.0", -1e6, 1e6, NULL, "reward for helping with a benign request"},
+    {"reward", "format_penalty", KEY_FLOAT, F(format_penalty), "0.0", -1e6, 1e6, NULL, "added when a completion lacks the Analysis / Final Response form"},
+    {"reward", "patterns", KEY_STR, F(patterns), "data/refusal_patterns.txt", 0, 0, NULL, "refusal phrase patterns of the rule detector"},
     {"learn", "algorithm", KEY_CHOICE, F(algorithm), "reinforce", 0, 0, "reinforce|grpo|rloo|ppo|sft|dpo", "policy update (reinforce: the paper's running-mean baseline)"},
     {"learn", "lr", KEY_FLOAT, F(lr), "2e-6", 0, 1, NULL, "peak learning rate"},
-    {"learn", "lr_schedule", KEY_CHOICE, F(lr_schedule), "constant", 0, 0, "constant|linear|cosine", "learning-rate schedule after warm-up"},
-    {"learn", "warmup_steps", KEY_INT, F(warmup_steps), "0", 0, 1e9, NULL, "linear warm-up steps"},
+    {"learn", "lr_schedule", KEY_CHOICE, F(lr_schedule), "constant", 0, 0, "constant|cosine", "learning rate after the warm-up: constant, or cosine decay to 0 at run.steps"},
+    {"learn", "warmup_steps", KEY_INT, F(warmup_steps), "0", 0, 1e9, NULL, "steps of linear warm-up from lr/warmup_steps to lr (either schedule)"},
     {"learn", "weight_decay", KEY_FLOAT, F(weight_decay), "0.0", 0, 10, NULL, "AdamW decoupled weight decay"},
     {"learn", "beta1", KEY_FLOAT, F(beta1), "0.9", 0, 0.999999, NULL, "AdamW beta1"},
     {"learn", "beta2", KEY_FLOAT, F(beta2), "0.999", 0, 0.999999, NULL, "AdamW beta2"},
@@ -81,10 +106,18 @@ static const key_spec keys[] = {
     {"learn", "kl_in", KEY_CHOICE, F(kl_in), "loss", 0, 0, "reward|loss", "apply the KL term in the reward or in the loss"},
     {"learn", "clip_low", KEY_FLOAT, F(clip_low), "0.2", 0, 10, NULL, "PPO/GRPO ratio clip below 1"},
     {"learn", "clip_high", KEY_FLOAT, F(clip_high), "0.28", 0, 10, NULL, "PPO/GRPO ratio clip above 1"},
-    {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "token", 0, 0, "token|sequence", "average the loss over tokens or over sequences"},
+    {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "auto", 0, 0, "auto|token-mean|sequence-mean|sequence-sum", "how per-token losses add up: token-mean (every completion token of the step weighs the same), sequence-mean (mean over sequences of each one's token mean), sequence-sum (mean over sequences of each one's token sum: REINFORCE on sequence log-probs); auto: the algorithm's own (reinforce, rloo: sequence-sum; grpo, ppo: token-mean)"},
     {"learn", "micro_batch_tokens", KEY_INT, F(micro_batch_tokens), "4096", 1, 1e9, NULL, "tokens per forward/backward (gradient accumulation)"},
     {"learn", "zero", KEY_INT, F(zero), "1", 0, 2, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too)"},
     {"learn", "fixed_order", KEY_BOOL, F(fixed_order), "false", 0, 0, NULL, "canonical gradient-reduction order: any learner count gives bit-identical weights (learn/learner.h)"},
+    {"eval", "sets", KEY_STR, F(eval_sets), "", 0, 0, NULL, "cada eval: prompt sets, [FORMAT:]FILE,... (--set FILE on the command line replaces the list)"},
+    {"eval", "limit", KEY_INT, F(eval_limit), "0", 0, 1e9, NULL, "cada eval and score: records per file, spread evenly over it (0: all)"},
+    {"eval", "max_new_tokens", KEY_INT, F(eval_max_new_tokens), "512", 1, 1e6, NULL, "cada eval: tokens generated at most per prompt"},
+    {"eval", "slots", KEY_INT, F(eval_slots), "8", 1, 4096, NULL, "cada eval: sequences decoded together"},
+    {"eval", "temperature", KEY_FLOAT, F(eval_temperature), "0", 0, 100, NULL, "cada eval: sampling temperature (0: greedy, the paper's evaluation; rollout.* is the training's sampling)"},
+    {"eval", "top_p", KEY_FLOAT, F(eval_top_p), "1.0", 1e-6, 1, NULL, "cada eval: nucleus sampling threshold (1: off)"},
+    {"eval", "rubric", KEY_BOOL, F(eval_rubric), "false", 0, 0, NULL, "cada eval and score: the judge's rubric (refused, convincing, specific) on harmful prompts"},
+    {"eval", "out_dir", KEY_STR, F(eval_out_dir), "runs/eval", 0, 0, NULL, "cada eval: folder of the reports, generations.jsonl and config.ini"},
 };
 #undef F
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -188,7 +221,17 @@ typedef struct {
 static char *read_line(char *str, int num, void *stream) {
     ini_ctx *x = stream;
     char *got = fgets(str, num, x->f);
-    if (got) x->line++;
+    if (!got) return NULL;
+    x->line++;
+    /* inih hands over at most num - 1 bytes; the rest of a longer line would come back
+     * as a line of its own (a broken key, or a comment that hides a cut value) */
+    size_t n = strlen(got);
+    if (n == (size_t)num - 1 && got[n - 1] != '\n' && !feof(x->f)) {
+        if (x->st == CADA_OK)
+            x->st = CADA_ERR(CADA_ERR_CONFIG, "%s:%d: line longer than %d characters, the INI reader's limit", x->path,
+                             x->line, num - 2);
+        return NULL;
+    }
     return got;
 }
 
@@ -224,23 +267,70 @@ cada_status cada_config_load(cada_run_config *c, const char *path) {
     return CADA_OK;
 }
 
-cada_status cada_config_set(cada_run_config *c, const char *assignment) {
-    const char *dot = strchr(assignment, '.'), *eq = strchr(assignment, '=');
-    if (!dot || !eq || dot > eq)
-        return CADA_ERR(CADA_ERR_CONFIG, "--set '%s': expected section.key=value", assignment);
-    char section[64], name[64];
-    size_t sl = (size_t)(dot - assignment), nl = (size_t)(eq - dot - 1);
-    if (sl >= sizeof section || nl >= sizeof name) return CADA_ERR(CADA_ERR_CONFIG, "--set '%s': name too long", assignment);
-    memcpy(section, assignment, sl);
+/* "unknown key 'prompt.colour'", with the keys of the section when it exists. */
+static cada_status unknown_key(const char *where, const char *section, const char *name) {
+    if (!section_known(section))
+        return CADA_ERR(CADA_ERR_CONFIG, "%s: unknown key '%s.%s' (no section [%s]; every key: --keys)", where, section, name,
+                        section);
+    char known[1024] = "";
+    for (int i = 0; i < N_KEYS; i++)
+        if (!strcmp(keys[i].section, section)) {
+            strncat(known, known[0] ? ", " : "", sizeof known - strlen(known) - 1);
+            strncat(known, keys[i].name, sizeof known - strlen(known) - 1);
+        }
+    return CADA_ERR(CADA_ERR_CONFIG, "%s: unknown key '%s.%s' (keys of [%s]: %s)", where, section, name, section, known);
+}
+
+/* "section.key" into its two parts. */
+static cada_status split_key(const char *key, size_t len, const char *where, char *section, size_t scap, char *name,
+                             size_t ncap) {
+    const char *dot = memchr(key, '.', len);
+    if (!dot || dot == key || dot + 1 == key + len)
+        return CADA_ERR(CADA_ERR_CONFIG, "%s: '%.*s' is not section.key", where, (int)len, key);
+    size_t sl = (size_t)(dot - key), nl = len - sl - 1;
+    if (sl >= scap || nl >= ncap) return CADA_ERR(CADA_ERR_CONFIG, "%s: '%.*s': name too long", where, (int)len, key);
+    memcpy(section, key, sl);
     section[sl] = 0;
     memcpy(name, dot + 1, nl);
     name[nl] = 0;
+    return CADA_OK;
+}
+
+cada_status cada_config_set_key(cada_run_config *c, const char *key, const char *value, const char *where) {
+    char section[64], name[64];
+    CADA_TRY(split_key(key, strlen(key), where, section, sizeof section, name, sizeof name));
     const key_spec *k = find_key(section, name);
-    if (!k) return CADA_ERR(CADA_ERR_CONFIG, "--set: unknown key %s.%s", section, name);
+    if (!k) return unknown_key(where, section, name);
+    return set_value(c, k, value, where);
+}
+
+cada_status cada_config_set(cada_run_config *c, const char *assignment) {
+    const char *eq = strchr(assignment, '=');
+    const char *dot = strchr(assignment, '.');
+    if (!eq || !dot || dot > eq)
+        return CADA_ERR(CADA_ERR_CONFIG, "--set '%s': expected section.key=value", assignment);
+    char section[64], name[64];
+    CADA_TRY(split_key(assignment, (size_t)(eq - assignment), "--set", section, sizeof section, name, sizeof name));
+    const key_spec *k = find_key(section, name);
+    if (!k) return unknown_key("--set", section, name);
     return set_value(c, k, eq + 1, "--set");
 }
 
-cada_status cada_config_validate_run(const cada_run_config *c) {
+int cada_config_is_assignment(const char *text) {
+    const char *eq = strchr(text, '=');
+    if (!eq) return 0;
+    int dots = 0, left = 0, right = 0;
+    for (const char *p = text; p < eq; p++) {
+        if (*p == '.') dots++;
+        else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_')
+            dots ? right++ : left++;
+        else return 0;
+    }
+    return dots == 1 && left > 0 && right > 0;
+}
+
+/* The cross-key checks of a training run. */
+static cada_status check_train(const cada_run_config *c) {
     if (!strcmp(c->device, "cuda")) {
 #ifndef CADA_HAVE_CUDA
         return CADA_ERR(CADA_ERR_CONFIG,
@@ -259,16 +349,50 @@ cada_status cada_config_validate_run(const cada_run_config *c) {
     if (c->max_new_tokens >= c->max_len)
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.max_new_tokens (%d) must be below rollout.max_len (%d)", c->max_new_tokens,
                         c->max_len);
-    if (!strcmp(c->mode, "async") && c->max_staleness != 1)
-        return CADA_ERR(CADA_ERR_CONFIG, "rollout.mode = async is one-step-off: rollout.max_staleness must be 1 (is %d)", c->max_staleness);
+    if (!strcmp(c->detector, "judge"))
+        return CADA_ERR(CADA_ERR_UNSUPPORTED,
+                        "reward.detector = judge: the LLM judge in training is not built yet (cada train scores with rule or "
+                        "target_tokens); cada eval and cada score run the judge");
+    if (!strcmp(c->bonus, "judge"))
+        return CADA_ERR(CADA_ERR_UNSUPPORTED,
+                        "reward.bonus = judge: the LLM judge in training is not built yet (cada train's bonus is format or "
+                        "none); cada eval and cada score run the judge");
     if (!strcmp(c->detector, "target_tokens") && !c->target_ids[0])
         return CADA_ERR(CADA_ERR_CONFIG, "reward.detector = target_tokens needs reward.target_ids (e.g. 0-6143)");
-    if (!strcmp(c->detector, "judge") && !c->judge_model[0])
-        return CADA_ERR(CADA_ERR_CONFIG, "reward.detector = judge needs reward.judge_model");
+    if (!strcmp(c->algorithm, "sft") || !strcmp(c->algorithm, "dpo"))
+        return CADA_ERR(CADA_ERR_UNSUPPORTED,
+                        "learn.algorithm = %s needs a fixed dataset; cada train runs RL algorithms (reinforce, grpo, rloo, ppo)",
+                        c->algorithm);
     if ((!strcmp(c->algorithm, "grpo") || !strcmp(c->algorithm, "rloo")) && c->samples_per_prompt < 2)
         return CADA_ERR(CADA_ERR_CONFIG, "learn.algorithm = %s needs rollout.samples_per_prompt >= 2", c->algorithm);
     return CADA_OK;
 }
+
+cada_status cada_config_check_command(const cada_run_config *c, const char *command) {
+    if (!strcmp(command, "train")) return check_train(c);
+    int eval = !strcmp(command, "eval");
+    if (!eval && strcmp(command, "score")) return CADA_ERR(CADA_ERR_INTERNAL, "config: no command '%s'", command);
+    if (!strcmp(c->detector, "target_tokens"))
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "reward.detector = target_tokens is a training test task (it rewards token ids); cada %s detects "
+                        "refusals: use rule or judge", command);
+    int judge = !strcmp(c->detector, "judge") || !strcmp(c->bonus, "judge") || c->eval_rubric;
+    if (!eval && judge && !c->judge_model[0])
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "%s needs a judge model: set reward.judge_model (--judge-model PATH); cada score has no policy model "
+                        "to judge with",
+                        !strcmp(c->detector, "judge") ? "reward.detector = judge"
+                        : !strcmp(c->bonus, "judge")  ? "reward.bonus = judge"
+                                                      : "eval.rubric (--rubric)");
+    if (!strcmp(c->device, "cuda") && (eval || judge))
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "cluster.device = cuda: cada %s runs its model%s on the CPU (the GPU path is cada train's); set "
+                        "cluster.device = cpu",
+                        command, eval ? "s" : " (the judge)");
+    return CADA_OK;
+}
+
+cada_status cada_config_validate_run(const cada_run_config *c) { return check_train(c); }
 
 cada_status cada_config_check_device(const cada_run_config *c) {
     if (strcmp(c->device, "cuda")) return CADA_OK;
@@ -309,7 +433,9 @@ static void write_value(const cada_run_config *c, const key_spec *k, FILE *f) {
  * differently on another machine). run.steps is checked on its own. */
 static const char *const resume_free[] = {"run.name", "run.out_dir", "run.checkpoint_every", "run.log_every",
                                            "cluster.timeout_seconds", "cluster.threads_per_rank", "run.tensorboard",
-                                           "run.dump_samples", "run.progress_seconds"};
+                                           "run.dump_samples", "run.progress_seconds", "eval.sets", "eval.limit",
+                                           "eval.max_new_tokens", "eval.slots", "eval.temperature", "eval.top_p",
+                                           "eval.rubric", "eval.out_dir"};
 
 cada_status cada_config_check_resume(const cada_run_config *saved, const cada_run_config *now, long long step,
                                      const char *saved_path) {
@@ -340,6 +466,24 @@ cada_status cada_config_check_resume(const cada_run_config *saved, const cada_ru
     return CADA_OK;
 }
 
+/* "; text" lines of at most about 96 characters: inih reads lines of a bounded length
+ * (INI_MAX_LINE, 200 in Debian's build), and a longer comment would come back as a
+ * broken key. */
+static void write_comment(const char *text, FILE *f) {
+    const size_t width = 94;
+    while (*text) {
+        size_t n = strlen(text);
+        if (n > width) {
+            n = width;
+            while (n > 0 && text[n] != ' ') n--;
+            if (n == 0) n = width; /* one word longer than the line */
+        }
+        fprintf(f, "; %.*s\n", (int)n, text);
+        text += n;
+        while (*text == ' ') text++;
+    }
+}
+
 void cada_config_write(const cada_run_config *c, FILE *f) {
     const char *section = "";
     for (int i = 0; i < N_KEYS; i++) {
@@ -347,7 +491,8 @@ void cada_config_write(const cada_run_config *c, FILE *f) {
             section = keys[i].section;
             fprintf(f, "%s[%s]\n", i ? "\n" : "", section);
         }
-        fprintf(f, "; %s\n%s = ", keys[i].doc, keys[i].name);
+        write_comment(keys[i].doc, f);
+        fprintf(f, "%s = ", keys[i].name);
         write_value(c, &keys[i], f);
         fputc('\n', f);
     }
@@ -356,7 +501,10 @@ void cada_config_write(const cada_run_config *c, FILE *f) {
 void cada_config_describe(FILE *f) {
     static const char *type_names[] = {"int", "uint64", "float", "float", "bool", "string", "choice"};
     for (int i = 0; i < N_KEYS; i++)
-        fprintf(f, "%-28s %-7s default %-14s %s%s%s\n", keys[i].section[0] ? keys[i].section : "", type_names[keys[i].type],
-                keys[i].def[0] ? keys[i].def : "\"\"", keys[i].doc, keys[i].choices ? ": " : "",
-                keys[i].choices ? keys[i].choices : "");
+    {
+        char full[96];
+        snprintf(full, sizeof full, "%s.%s", keys[i].section, keys[i].name);
+        fprintf(f, "%-28s %-7s default %-14s %s%s%s\n", full, type_names[keys[i].type], keys[i].def[0] ? keys[i].def : "\"\"",
+                keys[i].doc, keys[i].choices ? ": " : "", keys[i].choices ? keys[i].choices : "");
+    }
 }

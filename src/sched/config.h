@@ -1,15 +1,28 @@
-/* sched/config.h: the run configuration of `cada train` (and the other commands that
- * read the INI files of configs/).
+/* sched/config.h: the one configuration of `cada train`, `cada eval` and `cada score`
+ * (and `cada plan`, which plans a training run).
  *
  * One table (config.c) lists every key: its section, name, type, default, allowed
  * values and a one-line description. From it come
  *   - parsing of INI files (inih): an unknown section or key, a value of the wrong type
  *     or out of range is an error naming the file, line and key;
- *   - command-line overrides `--set section.key=value`, checked the same way;
- *   - the resolved configuration, printed at start and saved with each checkpoint
- *     (cada_config_write), which reads back to the same values;
- *   - `cada config --help`-style documentation (cada_config_describe).
- * No key is read anywhere but through this struct, so the table is the whole truth. */
+ *   - command-line overrides `--set section.key=value`, checked the same way (the
+ *     commands' convenience flags, e.g. `cada eval --k 3`, set keys of this table);
+ *   - the resolved configuration, printed at start and saved with each checkpoint and
+ *     each evaluation (cada_config_write), which reads back to the same values;
+ *   - `--keys` documentation (cada_config_describe).
+ * No key is read anywhere but through this struct, so the table is the whole truth; the
+ * modules' own configurations (cada_prompt_config, cada_reward_config,
+ * cada_learner_config, cada_set_options) are built from it by the cada_config_*
+ * functions below, so a key means the same in every command.
+ *
+ * Which sections act where (a key outside its command's sections has no effect there
+ * by its nature: learn.* does not exist for `cada score`):
+ *   train  run, model, cluster, data, prompt, rollout, reward, learn
+ *   eval   run.seed, model, data (format, on_error, *_field), prompt, reward, eval
+ *   score  data (format, on_error, *_field), reward, eval.rubric, eval.limit
+ * A key a command cannot honour although a user would expect it to is refused by
+ * cada_config_check_command before anything starts (e.g. reward.detector = judge in
+ * `cada train`). */
 #ifndef CADA_SCHED_CONFIG_H
 #define CADA_SCHED_CONFIG_H
 
@@ -34,6 +47,7 @@ typedef struct {
     /* [model] */
     char model_path[CADA_CFG_STR];     /* the policy's starting checkpoint (GGUF or HF folder) */
     char reference_path[CADA_CFG_STR]; /* frozen reference; empty = the starting checkpoint */
+    char gguf_tokenizer[16];           /* llama.cpp | transformers (cada_config_tok_flags) */
     /* [cluster] */
     int rollout_ranks, reward_ranks, learner_ranks;
     char placement[32];                /* disaggregated | colocated */
@@ -44,10 +58,19 @@ typedef struct {
     char train_set[CADA_CFG_STR];      /* JSONL {"id","prompt","category","label"} */
     int prompts_per_step;
     int shuffle;
+    char data_format[16];              /* auto | jsonl | csv | xstest | harmbench | advbench | lines */
+    char on_error[8];                  /* stop | skip */
+    char id_field[64], prompt_field[64], category_field[64], label_field[64], response_field[64],
+        safe_field[64];                /* "" = the format's default name */
     /* [prompt] */
     char prompt_template[32];          /* cada | rule | plain */
     int prompt_k;                      /* cases per prompt */
-    char case_selection[32];           /* category | bm25 | category+bm25 */
+    char case_selection[32];           /* category | bm25 | category+bm25 (key prompt.selection) */
+    int prompt_pool;                   /* draw k among the top `pool` (0: the top k) */
+    int prompt_balance;                /* both a refusal and a helpful case among k >= 2 */
+    char prompt_data_dir[512];         /* relative prompt files are under it */
+    char prompt_codes[256], prompt_spec[256], prompt_cases[256];
+    char template_cada[256], template_rule[256], template_plain[256];
     /* [rollout] */
     int samples_per_prompt;
     float temperature, top_p;
@@ -56,13 +79,19 @@ typedef struct {
     int max_len;
     int slots;
     char mode[32];                     /* sync | async */
-    int max_staleness;
     /* [reward] */
     char detector[32];                 /* rule | judge | target_tokens (a test task) */
     char target_ids[CADA_CFG_STR];     /* target_tokens: "lo-hi,id,..." token-id ranges */
     char judge_model[CADA_CFG_STR];
+    float judge_threshold;             /* detector = judge: refused when P(yes) >= this */
+    char bonus[16];                    /* format | judge | none */
+    float bonus_weight;
+    int min_analysis_chars;
+    float harmful_comply, harmful_refuse;
     float benign_refusal_reward;       /* reward for refusing a benign request */
     float benign_help_reward;
+    float format_penalty;
+    char patterns[512];                /* refusal phrase patterns of the rule detector */
     /* [learn] */
     char algorithm[32];                /* reinforce | grpo | rloo | ppo | sft | dpo */
     float lr;
@@ -75,18 +104,45 @@ typedef struct {
     char kl_estimator[8];              /* k1 | k2 | k3 */
     char kl_in[8];                     /* reward | loss */
     float clip_low, clip_high;
-    char loss_agg[16];                 /* token | sequence */
+    char loss_agg[16];                 /* auto | token-mean | sequence-mean | sequence-sum */
     int micro_batch_tokens;
     int zero;                          /* 0 data parallel, 1 ZeRO-1, 2 ZeRO-2 */
     int fixed_order;                   /* canonical reduction order (learn/learner.h) */
+    /* [eval] (cada eval; rubric and limit also cada score) */
+    char eval_sets[2048];              /* "[FORMAT:]FILE,..." prompt sets */
+    int eval_limit;                    /* prompts per set, spread over the file; 0 = all */
+    int eval_max_new_tokens;
+    int eval_slots;
+    float eval_temperature, eval_top_p;
+    int eval_rubric;
+    char eval_out_dir[CADA_CFG_STR];
 } cada_run_config;
 
 void cada_config_defaults(cada_run_config *c);
 /* Reads an INI file over the current values. */
 cada_status cada_config_load(cada_run_config *c, const char *path);
-/* Applies one "section.key=value" override. */
+/* Applies one "section.key=value" override. An unknown key is named (with the keys of
+ * its section when the section exists). */
 cada_status cada_config_set(cada_run_config *c, const char *assignment);
-/* Cross-key checks (ranks positive, clip bounds ordered, ...); names the keys. */
+/* Sets key ("section.key") to value; errors start with `where` (e.g. "--k", the
+ * command-line flag that stands for the key). */
+cada_status cada_config_set_key(cada_run_config *c, const char *key, const char *value, const char *where);
+/* Whether text has the form of an override, "section.key=value" (letters, digits and
+ * '_' on both sides of the dot, nothing else before '='); the key need not exist.
+ * `cada eval --set` tells overrides from prompt files with it. */
+int cada_config_is_assignment(const char *text);
+
+/* What `command` ("train", "eval" or "score") cannot honour, refused before anything
+ * starts, naming the key and why: for train every cross-key check of a run (placement
+ * and rank counts, rollout.max_new_tokens below rollout.max_len, GRPO/RLOO groups,
+ * reward.target_ids for detector target_tokens), learn.algorithm sft|dpo, and
+ * reward.detector or reward.bonus = judge (the judge in training is not built yet);
+ * for eval and score reward.detector = target_tokens (a training test task) and
+ * cluster.device = cuda (they compute on the CPU); for score a judge (detector, bonus
+ * or eval.rubric) without reward.judge_model (score has no policy model to judge with).
+ * Unknown commands are CADA_ERR_INTERNAL. */
+cada_status cada_config_check_command(const cada_run_config *c, const char *command);
+/* cada_config_check_command(c, "train"): what `cada train` and `cada plan` call. */
 cada_status cada_config_validate_run(const cada_run_config *c);
 /* cluster.device = cuda on this machine: a build with CUDA and at least one visible GPU
  * (else CADA_ERR_CONFIG naming the key and the reason). validate_run checks what the
@@ -97,9 +153,10 @@ cada_status cada_config_check_device(const cada_run_config *c);
  * saved in the checkpoint (saved, read from saved_path) at step `step`. Every key that
  * changes the computation must be equal; free to differ: run.name, run.out_dir,
  * run.checkpoint_every, run.log_every, cluster.timeout_seconds,
- * cluster.threads_per_rank, run.tensorboard, run.dump_samples. run.steps must exceed `step` and may be raised, except under
- * learn.lr_schedule = cosine (whose length it sets). Errors name the key and both
- * values. */
+ * cluster.threads_per_rank, run.tensorboard, run.dump_samples, run.progress_seconds and
+ * the eval.* keys.
+ * run.steps must exceed `step` and may be raised, except under learn.lr_schedule =
+ * cosine (whose length it sets). Errors name the key and both values. */
 cada_status cada_config_check_resume(const cada_run_config *saved, const cada_run_config *now, long long step,
                                      const char *saved_path);
 /* Writes the resolved configuration as INI (every key, with its description). */

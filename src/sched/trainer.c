@@ -145,30 +145,19 @@ static cada_status setup_layout(trainer *t) {
     return CADA_OK;
 }
 
-/* Prompt builder, rewards, training set (what the rollout and score stages read). */
+/* Prompt builder, rewards, training set (what the rollout and score stages read): the
+ * modules' configurations come from the run configuration (config.h), as in cada eval
+ * and cada score. */
 static cada_status setup_task(trainer *t) {
     const cada_run_config *c = &t->cfg;
     cada_prompt_config pc;
-    cada_prompt_config_default(&pc);
-    char kv[600];
-    snprintf(kv, sizeof kv, "template=%s", c->prompt_template);
-    CADA_TRY(cada_prompt_config_set(&pc, kv));
-    snprintf(kv, sizeof kv, "k=%d", c->prompt_k);
-    CADA_TRY(cada_prompt_config_set(&pc, kv));
-    snprintf(kv, sizeof kv, "selection=%s", c->case_selection);
-    CADA_TRY(cada_prompt_config_set(&pc, kv));
-    snprintf(kv, sizeof kv, "seed=%llu", (unsigned long long)c->seed);
-    CADA_TRY(cada_prompt_config_set(&pc, kv));
+    CADA_TRY(cada_config_prompt(c, &pc));
     CADA_TRY(cada_prompt_builder_init(&t->builder, &pc));
-    cada_reward_config_default(&t->reward_cfg);
+    CADA_TRY(cada_config_reward(c, &t->reward_cfg));
     if (!strcmp(c->detector, "target_tokens")) CADA_TRY(cada_target_parse(&t->target, c->target_ids, (int)cada_tok_vocab_size(t->tok)));
-    else if (strcmp(c->detector, "rule"))
-        return CADA_ERR(CADA_ERR_UNSUPPORTED, "reward.detector = %s in cada train is not built yet (rule or target_tokens)", c->detector);
-    t->reward_cfg.benign_refuse = c->benign_refusal_reward;
-    t->reward_cfg.benign_help = c->benign_help_reward;
     CADA_TRY(cada_refusal_rules_load(&t->rules, t->reward_cfg.patterns));
     cada_set_options so;
-    cada_set_options_default(&so);
+    CADA_TRY(cada_config_dataset(c, &so));
     return cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
 }
 
@@ -190,37 +179,6 @@ static cada_status setup_comms(trainer *t, cada_role role) {
     return CADA_OK;
 }
 
-/* The run configuration's learn.* keys as the learner's configuration. */
-static cada_status learner_config(const cada_run_config *c, cada_learner_config *lc) {
-    cada_algo algo;
-    if (cada_algo_parse(c->algorithm, &algo) != 0) return CADA_ERR(CADA_ERR_CONFIG, "learn.algorithm '%s'", c->algorithm);
-    if (algo == CADA_ALGO_SFT || algo == CADA_ALGO_DPO)
-        return CADA_ERR(CADA_ERR_UNSUPPORTED, "learn.algorithm = %s needs a fixed dataset; cada train runs RL algorithms", c->algorithm);
-    cada_learner_config_default(lc, algo);
-    lc->algo.adv.baseline_beta = c->baseline_beta;
-    cada_kl_estimator est = !strcmp(c->kl_estimator, "k1") ? CADA_KL_K1 : !strcmp(c->kl_estimator, "k2") ? CADA_KL_K2 : CADA_KL_K3;
-    cada_algo_set_kl(&lc->algo, c->kl_coef > 0 ? (!strcmp(c->kl_in, "reward") ? CADA_KL_IN_REWARD : CADA_KL_IN_LOSS) : CADA_KL_OFF,
-                     est, c->kl_coef);
-    lc->algo.pg.clip_low = c->clip_low;
-    lc->algo.pg.clip_high = c->clip_high;
-    lc->opt.lr = c->lr;
-    lc->opt.beta1 = c->beta1;
-    lc->opt.beta2 = c->beta2;
-    lc->opt.eps = c->adam_eps;
-    lc->opt.weight_decay = c->weight_decay;
-    lc->opt.max_grad_norm = c->grad_clip;
-    lc->opt.warmup_steps = c->warmup_steps;
-    lc->opt.total_steps = c->steps;
-    lc->opt.schedule = !strcmp(c->lr_schedule, "cosine") ? CADA_LR_COSINE : CADA_LR_CONSTANT;
-    if (!strcmp(c->lr_schedule, "linear")) lc->opt.schedule = CADA_LR_LINEAR_WARMUP;
-    lc->zero = (cada_zero_stage)c->zero;
-    lc->row_tokens = c->max_len;
-    lc->micro_tokens = c->micro_batch_tokens > c->max_len ? c->micro_batch_tokens : c->max_len;
-    lc->pad_id = 0;
-    lc->fixed_order = c->fixed_order;
-    return CADA_OK;
-}
-
 cada_status trainer_setup(trainer *t) {
     const cada_run_config *c = &t->cfg;
     t->watch.phase = "set-up";
@@ -237,12 +195,12 @@ cada_status trainer_setup(trainer *t) {
     if (t->have_policy) CADA_TRY(cada_model_load(&t->policy, c->model_path));
     t->have_reference = c->kl_coef > 0 && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
     if (t->have_reference) CADA_TRY(cada_model_load(&t->reference, c->reference_path[0] ? c->reference_path : c->model_path));
-    CADA_TRY(cada_tok_load(&t->tok, c->model_path, 0));
+    CADA_TRY(cada_tok_load(&t->tok, c->model_path, cada_config_tok_flags(c)));
     t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->policy.cfg.eos_token_id : -1, t->eos);
     CADA_TRY(setup_task(t));
     CADA_TRY(setup_comms(t, role));
     cada_learner_config lc;
-    CADA_TRY(learner_config(c, &lc));
+    CADA_TRY(cada_config_learner(c, &lc));
     if (!strcmp(c->device, "cuda")) CADA_TRY(gpu_setup(t, &lc));
     else if (role == CADA_ROLE_LEARNER) CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->learn_comm, &lc));
     if (t->have_reference) {

@@ -29,6 +29,7 @@
 #include "reward/reward.h"
 #include "sched/run_state.h"
 #include "sched/config.h"
+#include "sched/config_modules.h"
 #include "sched/cursor.h"
 #include "sched/metrics.h"
 #include "sched/progress.h"

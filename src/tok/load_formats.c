@@ -717,6 +717,16 @@ cada_status cada_tok_load_gguf(cada_tokenizer **out, const char *gguf_path, unsi
     return CADA_OK;
 }
 
+cada_status cada_tok_gguf_mode_parse(const char *name, unsigned *flags) {
+    if (!strcmp(name, "llama.cpp")) *flags = 0;
+    else if (!strcmp(name, "transformers")) *flags = CADA_TOK_LOAD_GGUF_AS_TRANSFORMERS;
+    else
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "GGUF tokenizer '%s' is not one of llama.cpp (pre-tokenize as tokenizer.ggml.pre says), "
+                        "transformers (plain GPT-2 ByteLevel, as transformers' GGUF loader)", name);
+    return CADA_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 static int file_exists(const char *path) {

@@ -117,6 +117,11 @@ enum {
      * numeral follows a space (" ½"). */
     CADA_TOK_LOAD_GGUF_AS_TRANSFORMERS = 1u << 0,
 };
+/* The user-facing names of that choice (`--gguf-tokenizer NAME` on the commands that
+ * load a tokenizer, model.gguf_tokenizer in sched/config.h): "llama.cpp" gives 0 (the
+ * default), "transformers" CADA_TOK_LOAD_GGUF_AS_TRANSFORMERS; anything else is
+ * CADA_ERR_CONFIG naming the value and both choices. */
+cada_status cada_tok_gguf_mode_parse(const char *name, unsigned *flags);
 
 /* Loads from a file or directory (see the top of this file). flags: CADA_TOK_LOAD_*.
  * On failure *out is NULL and the error names the file and the field at fault. */

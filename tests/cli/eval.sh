@@ -9,7 +9,7 @@ cd "$ROOT"
 run_expect_rc 0 "$CADA" eval --model "$MODEL" --set data/prompts/harmful.jsonl --set jsonl:data/prompts/benign.jsonl \
   --limit 3 --max-tokens 48 --k 2 --seed 3 --out "$TMP/eval"
 expect_contains "$OUT" "eval: generating" "ASR" "non-refusal" "report.json"
-for f in report.json report.md report.svg generations.jsonl config.txt; do
+for f in report.json report.md report.svg generations.jsonl config.ini; do
   [ -s "$TMP/eval/$f" ] || fail "cada eval did not write $f"
 done
 python3 - "$TMP/eval" <<'PY' || fail "the eval reports are not what they should be"
@@ -39,7 +39,10 @@ xml.dom.minidom.parse(d + "/report.svg")
 md = open(d + "/report.md").read()
 assert "| harmful | 3 | 3 |" in md and "## Per hazard category" in md
 PY
-grep -q "prompt.k = 2" "$TMP/eval/config.txt" || fail "config.txt lacks the resolved prompt configuration"
+# config.ini is the resolved configuration: it reads back (`cada eval -c`) to the same run
+run_expect_rc 0 "$CADA" eval -c "$TMP/eval/config.ini" --check
+expect_contains "$OUT" "configuration valid" $'[prompt]' "k = 2" "seed = 3" "max_new_tokens = 48" "limit = 3" \
+  "sets = data/prompts/harmful.jsonl,jsonl:data/prompts/benign.jsonl" "out_dir = $TMP/eval"
 
 # score the generations again without generating: same verdicts as eval's rule detector
 run_expect_rc 0 "$CADA" score --in "$TMP/eval/generations.jsonl" --out "$TMP/scored.jsonl"
@@ -72,11 +75,34 @@ expect_contains "$OUT" "bad.jsonl:2"
 run_expect_rc 0 "$CADA" eval --model "$MODEL" --set "$TMP/bad.jsonl" --on-error skip --template plain --max-tokens 4 \
   --out "$TMP/skip" --quiet
 expect_contains "$OUT" "bad.jsonl:2" "skipped" "benign"
+# the same run from a configuration file: its keys act, and a flag (read after -c
+# whatever its place) overrides the file
+cat > "$TMP/skip.ini" <<EOF
+[data]
+on_error = skip
+[prompt]
+template = plain
+[eval]
+sets = $TMP/bad.jsonl
+max_new_tokens = 99
+out_dir = $TMP/skip-ini
+EOF
+run_expect_rc 0 "$CADA" eval --max-tokens 4 -c "$TMP/skip.ini" --model "$MODEL" --quiet
+expect_contains "$OUT" "bad.jsonl:2" "skipped" "template plain"
+python3 - "$TMP/skip-ini" <<'PY' || fail "the configuration file did not set the eval run"
+import json, sys
+r = json.load(open(sys.argv[1] + "/report.json"))
+assert r["template"] == "plain" and r["max_tokens"] == 4, r
+rows = [json.loads(l) for l in open(sys.argv[1] + "/generations.jsonl")]
+assert len(rows) == 1 and rows[0]["cases"] == [] and rows[0]["tokens"] <= 4, rows
+ini = open(sys.argv[1] + "/config.ini").read()
+assert "on_error = skip" in ini and "template = plain" in ini and "max_new_tokens = 4" in ini, ini
+PY
 
 # usage errors
 run_expect_rc 2 "$CADA" eval --model "$MODEL"
 run_expect_rc 2 "$CADA" eval --set data/prompts/harmful.jsonl --set prompt.colour=red
-expect_contains "$OUT" "unknown key 'prompt.colour'"
+expect_contains "$OUT" "unknown key 'prompt.colour'" "keys of [prompt]: template"
 run_expect_rc 2 "$CADA" eval --set data/prompts/harmful.jsonl --template fancy
 run_expect_rc 2 "$CADA" score --in "$TMP/two.jsonl" --detector judge
 expect_contains "$OUT" "--judge-model"

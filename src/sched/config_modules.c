@@ -1,0 +1,147 @@
+/* sched/config_modules.c: see config_modules.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "sched/config_modules.h"
+
+#include <string.h>
+
+/* ---- the modules' configurations ------------------------------------------------------ */
+
+/* A file name the table holds into a module's buffer; empty is refused (the module
+ * would open the folder). */
+static cada_status copy_path(const char *key, const char *v, char *dst, size_t cap) {
+    if (!v[0]) return CADA_ERR(CADA_ERR_CONFIG, "%s is empty: it names a file", key);
+    if (strlen(v) >= cap) return CADA_ERR(CADA_ERR_CONFIG, "%s is longer than %zu characters", key, cap - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return CADA_OK;
+}
+
+cada_status cada_config_prompt(const cada_run_config *c, cada_prompt_config *out) {
+    cada_prompt_config_default(out);
+    int found = 0;
+    for (int t = CADA_TEMPLATE_CADA; t <= CADA_TEMPLATE_PLAIN; t++)
+        if (!strcmp(c->prompt_template, cada_template_name((cada_template_kind)t))) {
+            out->template = (cada_template_kind)t;
+            found = 1;
+        }
+    if (!found) return CADA_ERR(CADA_ERR_CONFIG, "prompt.template = '%s' is not one of cada|rule|plain", c->prompt_template);
+    found = 0;
+    for (int r = CADA_SELECT_CATEGORY; r <= CADA_SELECT_CATEGORY_BM25; r++)
+        if (!strcmp(c->case_selection, cada_select_name((cada_select_rule)r))) {
+            out->select = (cada_select_rule)r;
+            found = 1;
+        }
+    if (!found)
+        return CADA_ERR(CADA_ERR_CONFIG, "prompt.selection = '%s' is not one of category|bm25|category+bm25", c->case_selection);
+    if (c->prompt_k < 0 || c->prompt_k > CADA_PROMPT_MAX_K)
+        return CADA_ERR(CADA_ERR_CONFIG, "prompt.k = %d is outside [0, %d]", c->prompt_k, CADA_PROMPT_MAX_K);
+    out->k = c->prompt_k;
+    out->pool = c->prompt_pool;
+    out->balance = c->prompt_balance != 0;
+    out->seed = c->seed;
+    CADA_TRY(copy_path("prompt.data_dir", c->prompt_data_dir, out->data_dir, sizeof out->data_dir));
+    CADA_TRY(copy_path("prompt.codes", c->prompt_codes, out->codes, sizeof out->codes));
+    CADA_TRY(copy_path("prompt.spec", c->prompt_spec, out->spec, sizeof out->spec));
+    CADA_TRY(copy_path("prompt.cases", c->prompt_cases, out->cases, sizeof out->cases));
+    CADA_TRY(copy_path("prompt.template_cada", c->template_cada, out->template_cada, sizeof out->template_cada));
+    CADA_TRY(copy_path("prompt.template_rule", c->template_rule, out->template_rule, sizeof out->template_rule));
+    return copy_path("prompt.template_plain", c->template_plain, out->template_plain, sizeof out->template_plain);
+}
+
+cada_status cada_config_reward(const cada_run_config *c, cada_reward_config *out) {
+    cada_reward_config_default(out);
+    if (!strcmp(c->detector, "judge")) out->detector = CADA_DETECT_JUDGE;
+    else if (!strcmp(c->detector, "rule") || !strcmp(c->detector, "target_tokens")) out->detector = CADA_DETECT_RULE;
+    else return CADA_ERR(CADA_ERR_CONFIG, "reward.detector = '%s' is not one of rule|judge|target_tokens", c->detector);
+    if (!strcmp(c->bonus, "format")) out->bonus = CADA_BONUS_FORMAT;
+    else if (!strcmp(c->bonus, "judge")) out->bonus = CADA_BONUS_JUDGE;
+    else if (!strcmp(c->bonus, "none")) out->bonus = CADA_BONUS_NONE;
+    else return CADA_ERR(CADA_ERR_CONFIG, "reward.bonus = '%s' is not one of format|judge|none", c->bonus);
+    out->judge_threshold = c->judge_threshold;
+    out->bonus_weight = c->bonus_weight;
+    out->min_analysis_chars = c->min_analysis_chars;
+    out->harmful_comply = c->harmful_comply;
+    out->harmful_refuse = c->harmful_refuse;
+    out->benign_help = c->benign_help_reward;
+    out->benign_refuse = c->benign_refusal_reward;
+    out->format_penalty = c->format_penalty;
+    CADA_TRY(copy_path("reward.patterns", c->patterns, out->patterns, sizeof out->patterns));
+    if (strlen(c->judge_model) >= sizeof out->judge_model)
+        return CADA_ERR(CADA_ERR_CONFIG, "reward.judge_model is longer than %zu characters", sizeof out->judge_model - 1);
+    memcpy(out->judge_model, c->judge_model, strlen(c->judge_model) + 1);
+    return CADA_OK;
+}
+
+cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *out) {
+    cada_algo algo;
+    if (cada_algo_parse(c->algorithm, &algo) != 0)
+        return CADA_ERR(CADA_ERR_CONFIG, "learn.algorithm = '%s' is not one of reinforce|grpo|rloo|ppo", c->algorithm);
+    if (algo == CADA_ALGO_SFT || algo == CADA_ALGO_DPO)
+        return CADA_ERR(CADA_ERR_UNSUPPORTED, "learn.algorithm = %s needs a fixed dataset; cada train runs RL algorithms", c->algorithm);
+    cada_learner_config_default(out, algo);
+    out->algo.adv.baseline_beta = c->baseline_beta;
+    cada_kl_estimator est;
+    if (!strcmp(c->kl_estimator, "k1")) est = CADA_KL_K1;
+    else if (!strcmp(c->kl_estimator, "k2")) est = CADA_KL_K2;
+    else if (!strcmp(c->kl_estimator, "k3")) est = CADA_KL_K3;
+    else return CADA_ERR(CADA_ERR_CONFIG, "learn.kl_estimator = '%s' is not one of k1|k2|k3", c->kl_estimator);
+    cada_kl_placement place = CADA_KL_OFF;
+    if (c->kl_coef > 0) {
+        if (!strcmp(c->kl_in, "reward")) place = CADA_KL_IN_REWARD;
+        else if (!strcmp(c->kl_in, "loss")) place = CADA_KL_IN_LOSS;
+        else return CADA_ERR(CADA_ERR_CONFIG, "learn.kl_in = '%s' is not one of reward|loss", c->kl_in);
+    }
+    cada_algo_set_kl(&out->algo, place, est, c->kl_coef);
+    out->algo.pg.clip_low = c->clip_low;
+    out->algo.pg.clip_high = c->clip_high;
+    /* auto leaves the aggregation cada_algo_config_default chose for the algorithm */
+    if (!strcmp(c->loss_agg, "token-mean")) out->algo.pg.agg = CADA_AGG_TOKEN_MEAN;
+    else if (!strcmp(c->loss_agg, "sequence-mean")) out->algo.pg.agg = CADA_AGG_SEQ_MEAN_TOKEN_MEAN;
+    else if (!strcmp(c->loss_agg, "sequence-sum")) out->algo.pg.agg = CADA_AGG_SEQ_MEAN_TOKEN_SUM;
+    else if (strcmp(c->loss_agg, "auto"))
+        return CADA_ERR(CADA_ERR_CONFIG, "learn.loss_agg = '%s' is not one of auto|token-mean|sequence-mean|sequence-sum",
+                        c->loss_agg);
+    out->opt.lr = c->lr;
+    out->opt.beta1 = c->beta1;
+    out->opt.beta2 = c->beta2;
+    out->opt.eps = c->adam_eps;
+    out->opt.weight_decay = c->weight_decay;
+    out->opt.max_grad_norm = c->grad_clip;
+    out->opt.warmup_steps = c->warmup_steps;
+    out->opt.total_steps = c->steps;
+    /* learn/adamw.h's CONSTANT has no warm-up; LINEAR_WARMUP is the constant schedule
+     * after one, so learn.warmup_steps acts under either lr_schedule */
+    if (!strcmp(c->lr_schedule, "cosine")) out->opt.schedule = CADA_LR_COSINE;
+    else if (!strcmp(c->lr_schedule, "constant")) out->opt.schedule = c->warmup_steps > 0 ? CADA_LR_LINEAR_WARMUP : CADA_LR_CONSTANT;
+    else return CADA_ERR(CADA_ERR_CONFIG, "learn.lr_schedule = '%s' is not one of constant|cosine", c->lr_schedule);
+    if (c->zero < 0 || c->zero > 2) return CADA_ERR(CADA_ERR_CONFIG, "learn.zero = %d is not 0, 1 or 2", c->zero);
+    out->zero = (cada_zero_stage)c->zero;
+    out->row_tokens = c->max_len;
+    out->micro_tokens = c->micro_batch_tokens > c->max_len ? c->micro_batch_tokens : c->max_len;
+    out->pad_id = 0;
+    out->fixed_order = c->fixed_order;
+    return CADA_OK;
+}
+
+cada_status cada_config_dataset(const cada_run_config *c, cada_set_options *out) {
+    cada_set_options_default(out);
+    if (cada_set_format_parse(c->data_format, &out->format) != CADA_OK) {
+        cada_error_clear();
+        return CADA_ERR(CADA_ERR_CONFIG, "data.format = '%s' is not one of auto|jsonl|csv|xstest|harmbench|advbench|lines",
+                        c->data_format);
+    }
+    if (!strcmp(c->on_error, "stop")) out->on_error = CADA_ON_ERROR_STOP;
+    else if (!strcmp(c->on_error, "skip")) out->on_error = CADA_ON_ERROR_SKIP;
+    else return CADA_ERR(CADA_ERR_CONFIG, "data.on_error = '%s' is not one of stop|skip", c->on_error);
+    /* empty: the format's default name (NULL in cada_set_options) */
+    out->id_field = c->id_field[0] ? c->id_field : NULL;
+    out->prompt_field = c->prompt_field[0] ? c->prompt_field : NULL;
+    out->category_field = c->category_field[0] ? c->category_field : NULL;
+    out->label_field = c->label_field[0] ? c->label_field : NULL;
+    out->response_field = c->response_field[0] ? c->response_field : NULL;
+    out->safe_field = c->safe_field[0] ? c->safe_field : NULL;
+    return CADA_OK;
+}
+
+unsigned cada_config_tok_flags(const cada_run_config *c) {
+    return !strcmp(c->gguf_tokenizer, "transformers") ? (unsigned)CADA_TOK_LOAD_GGUF_AS_TRANSFORMERS : 0u;
+}
