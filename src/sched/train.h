@@ -1,24 +1,28 @@
 /* sched/train.h: `cada train`, the CADA training job.
  *
- * Two placements (sched/roles.h). DISAGGREGATED (the default: one role per rank,
- * weights broadcast after each update, synchronous or one-step-off) is sched/disagg.c.
- * This file holds the set-up, the checkpoints, resume and failure reports both share,
- * and the COLOCATED placement (cluster.placement = colocated): every
- * rank is a learner that also rolls out with the very weights it trains, so no weight
- * transfer is needed. Rank 0 is also the scheduler: it owns the data cursor, the
- * metrics file, the progress lines and the checkpoint. One step:
+ * The command (train.c) reads the configuration, checks it and a checkpoint to resume
+ * before any rank starts, starts MPI and runs the trainer: set-up (trainer.h), begin
+ * (lifecycle.h: resume, metrics), then a placement's step loop (placement.h) over the
+ * stages of a step (trainer.h lists them: cursor, requests, rollout, score, exchange,
+ * learn, weight sync, checkpoint, metrics, progress), then the end.
+ *
+ * Two placements (roles.h). DISAGGREGATED (the default for configurations that do not
+ * name one: one role per rank, weights broadcast after each update, synchronous or
+ * one-step-off; disagg.h describes its step) and COLOCATED (every rank is a learner that
+ * also rolls out with the very weights it trains, so no weight transfer is needed; rank
+ * 0 is also the scheduler: it owns the data cursor's bookkeeping, the metrics file, the
+ * step lines and the checkpoint). A colocated step:
  *   1. every rank takes the prompts of the step whose position p has p % W == rank,
  *      renders them (case-augmented prompt through the chat template), generates
  *      rollout.samples_per_prompt completions (engine, seeded per prompt and sample),
  *      scores them (reward/) and, when learn.kl_coef > 0, computes the reference
  *      model's log-probs;
  *   2. the ranks exchange their trajectories as protobuf TrainBatch frames
- *      (sched/wire.h), so every learner holds the same global batch in the same order;
+ *      (exchange.h), so every learner holds the same global batch in the same order;
  *   3. cada_learner_step (learn/learner.h): advantages, losses, gradients reduced over
  *      the learners, AdamW;
  *   4. rank 0 writes a metrics line (out_dir/metrics.jsonl), the same numbers as
- *      TensorBoard scalars (out_dir/tb/, sched/tb_events.h; run.tensorboard) and a
- *      progress line.
+ *      TensorBoard scalars (out_dir/tb/, tb_events.h; run.tensorboard) and a step line.
  * At the end (and every run.checkpoint_every steps) the ranks write
  * out_dir/checkpoint-<step>/ together under a temporary name, then rank 0 renames it:
  * model.safetensors (fp32: the training weights bit for bit) + config.json in Hugging
