@@ -107,6 +107,7 @@ static cada_status gpu_setup(trainer *t, const cada_learner_config *lc) {
     cada_learner_gpu_options go;
     memset(&go, 0, sizeof go);
     go.device = t->gpu_device;
+    go.recompute = c->recompute; /* model_gpu.h: keep one layer's activations, recompute the others in backward */
     go.kv_slots = c->slots;
     go.kv_max_len = c->max_len;
     go.gen_max_tokens = c->slots > c->max_len ? c->slots : c->max_len; /* a whole prompt, or every slot's decode step */
