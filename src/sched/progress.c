@@ -12,7 +12,7 @@ void cada_progress_init(cada_progress *p, double every_s) {
     memset(p, 0, sizeof *p);
     p->enabled = every_s > 0;
     p->every_s = every_s;
-    p->tty = isatty(STDOUT_FILENO);
+    p->tty = isatty(STDERR_FILENO);
 }
 
 void cada_progress_begin(cada_progress *p, const char *label, const char *unit, long long total) {
@@ -46,8 +46,8 @@ void cada_progress_update(cada_progress *p, long long done, double tokens, doubl
     snprintf(line, sizeof line, "%s: %lld/%lld %s, %.0f tokens, %.1f tok/s, ETA %s", p->label, done, p->total, p->unit, tokens,
              rate, eta);
     if (p->tty) {
-        printf("\r\033[K%s", line);
-        fflush(stdout);
+        fprintf(stderr, "\r\033[K%s", line);
+        fflush(stderr);
         p->drawn = 1;
     } else {
         CADA_INFO("%s", line);
@@ -56,7 +56,7 @@ void cada_progress_update(cada_progress *p, long long done, double tokens, doubl
 
 void cada_progress_end(cada_progress *p) {
     if (!p->enabled || !p->drawn) return;
-    printf("\r\033[K");
-    fflush(stdout);
+    fprintf(stderr, "\r\033[K");
+    fflush(stderr);
     p->drawn = 0;
 }

@@ -6,21 +6,23 @@
  * tokens, with the rate and an estimate of the time left:
  *     rollout (rank 2): 12/32 sequences, 3456 tokens, 19.3 tok/s, ETA 1m52s
  *     learn (rank 0): 3/8 micro-batches, 6144 tokens, 104.0 tok/s, ETA 42s
- * On a terminal (stdout a tty: mpirun gives its ranks' stdout a pseudo-terminal when it
- * has one itself) the line is redrawn in place, at most 5 times a second, and cleared at
- * the end of the phase. Otherwise (logs, batch jobs) it is a log line on stderr at most
- * every `every_s` seconds, none for a phase shorter than that. One rank per group shows
+ * When stderr is a terminal the line is redrawn in place, at most 5 times a second, and
+ * cleared at the end of the phase. Otherwise (logs, batch jobs, and every rank under
+ * mpirun, whose stderr is a pipe; its stdout is a pseudo-terminal even when mpirun's own
+ * output goes to a file, so it says nothing) it is a log line on stderr at most every
+ * `every_s` seconds, none for a phase shorter than that. One rank per group shows
  * it (the trainer decides which): the others' shares run at the same pace.
  *
  * The ETA of a generation phase cannot know where sequences will end; the caller gives
- * an estimate of the phase's total tokens (finished sequences at their length, running
- * ones at the mean finished length, or max_new_tokens while none has finished). */
+ * an estimate of the phase's total tokens (rollout_stage.c: finished sequences at their
+ * length, running ones at the mean finished length once a quarter has finished, else at
+ * max_new_tokens). */
 #ifndef CADA_SCHED_PROGRESS_H
 #define CADA_SCHED_PROGRESS_H
 
 typedef struct {
     int enabled;          /* 0: every call is a no-op */
-    int tty;              /* redraw one line on stdout, or log lines on stderr */
+    int tty;              /* stderr is a terminal: redraw one line, else log lines */
     double every_s;       /* log mode: seconds between lines */
     char label[64];       /* "rollout (rank 2)" */
     const char *unit;     /* "sequences" */

@@ -33,11 +33,14 @@ static void on_token(void *ctx, int request, int token, float logprob) {
         w->n_ended++;
         w->ended_tokens += n;
     }
-    /* the phase's tokens: ended sequences at their length, the others at the mean ended
-     * length, or at max_new_tokens before any has ended (O(1) per token) */
-    double guess = w->n_ended ? w->ended_tokens / w->n_ended : (double)w->reqs[0].max_new_tokens;
-    double estimate = w->ended_tokens + (double)(w->n - w->n_ended) * guess;
-    if (estimate < w->tokens) estimate = w->tokens;
+    /* the phase's tokens: ended sequences at their length; each running one at the mean
+     * ended length once a quarter of them has ended (a few early ends say little),
+     * max_new_tokens before, and never below what the running ones hold already */
+    const int running = w->n - w->n_ended;
+    double guess = 4 * w->n_ended >= w->n && w->n_ended ? w->ended_tokens / w->n_ended : (double)w->reqs[0].max_new_tokens;
+    const double held = running ? (w->tokens - w->ended_tokens) / running + 1 : 0;
+    if (guess < held) guess = held;
+    const double estimate = w->ended_tokens + (double)running * guess;
     cada_progress_update(w->p, w->n_ended, w->tokens, estimate);
 }
 
