@@ -9,7 +9,7 @@
  *        <= 1e-5 on SmolLM2-135M), and the trainer's runs are bit-identical across
  *        rank layouts only if the reference log-probs are (tests/cli/train_disagg.sh).
  *        No padding is computed, and the activation arena (model/model.h) holds one
- *        sequence (attention probabilities L H len^2 floats included). The model must
+ *        sequence (linear in len: attention keeps L H len log-sum-exps). The model must
  *        serve no other forward while the scorer is in use (the arena is shared).
  *   GPU  (device >= 0): the sequences packed in order by learn/traj.h's rule (cada_pack:
  *        rows of row_tokens, a sequence opening a new row when it does not fit) and cut

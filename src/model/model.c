@@ -209,14 +209,14 @@ static cada_status ensure_activations(cada_model *m, int B, int T) {
     const size_t L = (size_t)c->n_layers, C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
     const size_t V = (size_t)c->vocab_size, H = (size_t)c->n_heads, D = (size_t)c->head_dim;
     const size_t QKV = (size_t)(c->n_heads + 2 * c->n_kv_heads) * D;
-    const size_t N = (size_t)B * T, TT = (size_t)T * T;
+    const size_t N = (size_t)B * T;
     struct { void **ptr; size_t bytes; } plan[] = {
         {(void **)&a->residual, sizeof(float) * (L + 1) * N * C},
         {(void **)&a->resmid, sizeof(float) * L * N * C},
         {(void **)&a->xn1, sizeof(float) * L * N * C},
         {(void **)&a->rstd1, sizeof(float) * L * N},
         {(void **)&a->qkv, sizeof(float) * L * N * QKV},
-        {(void **)&a->att, sizeof(float) * L * B * H * TT},
+        {(void **)&a->attlse, sizeof(float) * L * B * H * T},
         {(void **)&a->atty, sizeof(float) * L * N * H * D},
         {(void **)&a->xn2, sizeof(float) * L * N * C},
         {(void **)&a->rstd2, sizeof(float) * L * N},
@@ -236,7 +236,6 @@ static cada_status ensure_activations(cada_model *m, int B, int T) {
         {(void **)&a->datty, sizeof(float) * N * H * D},
         {(void **)&a->dgu, sizeof(float) * N * 2 * I},
         {(void **)&a->dh, sizeof(float) * N * I},
-        {(void **)&a->datt, sizeof(float) * TT},
     };
     const int n_plan = (int)(sizeof plan / sizeof plan[0]);
     size_t total = 0;
@@ -252,7 +251,11 @@ static cada_status ensure_activations(cada_model *m, int B, int T) {
     a->B = B;
     a->T = T;
     a->bytes = total;
-    CADA_DEBUG("activations for %d x %d tokens: %.1f MiB", B, T, (double)total / (1 << 20));
+    /* attention keeps one log-sum-exp per (layer, row, head, query) for backward; the
+     * (T, T) probabilities it replaces would have been L B H T^2 floats more */
+    CADA_DEBUG("activations for %d x %d tokens: %.1f MiB (attention saves lse, %.1f MiB, not probabilities, %.1f MiB)",
+               B, T, (double)total / (1 << 20), (double)(sizeof(float) * L * B * H * T) / (1 << 20),
+               (double)(sizeof(float) * L * B * H * T * T) / (1 << 20));
     return CADA_OK;
 }
 
@@ -279,7 +282,7 @@ cada_status cada_model_forward(cada_model *m, const cada_batch *b) {
         float *resmid = a->resmid + l * NC;
         float *xn1 = a->xn1 + l * NC, *xn2 = a->xn2 + l * NC;
         float *qkv = a->qkv + (size_t)l * N * QKV;
-        float *att = a->att + (size_t)l * B * H * T * T;
+        float *attlse = a->attlse + (size_t)l * B * H * T;
         float *atty = a->atty + (size_t)l * N * H * D;
         float *gu = a->gu + (size_t)l * N * 2 * I, *h = a->h + (size_t)l * N * I;
 
@@ -287,7 +290,7 @@ cada_status cada_model_forward(cada_model *m, const cada_batch *b) {
         matmul_forward(qkv, xn1, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C, QKV);
         rope_forward(qkv, N, QKV, H, D, b->positions, m->inv_freq);          /* q heads */
         rope_forward(qkv + H * D, N, QKV, KVH, D, b->positions, m->inv_freq); /* k heads */
-        attention_forward(atty, att, qkv, b->positions, B, T, H, KVH, D);
+        CADA_TRY(attention_forward(atty, attlse, qkv, b->positions, B, T, H, KVH, D));
         matmul_forward(resmid, atty, CADA_LAYER(p, o_w, l), NULL, N, H * D, C);
         residual_forward(resmid, resmid, res, (int64_t)NC);
 
@@ -364,7 +367,7 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
         float *res = a->residual + l * NC, *resmid = a->resmid + l * NC;
         float *xn1 = a->xn1 + l * NC, *xn2 = a->xn2 + l * NC;
         float *qkv = a->qkv + (size_t)l * N * QKV;
-        float *att = a->att + (size_t)l * B * H * T * T;
+        float *attlse = a->attlse + (size_t)l * B * H * T;
         float *atty = a->atty + (size_t)l * N * H * D;
         float *gu = a->gu + (size_t)l * N * 2 * I, *h = a->h + (size_t)l * N * I;
         size_t layer_off, layer_count;
@@ -387,7 +390,7 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
         /* attention: resmid = res + o(attn(rope(qkv(norm1(res))))) */
         memset(a->datty, 0, sizeof(float) * (size_t)N * H * D);
         matmul_backward(a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, atty, CADA_LAYER(p, o_w, l), N, H * D, C);
-        attention_backward(a->dqkv, a->datt, a->datty, att, qkv, a->pos, B, T, H, KVH, D);
+        CADA_TRY(attention_backward(a->dqkv, a->datty, atty, attlse, qkv, a->pos, B, T, H, KVH, D));
         rope_backward(a->dqkv, N, QKV, H, D, a->pos, m->inv_freq);
         rope_backward(a->dqkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq);
         memset(a->dxn, 0, sizeof(float) * NC);

@@ -64,7 +64,7 @@ typedef struct {
     float *resmid;     /* (L, N, C): residual after attention */
     float *xn1, *rstd1;/* (L, N, C), (L, N) */
     float *qkv;        /* (L, N, QKV) after RoPE */
-    float *att;        /* (L, B, H, T, T) attention probabilities */
+    float *attlse;     /* (L, B, H, T) attention log-sum-exp per query row (for backward) */
     float *atty;       /* (L, N, H D) attention output before o_proj */
     float *xn2, *rstd2;/* (L, N, C), (L, N) */
     float *gu;         /* (L, N, 2I) */
@@ -75,7 +75,7 @@ typedef struct {
     float *logprob;    /* (N) log p(target) (0 without target) */
     int *tokens, *pos, *targets; /* (N) copies of the batch */
     /* backward scratch */
-    float *dres, *dxn, *dqkv, *datty, *dgu, *dh, *datt;
+    float *dres, *dxn, *dqkv, *datty, *dgu, *dh;
     size_t bytes;
 } cada_activations;
 

@@ -1,99 +1,168 @@
 /* ops/attention.c: causal grouped-query self-attention inside packed documents.
  *
- * Each (row, head) pair is two sgemms around a masked softmax:
+ * Per (row, head):
  *   S = Q K^T / sqrt(D)     (T, T)
  *   P = softmax over j in [i - pos[i], i] of S[i, j]   (0 elsewhere)
  *   O = P V                 (T, D)
- * Scores are computed for the whole (T, T) tile and masked afterwards: at the row
- * lengths of training batches (T <= a few thousand) a dense sgemm is faster than
- * skipping the masked half. P is kept for backward (B*H*T*T floats); the fused, tiled
- * GPU kernel of kernels/ never materialises it. */
+ * computed in blocks of ATT_BQ query rows: a block [i0, i1) needs only the key window
+ * [j0, i1), j0 the first key any of its rows may see, so the scores of one block are an
+ * (R, W) sgemm (R = i1 - i0 rows, W = i1 - j0 keys) and the masked upper triangle
+ * beyond the block is never computed. P is not kept: the forward saves the log-sum-exp
+ * of each score row (B, H, T), and the backward recomputes each block's P from Q, K and
+ * it (P = exp(S - lse)), as the tiled GPU kernel of kernels/attention.cu does. Memory
+ * beyond the inputs and outputs is two (ATT_BQ, T) blocks per thread. */
 #include "ops/ops.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
-void attention_forward(float *out, float *att, const float *qkv, const int *pos, int B, int T,
-                       int H, int KVH, int D) {
-    const int QKV = (H + 2 * KVH) * D;
-    const int group = H / KVH; /* query heads per key/value head */
+/* Query rows per block: each block's sgemms have 64 rows or more along M or K (enough
+ * for OpenBLAS's kernels), and the per-thread blocks, 64 x T floats (256 KiB at
+ * T = 1024), stay cache-sized. */
+#define ATT_BQ 64
+
+/* First key column any row of [i0, i1) may attend to. Document starts only move it
+ * right (pos resets to 0), so it is row i0's, but rows are checked one by one so that
+ * any `pos` keeps the window covering every row's keys. */
+static int block_first_key(const int *rpos, int i0, int i1) {
+    int lo = i0 - rpos[i0];
+    for (int i = i0 + 1; i < i1; i++)
+        if (i - rpos[i] < lo) lo = i - rpos[i];
+    return lo < 0 ? 0 : lo;
+}
+
+/* Per-thread scratch: `per` floats for each of omp_get_max_threads() threads. */
+static cada_status alloc_scratch(float **out, size_t per, const char *op) {
+    size_t n = per * (size_t)omp_get_max_threads();
+    *out = malloc(sizeof(float) * n);
+    if (!*out) return CADA_ERR(CADA_ERR_NOMEM, "%s: %zu bytes of scratch", op, sizeof(float) * n);
+    return CADA_OK;
+}
+
+/* One block of query rows [i0, i1) of head h of one row of the batch (qkv, rpos, out,
+ * lse already offset to that row; lse to its head). s: (R, W) scratch. */
+static void forward_block(float *out, float *lse, float *s, const float *qkv, const int *rpos, int H, int KVH,
+                          int D, int h, int i0, int i1) {
+    const int QKV = (H + 2 * KVH) * D, kvh = h / (H / KVH);
     const float scale = 1.0f / sqrtf((float)D);
-    for (int b = 0; b < B; b++) {
-        const float *row = qkv + (int64_t)b * T * QKV;
-        const int *rpos = pos + (int64_t)b * T;
-        for (int h = 0; h < H; h++) {
-            int kvh = h / group;
-            const float *q = row + h * D;
-            const float *k = row + H * D + kvh * D;
-            const float *v = row + (H + KVH) * D + kvh * D;
-            float *p = att + ((int64_t)b * H + h) * T * T;
-            float *o = out + (int64_t)b * T * H * D + h * D;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, q, QKV, k, QKV,
-                        0.0f, p, T);
-#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)T * T))
-            for (int i = 0; i < T; i++) {
-                float *pi = p + (int64_t)i * T;
-                int lo = i - rpos[i];
-                float mx = -INFINITY;
-                for (int j = lo; j <= i; j++) mx = pi[j] > mx ? pi[j] : mx;
-                float sum = 0.0f;
-                for (int j = lo; j <= i; j++) {
-                    pi[j] = expf(pi[j] - mx);
-                    sum += pi[j];
+    const int j0 = block_first_key(rpos, i0, i1), W = i1 - j0, R = i1 - i0;
+    const float *q = qkv + (size_t)i0 * QKV + h * D;
+    const float *k = qkv + (size_t)j0 * QKV + H * D + kvh * D;
+    const float *v = qkv + (size_t)j0 * QKV + (H + KVH) * D + kvh * D;
+    /* S(R, W) = scale Q(R, D) K(W, D)^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, W, D, scale, q, QKV, k, QKV, 0.0f, s, W);
+    for (int r = 0; r < R; r++) {
+        const int i = i0 + r, lo = (i - rpos[i] < j0 ? j0 : i - rpos[i]) - j0, hi = i - j0;
+        float *pi = s + (size_t)r * W;
+        float mx = -INFINITY;
+        for (int c = lo; c <= hi; c++) mx = pi[c] > mx ? pi[c] : mx;
+        float sum = 0.0f;
+        for (int c = lo; c <= hi; c++) {
+            pi[c] = expf(pi[c] - mx);
+            sum += pi[c];
+        }
+        float inv = 1.0f / sum;
+        for (int c = 0; c < lo; c++) pi[c] = 0.0f;
+        for (int c = lo; c <= hi; c++) pi[c] *= inv;
+        for (int c = hi + 1; c < W; c++) pi[c] = 0.0f;
+        lse[i] = mx + logf(sum);
+    }
+    /* O(R, D) = P(R, W) V(W, D) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, D, W, 1.0f, s, W, v, QKV, 0.0f,
+                out + (size_t)i0 * H * D + h * D, H * D);
+}
+
+cada_status attention_forward(float *out, float *lse, const float *qkv, const int *pos, int B, int T, int H,
+                              int KVH, int D) {
+    const int QKV = (H + 2 * KVH) * D, nblk = (T + ATT_BQ - 1) / ATT_BQ;
+    const size_t per = (size_t)ATT_BQ * T;
+    float *scratch;
+    CADA_TRY(alloc_scratch(&scratch, per, "attention_forward"));
+    const int64_t units = (int64_t)B * H * nblk;
+    /* every block writes its own rows of out and lse: any schedule gives the same bits;
+     * the late blocks (more keys) are handed out first */
+#pragma omp parallel for schedule(dynamic, 1) if (CADA_PAR((int64_t)B * H * T * T / 2))
+    for (int64_t u = 0; u < units; u++) {
+        const int blk = nblk - 1 - (int)(u % nblk), h = (int)(u / nblk % H), b = (int)(u / nblk / H);
+        const int i0 = blk * ATT_BQ, i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T;
+        forward_block(out + (size_t)b * T * H * D, lse + ((size_t)b * H + h) * T, scratch + per * omp_get_thread_num(),
+                      qkv + (size_t)b * T * QKV, pos + (size_t)b * T, H, KVH, D, h, i0, i1);
+    }
+    free(scratch);
+    return CADA_OK;
+}
+
+/* Backward of one (row of the batch, key/value head): its query heads one after the
+ * other, each over its query blocks in order, so dK and dV of the head (accumulated
+ * over every query row of every head of the group) always sum in the same order.
+ * qkv, dqkv, dout, out, rpos are offset to the row, lse to (row, head 0).
+ * s, ds: (ATT_BQ, T) scratch each. */
+static void backward_kv_head(float *dqkv, float *s, float *ds, const float *dout, const float *out,
+                             const float *lse, const float *qkv, const int *rpos, int T, int H, int KVH, int D,
+                             int kvh) {
+    const int QKV = (H + 2 * KVH) * D, HD = H * D, group = H / KVH;
+    const float scale = 1.0f / sqrtf((float)D);
+    float *dk = dqkv + H * D + kvh * D, *dv = dqkv + (H + KVH) * D + kvh * D;
+    const float *k = qkv + H * D + kvh * D, *v = qkv + (H + KVH) * D + kvh * D;
+    for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+        const float *lh = lse + (size_t)h * T;
+        for (int i0 = 0; i0 < T; i0 += ATT_BQ) {
+            const int i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, R = i1 - i0;
+            const int j0 = block_first_key(rpos, i0, i1), W = i1 - j0;
+            const float *q = qkv + (size_t)i0 * QKV + h * D;
+            const float *dO = dout + (size_t)i0 * HD + h * D, *O = out + (size_t)i0 * HD + h * D;
+            /* P(R, W) = exp(scale Q K^T - lse), 0 where masked */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, W, D, scale, q, QKV, k + (size_t)j0 * QKV,
+                        QKV, 0.0f, s, W);
+            /* dP(R, W) = dO(R, D) V(W, D)^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, W, D, 1.0f, dO, HD, v + (size_t)j0 * QKV, QKV,
+                        0.0f, ds, W);
+            /* dS = P * (dP - sum_j P dP), times the score scale; sum_j P_ij dP_ij =
+             * dO_i . O_i, a D-long dot instead of a W-long one */
+            for (int r = 0; r < R; r++) {
+                const int i = i0 + r, lo = (i - rpos[i] < j0 ? j0 : i - rpos[i]) - j0, hi = i - j0;
+                const float l = lh[i];
+                float *pi = s + (size_t)r * W, *di = ds + (size_t)r * W;
+                const float *dOi = dO + (size_t)r * HD, *Oi = O + (size_t)r * HD;
+                float dot = 0.0f;
+                for (int d = 0; d < D; d++) dot += dOi[d] * Oi[d];
+                for (int c = 0; c < lo; c++) pi[c] = di[c] = 0.0f;
+                for (int c = lo; c <= hi; c++) {
+                    pi[c] = expf(pi[c] - l);
+                    di[c] = pi[c] * (di[c] - dot) * scale;
                 }
-                float inv = 1.0f / sum;
-                for (int j = 0; j < lo; j++) pi[j] = 0.0f;
-                for (int j = lo; j <= i; j++) pi[j] *= inv;
-                for (int j = i + 1; j < T; j++) pi[j] = 0.0f;
+                for (int c = hi + 1; c < W; c++) pi[c] = di[c] = 0.0f;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, p, T, v, QKV,
-                        0.0f, o, H * D);
+            /* dV[j0:i1] += P^T dO; dQ[i0:i1] = dS K[j0:i1]; dK[j0:i1] += dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, W, D, R, 1.0f, s, W, dO, HD, 1.0f,
+                        dv + (size_t)j0 * QKV, QKV);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, D, W, 1.0f, ds, W, k + (size_t)j0 * QKV, QKV,
+                        0.0f, dqkv + (size_t)i0 * QKV + h * D, QKV);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, W, D, R, 1.0f, ds, W, q, QKV, 1.0f,
+                        dk + (size_t)j0 * QKV, QKV);
         }
     }
 }
 
-void attention_backward(float *dqkv, float *datt, const float *dout, const float *att,
-                        const float *qkv, const int *pos, int B, int T, int H, int KVH, int D) {
+cada_status attention_backward(float *dqkv, const float *dout, const float *out, const float *lse,
+                               const float *qkv, const int *pos, int B, int T, int H, int KVH, int D) {
     const int QKV = (H + 2 * KVH) * D;
-    const int group = H / KVH;
-    const float scale = 1.0f / sqrtf((float)D);
+    const size_t per = (size_t)2 * ATT_BQ * T;
+    float *scratch;
+    CADA_TRY(alloc_scratch(&scratch, per, "attention_backward"));
     memset(dqkv, 0, sizeof(float) * (size_t)B * T * QKV);
-    (void)pos; /* the mask is carried by P: masked entries are exactly 0 */
-    for (int b = 0; b < B; b++) {
-        const float *row = qkv + (int64_t)b * T * QKV;
-        float *drow = dqkv + (int64_t)b * T * QKV;
-        for (int h = 0; h < H; h++) {
-            int kvh = h / group;
-            const float *q = row + h * D;
-            const float *k = row + H * D + kvh * D;
-            const float *v = row + (H + KVH) * D + kvh * D;
-            float *dq = drow + h * D;
-            float *dk = drow + H * D + kvh * D;
-            float *dv = drow + (H + KVH) * D + kvh * D;
-            const float *p = att + ((int64_t)b * H + h) * T * T;
-            const float *dO = dout + (int64_t)b * T * H * D + h * D;
-            /* dP = dO V^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, dO, H * D, v, QKV,
-                        0.0f, datt, T);
-            /* dV += P^T dO (heads of one group accumulate into the same dV) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, p, T, dO, H * D,
-                        1.0f, dv, QKV);
-            /* softmax backward: dS = P * (dP - sum_j P dP), times the score scale */
-#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)T * T))
-            for (int i = 0; i < T; i++) {
-                const float *pi = p + (int64_t)i * T;
-                float *di = datt + (int64_t)i * T;
-                float dot = 0.0f;
-                for (int j = 0; j <= i; j++) dot += pi[j] * di[j];
-                for (int j = 0; j <= i; j++) di[j] = pi[j] * (di[j] - dot) * scale;
-                for (int j = i + 1; j < T; j++) di[j] = 0.0f;
-            }
-            /* dQ = dS K; dK += dS^T Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, datt, T, k, QKV,
-                        1.0f, dq, QKV);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, datt, T, q, QKV,
-                        1.0f, dk, QKV);
-        }
+    /* one unit per (row, key/value head): units write disjoint columns or rows of dqkv */
+#pragma omp parallel for schedule(dynamic, 1) if (CADA_PAR((int64_t)B * H * T * T / 2))
+    for (int u = 0; u < B * KVH; u++) {
+        const int b = u / KVH, kvh = u % KVH;
+        float *s = scratch + per * omp_get_thread_num();
+        backward_kv_head(dqkv + (size_t)b * T * QKV, s, s + (size_t)ATT_BQ * T, dout + (size_t)b * T * H * D,
+                         out + (size_t)b * T * H * D, lse + (size_t)b * H * T, qkv + (size_t)b * T * QKV,
+                         pos + (size_t)b * T, T, H, KVH, D, kvh);
     }
+    free(scratch);
+    return CADA_OK;
 }

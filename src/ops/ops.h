@@ -15,6 +15,8 @@
 #ifndef CADA_OPS_OPS_H
 #define CADA_OPS_OPS_H
 
+#include "base/error.h"
+
 #include <stdint.h>
 
 /* Loops run on OpenMP threads only when they touch at least this many elements: a
@@ -72,14 +74,21 @@ void rope_backward(float *dx, int N, int stride, int n_heads, int D, const int *
  *   qkv: (B*T, QKV) with QKV = (H + 2*KVH) * D: per token [q heads | k heads | v heads],
  *        RoPE already applied to q and k.
  *   pos: (B*T) positions inside documents (see top of file).
- *   att: (B, H, T, T) softmax probabilities, saved for backward (zero where masked).
- *   out: (B*T, H*D). Writes out and att. Scores are scaled by 1/sqrt(D). */
-void attention_forward(float *out, float *att, const float *qkv, const int *pos, int B, int T,
-                       int H, int KVH, int D);
-/* dqkv(B*T, QKV) is WRITTEN (not accumulated), RoPE not yet undone. datt: scratch of
- * (T, T) floats. */
-void attention_backward(float *dqkv, float *datt, const float *dout, const float *att,
-                        const float *qkv, const int *pos, int B, int T, int H, int KVH, int D);
+ *   out: (B*T, H*D).
+ *   lse: (B, H, T): per query row, the natural log of the sum over its allowed keys of
+ *        exp(score), scores scaled by 1/sqrt(D) (the GPU kernel's lse), saved for
+ *        backward in place of the (T, T) probabilities.
+ * Writes out and lse. Fails (CADA_ERR_NOMEM) only when its per-thread scratch of
+ * 64 x T floats cannot be allocated. */
+cada_status attention_forward(float *out, float *lse, const float *qkv, const int *pos, int B, int T, int H,
+                              int KVH, int D);
+/* From the forward's out and lse and the upstream gradient dout (B*T, H*D), WRITES (not
+ * accumulates) dqkv (B*T, QKV), RoPE not yet undone; the probabilities are recomputed
+ * block by block. Deterministic: each (row, key/value head) sums its dK and dV over
+ * query rows in one fixed order, whatever the thread count. Per-thread scratch: 2 x 64
+ * x T floats (CADA_ERR_NOMEM when it cannot be allocated). */
+cada_status attention_backward(float *dqkv, const float *dout, const float *out, const float *lse,
+                               const float *qkv, const int *pos, int B, int T, int H, int KVH, int D);
 
 /* ---- MLP ------------------------------------------------------------------------------ */
 

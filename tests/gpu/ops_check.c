@@ -998,12 +998,12 @@ static void case_attention(const shape_set *m, int B, int T) {
     float *qkv = gauss_bf(nq, 1.0f, &qkv_b);
     int *pos = hi((size_t)N);
     make_positions(pos, B, T);
-    float *att = hf((size_t)B * H * T * T), *out_c = hf(no), *lse_c = hf(nl), *lse_g = hf(nl), *out_g;
+    float *lse_cpu = hf(nl), *out_c = hf(no), *lse_c = hf(nl), *lse_g = hf(nl), *out_g;
     cada_bf16 *d_qkv = NULL, *d_out = NULL, *d_dout = NULL, *d_dqkv = NULL;
     float *d_lse = NULL;
     int *d_pos = NULL;
     void *d_scr = NULL;
-    attention_forward(out_c, att, qkv, pos, B, T, H, KVH, D);
+    CADA_CHECK(attention_forward(out_c, lse_cpu, qkv, pos, B, T, H, KVH, D));
     attention_lse_ref(lse_c, qkv, pos, B, T, H, KVH, D);
 
     OP("attention_forward");
@@ -1028,8 +1028,8 @@ static void case_attention(const shape_set *m, int B, int T) {
     OP("attention_backward");
     {
         float *dout = gauss_bf(no, 1.0f, &dout_b);
-        float *dqkv_c = hf(nq), *datt = hf((size_t)T * T);
-        attention_backward(dqkv_c, datt, dout, att, qkv, pos, B, T, H, KVH, D);
+        float *dqkv_c = hf(nq);
+        CADA_CHECK(attention_backward(dqkv_c, dout, out_c, lse_cpu, qkv, pos, B, T, H, KVH, D));
         size_t sb = gpu_attention_backward_scratch_bytes(B, T, H, KVH, D);
         note("   backward scratch %zu bytes\n", sb);
         DUP(d_dout, dout_b, no * sizeof(cada_bf16));
@@ -1128,8 +1128,8 @@ static void case_decode(const shape_set *m, const int *lens, int n_docs) {
         dec_slot[s] = n_slots - 1 - s;
         dec_len[s] = lens[s];
     }
-    float *att = hf((size_t)H * T * T), *out_c = hf((size_t)T * H * D);
-    attention_forward(out_c, att, qkv, pos, 1, T, H, KVH, D);
+    float *lse_c = hf((size_t)H * T), *out_c = hf((size_t)T * H * D);
+    CADA_CHECK(attention_forward(out_c, lse_c, qkv, pos, 1, T, H, KVH, D));
     cada_bf16 *exp_k = hb(cache_n), *exp_v = hb(cache_n), *got_k = hb(cache_n), *got_v = hb(cache_n);
     memset(exp_k, 0xFF, cache_n * sizeof(cada_bf16));
     memset(exp_v, 0xFF, cache_n * sizeof(cada_bf16));

@@ -14,6 +14,7 @@
 #include "base/rng.h"
 #include "ops/ops.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,10 +132,10 @@ TEST(ops_rope_gradients_and_rotation) {
 }
 
 /* ---- attention --------------------------------------------------------------------------- */
-typedef struct { float *qkv, *out, *att, *wout; int *pos; int B, T, H, KVH, D; } att_ctx;
+typedef struct { float *qkv, *out, *lse, *wout; int *pos; int B, T, H, KVH, D; } att_ctx;
 static double att_J(void *p) {
     att_ctx *c = p;
-    attention_forward(c->out, c->att, c->qkv, c->pos, c->B, c->T, c->H, c->KVH, c->D);
+    if (attention_forward(c->out, c->lse, c->qkv, c->pos, c->B, c->T, c->H, c->KVH, c->D) != CADA_OK) return NAN;
     return weighted_sum(c->out, c->wout, (int64_t)c->B * c->T * c->H * c->D);
 }
 
@@ -145,19 +146,120 @@ TEST(ops_attention_gradients_gqa_packed) {
     c.pos = pos;
     int QKV = (c.H + 2 * c.KVH) * c.D, N = c.B * c.T;
     c.qkv = malloc(sizeof(float) * N * QKV); c.out = malloc(sizeof(float) * N * c.H * c.D);
-    c.att = malloc(sizeof(float) * c.B * c.H * c.T * c.T); c.wout = malloc(sizeof(float) * N * c.H * c.D);
-    float *dqkv = malloc(sizeof(float) * N * QKV), *scratch = malloc(sizeof(float) * c.T * c.T);
+    c.lse = malloc(sizeof(float) * c.B * c.H * c.T); c.wout = malloc(sizeof(float) * N * c.H * c.D);
+    float *dqkv = malloc(sizeof(float) * N * QKV);
     fill(c.qkv, (int64_t)N * QKV, 1, 10); fill(c.wout, (int64_t)N * c.H * c.D, 1, 11);
     att_J(&c);
-    /* masking: token 4 of row 0 starts a document, so it attends to itself only */
+    /* masking: token 4 of row 0 starts a document, so it attends to itself only: its
+     * output is its own value vector and its lse its own scaled score */
     for (int h = 0; h < c.H; h++) {
-        const float *p = c.att + (int64_t)h * c.T * c.T + 4 * c.T;
-        EXPECT(p[0] == 0.0f && p[3] == 0.0f && fabsf(p[4] - 1.0f) < 1e-6f && p[5] == 0.0f,
-               "head %d: row 0 token 4 must attend only to itself", h);
+        const float *q = c.qkv + 4 * QKV + h * c.D, *k = c.qkv + 4 * QKV + (c.H + h / 2) * c.D;
+        const float *v = c.qkv + 4 * QKV + (c.H + c.KVH + h / 2) * c.D, *o = c.out + 4 * c.H * c.D + h * c.D;
+        float dot = 0.0f;
+        for (int d = 0; d < c.D; d++) dot += q[d] * k[d];
+        EXPECT(fabsf(c.lse[h * c.T + 4] - dot / 2.0f) < 1e-5f, "head %d: lse of row 0 token 4 %g, want %g", h,
+               c.lse[h * c.T + 4], dot / 2.0f);
+        for (int d = 0; d < c.D; d++)
+            EXPECT(fabsf(o[d] - v[d]) < 1e-6f, "head %d: row 0 token 4 must attend only to itself", h);
     }
-    attention_backward(dqkv, scratch, c.wout, c.att, c.qkv, c.pos, c.B, c.T, c.H, c.KVH, c.D);
+    EXPECT(attention_backward(dqkv, c.wout, c.out, c.lse, c.qkv, c.pos, c.B, c.T, c.H, c.KVH, c.D) == CADA_OK);
     EXPECT(check_grad("attention dqkv", c.qkv, dqkv, (int64_t)N * QKV, att_J, &c));
-    free(c.qkv); free(c.out); free(c.att); free(c.wout); free(dqkv); free(scratch);
+    free(c.qkv); free(c.out); free(c.lse); free(c.wout); free(dqkv);
+}
+
+/* Dense fp64 attention of one batch row: out, lse and, given dout, dqkv. */
+static void attention_ref(double *out, double *lse, double *dqkv, const float *qkv, const float *dout, const int *pos,
+                          int T, int H, int KVH, int D) {
+    const int QKV = (H + 2 * KVH) * D, group = H / KVH;
+    const double scale = 1.0 / sqrt((double)D);
+    double *p = malloc(sizeof(double) * T), *dp = malloc(sizeof(double) * T);
+    for (int i = 0; i < T * QKV; i++) dqkv[i] = 0.0;
+    for (int h = 0; h < H; h++) {
+        const int ko = (H + h / group) * D, vo = (H + KVH + h / group) * D;
+        for (int i = 0; i < T; i++) {
+            const int lo = i - pos[i];
+            double mx = -INFINITY, sum = 0.0, dot = 0.0;
+            for (int j = lo; j <= i; j++) {
+                double s = 0.0;
+                for (int d = 0; d < D; d++) s += (double)qkv[i * QKV + h * D + d] * qkv[j * QKV + ko + d];
+                p[j] = s * scale;
+                mx = fmax(mx, p[j]);
+            }
+            for (int j = lo; j <= i; j++) sum += exp(p[j] - mx);
+            lse[h * T + i] = mx + log(sum);
+            for (int d = 0; d < D; d++) out[(i * H + h) * D + d] = 0.0;
+            for (int j = lo; j <= i; j++) {
+                p[j] = exp(p[j] - mx) / sum;
+                dp[j] = 0.0;
+                for (int d = 0; d < D; d++) {
+                    out[(i * H + h) * D + d] += p[j] * qkv[j * QKV + vo + d];
+                    dp[j] += (double)dout[(i * H + h) * D + d] * qkv[j * QKV + vo + d];
+                }
+                dot += p[j] * dp[j];
+            }
+            for (int j = lo; j <= i; j++) {
+                double ds = p[j] * (dp[j] - dot) * scale;
+                for (int d = 0; d < D; d++) {
+                    dqkv[i * QKV + h * D + d] += ds * qkv[j * QKV + ko + d];
+                    dqkv[j * QKV + ko + d] += ds * qkv[i * QKV + h * D + d];
+                    dqkv[j * QKV + vo + d] += p[j] * dout[(i * H + h) * D + d];
+                }
+            }
+        }
+    }
+    free(p);
+    free(dp);
+}
+
+static double max_abs_diff(const float *x, const double *ref, int64_t n) {
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i] - ref[i]));
+    return m;
+}
+
+TEST(ops_attention_blocks_match_dense_reference_and_bits_repeat) {
+    /* rows longer than the 64-row query blocks, documents crossing block boundaries:
+     * row 0 packs documents of 70, 1, 90 and 39 tokens, row 1 is one document of 200.
+     * Against a dense fp64 reference: fp32 sums of O(100) O(1) terms, 1e-4. Then the
+     * bits: a second batch holding row 1 alone, and 1 thread instead of the default,
+     * must give the same out, lse and dqkv bits for it. */
+    const int B = 2, T = 200, H = 4, KVH = 2, D = 16, QKV = (H + 2 * KVH) * D, N = B * T, HD = H * D;
+    int *pos = malloc(sizeof(int) * N);
+    const int docs[4] = {70, 1, 90, 39};
+    for (int d = 0, t = 0; d < 4; d++)
+        for (int i = 0; i < docs[d]; i++) pos[t++] = i;
+    for (int t = 0; t < T; t++) pos[T + t] = t;
+    float *qkv = malloc(sizeof(float) * N * QKV), *dout = malloc(sizeof(float) * N * HD);
+    float *out = malloc(sizeof(float) * N * HD), *lse = malloc(sizeof(float) * B * H * T);
+    float *dqkv = malloc(sizeof(float) * N * QKV);
+    fill(qkv, (int64_t)N * QKV, 1, 20); fill(dout, (int64_t)N * HD, 1, 21);
+    EXPECT(attention_forward(out, lse, qkv, pos, B, T, H, KVH, D) == CADA_OK);
+    EXPECT(attention_backward(dqkv, dout, out, lse, qkv, pos, B, T, H, KVH, D) == CADA_OK);
+    double *rout = malloc(sizeof(double) * T * HD), *rlse = malloc(sizeof(double) * H * T);
+    double *rdqkv = malloc(sizeof(double) * T * QKV);
+    for (int b = 0; b < B; b++) {
+        attention_ref(rout, rlse, rdqkv, qkv + (size_t)b * T * QKV, dout + (size_t)b * T * HD, pos + b * T, T, H,
+                      KVH, D);
+        double eo = max_abs_diff(out + (size_t)b * T * HD, rout, (int64_t)T * HD);
+        double el = max_abs_diff(lse + (size_t)b * H * T, rlse, (int64_t)H * T);
+        double eg = max_abs_diff(dqkv + (size_t)b * T * QKV, rdqkv, (int64_t)T * QKV);
+        EXPECT(eo < 1e-4 && el < 1e-4 && eg < 1e-4, "row %d: max |error| out %.3g, lse %.3g, dqkv %.3g", b, eo, el,
+               eg);
+    }
+    float *out1 = malloc(sizeof(float) * T * HD), *lse1 = malloc(sizeof(float) * H * T);
+    float *dqkv1 = malloc(sizeof(float) * T * QKV);
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    cada_status fs = attention_forward(out1, lse1, qkv + (size_t)T * QKV, pos + T, 1, T, H, KVH, D);
+    cada_status bs = attention_backward(dqkv1, dout + (size_t)T * HD, out1, lse1, qkv + (size_t)T * QKV, pos + T, 1,
+                                        T, H, KVH, D);
+    omp_set_num_threads(threads);
+    EXPECT(fs == CADA_OK && bs == CADA_OK);
+    EXPECT(!memcmp(out1, out + (size_t)T * HD, sizeof(float) * T * HD), "out bits depend on batch or threads");
+    EXPECT(!memcmp(lse1, lse + (size_t)H * T, sizeof(float) * H * T), "lse bits depend on batch or threads");
+    EXPECT(!memcmp(dqkv1, dqkv + (size_t)T * QKV, sizeof(float) * T * QKV), "dqkv bits depend on batch or threads");
+    free(pos); free(qkv); free(dout); free(out); free(lse); free(dqkv);
+    free(rout); free(rlse); free(rdqkv); free(out1); free(lse1); free(dqkv1);
 }
 
 /* ---- swiglu ---------------------------------------------------------------------------- */
