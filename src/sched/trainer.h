@@ -1,6 +1,6 @@
-/* sched/trainer.h: the state of one `cada train` rank, and what every placement does
- * around its steps: set-up, the step boundary (checkpoint when due, stop signals), the
- * end, agreement on a collective outcome, and failure reports.
+/* sched/trainer.h: the state of one `cada train` rank, its set-up and teardown,
+ * agreement on a collective outcome, and the facts a failure report names (what happens
+ * around each step, checkpoint and stop signals included, is lifecycle.h).
  *
  * The training step is a sequence of stages, each a module with its own header:
  *   cursor.h       data cursor: which prompts a step takes
