@@ -4,6 +4,8 @@
  * train-step: tokens/s of forward + backward (gradients of the mean cross-entropy).
  * matmul:     GFLOP/s of OpenBLAS alone on each GEMM shape of one train step, against
  *             the rate the matmuls reach inside the model during a train step.
+ * --recompute and --logits-chunk R set the model's memory options (model/model.h) for
+ * forward and train-step; the activation bytes they lead to are printed with the rate.
  * The peer (PyTorch on the same shapes and threads) is tests/peers/bench_torch.py. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
@@ -28,6 +30,7 @@ typedef struct {
     const char *what;
     const char *model;
     int B, T, iters;
+    cada_model_options mem;
 } bench_args;
 
 static int cmp_double(const void *a, const void *b) {
@@ -114,22 +117,29 @@ int cada_cmd_bench(int argc, char **argv) {
         }
         return cada_tok_bench(argv[1], argv[2]) == CADA_OK ? 0 : cada_cli_fail("bench tokenizer");
     }
-    bench_args a = {NULL, cada_cli_default_model(), 4, 256, 5};
+    bench_args a = {NULL, cada_cli_default_model(), 4, 256, 5, {0, 0}};
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) a.model = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) a.B = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc) a.T = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) a.iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--recompute")) a.mem.recompute = 1;
+        else if (!strcmp(argv[i], "--logits-chunk") && i + 1 < argc) a.mem.logits_chunk = atoi(argv[++i]);
         else if (!a.what && argv[i][0] != '-') a.what = argv[i];
         else a.what = "?";
     }
     if (!a.what || a.B <= 0 || a.T <= 0 || a.iters <= 0 ||
         (strcmp(a.what, "forward") && strcmp(a.what, "train-step") && strcmp(a.what, "matmul"))) {
-        fprintf(stderr, "usage: cada bench forward|train-step|matmul [--model PATH] [--batch 4] [--seq 256] [--iters 5]\n");
+        fprintf(stderr, "usage: cada bench forward|train-step|matmul [--model PATH] [--batch 4] [--seq 256] [--iters 5] [--recompute] "
+                        "[--logits-chunk ROWS]\n");
         return 2;
     }
     cada_model m;
     if (cada_model_load(&m, a.model) != CADA_OK) return cada_cli_fail("bench");
+    if (cada_model_set_options(&m, &a.mem) != CADA_OK) {
+        cada_model_free(&m);
+        return cada_cli_fail("bench");
+    }
     const cada_model_config *c = &m.cfg;
     printf("cada bench %s: %s, batch %d x %d tokens, %d iterations (median), fp32 CPU\n", a.what, a.model, a.B, a.T, a.iters);
     printf("threads: OpenMP %d, OpenBLAS %d (core %s; OPENBLAS_CORETYPE=%s)\n", omp_get_max_threads(),
@@ -184,6 +194,8 @@ int cada_cmd_bench(int argc, char **argv) {
     } else {
         printf("cada %s tokens/s %.1f (batch %dx%d, threads %d; step %.3f s median; forward %.3f s, backward %.3f s mean)\n",
                a.what, N / med, a.B, a.T, omp_get_max_threads(), med, fwd_sum / a.iters, bwd_sum / a.iters);
+        printf("  activations %.1f MiB (recompute %s, logits %d rows at once)\n", (double)m.act.bytes / (1 << 20),
+               a.mem.recompute ? "on" : "off", m.act.logit_rows);
         printf("  matmuls: %.1f%% of the step at %.1f GFLOP/s; model FLOP rate %.1f GFLOP/s (6N or 2N per token)\n",
                100.0 * mm.seconds / (fwd_sum + bwd_sum), mm.flops / mm.seconds / 1e9, flops_per_token * N / med / 1e9);
     }

@@ -2,10 +2,11 @@
  *
  *   H_n = -sum_v p_v log p_v = lse_n - sum_v p_v logit_v,   p_v = exp(logit_v - lse_n)
  *
- * The model keeps only log p(target) and the log-sum-exp per token, and its backward
- * turns act.logits into d/dlogits in place: call this AFTER cada_model_forward and
- * BEFORE cada_model_backward. A metric only: an entropy bonus would need a gradient
- * with respect to every logit, which the model's dlogprob interface does not carry. */
+ * The model keeps only log p(target) and the log-sum-exp per token, and its logits
+ * exist chunk by chunk during forward (model.h, cada_logits_observer): the CPU learner
+ * calls this on each chunk as forward makes it. A metric only: an entropy bonus would
+ * need a gradient with respect to every logit, which the model's dlogprob interface
+ * does not carry. */
 #ifndef CADA_LEARN_ENTROPY_H
 #define CADA_LEARN_ENTROPY_H
 

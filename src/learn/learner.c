@@ -62,6 +62,8 @@ struct cada_learner {
     int adv_cap;
     float *dlp;
     size_t dlp_cap;
+    float *ent; /* (N) the policy's entropy per row of a micro-batch (CPU) */
+    size_t ent_cap;
     micro_batch *mb;
     int mb_cap;
     /* the model the micro-batches run on: the CPU model above, or the GPU backend */
@@ -74,11 +76,35 @@ struct cada_learner {
 
 /* ---- the two backends ------------------------------------------------------------------------ */
 
+/* The policy's entropy of each row, from each chunk of logits as forward makes them
+ * (backward overwrites them, and with chunked logits no other moment sees them all). */
+typedef struct {
+    float *h;        /* (N) */
+    const int *mask; /* the packed targets */
+    int V;
+} entropy_rows;
+
+static void entropy_of_chunk(void *ctx, const float *logits, const float *lse, int row0, int rows) {
+    entropy_rows *e = ctx;
+    cada_token_entropy(logits, lse, e->mask + row0, rows, e->V, e->h + row0);
+}
+
 static cada_status cpu_forward(cada_learner *L, const cada_batch *b, const float **logprob, double *entropy_sum) {
     cada_model *m = L->m;
-    CADA_TRY(cada_model_forward(m, b));
-    /* entropy needs the logits, which backward overwrites */
-    *entropy_sum = cada_token_entropy(m->act.logits, m->act.lse, b->targets, b->B * b->T, m->cfg.vocab_size, NULL);
+    const int N = b->B * b->T;
+    if ((size_t)N > L->ent_cap) {
+        float *h = realloc(L->ent, sizeof(float) * (size_t)N);
+        if (!h) return CADA_ERR(CADA_ERR_NOMEM, "learner: entropy of %d rows", N);
+        L->ent = h;
+        L->ent_cap = (size_t)N;
+    }
+    entropy_rows e = {L->ent, b->targets, m->cfg.vocab_size};
+    cada_logits_observer obs = {entropy_of_chunk, &e};
+    CADA_TRY(cada_model_forward_observed(m, b, &obs));
+    double sum = 0.0; /* in row order: the same total whatever the chunks */
+    for (int n = 0; n < N; n++)
+        if (b->targets[n] >= 0) sum += L->ent[n];
+    *entropy_sum = sum;
     *logprob = m->act.logprob;
     return CADA_OK;
 }
@@ -216,10 +242,10 @@ cada_status cada_learner_init(cada_learner **out, cada_model *m, cada_comm *c, c
     const size_t n = m->n_params;
     L->shard_off = cada_shards_offset(&L->sh, L->rank);
     L->shard_n = cada_shards_count(&L->sh, L->rank);
-    cada_status s = CADA_OK;
+    cada_status s = cada_model_set_options(m, &cfg->model);
     const int dp = cfg->zero == CADA_DP;
-    if (dp) s = cada_adamw_init(&L->opt, &cfg->opt, 0, n);
-    else s = cada_adamw_init(&L->opt, &cfg->opt, L->shard_off, L->shard_n);
+    if (s == CADA_OK && dp) s = cada_adamw_init(&L->opt, &cfg->opt, 0, n);
+    else if (s == CADA_OK) s = cada_adamw_init(&L->opt, &cfg->opt, L->shard_off, L->shard_n);
     if (s == CADA_OK) s = cada_model_alloc_grads(m); /* ZeRO-2: never written outside the embedding/head ranges */
     if (s == CADA_OK && cfg->zero == CADA_ZERO2) { /* ZeRO-1 reduces in place into its region of m->grads */
         L->g_shard = CADA_CALLOC(L->shard_n ? L->shard_n : 1, sizeof(float), "gradient shard");
@@ -252,6 +278,7 @@ void cada_learner_free(cada_learner *L) {
     cada_packed_free(&L->pk);
     free(L->adv);
     free(L->dlp);
+    free(L->ent);
     free(L->mb);
     free(L);
 }

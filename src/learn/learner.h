@@ -77,6 +77,11 @@ typedef struct {
     int micro_tokens; /* token budget of one micro-batch: rows x row_tokens <= this */
     int pad_id;       /* token of padding documents */
     int fixed_order;  /* canonical accumulation and reduction order (see above) */
+    /* the CPU model's activation memory (model/model.h: whole-layer recomputation, logits
+     * in chunks of rows); results do not change with either (tests/unit/test_model.c),
+     * bit for bit but for the LM head's gradient, summed over chunks in another order.
+     * The GPU backend takes recomputation from cada_learner_gpu_options. */
+    cada_model_options model;
 } cada_learner_config;
 
 void cada_learner_config_default(cada_learner_config *c, cada_algo algo);

@@ -201,6 +201,21 @@ cada_status cada_batch_validate(const cada_batch *b, int V) {
     return CADA_OK;
 }
 
+cada_status cada_model_set_options(cada_model *m, const cada_model_options *o) {
+    if (o->recompute != 0 && o->recompute != 1)
+        return CADA_ERR(CADA_ERR_ARG, "model options: recompute = %d, must be 0 or 1", o->recompute);
+    if (o->logits_chunk < 0)
+        return CADA_ERR(CADA_ERR_ARG, "model options: logits_chunk = %d, must be 0 (all rows) or positive", o->logits_chunk);
+    free_activations(&m->act);
+    m->opt = *o;
+    return CADA_OK;
+}
+
+/* Rows of logits computed at once for a batch of N tokens. */
+static int logit_rows_of(const cada_model *m, int N) {
+    return m->opt.logits_chunk > 0 && m->opt.logits_chunk < N ? m->opt.logits_chunk : N;
+}
+
 static cada_status ensure_activations(cada_model *m, int B, int T) {
     cada_activations *a = &m->act;
     if (a->residual && B == a->B && T == a->T) return CADA_OK;
@@ -210,21 +225,22 @@ static cada_status ensure_activations(cada_model *m, int B, int T) {
     const size_t V = (size_t)c->vocab_size, H = (size_t)c->n_heads, D = (size_t)c->head_dim;
     const size_t QKV = (size_t)(c->n_heads + 2 * c->n_kv_heads) * D;
     const size_t N = (size_t)B * T;
+    const size_t Lk = m->opt.recompute ? 1 : L, R = (size_t)logit_rows_of(m, (int)N);
     struct { void **ptr; size_t bytes; } plan[] = {
         {(void **)&a->residual, sizeof(float) * (L + 1) * N * C},
-        {(void **)&a->resmid, sizeof(float) * L * N * C},
-        {(void **)&a->xn1, sizeof(float) * L * N * C},
-        {(void **)&a->rstd1, sizeof(float) * L * N},
-        {(void **)&a->qkv, sizeof(float) * L * N * QKV},
-        {(void **)&a->attlse, sizeof(float) * L * B * H * T},
-        {(void **)&a->atty, sizeof(float) * L * N * H * D},
-        {(void **)&a->xn2, sizeof(float) * L * N * C},
-        {(void **)&a->rstd2, sizeof(float) * L * N},
-        {(void **)&a->gu, sizeof(float) * L * N * 2 * I},
-        {(void **)&a->h, sizeof(float) * L * N * I},
+        {(void **)&a->resmid, sizeof(float) * Lk * N * C},
+        {(void **)&a->xn1, sizeof(float) * Lk * N * C},
+        {(void **)&a->rstd1, sizeof(float) * Lk * N},
+        {(void **)&a->qkv, sizeof(float) * Lk * N * QKV},
+        {(void **)&a->attlse, sizeof(float) * Lk * B * H * T},
+        {(void **)&a->atty, sizeof(float) * Lk * N * H * D},
+        {(void **)&a->xn2, sizeof(float) * Lk * N * C},
+        {(void **)&a->rstd2, sizeof(float) * Lk * N},
+        {(void **)&a->gu, sizeof(float) * Lk * N * 2 * I},
+        {(void **)&a->h, sizeof(float) * Lk * N * I},
         {(void **)&a->xf, sizeof(float) * N * C},
         {(void **)&a->rstdf, sizeof(float) * N},
-        {(void **)&a->logits, sizeof(float) * N * V},
+        {(void **)&a->logits, sizeof(float) * R * V},
         {(void **)&a->lse, sizeof(float) * N},
         {(void **)&a->logprob, sizeof(float) * N},
         {(void **)&a->tokens, sizeof(int) * N},
@@ -250,59 +266,108 @@ static cada_status ensure_activations(cada_model *m, int B, int T) {
     /* a->residual is the arena's first block, i.e. its base: freeing it frees all. */
     a->B = B;
     a->T = T;
+    a->Lk = (int)Lk;
+    a->logit_rows = (int)R;
     a->bytes = total;
     /* attention keeps one log-sum-exp per (layer, row, head, query) for backward; the
-     * (T, T) probabilities it replaces would have been L B H T^2 floats more */
-    CADA_DEBUG("activations for %d x %d tokens: %.1f MiB (attention saves lse, %.1f MiB, not probabilities, %.1f MiB)",
-               B, T, (double)total / (1 << 20), (double)(sizeof(float) * L * B * H * T) / (1 << 20),
-               (double)(sizeof(float) * L * B * H * T * T) / (1 << 20));
+     * (T, T) probabilities it replaces would have been Lk B H T^2 floats more */
+    CADA_DEBUG("activations for %d x %d tokens: %.1f MiB (%zu of %zu layers kept, logits %zu rows; attention saves lse, "
+               "%.1f MiB, not probabilities, %.1f MiB)",
+               B, T, (double)total / (1 << 20), Lk, L, R, (double)(sizeof(float) * Lk * B * H * T) / (1 << 20),
+               (double)(sizeof(float) * Lk * B * H * T * T) / (1 << 20));
     return CADA_OK;
 }
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
-cada_status cada_model_forward(cada_model *m, const cada_batch *b) {
+/* Layer l's activation buffers: slot l, or slot 0 when only one layer is kept. */
+typedef struct {
+    float *res, *res_next, *resmid, *xn1, *rstd1, *qkv, *attlse, *atty, *xn2, *rstd2, *gu, *h;
+} layer_acts;
+
+static layer_acts layer_acts_of(const cada_model *m, int l) {
+    const cada_model_config *c = &m->cfg;
+    const cada_activations *a = &m->act;
+    const size_t N = (size_t)a->B * a->T, NC = N * (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    const size_t H = (size_t)c->n_heads, D = (size_t)c->head_dim, QKV = (size_t)(c->n_heads + 2 * c->n_kv_heads) * D;
+    const size_t k = a->Lk == 1 ? 0 : (size_t)l;
+    layer_acts x = {
+        .res = a->residual + (size_t)l * NC,
+        .res_next = a->residual + (size_t)(l + 1) * NC,
+        .resmid = a->resmid + k * NC,
+        .xn1 = a->xn1 + k * NC,
+        .rstd1 = a->rstd1 + k * N,
+        .qkv = a->qkv + k * N * QKV,
+        .attlse = a->attlse + k * N * H,
+        .atty = a->atty + k * N * H * D,
+        .xn2 = a->xn2 + k * NC,
+        .rstd2 = a->rstd2 + k * N,
+        .gu = a->gu + k * N * 2 * I,
+        .h = a->h + k * N * I,
+    };
+    return x;
+}
+
+/* Layer l's forward from residual[l] into its buffers; with write_output, also
+ * residual[l + 1] (a recomputation skips it: backward needs h, not the down
+ * projection's output). */
+static cada_status layer_forward(cada_model *m, int l, int write_output) {
+    const cada_model_config *c = &m->cfg;
+    cada_activations *a = &m->act;
+    const cada_params *p = &m->p;
+    const int B = a->B, T = a->T, N = B * T;
+    const int C = c->hidden_size, I = c->intermediate_size;
+    const int H = c->n_heads, KVH = c->n_kv_heads, D = c->head_dim, QKV = (H + 2 * KVH) * D;
+    const int64_t NC = (int64_t)N * C;
+    layer_acts x = layer_acts_of(m, l);
+
+    rmsnorm_forward(x.xn1, x.rstd1, x.res, CADA_LAYER(p, attn_norm, l), N, C, c->rms_eps);
+    matmul_forward(x.qkv, x.xn1, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C, QKV);
+    rope_forward(x.qkv, N, QKV, H, D, a->pos, m->inv_freq);          /* q heads */
+    rope_forward(x.qkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq); /* k heads */
+    CADA_TRY(attention_forward(x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
+    matmul_forward(x.resmid, x.atty, CADA_LAYER(p, o_w, l), NULL, N, H * D, C);
+    residual_forward(x.resmid, x.resmid, x.res, NC);
+
+    rmsnorm_forward(x.xn2, x.rstd2, x.resmid, CADA_LAYER(p, ffn_norm, l), N, C, c->rms_eps);
+    matmul_forward(x.gu, x.xn2, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
+    swiglu_forward(x.h, x.gu, N, I);
+    if (write_output) {
+        matmul_forward(x.res_next, x.h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
+        residual_forward(x.res_next, x.res_next, x.resmid, NC);
+    }
+    return CADA_OK;
+}
+
+/* Logits of rows [row0, row0 + rows) into act.logits. */
+static void logits_chunk_forward(cada_model *m, int row0, int rows) {
+    const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    matmul_forward(m->act.logits, m->act.xf + (size_t)row0 * C, m->p.lm_head, NULL, rows, C, V);
+}
+
+cada_status cada_model_forward(cada_model *m, const cada_batch *b) { return cada_model_forward_observed(m, b, NULL); }
+
+cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, const cada_logits_observer *obs) {
     const cada_model_config *c = &m->cfg;
     CADA_TRY(cada_batch_validate(b, c->vocab_size));
     CADA_TRY(ensure_activations(m, b->B, b->T));
     cada_activations *a = &m->act;
     const cada_params *p = &m->p;
-    const int B = b->B, T = b->T, N = B * T;
-    const int L = c->n_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    const int H = c->n_heads, KVH = c->n_kv_heads, D = c->head_dim, QKV = (H + 2 * KVH) * D;
-    const size_t NC = (size_t)N * C;
+    const int N = b->B * b->T, L = c->n_layers, C = c->hidden_size, V = c->vocab_size;
 
     memcpy(a->tokens, b->tokens, sizeof(int) * N);
     memcpy(a->pos, b->positions, sizeof(int) * N);
     memcpy(a->targets, b->targets, sizeof(int) * N);
 
     embedding_forward(a->residual, b->tokens, p->embed, N, C);
-    for (int l = 0; l < L; l++) {
-        float *res = a->residual + l * NC, *res_next = a->residual + (l + 1) * NC;
-        float *resmid = a->resmid + l * NC;
-        float *xn1 = a->xn1 + l * NC, *xn2 = a->xn2 + l * NC;
-        float *qkv = a->qkv + (size_t)l * N * QKV;
-        float *attlse = a->attlse + (size_t)l * B * H * T;
-        float *atty = a->atty + (size_t)l * N * H * D;
-        float *gu = a->gu + (size_t)l * N * 2 * I, *h = a->h + (size_t)l * N * I;
-
-        rmsnorm_forward(xn1, a->rstd1 + (size_t)l * N, res, CADA_LAYER(p, attn_norm, l), N, C, c->rms_eps);
-        matmul_forward(qkv, xn1, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C, QKV);
-        rope_forward(qkv, N, QKV, H, D, b->positions, m->inv_freq);          /* q heads */
-        rope_forward(qkv + H * D, N, QKV, KVH, D, b->positions, m->inv_freq); /* k heads */
-        CADA_TRY(attention_forward(atty, attlse, qkv, b->positions, B, T, H, KVH, D));
-        matmul_forward(resmid, atty, CADA_LAYER(p, o_w, l), NULL, N, H * D, C);
-        residual_forward(resmid, resmid, res, (int64_t)NC);
-
-        rmsnorm_forward(xn2, a->rstd2 + (size_t)l * N, resmid, CADA_LAYER(p, ffn_norm, l), N, C, c->rms_eps);
-        matmul_forward(gu, xn2, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
-        swiglu_forward(h, gu, N, I);
-        matmul_forward(res_next, h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
-        residual_forward(res_next, res_next, resmid, (int64_t)NC);
+    for (int l = 0; l < L; l++) CADA_TRY(layer_forward(m, l, 1));
+    rmsnorm_forward(a->xf, a->rstdf, a->residual + (size_t)L * N * C, p->final_norm, N, C, c->rms_eps);
+    for (int row0 = 0; row0 < N; row0 += a->logit_rows) {
+        const int rows = N - row0 < a->logit_rows ? N - row0 : a->logit_rows;
+        logits_chunk_forward(m, row0, rows);
+        logsoftmax_gather(a->logprob + row0, a->lse + row0, a->logits, b->targets + row0, rows, V);
+        if (obs && obs->fn) obs->fn(obs->ctx, a->logits, a->lse + row0, row0, rows);
     }
-    rmsnorm_forward(a->xf, a->rstdf, a->residual + (size_t)L * NC, p->final_norm, N, C, c->rms_eps);
-    matmul_forward(a->logits, a->xf, p->lm_head, NULL, N, C, V);
-    logsoftmax_gather(a->logprob, a->lse, a->logits, b->targets, N, V);
 
     double sum = 0.0;
     int valid = 0;
@@ -354,22 +419,26 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
     const int H = c->n_heads, KVH = c->n_kv_heads, D = c->head_dim, QKV = (H + 2 * KVH) * D;
     const size_t NC = (size_t)N * C;
 
-    /* logits -> dlogits in place; then the LM head and the final norm */
-    logsoftmax_gather_backward(a->logits, a->lse, a->targets, dlogprob, N, V);
+    /* logits -> dlogits in place, chunk by chunk (the forward's last chunk is still in
+     * the buffer when there is one chunk; others are computed again); then the LM head
+     * and the final norm */
     memset(a->dxn, 0, sizeof(float) * NC);
-    matmul_backward(a->dxn, g_full->lm_head, NULL, a->logits, a->xf, p->lm_head, N, C, V);
+    for (int row0 = 0; row0 < N; row0 += a->logit_rows) {
+        const int rows = N - row0 < a->logit_rows ? N - row0 : a->logit_rows;
+        if (a->logit_rows < N) logits_chunk_forward(m, row0, rows);
+        logsoftmax_gather_backward(a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
+        matmul_backward(a->dxn + (size_t)row0 * C, g_full->lm_head, NULL, a->logits, a->xf + (size_t)row0 * C, p->lm_head,
+                        rows, C, V);
+    }
     memset(a->dres, 0, sizeof(float) * NC);
     rmsnorm_backward(a->dres, g_full->final_norm, a->dxn, a->residual + (size_t)L * NC, p->final_norm, a->rstdf, N, C);
     if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, head_off, m->n_params - head_off);
 
     /* a->dres holds d/d(residual[l+1]) entering layer l's backward */
     for (int l = L - 1; l >= 0; l--) {
-        float *res = a->residual + l * NC, *resmid = a->resmid + l * NC;
-        float *xn1 = a->xn1 + l * NC, *xn2 = a->xn2 + l * NC;
-        float *qkv = a->qkv + (size_t)l * N * QKV;
-        float *attlse = a->attlse + (size_t)l * B * H * T;
-        float *atty = a->atty + (size_t)l * N * H * D;
-        float *gu = a->gu + (size_t)l * N * 2 * I, *h = a->h + (size_t)l * N * I;
+        /* recompute: one slot holds the forward's last layer; the others are run again */
+        if (a->Lk == 1 && l < L - 1) CADA_TRY(layer_forward(m, l, 0));
+        const layer_acts x = layer_acts_of(m, l);
         size_t layer_off, layer_count;
         cada_model_layer_range(m, l, &layer_off, &layer_count);
         float *block = hooks && hooks->layer_grads ? hooks->layer_grads(hooks->ctx, l) : m->grads + layer_off;
@@ -379,25 +448,23 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
 
         /* MLP: res_next = resmid + down(swiglu(gu(norm2(resmid)))) */
         memset(a->dh, 0, sizeof(float) * (size_t)N * I);
-        matmul_backward(a->dh, CADA_LAYER(g, down_w, 0), NULL, a->dres, h, CADA_LAYER(p, down_w, l), N, I, C);
-        swiglu_backward(a->dgu, a->dh, gu, N, I);
+        matmul_backward(a->dh, CADA_LAYER(g, down_w, 0), NULL, a->dres, x.h, CADA_LAYER(p, down_w, l), N, I, C);
+        swiglu_backward(a->dgu, a->dh, x.gu, N, I);
         memset(a->dxn, 0, sizeof(float) * NC);
-        matmul_backward(a->dxn, CADA_LAYER(g, gu_w, 0), NULL, a->dgu, xn2, CADA_LAYER(p, gu_w, l), N, C, 2 * I);
+        matmul_backward(a->dxn, CADA_LAYER(g, gu_w, 0), NULL, a->dgu, x.xn2, CADA_LAYER(p, gu_w, l), N, C, 2 * I);
         /* dres (now for resmid) += norm2 backward */
-        rmsnorm_backward(a->dres, CADA_LAYER(g, ffn_norm, 0), a->dxn, resmid, CADA_LAYER(p, ffn_norm, l),
-                         a->rstd2 + (size_t)l * N, N, C);
+        rmsnorm_backward(a->dres, CADA_LAYER(g, ffn_norm, 0), a->dxn, x.resmid, CADA_LAYER(p, ffn_norm, l), x.rstd2, N, C);
 
         /* attention: resmid = res + o(attn(rope(qkv(norm1(res))))) */
         memset(a->datty, 0, sizeof(float) * (size_t)N * H * D);
-        matmul_backward(a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, atty, CADA_LAYER(p, o_w, l), N, H * D, C);
-        CADA_TRY(attention_backward(a->dqkv, a->datty, atty, attlse, qkv, a->pos, B, T, H, KVH, D));
+        matmul_backward(a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, x.atty, CADA_LAYER(p, o_w, l), N, H * D, C);
+        CADA_TRY(attention_backward(a->dqkv, a->datty, x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
         rope_backward(a->dqkv, N, QKV, H, D, a->pos, m->inv_freq);
         rope_backward(a->dqkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq);
         memset(a->dxn, 0, sizeof(float) * NC);
-        matmul_backward(a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, xn1,
-                        CADA_LAYER(p, qkv_w, l), N, C, QKV);
-        rmsnorm_backward(a->dres, CADA_LAYER(g, attn_norm, 0), a->dxn, res, CADA_LAYER(p, attn_norm, l),
-                         a->rstd1 + (size_t)l * N, N, C);
+        matmul_backward(a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, x.xn1, CADA_LAYER(p, qkv_w, l), N, C,
+                        QKV);
+        rmsnorm_backward(a->dres, CADA_LAYER(g, attn_norm, 0), a->dxn, x.res, CADA_LAYER(p, attn_norm, l), x.rstd1, N, C);
         if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, layer_off, layer_count);
     }
     embedding_backward(g_full->embed, a->dres, a->tokens, N, C);

@@ -58,19 +58,40 @@ typedef struct {
     int n_rope_heads;   /* heads of that permutation */
 } cada_tensor_view;
 
+/* How a training forward spends memory (cada_model_set_options; all zero by default):
+ *   recompute     0: every layer's activations are kept for backward (Lk = L below);
+ *                 1: only each layer's input (residual) is kept, and backward runs the
+ *                 layer's forward again, into one layer's buffers (Lk = 1), just before
+ *                 its backward. The recomputed values are the forward's, bit for bit
+ *                 (same operations, same shapes), so gradients do not change; the cost
+ *                 is one more forward of every layer but its down projection, whose
+ *                 output backward does not need.
+ *   logits_chunk  rows of logits computed at once: 0 = all N (act.logits holds the whole
+ *                 (N, V) after forward, as inference tools expect); R > 0: forward
+ *                 computes (R, V) logits at a time, keeps log p(target) and the
+ *                 log-sum-exp of each row, and backward recomputes each chunk's logits
+ *                 (one more LM-head matmul) to form d/dlogits: for a 128k vocabulary no
+ *                 (N, V) fp32 buffer exists. Unless R >= N, act.logits is then scratch. */
+typedef struct {
+    int recompute;
+    int logits_chunk;
+} cada_model_options;
+
 typedef struct {
     int B, T;          /* the batch shape the buffers are sized for (last forward) */
+    int Lk;            /* layers whose activations are kept: L, or 1 with recompute */
+    int logit_rows;    /* rows of the logits buffer: N, or the chunk */
     float *residual;   /* (L+1, N, C): input of each layer; [L] is the last output */
-    float *resmid;     /* (L, N, C): residual after attention */
-    float *xn1, *rstd1;/* (L, N, C), (L, N) */
-    float *qkv;        /* (L, N, QKV) after RoPE */
-    float *attlse;     /* (L, B, H, T) attention log-sum-exp per query row (for backward) */
-    float *atty;       /* (L, N, H D) attention output before o_proj */
-    float *xn2, *rstd2;/* (L, N, C), (L, N) */
-    float *gu;         /* (L, N, 2I) */
-    float *h;          /* (L, N, I) */
+    float *resmid;     /* (Lk, N, C): residual after attention */
+    float *xn1, *rstd1;/* (Lk, N, C), (Lk, N) */
+    float *qkv;        /* (Lk, N, QKV) after RoPE */
+    float *attlse;     /* (Lk, B, H, T) attention log-sum-exp per query row (for backward) */
+    float *atty;       /* (Lk, N, H D) attention output before o_proj */
+    float *xn2, *rstd2;/* (Lk, N, C), (Lk, N) */
+    float *gu;         /* (Lk, N, 2I) */
+    float *h;          /* (Lk, N, I) */
     float *xf, *rstdf; /* (N, C), (N) final norm */
-    float *logits;     /* (N, V); turned into d/dlogits by backward */
+    float *logits;     /* (logit_rows, V); turned into d/dlogits by backward */
     float *lse;        /* (N) log-sum-exp of each row */
     float *logprob;    /* (N) log p(target) (0 without target) */
     int *tokens, *pos, *targets; /* (N) copies of the batch */
@@ -88,6 +109,7 @@ typedef struct {
     cada_params g;
     float *inv_freq; /* (D/2) RoPE inverse frequencies */
     cada_activations act;
+    cada_model_options opt;
     int n_valid;     /* tokens with a target in the last forward */
     float loss;      /* mean -logprob over them */
     char source[512];/* the path it was loaded from */
@@ -113,8 +135,23 @@ int cada_model_tensor_views(const cada_model_config *cfg, const cada_params *p, 
  * up by one, targets in [-1, V)); errors name the row and column. */
 cada_status cada_batch_validate(const cada_batch *b, int vocab_size);
 
-/* Forward: fills act.logits, act.lse, act.logprob, and m->loss / m->n_valid. */
+/* Sets how training passes spend memory (see cada_model_options); frees the activation
+ * buffers, which the next forward sizes anew. Errors name the bad field. */
+cada_status cada_model_set_options(cada_model *m, const cada_model_options *o);
+
+/* Forward: fills act.lse, act.logprob, m->loss / m->n_valid, and act.logits (all of
+ * them when opt.logits_chunk is 0). */
 cada_status cada_model_forward(cada_model *m, const cada_batch *b);
+
+/* Sees the logits as forward makes them, chunk by chunk: fn(ctx, logits, lse, row0,
+ * rows) with logits (rows, V) of rows [row0, row0 + rows) of the batch and their
+ * log-sum-exp, in row order, once per row. For what needs every logit but not all at
+ * once (the policy's entropy, learn/entropy.h). */
+typedef struct {
+    void (*fn)(void *ctx, const float *logits, const float *lse, int row0, int rows);
+    void *ctx;
+} cada_logits_observer;
+cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, const cada_logits_observer *obs);
 /* Backward of the last forward for objective J with dlogprob[n] = dJ/dlogprob[n]
  * (B*T values); ACCUMULATES into m->grads (call cada_model_zero_grads first).
  * Overwrites act.logits. */

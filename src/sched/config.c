@@ -109,7 +109,8 @@ static const key_spec keys[] = {
     {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "auto", 0, 0, "auto|token-mean|sequence-mean|sequence-sum", "how per-token losses add up: token-mean (every completion token of the step weighs the same), sequence-mean (mean over sequences of each one's token mean), sequence-sum (mean over sequences of each one's token sum: REINFORCE on sequence log-probs); auto: the algorithm's own (reinforce, rloo: sequence-sum; grpo, ppo: token-mean)"},
     {"learn", "micro_batch_tokens", KEY_INT, F(micro_batch_tokens), "4096", 1, 1e9, NULL, "tokens per forward/backward (gradient accumulation)"},
     {"learn", "zero", KEY_INT, F(zero), "1", 0, 2, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too)"},
-    {"learn", "recompute", KEY_BOOL, F(recompute), "false", 0, 0, NULL, "recompute each layer's activations in backward instead of keeping them (whole layers; the GPU learner: cluster.device = cuda)"},
+    {"learn", "recompute", KEY_BOOL, F(recompute), "false", 0, 0, NULL, "recompute each layer's activations in backward instead of keeping them (whole layers): memory of one layer's activations instead of all, for one more forward; results unchanged"},
+    {"learn", "logits_chunk_tokens", KEY_INT, F(logits_chunk_tokens), "512", 0, 1e9, NULL, "CPU learner: tokens whose (tokens x vocabulary) fp32 logits exist at once; backward computes each chunk's logits again (0: all of a micro-batch at once)"},
     {"learn", "fixed_order", KEY_BOOL, F(fixed_order), "false", 0, 0, NULL, "canonical gradient-reduction order: any learner count gives bit-identical weights (learn/learner.h)"},
     {"eval", "sets", KEY_STR, F(eval_sets), "", 0, 0, NULL, "cada eval: prompt sets, [FORMAT:]FILE,... (--set FILE on the command line replaces the list)"},
     {"eval", "limit", KEY_INT, F(eval_limit), "0", 0, 1e9, NULL, "cada eval and score: records per file, spread evenly over it (0: all)"},
@@ -342,10 +343,6 @@ static cada_status check_train(const cada_run_config *c) {
                             "learn.zero = %d with cluster.device = cuda: ZeRO is not built on the GPU yet; set learn.zero = 0 "
                             "(data parallel)", c->zero);
     }
-    if (c->recompute && strcmp(c->device, "cuda"))
-        return CADA_ERR(CADA_ERR_UNSUPPORTED,
-                        "learn.recompute = true with cluster.device = cpu: recomputation is built in the GPU learner only "
-                        "(the CPU learner keeps every layer's activations); set learn.recompute = false");
     if (!strcmp(c->placement, "colocated") && (c->rollout_ranks != 0))
         return CADA_ERR(CADA_ERR_CONFIG, "cluster.placement = colocated: learners roll out, so cluster.rollout_ranks must be 0 (is %d)",
                         c->rollout_ranks);

@@ -107,7 +107,8 @@ typedef struct {
     char loss_agg[16];                 /* auto | token-mean | sequence-mean | sequence-sum */
     int micro_batch_tokens;
     int zero;                          /* 0 data parallel, 1 ZeRO-1, 2 ZeRO-2 */
-    int recompute;                     /* whole-layer activation recomputation (GPU learner) */
+    int recompute;                     /* whole-layer activation recomputation (both learners) */
+    int logits_chunk_tokens;           /* CPU learner: rows of logits at once (0: all) */
     int fixed_order;                   /* canonical reduction order (learn/learner.h) */
     /* [eval] (cada eval; rubric and limit also cada score) */
     char eval_sets[2048];              /* "[FORMAT:]FILE,..." prompt sets */

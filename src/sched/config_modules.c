@@ -119,6 +119,8 @@ cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *o
     out->micro_tokens = c->micro_batch_tokens > c->max_len ? c->micro_batch_tokens : c->max_len;
     out->pad_id = 0;
     out->fixed_order = c->fixed_order;
+    out->model.recompute = c->recompute;
+    out->model.logits_chunk = c->logits_chunk_tokens;
     return CADA_OK;
 }
 

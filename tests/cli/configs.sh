@@ -89,10 +89,11 @@ done
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.loss_agg=token --check
 expect_contains "$OUT" "learn.loss_agg = 'token' is not one of auto|token-mean|sequence-mean|sequence-sum"
 
-# refused in validation, before MPI starts: the judge in training, sft/dpo, recomputation
-# on the CPU learner (built on the GPU only)
-run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.recompute=true --check
-expect_contains "$OUT" "learn.recompute = true with cluster.device = cpu"
+# recomputation and logits in chunks on the CPU learner; a negative chunk is refused
+run_expect_rc 0 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.recompute=true --set learn.logits_chunk_tokens=0 --check
+run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.logits_chunk_tokens=-1 --check
+expect_contains "$OUT" "learn.logits_chunk_tokens"
+# refused in validation, before MPI starts: the judge in training, sft/dpo
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.detector=judge --check
 expect_contains "$OUT" "reward.detector = judge" "judge in training is not built yet"
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.detector=judge --set reward.judge_model="$MODEL"

@@ -206,3 +206,87 @@ TEST(model_bad_batches) {
     expect_error(cada_model_backward(&m, NULL), "before forward", NULL, "backward first");
     cada_model_free(&m);
 }
+
+/* Observer for the test below: copies each chunk into a whole (N, V) buffer and counts
+ * the times each row was seen and whether rows came in order. */
+typedef struct {
+    float *logits;
+    int *seen, next_row, in_order, V;
+} logits_copy;
+
+static void copy_chunk(void *ctx, const float *logits, const float *lse, int row0, int rows) {
+    (void)lse;
+    logits_copy *c = ctx;
+    c->in_order &= row0 == c->next_row;
+    c->next_row = row0 + rows;
+    memcpy(c->logits + (size_t)row0 * c->V, logits, sizeof(float) * (size_t)rows * c->V);
+    for (int r = 0; r < rows; r++) c->seen[row0 + r]++;
+}
+
+/* Recomputation and logits in chunks change memory, not results: with recompute the
+ * log-probs and every gradient are the same bits (the same operations run again on
+ * the same values); with chunks the log-probs and gradients equal to fp32 rounding
+ * (sgemm's blocking, and so its rounding, may change with the row count, and the LM
+ * head's gradient is summed chunk by chunk: a few ulps of values of size ~1-10). */
+TEST(model_recompute_and_logit_chunks_keep_results) {
+    for (int arch = 0; arch < 2; arch++) {
+        cada_model_config cfg = tiny_config((cada_arch)arch);
+        cfg.n_layers = 3;
+        cada_model m;
+        REQUIRE_OK(cada_model_init(&m, &cfg));
+        randomize(&m, 7 + (uint64_t)arch);
+        enum { B = 2, T = 12, N = B * T };
+        int tok[N], pos[N], tgt[N];
+        for (int i = 0; i < N; i++) {
+            int t = i % T, doc_start = (i / T) * T + (t >= 7 ? 7 : 0); /* row: [7 tokens | 5 tokens] */
+            tok[i] = 3 + (i * 7) % 40;
+            pos[i] = i - doc_start;
+            tgt[i] = (t == 6 || t == T - 1) ? -1 : 3 + ((i + 1) * 7) % 40;
+        }
+        cada_batch b = {B, T, tok, pos, tgt};
+        float dlp[N];
+        for (int i = 0; i < N; i++) dlp[i] = tgt[i] >= 0 ? 0.1f * (float)((i % 5) - 2) : 0.0f;
+        const int V = cfg.vocab_size;
+        float *lp0 = malloc(sizeof(float) * N), *g0 = malloc(sizeof(float) * m.n_params), *logits0 = malloc(sizeof(float) * N * V);
+        float *seen_logits = malloc(sizeof(float) * N * V);
+        const cada_model_options opts[] = {{0, 0}, {1, 0}, {0, 5}, {1, 7}, {1, N}};
+        for (int k = 0; k < (int)(sizeof opts / sizeof opts[0]); k++) {
+            REQUIRE_OK(cada_model_set_options(&m, &opts[k]));
+            int seen[N] = {0};
+            logits_copy obs_ctx = {seen_logits, seen, 0, 1, V};
+            cada_logits_observer obs = {copy_chunk, &obs_ctx};
+            REQUIRE_OK(cada_model_forward_observed(&m, &b, &obs));
+            for (int i = 0; i < N; i++) EXPECT(seen[i] == 1, "options %d: row %d seen %d times", k, i, seen[i]);
+            EXPECT(obs_ctx.in_order, "options %d: chunks out of order", k);
+            cada_model_zero_grads(&m);
+            if (!m.grads) REQUIRE_OK(cada_model_alloc_grads(&m));
+            cada_model_zero_grads(&m);
+            REQUIRE_OK(cada_model_backward(&m, dlp));
+            if (k == 0) {
+                memcpy(lp0, m.act.logprob, sizeof(float) * N);
+                memcpy(g0, m.grads, sizeof(float) * m.n_params);
+                memcpy(logits0, seen_logits, sizeof(float) * N * V);
+                continue;
+            }
+            float worst_lp = 0.0f, worst_logit = 0.0f, worst_grad = 0.0f;
+            for (int i = 0; i < N; i++) worst_lp = fmaxf(worst_lp, fabsf(m.act.logprob[i] - lp0[i]));
+            if (opts[k].logits_chunk == 0 || opts[k].logits_chunk >= N)
+                EXPECT(!memcmp(lp0, m.act.logprob, sizeof(float) * N), "options %d: log-probs differ", k);
+            else
+                EXPECT(worst_lp < 1e-5f, "options %d: log-probs differ by %g", k, (double)worst_lp);
+            for (int i = 0; i < N * V; i++) worst_logit = fmaxf(worst_logit, fabsf(seen_logits[i] - logits0[i]));
+            EXPECT(worst_logit < 1e-5f, "options %d: observed logits differ by %g", k, (double)worst_logit);
+            if (opts[k].logits_chunk == 0 || opts[k].logits_chunk >= N) {
+                EXPECT(!memcmp(g0, m.grads, sizeof(float) * m.n_params), "options %d: gradients differ", k);
+            } else {
+                for (size_t i = 0; i < m.n_params; i++) worst_grad = fmaxf(worst_grad, fabsf(m.grads[i] - g0[i]));
+                EXPECT(worst_grad < 1e-5f, "options %d: gradients differ by %g", k, (double)worst_grad);
+            }
+        }
+        const cada_model_options bad = {2, 0}, bad_chunk = {0, -1};
+        expect_error(cada_model_set_options(&m, &bad), "recompute = 2", NULL, "recompute out of range");
+        expect_error(cada_model_set_options(&m, &bad_chunk), "logits_chunk = -1", NULL, "negative chunk");
+        free(lp0), free(g0), free(logits0), free(seen_logits);
+        cada_model_free(&m);
+    }
+}
