@@ -37,4 +37,18 @@ cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols);
  * under temporary names and renamed. */
 cada_status cada_model_save_hf(const cada_model *m, const char *dir, cada_dtype dtype);
 
+/* The parts of the above, for a checkpoint that several writers share (io/shard_plan.h
+ * says which tensors go to which file):
+ *   save_config  dir/config.json (torch_dtype from dtype); creates dir.
+ *   save_shard   the file of group `shard` when the published tensors are split among
+ *                `writers`: model.safetensors for one writer, else
+ *                model-<shard+1>-of-<S>.safetensors; nothing when shard >= S (more
+ *                writers than tensors). Each writer may call it at the same time.
+ *   save_index   dir/model.safetensors.index.json ({"metadata": {"total_size": bytes},
+ *                "weight_map": {tensor: file}}, as transformers reads it); nothing for
+ *                one group. Needs only the configuration. */
+cada_status cada_model_save_config(const cada_model_config *cfg, const char *dir, cada_dtype dtype);
+cada_status cada_model_save_shard(const cada_model *m, const char *dir, int shard, int writers, cada_dtype dtype);
+cada_status cada_model_save_index(const cada_model_config *cfg, const char *dir, int writers, cada_dtype dtype);
+
 #endif
