@@ -86,23 +86,21 @@ cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols) {
     return CADA_OK;
 }
 
-static cada_status load_hf(cada_model *m, const char *path) {
+cada_status cada_model_load_weights(cada_model *m, const char *path) {
     char dir[1024], cfg_path[1100];
     cada_model_hf_folder(path, dir, sizeof dir);
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    cada_model_config cfg;
-    CADA_TRY(cada_config_from_json_file(&cfg, cfg_path));
-    CADA_TRY(cada_model_init(m, &cfg));
+    const cada_model_config *cfg = &m->cfg;
     cada_safetensors st;
     cada_status s = cada_safetensors_open(&st, dir);
     if (s != CADA_OK) return s;
-    int n = cada_model_tensor_views(&cfg, &m->p, NULL);
+    int n = cada_model_tensor_views(cfg, &m->p, NULL);
     cada_tensor_view *views = CADA_MALLOC(sizeof *views * (size_t)n, "tensor views");
     if (!views) {
         cada_safetensors_close(&st);
         return CADA_ERR_NOMEM;
     }
-    cada_model_tensor_views(&cfg, &m->p, views);
+    cada_model_tensor_views(cfg, &m->p, views);
     for (int i = 0; i < n && s == CADA_OK; i++) {
         const cada_tensor_view *v = &views[i];
         const cada_st_tensor *t = cada_safetensors_find(&st, v->hf_name);
@@ -125,6 +123,16 @@ static cada_status load_hf(cada_model *m, const char *path) {
     free(views);
     cada_safetensors_close(&st);
     return s;
+}
+
+static cada_status load_hf(cada_model *m, const char *path) {
+    char dir[1024], cfg_path[1100];
+    cada_model_hf_folder(path, dir, sizeof dir);
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    cada_model_config cfg;
+    CADA_TRY(cada_config_from_json_file(&cfg, cfg_path));
+    CADA_TRY(cada_model_init(m, &cfg));
+    return cada_model_load_weights(m, dir);
 }
 
 static cada_status load_gguf(cada_model *m, const char *path) {

@@ -28,6 +28,11 @@ cada_status cada_model_load_config(const char *path, cada_model_config *cfg);
 /* Loads configuration and weights into a freshly initialised model. */
 cada_status cada_model_load(cada_model *m, const char *path);
 
+/* Reads a Hugging Face folder's tensors (one file or shards) into the parameters of m,
+ * already initialised: each tensor's shape is checked against m's configuration, and
+ * no second copy of the model is made (a failure may leave m partly overwritten). */
+cada_status cada_model_load_weights(cada_model *m, const char *path);
+
 /* Undoes llama.cpp's permutation of one (heads * D, cols) matrix in place:
  * stored row h*D + 2i + s holds published row h*D + s*D/2 + i. */
 cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols);

@@ -140,12 +140,8 @@ cada_status cada_checkpoint_restore(trainer *t) {
                           sf.tensors[i].name, cada_dtype_name(sf.tensors[i].dtype));
     cada_safetensors_close(&sf);
     if (st != CADA_OK) return st;
-    cada_model m;
-    CADA_TRY(cada_model_load(&m, ck));
-    if (m.n_params != t->policy.n_params) st = CADA_ERR(CADA_ERR_FORMAT, "%s: %zu parameters, the policy has %zu", ck, m.n_params, t->policy.n_params);
-    else memcpy(t->policy.params, m.params, sizeof(float) * m.n_params);
-    cada_model_free(&m);
-    if (st != CADA_OK) return st;
+    /* straight into the policy, shard by shard: no second copy of the model */
+    CADA_TRY(cada_model_load_weights(&t->policy, ck));
     if (t->learner) CADA_TRY(cada_learner_push_params(t->learner)); /* GPU learners: onto the device */
     char path[1300];
     snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", ck, t->rank);
