@@ -39,6 +39,9 @@ static void usage(FILE *out) {
             "                            GGUF file or Hugging Face folder\n"
             "  convert IN OUT_DIR [--dtype F32|BF16|F16]\n"
             "                            write config.json + model.safetensors (Hugging Face layout)\n"
+            "  consolidate CHECKPOINT --out DIR [--dtype bf16|f32] [--force]\n"
+            "                            one Hugging Face folder (model.safetensors, config.json, tokenizer)\n"
+            "                            from a checkpoint's per-learner weights files (cada consolidate --help)\n"
             "  forward [--model PATH] --ids ID,ID,...\n"
             "                            per-token log-probabilities of token ids under a model\n"
             "  generate --prompt TEXT [--model PATH] [--chat] [--system TEXT] [--max-tokens N] [--max-len N]\n"
@@ -106,6 +109,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "inspect")) return cada_cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "convert")) return cada_cmd_convert(argc - 2, argv + 2);
+    if (!strcmp(cmd, "consolidate")) return cada_cmd_consolidate(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cada_cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "forward")) return cada_cmd_forward(argc - 2, argv + 2);
     if (!strcmp(cmd, "generate")) return cada_cmd_generate(argc - 2, argv + 2);

@@ -88,3 +88,21 @@ cada_status cada_rm_rf(const char *path) {
     if (errno == ENOENT) return CADA_OK; /* the whole tree vanished before the walk began */
     return CADA_ERR(CADA_ERR_IO, "%s: cannot walk the tree to remove it: %s", path, strerror(errno));
 }
+
+cada_status cada_copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb");
+    if (!in) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", from, strerror(errno));
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fclose(in);
+        return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", to, strerror(errno));
+    }
+    char buf[1 << 16];
+    size_t n;
+    int ok = 1;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    ok = !ferror(in) && ok;
+    fclose(in);
+    ok = fclose(out) == 0 && ok;
+    return ok ? CADA_OK : CADA_ERR(CADA_ERR_IO, "%s: copy to %s failed", from, to);
+}

@@ -24,4 +24,7 @@ cada_status cada_mkdir_p(const char *dir);
  *     denied"). What was removed before it stays removed. */
 cada_status cada_rm_rf(const char *path);
 
+/* Copies the file from to the file to (created or truncated); errors name the file. */
+cada_status cada_copy_file(const char *from, const char *to);
+
 #endif

@@ -6,6 +6,7 @@
 
 int cada_cmd_inspect(int argc, char **argv);
 int cada_cmd_convert(int argc, char **argv);
+int cada_cmd_consolidate(int argc, char **argv); /* consolidate.c: one file from a sharded checkpoint */
 int cada_cmd_bench(int argc, char **argv);
 int cada_cmd_forward(int argc, char **argv);
 int cada_cmd_generate(int argc, char **argv);

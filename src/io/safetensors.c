@@ -707,7 +707,8 @@ static cada_status write_metadata(sbuf *b, const char *path, const char *metadat
     return CADA_OK;
 }
 
-static cada_status entry_bytes(const char *path, const cada_st_entry *e, uint64_t *bytes) {
+/* need_data: the entry must carry its data (not so when a source supplies it later). */
+static cada_status entry_bytes(const char *path, const cada_st_entry *e, int need_data, uint64_t *bytes) {
     if (!e->name || !e->name[0] || strcmp(e->name, "__metadata__") == 0)
         return CADA_ERR(CADA_ERR_ARG, "%s: tensor name '%s' is empty or reserved", path, e->name ? e->name : "");
     if ((unsigned)e->dtype >= CADA_DTYPE_COUNT || e->ndim < 0 || e->ndim > CADA_MAX_DIMS)
@@ -723,21 +724,21 @@ static cada_status entry_bytes(const char *path, const cada_st_entry *e, uint64_
     uint64_t esize = cada_dtype_size(e->dtype);
     if (numel > (uint64_t)INT64_MAX / esize)
         return CADA_ERR(CADA_ERR_ARG, "%s: tensor '%s': too large", path, e->name);
-    if (numel && !e->data) return CADA_ERR(CADA_ERR_ARG, "%s: tensor '%s': data is NULL", path, e->name);
+    if (need_data && numel && !e->data) return CADA_ERR(CADA_ERR_ARG, "%s: tensor '%s': data is NULL", path, e->name);
     *bytes = numel * esize;
     return CADA_OK;
 }
 
 /* The JSON header, padded with spaces so the data section starts 8-byte aligned. */
 static cada_status build_header(sbuf *b, const char *path, const cada_st_entry *entries, int n,
-                                const char *metadata_json) {
+                                const char *metadata_json, int need_data) {
     sb_puts(b, "{");
     CADA_TRY(write_metadata(b, path, metadata_json));
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         const cada_st_entry *e = &entries[i];
         uint64_t bytes;
-        CADA_TRY(entry_bytes(path, e, &bytes));
+        CADA_TRY(entry_bytes(path, e, need_data, &bytes));
         for (int j = 0; j < i; j++)
             if (strcmp(entries[j].name, e->name) == 0)
                 return CADA_ERR(CADA_ERR_ARG, "%s: tensor '%s' given twice", path, e->name);
@@ -759,14 +760,18 @@ static cada_status write_all(FILE *f, const char *tmp, const void *p, size_t n) 
     return CADA_OK;
 }
 
-static cada_status write_file(FILE *f, const char *tmp, const sbuf *hdr, const cada_st_entry *entries, int n) {
+static cada_status write_file(FILE *f, const char *tmp, const sbuf *hdr, const cada_st_entry *entries, int n,
+                              cada_st_source source, void *ctx) {
     uint64_t hlen = hdr->len;
     CADA_TRY(write_all(f, tmp, &hlen, 8));
     CADA_TRY(write_all(f, tmp, hdr->p, hdr->len));
     for (int i = 0; i < n; i++) {
         uint64_t bytes = 0;
-        CADA_TRY(entry_bytes(tmp, &entries[i], &bytes));
-        CADA_TRY(write_all(f, tmp, entries[i].data, (size_t)bytes));
+        CADA_TRY(entry_bytes(tmp, &entries[i], !source, &bytes));
+        const void *data = entries[i].data;
+        if (source) CADA_TRY(source(ctx, i, &data));
+        if (bytes && !data) return CADA_ERR(CADA_ERR_ARG, "%s: tensor '%s': no data", tmp, entries[i].name);
+        CADA_TRY(write_all(f, tmp, data, (size_t)bytes));
     }
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         return CADA_ERR(CADA_ERR_IO, "%s: flush failed: %s", tmp, strerror(errno));
@@ -778,10 +783,15 @@ static cada_status write_file(FILE *f, const char *tmp, const sbuf *hdr, const c
  * byte sizes of those before it are multiples of 8 (true of usual LLM weights). */
 cada_status cada_safetensors_write(const char *path, const cada_st_entry *entries, int n,
                                    const char *metadata_json) {
+    return cada_safetensors_write_stream(path, entries, n, metadata_json, NULL, NULL);
+}
+
+cada_status cada_safetensors_write_stream(const char *path, const cada_st_entry *entries, int n,
+                                          const char *metadata_json, cada_st_source source, void *ctx) {
     if (!path || (n > 0 && !entries) || n < 0)
         return CADA_ERR(CADA_ERR_ARG, "cada_safetensors_write: bad arguments");
     sbuf hdr = {0};
-    cada_status s = build_header(&hdr, path, entries, n, metadata_json);
+    cada_status s = build_header(&hdr, path, entries, n, metadata_json, !source);
     if (s != CADA_OK) {
         free(hdr.p);
         return s;
@@ -796,7 +806,7 @@ cada_status cada_safetensors_write(const char *path, const cada_st_entry *entrie
     if (!f) {
         s = CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     } else {
-        s = write_file(f, tmp, &hdr, entries, n);
+        s = write_file(f, tmp, &hdr, entries, n, source, ctx);
         if (fclose(f) != 0 && s == CADA_OK) s = CADA_ERR(CADA_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
         if (s == CADA_OK && rename(tmp, path) != 0)
             s = CADA_ERR(CADA_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));

@@ -70,4 +70,12 @@ typedef struct {
 cada_status cada_safetensors_write(const char *path, const cada_st_entry *entries, int n,
                                    const char *metadata_json);
 
+/* Supplies tensor i's bytes (entries[i]'s dtype and shape) when the writer reaches it;
+ * *data must stay valid until the next call. */
+typedef cada_status (*cada_st_source)(void *ctx, int i, const void **data);
+/* The same file, but the data comes tensor by tensor from source (entries' data may be
+ * NULL): a converter then holds one tensor at a time, never the whole model. */
+cada_status cada_safetensors_write_stream(const char *path, const cada_st_entry *entries, int n,
+                                          const char *metadata_json, cada_st_source source, void *ctx);
+
 #endif

@@ -6,6 +6,9 @@
 #include "base/log.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "io/shard_plan.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -83,23 +86,21 @@ cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols) {
     return CADA_OK;
 }
 
-static cada_status load_hf(cada_model *m, const char *path) {
+cada_status cada_model_load_weights(cada_model *m, const char *path) {
     char dir[1024], cfg_path[1100];
     cada_model_hf_folder(path, dir, sizeof dir);
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    cada_model_config cfg;
-    CADA_TRY(cada_config_from_json_file(&cfg, cfg_path));
-    CADA_TRY(cada_model_init(m, &cfg));
+    const cada_model_config *cfg = &m->cfg;
     cada_safetensors st;
     cada_status s = cada_safetensors_open(&st, dir);
     if (s != CADA_OK) return s;
-    int n = cada_model_tensor_views(&cfg, &m->p, NULL);
+    int n = cada_model_tensor_views(cfg, &m->p, NULL);
     cada_tensor_view *views = CADA_MALLOC(sizeof *views * (size_t)n, "tensor views");
     if (!views) {
         cada_safetensors_close(&st);
         return CADA_ERR_NOMEM;
     }
-    cada_model_tensor_views(&cfg, &m->p, views);
+    cada_model_tensor_views(cfg, &m->p, views);
     for (int i = 0; i < n && s == CADA_OK; i++) {
         const cada_tensor_view *v = &views[i];
         const cada_st_tensor *t = cada_safetensors_find(&st, v->hf_name);
@@ -122,6 +123,16 @@ static cada_status load_hf(cada_model *m, const char *path) {
     free(views);
     cada_safetensors_close(&st);
     return s;
+}
+
+static cada_status load_hf(cada_model *m, const char *path) {
+    char dir[1024], cfg_path[1100];
+    cada_model_hf_folder(path, dir, sizeof dir);
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    cada_model_config cfg;
+    CADA_TRY(cada_config_from_json_file(&cfg, cfg_path));
+    CADA_TRY(cada_model_init(m, &cfg));
+    return cada_model_load_weights(m, dir);
 }
 
 static cada_status load_gguf(cada_model *m, const char *path) {
@@ -188,13 +199,13 @@ static cada_status write_text_file(const char *path, const char *text) {
     return CADA_OK;
 }
 
-cada_status cada_model_save_hf(const cada_model *m, const char *dir, cada_dtype dtype) {
+cada_status cada_model_save_config(const cada_model_config *cfg, const char *dir, cada_dtype dtype) {
     if (dtype != CADA_DTYPE_F32 && dtype != CADA_DTYPE_F16 && dtype != CADA_DTYPE_BF16)
         return CADA_ERR(CADA_ERR_ARG, "save: dtype %s is not a float type", cada_dtype_name(dtype));
     CADA_TRY(cada_mkdir_p(dir));
-    cada_model_config cfg = m->cfg;
+    cada_model_config c = *cfg;
     char path[1100];
-    char *json = cada_config_to_json(&cfg);
+    char *json = cada_config_to_json(&c);
     if (!json) return CADA_ERR(CADA_ERR_NOMEM, "config.json text");
     if (dtype != CADA_DTYPE_F32) {
         /* record the stored precision like transformers does */
@@ -213,49 +224,118 @@ cada_status cada_model_save_hf(const cada_model *m, const char *dir, cada_dtype 
     snprintf(path, sizeof path, "%s/config.json", dir);
     cada_status s = write_text_file(path, json);
     free(json);
-    if (s != CADA_OK) return s;
+    return s;
+}
 
-    int n = cada_model_tensor_views(&cfg, &m->p, NULL);
-    cada_tensor_view *views = CADA_MALLOC(sizeof *views * (size_t)n, "tensor views");
-    cada_st_entry *entries = CADA_CALLOC((size_t)n, sizeof *entries, "safetensors entries");
-    void *converted = NULL;
-    if (!views || !entries) {
-        free(views);
+/* The published tensors of m (views, NULL data when m is NULL) and their shard plan. */
+typedef struct {
+    int n, n_shards;
+    cada_tensor_view *views;
+    int *shard_of;
+} shard_layout;
+
+static void shard_layout_free(shard_layout *l) {
+    free(l->views);
+    free(l->shard_of);
+}
+
+static cada_status shard_layout_make(shard_layout *l, const cada_model_config *cfg, const cada_params *p, int writers,
+                                     cada_dtype dtype) {
+    memset(l, 0, sizeof *l);
+    l->n = cada_model_tensor_views(cfg, p, NULL);
+    l->views = CADA_MALLOC(sizeof *l->views * (size_t)l->n, "tensor views");
+    l->shard_of = CADA_MALLOC(sizeof *l->shard_of * (size_t)l->n, "shard plan");
+    uint64_t *bytes = CADA_MALLOC(sizeof *bytes * (size_t)l->n, "tensor sizes");
+    cada_status s = l->views && l->shard_of && bytes ? CADA_OK : CADA_ERR_NOMEM;
+    if (s == CADA_OK) {
+        cada_model_tensor_views(cfg, p, l->views);
+        for (int i = 0; i < l->n; i++) bytes[i] = (uint64_t)(l->views[i].rows * l->views[i].cols) * cada_dtype_size(dtype);
+        s = cada_shard_plan(bytes, l->n, writers, l->shard_of, &l->n_shards);
+    }
+    free(bytes);
+    if (s != CADA_OK) shard_layout_free(l);
+    return s;
+}
+
+cada_status cada_model_save_shard(const cada_model *m, const char *dir, int shard, int writers, cada_dtype dtype) {
+    if (dtype != CADA_DTYPE_F32 && dtype != CADA_DTYPE_F16 && dtype != CADA_DTYPE_BF16)
+        return CADA_ERR(CADA_ERR_ARG, "save: dtype %s is not a float type", cada_dtype_name(dtype));
+    shard_layout l;
+    CADA_TRY(shard_layout_make(&l, &m->cfg, &m->p, writers, dtype));
+    if (shard < 0 || shard >= l.n_shards) { /* more writers than tensors: this one has none */
+        shard_layout_free(&l);
+        return CADA_OK;
+    }
+    cada_st_entry *entries = CADA_CALLOC((size_t)l.n, sizeof *entries, "safetensors entries");
+    size_t halves = 0; /* F16/BF16: one half-size copy of this shard's tensors */
+    for (int i = 0; i < l.n; i++)
+        if (l.shard_of[i] == shard) halves += (size_t)(l.views[i].rows * l.views[i].cols);
+    void *converted = dtype != CADA_DTYPE_F32 ? CADA_MALLOC(halves * 2 + 2, "converted weights") : NULL;
+    if (!entries || (dtype != CADA_DTYPE_F32 && !converted)) {
         free(entries);
+        free(converted);
+        shard_layout_free(&l);
         return CADA_ERR_NOMEM;
     }
-    cada_model_tensor_views(&cfg, &m->p, views);
-    if (dtype != CADA_DTYPE_F32) {
-        /* one half-size copy for the whole model: F16/BF16 is 2 bytes per parameter */
-        converted = CADA_MALLOC(m->n_params * 2, "converted weights");
-        if (!converted) {
-            free(views);
-            free(entries);
-            return CADA_ERR_NOMEM;
-        }
-    }
     size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        cada_st_entry *e = &entries[i];
-        e->name = views[i].hf_name;
+    int k = 0;
+    for (int i = 0; i < l.n; i++) {
+        if (l.shard_of[i] != shard) continue;
+        cada_st_entry *e = &entries[k++];
+        e->name = l.views[i].hf_name;
         e->dtype = dtype;
-        e->ndim = views[i].ndim;
-        e->shape[0] = views[i].rows;
-        e->shape[1] = views[i].cols;
-        size_t count = (size_t)(views[i].rows * views[i].cols);
+        e->ndim = l.views[i].ndim;
+        e->shape[0] = l.views[i].rows;
+        e->shape[1] = l.views[i].cols;
+        size_t count = (size_t)(l.views[i].rows * l.views[i].cols);
         if (dtype == CADA_DTYPE_F32) {
-            e->data = views[i].data;
+            e->data = l.views[i].data;
         } else {
             uint16_t *dst = (uint16_t *)converted + off;
-            cada_convert_from_f32(dtype, views[i].data, dst, count);
+            cada_convert_from_f32(dtype, l.views[i].data, dst, count);
             e->data = dst;
             off += count;
         }
     }
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    s = cada_safetensors_write(path, entries, n, NULL);
+    char name[64], path[1100];
+    cada_shard_file_name(shard, l.n_shards, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cada_status s = cada_safetensors_write(path, entries, k, NULL);
     free(converted);
-    free(views);
     free(entries);
+    shard_layout_free(&l);
     return s;
+}
+
+cada_status cada_model_save_index(const cada_model_config *cfg, const char *dir, int writers, cada_dtype dtype) {
+    shard_layout l;
+    CADA_TRY(shard_layout_make(&l, cfg, NULL, writers, dtype));
+    if (l.n_shards == 1) {
+        shard_layout_free(&l);
+        return CADA_OK;
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < l.n; i++) total += (uint64_t)(l.views[i].rows * l.views[i].cols) * cada_dtype_size(dtype);
+    char num[32], name[64], path[1100];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)total); /* exact: cJSON's numbers are doubles */
+    cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "metadata"),
+          *wm = cJSON_AddObjectToObject(root, "weight_map");
+    int ok = root && meta && wm && cJSON_AddItemToObject(meta, "total_size", cJSON_CreateRaw(num));
+    for (int i = 0; ok && i < l.n; i++) {
+        cada_shard_file_name(l.shard_of[i], l.n_shards, name, sizeof name);
+        ok = cJSON_AddStringToObject(wm, l.views[i].hf_name, name) != NULL;
+    }
+    char *text = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    shard_layout_free(&l);
+    if (!text) return CADA_ERR(CADA_ERR_NOMEM, "model.safetensors.index.json text");
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    cada_status s = write_text_file(path, text);
+    cJSON_free(text);
+    return s;
+}
+
+cada_status cada_model_save_hf(const cada_model *m, const char *dir, cada_dtype dtype) {
+    CADA_TRY(cada_model_save_config(&m->cfg, dir, dtype));
+    return cada_model_save_shard(m, dir, 0, 1, dtype);
 }

@@ -28,6 +28,11 @@ cada_status cada_model_load_config(const char *path, cada_model_config *cfg);
 /* Loads configuration and weights into a freshly initialised model. */
 cada_status cada_model_load(cada_model *m, const char *path);
 
+/* Reads a Hugging Face folder's tensors (one file or shards) into the parameters of m,
+ * already initialised: each tensor's shape is checked against m's configuration, and
+ * no second copy of the model is made (a failure may leave m partly overwritten). */
+cada_status cada_model_load_weights(cada_model *m, const char *path);
+
 /* Undoes llama.cpp's permutation of one (heads * D, cols) matrix in place:
  * stored row h*D + 2i + s holds published row h*D + s*D/2 + i. */
 cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols);
@@ -36,5 +41,19 @@ cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols);
  * shapes, the given dtype: F32, F16 or BF16). The folder is created; files are written
  * under temporary names and renamed. */
 cada_status cada_model_save_hf(const cada_model *m, const char *dir, cada_dtype dtype);
+
+/* The parts of the above, for a checkpoint that several writers share (io/shard_plan.h
+ * says which tensors go to which file):
+ *   save_config  dir/config.json (torch_dtype from dtype); creates dir.
+ *   save_shard   the file of group `shard` when the published tensors are split among
+ *                `writers`: model.safetensors for one writer, else
+ *                model-<shard+1>-of-<S>.safetensors; nothing when shard >= S (more
+ *                writers than tensors). Each writer may call it at the same time.
+ *   save_index   dir/model.safetensors.index.json ({"metadata": {"total_size": bytes},
+ *                "weight_map": {tensor: file}}, as transformers reads it); nothing for
+ *                one group. Needs only the configuration. */
+cada_status cada_model_save_config(const cada_model_config *cfg, const char *dir, cada_dtype dtype);
+cada_status cada_model_save_shard(const cada_model *m, const char *dir, int shard, int writers, cada_dtype dtype);
+cada_status cada_model_save_index(const cada_model_config *cfg, const char *dir, int writers, cada_dtype dtype);
 
 #endif

@@ -18,30 +18,13 @@
 #include "sched/trainer.h"
 #include "tok/export.h"
 
-static cada_status copy_file(const char *from, const char *to) {
-    FILE *in = fopen(from, "rb");
-    if (!in) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", from, strerror(errno));
-    FILE *out = fopen(to, "wb");
-    if (!out) {
-        fclose(in);
-        return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", to, strerror(errno));
-    }
-    char buf[1 << 16];
-    size_t n;
-    int ok = 1;
-    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
-    ok = !ferror(in) && ok;
-    fclose(in);
-    ok = fclose(out) == 0 && ok;
-    return ok ? CADA_OK : CADA_ERR(CADA_ERR_IO, "%s: copy to %s failed", from, to);
-}
-
-/* Rank 0's first part: the weights in fp32 (the training weights themselves, bit for
- * bit: the CPU learner keeps no other master copy), the tokenizer, config.ini. */
+/* Rank 0's first part: config.json and the shard index of the weights, the tokenizer,
+ * config.ini (the learners then write the weights themselves). */
 static cada_status checkpoint_prepare(trainer *t, const char *tmp) {
     char path[1400];
     CADA_TRY(cada_rm_rf(tmp)); /* a folder left by a run that died while writing it */
-    CADA_TRY(cada_model_save_hf(&t->policy, tmp, CADA_DTYPE_F32));
+    CADA_TRY(cada_model_save_config(&t->policy.cfg, tmp, CADA_DTYPE_F32));
+    CADA_TRY(cada_model_save_index(&t->policy.cfg, tmp, t->roles.learners, CADA_DTYPE_F32));
     cada_source_kind kind;
     if (cada_model_source_kind(t->cfg.model_path, &kind) == CADA_OK && kind == CADA_SOURCE_GGUF) {
         cada_status st = cada_tok_export_gguf(t->cfg.model_path, tmp);
@@ -54,7 +37,7 @@ static cada_status checkpoint_prepare(trainer *t, const char *tmp) {
             char from[1200];
             snprintf(from, sizeof from, "%s/%s", dir, names[i]);
             snprintf(path, sizeof path, "%s/%s", tmp, names[i]);
-            if (access(from, R_OK) == 0) CADA_TRY(copy_file(from, path));
+            if (access(from, R_OK) == 0) CADA_TRY(cada_copy_file(from, path));
         }
     }
     snprintf(path, sizeof path, "%s/config.ini", tmp);
@@ -103,21 +86,33 @@ static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *fi
     return CADA_OK;
 }
 
+/* A learner's part, written by every learner at the same time: its group of whole
+ * tensors in fp32 (the training weights themselves, bit for bit: the CPU learner keeps
+ * no other master copy, and GPU learners pulled theirs into t->policy), then its
+ * optimizer shard. */
+static cada_status checkpoint_learner_part(trainer *t, const char *tmp) {
+    char path[1400];
+    int r = cada_roles_index(&t->roles, t->rank); /* learner-group rank */
+    CADA_TRY(cada_model_save_shard(&t->policy, tmp, r, t->roles.learners, CADA_DTYPE_F32));
+    snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", tmp, t->rank);
+    return cada_learner_save_optimizer(t->learner, path);
+}
+
 cada_status cada_checkpoint_write(trainer *t, long long step) {
-    char tmp[1300], final[1200], path[1400];
+    char tmp[1300], final[1200];
     snprintf(final, sizeof final, "%s/checkpoint-%lld", t->cfg.out_dir, step);
     if (snprintf(tmp, sizeof tmp, "%s.tmp", final) >= (int)sizeof tmp) return CADA_ERR(CADA_ERR_CONFIG, "run.out_dir is too long");
     const char *was = t->watch.phase;
     t->watch.phase = "checkpoint";
+    double t0 = cada_now();
     /* GPU learners: the fp32 master weights come back to the host first */
     CADA_TRY(trainer_agree(t, t->learner ? cada_learner_pull_params(t->learner) : CADA_OK, final));
     CADA_TRY(trainer_agree(t, t->rank == 0 ? checkpoint_prepare(t, tmp) : CADA_OK, final));
-    snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", tmp, t->rank);
-    CADA_TRY(trainer_agree(t, t->learner ? cada_learner_save_optimizer(t->learner, path) : CADA_OK, final));
+    CADA_TRY(trainer_agree(t, t->learner ? checkpoint_learner_part(t, tmp) : CADA_OK, final));
     CADA_TRY(trainer_agree(t, t->rank == 0 ? checkpoint_finish(t, tmp, final, step) : CADA_OK, final));
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", final);
     t->watch.phase = was;
-    if (t->rank == 0) CADA_INFO("checkpoint %s", final);
+    if (t->rank == 0) CADA_INFO("checkpoint %s (%.2f s)", final, cada_now() - t0);
     return CADA_OK;
 }
 
@@ -145,12 +140,8 @@ cada_status cada_checkpoint_restore(trainer *t) {
                           sf.tensors[i].name, cada_dtype_name(sf.tensors[i].dtype));
     cada_safetensors_close(&sf);
     if (st != CADA_OK) return st;
-    cada_model m;
-    CADA_TRY(cada_model_load(&m, ck));
-    if (m.n_params != t->policy.n_params) st = CADA_ERR(CADA_ERR_FORMAT, "%s: %zu parameters, the policy has %zu", ck, m.n_params, t->policy.n_params);
-    else memcpy(t->policy.params, m.params, sizeof(float) * m.n_params);
-    cada_model_free(&m);
-    if (st != CADA_OK) return st;
+    /* straight into the policy, shard by shard: no second copy of the model */
+    CADA_TRY(cada_model_load_weights(&t->policy, ck));
     if (t->learner) CADA_TRY(cada_learner_push_params(t->learner)); /* GPU learners: onto the device */
     char path[1300];
     snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", ck, t->rank);

@@ -1,12 +1,25 @@
 /* sched/checkpoint.h: checkpoints of a training run, and resuming from one.
  *
  * out_dir/checkpoint-<step>/ is written by every rank together under the name
- * checkpoint-<step>.tmp: rank 0 puts the weights (model.safetensors in fp32, the
- * training weights bit for bit, + config.json in Hugging Face layout), the tokenizer and
- * config.ini; every learner adds its optimizer shard (optimizer-rank-R.bin,
- * learn/learner.h); rank 0 writes run_state.json last and renames the folder. The ranks
- * agree after each part, so a folder named checkpoint-<step> is complete by
- * construction. out_dir must be a file system every rank sees.
+ * checkpoint-<step>.tmp:
+ *   rank 0       config.json (Hugging Face layout), model.safetensors.index.json, the
+ *                tokenizer and config.ini;
+ *   learner r    (its rank in the learner group, r < W = the learner count), all at the
+ *                same time: its part of the weights, model-<r+1>-of-<W>.safetensors
+ *                (5-digit numbers, Hugging Face's naming), whole tensors in fp32, the
+ *                training weights bit for bit, the published tensors cut into W
+ *                contiguous groups balanced by bytes (io/shard_plan.h; with more
+ *                learners than tensors the learners past the tensor count write no
+ *                file, and "of" counts the files); then its optimizer shard
+ *                optimizer-rank-R.bin (learn/learner.h);
+ *   rank 0       run_state.json last, then the rename.
+ * With one learner the weights are one model.safetensors and there is no index (as
+ * transformers saves a small model). Rollout and reward ranks write nothing but agree.
+ * The ranks agree after each part, so a folder named checkpoint-<step> is complete by
+ * construction. out_dir must be a file system every rank sees. The folder loads as a
+ * sharded Hugging Face checkpoint (io/safetensors.h reads the index), so --resume,
+ * `cada generate --model` and transformers read it as it is; `cada consolidate` makes
+ * one model.safetensors of it (cli/consolidate.c).
  * run_state.json: run_state.h. */
 #ifndef CADA_SCHED_CHECKPOINT_H
 #define CADA_SCHED_CHECKPOINT_H

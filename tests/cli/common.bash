@@ -24,3 +24,24 @@ run_expect_rc() {
   set -e
   [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, expected $want; output:"$'\n'"$OUT"
 }
+# has_weights CKPT: a checkpoint's weights are all there (sched/checkpoint.h): one
+# model.safetensors (one learner), or model.safetensors.index.json and every file it
+# names, none empty (one per learner)
+has_weights() {
+  [ -s "$1/model.safetensors" ] && return 0
+  [ -s "$1/model.safetensors.index.json" ] || return 1
+  python3 - "$1" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+files = set(json.load(open(f"{d}/model.safetensors.index.json"))["weight_map"].values())
+sys.exit(0 if files and all(os.path.isfile(f"{d}/{f}") and os.path.getsize(f"{d}/{f}") > 0 for f in files) else 1)
+PY
+}
+# same_weights CKPT_A CKPT_B: the same fp32 weights bit for bit, whatever the learner
+# counts that wrote them: their `cada consolidate --dtype f32` files are byte-identical
+same_weights() {
+  rm -rf "$TMP/.same_a" "$TMP/.same_b"
+  "$CADA" consolidate "$1" --out "$TMP/.same_a" --dtype f32 >/dev/null || return 1
+  "$CADA" consolidate "$2" --out "$TMP/.same_b" --dtype f32 >/dev/null || return 1
+  cmp -s "$TMP/.same_a/model.safetensors" "$TMP/.same_b/model.safetensors"
+}

@@ -9,7 +9,7 @@ run_expect_rc 0 timeout 300 deploy/mpirun/run.sh --hostfile "$TMP/hosts" configs
   --set rollout.max_len=192 --set learn.micro_batch_tokens=384 --set prompt.template=plain --set learn.kl_coef=0 \
   --set run.out_dir="$TMP/run"
 expect_contains "$OUT" "2 ranks, 1 threads per rank, hosts from $TMP/hosts" "step 1/1" "checkpoint $TMP/run/checkpoint-1"
-[ -s "$TMP/run/metrics.jsonl" ] && [ -s "$TMP/run/checkpoint-1/model.safetensors" ] || fail "no metrics or checkpoint"
+[ -s "$TMP/run/metrics.jsonl" ] && has_weights "$TMP/run/checkpoint-1" || fail "no metrics or checkpoint"
 printf 'localhost slots=1\n' > "$TMP/small"
 run_expect_rc 1 deploy/mpirun/run.sh --hostfile "$TMP/small" configs/smollm2-135m-cpu.ini
 expect_contains "$OUT" "configs/smollm2-135m-cpu.ini needs 2 ranks; $TMP/small offers 1 slots"

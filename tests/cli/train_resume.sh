@@ -1,7 +1,7 @@
 # cada train --resume continues a run exactly: 4 steps straight against 2 steps, then
 # --resume from checkpoint-2 for 2 more, under mpirun with 2 colocated ranks (ZeRO-1:
-# each rank holds half the optimizer). The weights (fp32) and both optimizer shards of
-# checkpoint-4 must be byte-identical, and the metrics of steps 3-4 equal but for the
+# each rank holds half the optimizer). The weights (fp32, one file per learner and the
+# index) and both optimizer shards of checkpoint-4 must be byte-identical, and the metrics of steps 3-4 equal but for the
 # timing fields. Then what must be refused: a missing or truncated optimizer shard, a
 # changed key that enters the computation, another rank count, a BF16 checkpoint.
 source "$(dirname "$0")/common.bash"
@@ -14,15 +14,17 @@ train() { run_expect_rc "$1" timeout 120 "${MPIRUN[@]}" -np "$2" "$CADA" train "
 train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" --set run.steps=4 --set run.out_dir="$TMP/straight"
 train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" --set run.steps=2 --set run.out_dir="$TMP/split"
 ck="$TMP/split/checkpoint-2"
-for f in model.safetensors config.json config.ini run_state.json tokenizer.json optimizer-rank-0.bin optimizer-rank-1.bin; do
+WEIGHTS="model-00001-of-00002.safetensors model-00002-of-00002.safetensors model.safetensors.index.json"
+for f in $WEIGHTS config.json config.ini run_state.json tokenizer.json optimizer-rank-0.bin optimizer-rank-1.bin; do
   [ -s "$ck/$f" ] || fail "checkpoint lacks $f"
 done
+[ ! -e "$ck/model.safetensors" ] || fail "2 learners wrote a single model.safetensors"
 [ -s "$TMP/split/ranks/rank-0.pid" ] && [ -s "$TMP/split/ranks/rank-1.pid" ] || fail "no per-rank pid files"
 cp -r "$ck" "$TMP/ck2" # pristine copy for the refusals below
 # resume: the checkpoint's config.ini is the configuration, run.steps raised
 train 0 2 --resume "$ck" --set run.steps=4
 expect_contains "$OUT" "resumed from $ck: step 2 of 4" "step 3/4" "step 4/4" "checkpoint $TMP/split/checkpoint-4"
-for f in model.safetensors optimizer-rank-0.bin optimizer-rank-1.bin; do
+for f in $WEIGHTS optimizer-rank-0.bin optimizer-rank-1.bin; do
   cmp "$TMP/straight/checkpoint-4/$f" "$TMP/split/checkpoint-4/$f" || fail "$f differs between the straight and the resumed run"
 done
 same_metrics() { python3 - "$1" "$2" <<'PY' || fail "metrics of $1 and $2 differ"
@@ -61,7 +63,7 @@ rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && truncate -s 1000 "$TMP/bad/o
 train 1 2 --resume "$TMP/bad" --set run.steps=4 --set run.out_dir="$TMP/badrun"
 expect_contains "$OUT" "$TMP/bad/optimizer-rank-0.bin: truncated: 1000 bytes"
 # weights that are not fp32 cannot continue exactly
-rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && "$CADA" convert "$TMP/ck2" "$TMP/bad" --dtype BF16 >/dev/null
+rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && (cd "$TMP/bad" && rm $WEIGHTS) && "$CADA" convert "$TMP/ck2" "$TMP/bad" --dtype BF16 >/dev/null
 train 1 2 --resume "$TMP/bad" --set run.steps=4 --set run.out_dir="$TMP/badrun"
 expect_contains "$OUT" "is BF16; --resume needs the fp32 weights"
 
@@ -71,10 +73,11 @@ train 0 4 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${D[@]}" --set run.steps
 train 0 4 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${D[@]}" --set run.steps=2 --set run.out_dir="$TMP/dsplit"
 train 0 4 --resume "$TMP/dsplit/checkpoint-2" --set run.steps=4
 expect_contains "$OUT" "resumed from $TMP/dsplit/checkpoint-2: step 2 of 4" "step 4/4"
-for f in model.safetensors optimizer-rank-0.bin optimizer-rank-1.bin run_state.json; do
+for f in $WEIGHTS optimizer-rank-0.bin optimizer-rank-1.bin run_state.json; do
   cmp "$TMP/dstraight/checkpoint-4/$f" "$TMP/dsplit/checkpoint-4/$f" || fail "disaggregated: $f differs between the straight and the resumed run"
 done
 [ ! -e "$TMP/dsplit/checkpoint-4/optimizer-rank-2.bin" ] || fail "a rollout rank wrote an optimizer shard"
+[ "$(ls "$TMP/dsplit/checkpoint-4" | grep -c 'safetensors$')" = 2 ] || fail "disaggregated: not one weights file per learner"
 same_metrics "$TMP/dstraight/metrics.jsonl" "$TMP/dsplit/metrics.jsonl"
 # across placements: refused, naming both
 train 1 4 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${D[@]}" --set run.steps=4 --set run.out_dir="$TMP/cross" --resume "$TMP/ck2"

@@ -40,9 +40,10 @@ wait_exit() {
 complete_checkpoint() { # DIR: the newest checkpoint-N, checked for every file
   local ck
   ck=$(ls -d "$1"/checkpoint-* | grep -v '\.tmp$' | sort -t- -k2 -n | tail -1)
-  for f in model.safetensors config.json config.ini run_state.json optimizer-rank-0.bin optimizer-rank-1.bin; do
+  for f in config.json config.ini run_state.json optimizer-rank-0.bin optimizer-rank-1.bin; do
     [ -s "$ck/$f" ] || fail "$ck lacks $f"
   done
+  has_weights "$ck" || fail "$ck lacks its weights files"
   ! ls -d "$1"/checkpoint-*.tmp 2>/dev/null || fail "a .tmp checkpoint was left behind"
   echo "$ck"
 }
