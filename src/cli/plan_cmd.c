@@ -1,6 +1,6 @@
 /* cli/plan_cmd.c: `cada plan`, the device memory each rank of a run configuration needs
  * (model/memplan.h) against the GPU's memory, with the smallest change that makes a
- * rank fit when it does not. Reads only the model's shape: config.json or GGUF
+ * rank fit when it does not; for cluster.device = cpu, the host memory of each rank. Reads only the model's shape: config.json or GGUF
  * metadata at model.path, or a named preset (--preset) when the weights are not here. */
 #include "cli/cli.h"
 #include "model/load.h"
@@ -52,6 +52,7 @@ static void inputs_from_config(plan_ctx *p) {
     long long g = (long long)c->slots * (c->max_len - c->max_new_tokens);
     in->prefill_tokens = g > (1 << 24) ? (1 << 24) : (int)g;
     in->reference = c->kl_coef > 0;
+    in->recompute = c->recompute; /* the CPU plan's; the GPU plan shows both */
 }
 
 static void row(const char *name, size_t a, size_t b) {
@@ -180,6 +181,30 @@ static int report_role(const plan_ctx *p, cada_mem_role role, const char *title,
     return 1;
 }
 
+/* cluster.device = cpu: host memory per rank (memplan.h, cada_memplan_cpu_role) against
+ * this machine's memory, and the parameter-state floor of 16 bytes per parameter
+ * (fp32 weights, gradients, AdamW m and v). */
+static int report_role_cpu(const plan_ctx *p, cada_mem_role role, const char *title, int ranks, size_t *sum) {
+    cada_memplan_cpu a;
+    if (cada_memplan_cpu_role(&p->model, &p->in, p->rc.logits_chunk_tokens, 1, role, &a) != CADA_OK) return -1;
+    printf("\n%s: %d rank%s (host memory, fp32)\n", title, ranks, ranks == 1 ? "" : "s");
+    if (a.params) row("parameters (fp32, also the master)", a.params, a.params);
+    if (a.grads) row(p->in.zero == 2 ? "gradients (ZeRO-2 ranges)" : "gradients", a.grads, a.grads);
+    if (a.adam) row(p->in.zero ? "AdamW m and v (shard)" : "AdamW m and v", a.adam, a.adam);
+    if (a.activations) {
+        char what[96];
+        snprintf(what, sizeof what, "activations (%s)", p->in.recompute ? "recompute" : "every layer kept");
+        row(what, a.activations, a.activations);
+    }
+    if (a.rollout) row("rollout KV cache and prefill (freed)", a.rollout, a.rollout);
+    if (a.reference) row("reference model and its forward", a.reference, a.reference);
+    row("peak (learning or rolling out)", a.peak, a.peak);
+    if (a.grads) printf("  parameter-state floor (16 B/param): %.2f GiB; peak / floor %.2f\n", 16.0 * a.n_params / GIB,
+                        a.peak / (16.0 * a.n_params));
+    *sum += a.peak * (size_t)ranks;
+    return 0;
+}
+
 int cada_cmd_plan(int argc, char **argv) {
     plan_ctx *p = calloc(1, sizeof *p);
     if (!p) return 1;
@@ -260,8 +285,30 @@ int cada_cmd_plan(int argc, char **argv) {
            c->placement, c->learner_ranks, c->learner_ranks == 1 ? "" : "s", c->zero, p->in.micro_tokens, p->in.micro_per_rank,
            c->prompts_per_step, c->samples_per_prompt, c->max_len, c->slots, c->max_len,
            p->in.reference ? "held (learn.kl_coef > 0)" : "not needed (learn.kl_coef = 0)");
-    printf("device memory: %.1f GiB per GPU (1 GiB = 2^30 bytes)\n", gib);
     int bad = 0, r;
+    if (!strcmp(c->device, "cpu")) {
+        size_t sum = 0;
+        const int dis = strcmp(c->placement, "colocated") != 0;
+        if (!dis) bad |= report_role_cpu(p, CADA_ROLE_COLOCATED, p->in.reference ? "colocated rank (learner + rollout + reference)"
+                                                                                 : "colocated rank (learner + rollout)",
+                                         c->learner_ranks, &sum);
+        else {
+            bad |= report_role_cpu(p, CADA_ROLE_LEARNER, "learner", c->learner_ranks, &sum);
+            bad |= report_role_cpu(p, CADA_ROLE_ROLLOUT, "rollout", c->rollout_ranks, &sum);
+            if (p->in.reference && c->reward_ranks > 0)
+                bad |= report_role_cpu(p, CADA_ROLE_REFERENCE, "reward (holds the reference)", c->reward_ranks, &sum);
+        }
+        if (bad < 0) {
+            free(p);
+            return cada_cli_fail("plan");
+        }
+        const double host = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+        printf("\nplan: every rank on one machine: %.2f GiB of this machine's %.2f GiB (%s)\n", sum / GIB, host / GIB,
+               sum <= host ? "fits" : "does NOT fit: spread the ranks over machines");
+        free(p);
+        return sum <= host ? 0 : 3;
+    }
+    printf("device memory: %.1f GiB per GPU (1 GiB = 2^30 bytes)\n", gib);
     if (!strcmp(c->placement, "colocated")) {
         r = report_role(p, CADA_ROLE_COLOCATED, p->in.reference ? "colocated rank (learner + rollout + reference)"
                                                                 : "colocated rank (learner + rollout)",

@@ -11,11 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens) {
-    memset(kv, 0, sizeof *kv);
-    if (n_slots <= 0 || max_len <= 0 || max_tokens <= 0)
-        return CADA_ERR(CADA_ERR_ARG, "kv cache: slots %d, max_len %d, max_tokens %d must be positive", n_slots, max_len,
-                        max_tokens);
+/* The cache arena's blocks (pointers into kv, which may be a scratch struct when only
+ * sizes are wanted): one list for allocating and for planning. */
+typedef struct {
+    void **ptr;
+    size_t bytes;
+} kv_block;
+#define KV_BLOCKS 14
+
+static void kv_plan(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens, int threads,
+                    kv_block *plan) {
     kv->n_slots = n_slots;
     kv->max_len = max_len;
     kv->max_tokens = max_tokens;
@@ -24,8 +29,7 @@ cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *c, in
     const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, HD = (size_t)c->n_heads * c->head_dim;
     const size_t QKV = HD + 2 * (size_t)kv->kv_dim, N = (size_t)max_tokens;
     const size_t cache = (size_t)n_slots * c->n_layers * max_len * kv->kv_dim;
-    const int threads = omp_get_max_threads();
-    struct { void **ptr; size_t bytes; } plan[] = {
+    const kv_block list[KV_BLOCKS] = {
         {(void **)&kv->k, sizeof(float) * cache},
         {(void **)&kv->v, sizeof(float) * cache},
         {(void **)&kv->len, sizeof(int) * n_slots},
@@ -41,15 +45,35 @@ cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *c, in
         {(void **)&kv->pos, sizeof(int) * N},
         {(void **)&kv->row_seq, sizeof(int) * N},
     };
+    memcpy(plan, list, sizeof list);
+}
+
+size_t cada_kv_cache_bytes(const cada_model_config *c, int n_slots, int max_len, int max_tokens, int threads) {
+    cada_kv_cache kv;
+    memset(&kv, 0, sizeof kv);
+    kv_block plan[KV_BLOCKS];
+    kv_plan(&kv, c, n_slots, max_len, max_tokens, threads, plan);
     size_t total = 0;
-    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) total += cada_arena_round(plan[i].bytes);
+    for (int i = 0; i < KV_BLOCKS; i++) total += cada_arena_round(plan[i].bytes);
+    return total;
+}
+
+cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens) {
+    memset(kv, 0, sizeof *kv);
+    if (n_slots <= 0 || max_len <= 0 || max_tokens <= 0)
+        return CADA_ERR(CADA_ERR_ARG, "kv cache: slots %d, max_len %d, max_tokens %d must be positive", n_slots, max_len,
+                        max_tokens);
+    kv_block plan[KV_BLOCKS];
+    kv_plan(kv, c, n_slots, max_len, max_tokens, omp_get_max_threads(), plan);
+    size_t total = 0;
+    for (int i = 0; i < KV_BLOCKS; i++) total += cada_arena_round(plan[i].bytes);
     cada_arena arena;
     cada_status st = cada_arena_init(&arena, total, "kv cache");
     if (st != CADA_OK) {
         cada_error_wrap("%d slots x %d tokens", n_slots, max_len);
         return st;
     }
-    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) *plan[i].ptr = cada_arena_alloc(&arena, plan[i].bytes);
+    for (int i = 0; i < KV_BLOCKS; i++) *plan[i].ptr = cada_arena_alloc(&arena, plan[i].bytes);
     memset(kv->len, 0, sizeof(int) * n_slots);
     kv->bytes = total;
     return CADA_OK;

@@ -32,6 +32,9 @@ typedef struct {
 /* n_slots sequences of up to max_len tokens; calls may bring up to max_tokens new
  * tokens in total. */
 cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *cfg, int n_slots, int max_len, int max_tokens);
+/* Bytes cada_kv_cache_init allocates for these sizes with `threads` OpenMP threads
+ * (`cada plan` on the CPU path). */
+size_t cada_kv_cache_bytes(const cada_model_config *cfg, int n_slots, int max_len, int max_tokens, int threads);
 void cada_kv_cache_free(cada_kv_cache *kv);
 static inline void cada_kv_cache_clear_slot(cada_kv_cache *kv, int slot) { kv->len[slot] = 0; }
 

@@ -1,6 +1,9 @@
 /* model/memplan.c: see memplan.h. */
 #include "model/memplan.h"
 
+#include "model/infer.h"
+#include "model/model.h"
+
 #include <string.h>
 
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -98,6 +101,35 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
     }
     p->total = p->weights + p->master + p->grads + p->adam + p->activations + p->logits + p->scratch + p->kv_cache +
                p->infer + p->reference + p->workspace;
+    return CADA_OK;
+}
+
+cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_memplan_in *in, int logits_chunk, int threads,
+                                  cada_mem_role role, cada_memplan_cpu *p) {
+    if (!p) return CADA_ERR(CADA_ERR_ARG, "memplan: NULL argument");
+    memset(p, 0, sizeof *p);
+    cada_memplan g; /* the checks, and the gradient and AdamW layout */
+    CADA_TRY(cada_memplan_role(cfg, in, role, &g));
+    if (logits_chunk < 0) return CADA_ERR(CADA_ERR_ARG, "memplan: logits_chunk = %d, must be >= 0", logits_chunk);
+    const size_t n = g.n_params;
+    const int M = in->max_len > 0 ? in->max_len : in->micro_tokens;
+    p->n_params = n;
+    if (role != CADA_ROLE_REFERENCE) p->params = 4 * n + (size_t)cfg->head_dim / 2 * 4;
+    int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
+    if (trains) {
+        p->grads = g.grads;
+        p->adam = g.adam;
+        const int rows = in->micro_tokens / M > 0 ? in->micro_tokens / M : 1;
+        const cada_model_options o = {in->recompute, logits_chunk};
+        p->activations = cada_model_activation_bytes(cfg, rows, M, &o);
+    }
+    if (role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_COLOCATED)
+        p->rollout = cada_kv_cache_bytes(cfg, in->slots, in->max_len, in->prefill_tokens, threads > 0 ? threads : 1);
+    if (role == CADA_ROLE_REFERENCE || (role == CADA_ROLE_COLOCATED && in->reference)) {
+        const cada_model_options o = {1, logits_chunk};
+        p->reference = 4 * n + (size_t)cfg->head_dim / 2 * 4 + cada_model_activation_bytes(cfg, 1, M, &o);
+    }
+    p->peak = p->params + p->grads + p->adam + p->reference + (p->activations > p->rollout ? p->activations : p->rollout);
     return CADA_OK;
 }
 

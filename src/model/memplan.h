@@ -85,6 +85,29 @@ typedef struct {
 cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_in *in, cada_mem_role role,
                               cada_memplan *p);
 
+/* Host memory of one rank on the CPU path (cluster.device = cpu), from the same lists
+ * the CPU model and cache allocate from (cada_model_activation_bytes,
+ * cada_kv_cache_bytes), so the plan and the allocations cannot drift apart:
+ *   parameters  fp32 4n, whole on every rank (the CPU forward reads fp32 weights; they
+ *               are also the master weights)
+ *   gradients   and AdamW m, v: as the GPU table above (learn/learner.h's layout)
+ *   activations one micro-batch: Nm / M rows of M tokens, every layer kept or one with
+ *               recompute, logits in chunks of logits_chunk rows
+ *   rollout     the KV cache (fp32) of S slots x M and the prefill rows of G tokens; it
+ *               exists while a rank rolls out and is freed before it learns
+ *   reference   its fp32 copy 4n and the forward of one sequence of M tokens (one kept
+ *               layer: the reference never runs backward)
+ * peak = parameters + gradients + AdamW + reference + max(activations, rollout): the
+ * phases of a colocated step do not overlap. Threads: the OpenMP threads of the rank
+ * (the cache's score rows). Errors: as cada_memplan_role. */
+typedef struct {
+    size_t n_params;
+    size_t params, grads, adam, activations, rollout, reference;
+    size_t peak;
+} cada_memplan_cpu;
+cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_memplan_in *in, int logits_chunk, int threads,
+                                  cada_mem_role role, cada_memplan_cpu *p);
+
 /* Element counts the ZeRO-2 gradient term keeps whole: embedding + LM head + final norm
  * (E) and one layer's parameters (S_l), from the flat layout of model.h. */
 size_t cada_memplan_whole_ranges(const cada_model_config *cfg);

@@ -211,22 +211,24 @@ cada_status cada_model_set_options(cada_model *m, const cada_model_options *o) {
     return CADA_OK;
 }
 
-/* Rows of logits computed at once for a batch of N tokens. */
-static int logit_rows_of(const cada_model *m, int N) {
-    return m->opt.logits_chunk > 0 && m->opt.logits_chunk < N ? m->opt.logits_chunk : N;
-}
+/* The activation arena's blocks for a (B, T) batch under options o: fills ptr/bytes
+ * pairs (pointers into a, which may be a scratch struct when only sizes are wanted) and
+ * returns their count. One list for allocating and for planning. */
+typedef struct {
+    void **ptr;
+    size_t bytes;
+} act_block;
+#define ACT_BLOCKS 25
 
-static cada_status ensure_activations(cada_model *m, int B, int T) {
-    cada_activations *a = &m->act;
-    if (a->residual && B == a->B && T == a->T) return CADA_OK;
-    free_activations(a);
-    const cada_model_config *c = &m->cfg;
+static int activation_plan(const cada_model_config *c, int B, int T, const cada_model_options *o, cada_activations *a,
+                           act_block *plan) {
     const size_t L = (size_t)c->n_layers, C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
     const size_t V = (size_t)c->vocab_size, H = (size_t)c->n_heads, D = (size_t)c->head_dim;
     const size_t QKV = (size_t)(c->n_heads + 2 * c->n_kv_heads) * D;
     const size_t N = (size_t)B * T;
-    const size_t Lk = m->opt.recompute ? 1 : L, R = (size_t)logit_rows_of(m, (int)N);
-    struct { void **ptr; size_t bytes; } plan[] = {
+    const size_t Lk = o->recompute ? 1 : L;
+    const size_t R = o->logits_chunk > 0 && (size_t)o->logits_chunk < N ? (size_t)o->logits_chunk : N;
+    const act_block list[ACT_BLOCKS] = {
         {(void **)&a->residual, sizeof(float) * (L + 1) * N * C},
         {(void **)&a->resmid, sizeof(float) * Lk * N * C},
         {(void **)&a->xn1, sizeof(float) * Lk * N * C},
@@ -253,7 +255,27 @@ static cada_status ensure_activations(cada_model *m, int B, int T) {
         {(void **)&a->dgu, sizeof(float) * N * 2 * I},
         {(void **)&a->dh, sizeof(float) * N * I},
     };
-    const int n_plan = (int)(sizeof plan / sizeof plan[0]);
+    memcpy(plan, list, sizeof list);
+    a->Lk = (int)Lk;
+    a->logit_rows = (int)R;
+    return ACT_BLOCKS;
+}
+
+size_t cada_model_activation_bytes(const cada_model_config *c, int B, int T, const cada_model_options *o) {
+    cada_activations scratch;
+    act_block plan[ACT_BLOCKS];
+    const int n = activation_plan(c, B, T, o, &scratch, plan);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += cada_arena_round(plan[i].bytes);
+    return total;
+}
+
+static cada_status ensure_activations(cada_model *m, int B, int T) {
+    cada_activations *a = &m->act;
+    if (a->residual && B == a->B && T == a->T) return CADA_OK;
+    free_activations(a);
+    act_block plan[ACT_BLOCKS];
+    const int n_plan = activation_plan(&m->cfg, B, T, &m->opt, a, plan);
     size_t total = 0;
     for (int i = 0; i < n_plan; i++) total += cada_arena_round(plan[i].bytes);
     cada_arena arena;
@@ -266,15 +288,14 @@ static cada_status ensure_activations(cada_model *m, int B, int T) {
     /* a->residual is the arena's first block, i.e. its base: freeing it frees all. */
     a->B = B;
     a->T = T;
-    a->Lk = (int)Lk;
-    a->logit_rows = (int)R;
     a->bytes = total;
     /* attention keeps one log-sum-exp per (layer, row, head, query) for backward; the
      * (T, T) probabilities it replaces would have been Lk B H T^2 floats more */
-    CADA_DEBUG("activations for %d x %d tokens: %.1f MiB (%zu of %zu layers kept, logits %zu rows; attention saves lse, "
+    const size_t BHT = (size_t)B * m->cfg.n_heads * T;
+    CADA_DEBUG("activations for %d x %d tokens: %.1f MiB (%d of %d layers kept, logits %d rows; attention saves lse, "
                "%.1f MiB, not probabilities, %.1f MiB)",
-               B, T, (double)total / (1 << 20), Lk, L, R, (double)(sizeof(float) * Lk * B * H * T) / (1 << 20),
-               (double)(sizeof(float) * Lk * B * H * T * T) / (1 << 20));
+               B, T, (double)total / (1 << 20), a->Lk, m->cfg.n_layers, a->logit_rows,
+               (double)(sizeof(float) * a->Lk * BHT) / (1 << 20), (double)(sizeof(float) * a->Lk * BHT * T) / (1 << 20));
     return CADA_OK;
 }
 

@@ -138,6 +138,9 @@ cada_status cada_batch_validate(const cada_batch *b, int vocab_size);
 /* Sets how training passes spend memory (see cada_model_options); frees the activation
  * buffers, which the next forward sizes anew. Errors name the bad field. */
 cada_status cada_model_set_options(cada_model *m, const cada_model_options *o);
+/* Bytes of the activation arena a forward of B x T tokens allocates under options o
+ * (what ensure_activations allocates; `cada plan` uses it for the CPU path). */
+size_t cada_model_activation_bytes(const cada_model_config *c, int B, int T, const cada_model_options *o);
 
 /* Forward: fills act.lse, act.logprob, m->loss / m->n_valid, and act.logits (all of
  * them when opt.logits_chunk is 0). */

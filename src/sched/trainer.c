@@ -205,8 +205,9 @@ cada_status trainer_setup(trainer *t) {
     if (!strcmp(c->device, "cuda")) CADA_TRY(gpu_setup(t, &lc));
     else if (role == CADA_ROLE_LEARNER) CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->learn_comm, &lc));
     if (t->have_reference) {
-        /* the reference only runs forwards: its logits come in the learner's chunks too */
-        cada_model_options ro = {.recompute = 0, .logits_chunk = lc.model.logits_chunk};
+        /* the reference only runs forwards: it keeps one layer's activations (recompute
+         * costs nothing without a backward) and its logits come in the learner's chunks */
+        cada_model_options ro = {.recompute = 1, .logits_chunk = lc.model.logits_chunk};
         CADA_TRY(cada_model_set_options(&t->reference, &ro));
         cada_scorer_options so = {t->gpu_device, lc.row_tokens, lc.micro_tokens};
         CADA_TRY(cada_scorer_create(&t->ref, &t->reference, &so));

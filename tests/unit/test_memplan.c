@@ -3,7 +3,9 @@
  * accounting, which needs no GPU. */
 #include "test.h"
 
+#include "model/infer.h"
 #include "model/memplan.h"
+#include "model/model.h"
 
 #include <string.h>
 
@@ -167,3 +169,40 @@ TEST(memplan_matches_gpu_model_plan) {
     }
 }
 #endif
+
+/* The CPU plan against what the CPU model, learner layout and cache really allocate:
+ * the activation arena after a forward of (Nm / M, M) under the same options, the KV
+ * cache after cada_kv_cache_init, and the peak as the sum of its parts. */
+TEST(memplan_cpu_matches_allocations) {
+    cada_model_config c = tiny();
+    c.rms_eps = 1e-5f;
+    c.rope_factor = 1.0f;
+    cada_memplan_in in = base_in();
+    in.reference = 1;
+    for (int rc = 0; rc <= 1; rc++)
+        for (int chunk = 0; chunk <= 8; chunk += 8) {
+            in.recompute = rc;
+            cada_memplan_cpu p;
+            REQUIRE_OK(cada_memplan_cpu_role(&c, &in, chunk, 1, CADA_ROLE_COLOCATED, &p));
+            cada_model m;
+            REQUIRE_OK(cada_model_init(&m, &c));
+            const cada_model_options o = {rc, chunk};
+            REQUIRE_OK(cada_model_set_options(&m, &o));
+            enum { B = 2, T = 16 }; /* micro_tokens 32 = 2 rows of max_len 16 */
+            int tok[B * T], pos[B * T], tgt[B * T];
+            for (int i = 0; i < B * T; i++) tok[i] = i % 200, pos[i] = i % T, tgt[i] = (i + 1) % 200;
+            cada_batch b = {B, T, tok, pos, tgt};
+            REQUIRE_OK(cada_model_forward(&m, &b));
+            EXPECT(p.activations == m.act.bytes, "recompute %d chunk %d: planned %zu, allocated %zu", rc, chunk, p.activations,
+                   m.act.bytes);
+            EXPECT(p.params == 4 * m.n_params + (size_t)c.head_dim / 2 * 4, "parameters %zu for %zu", p.params, m.n_params);
+            cada_model_free(&m);
+            cada_kv_cache kv;
+            REQUIRE_OK(cada_kv_cache_init(&kv, &c, in.slots, in.max_len, in.prefill_tokens));
+            EXPECT(p.rollout <= kv.bytes && kv.bytes - p.rollout <= (size_t)in.max_len * 4 * 64,
+                   "KV cache planned %zu (1 thread), allocated %zu", p.rollout, kv.bytes);
+            cada_kv_cache_free(&kv);
+            const size_t phase = p.activations > p.rollout ? p.activations : p.rollout;
+            EXPECT(p.peak == p.params + p.grads + p.adam + p.reference + phase, "peak %zu is not the sum of its parts", p.peak);
+        }
+}
