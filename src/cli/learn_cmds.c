@@ -195,7 +195,7 @@ int cada_cmd_bench_learner(int argc, char **argv) {
         else if (!strcmp(argv[i], "--fixed") && i + 1 < argc) fixed = atoi(argv[++i]);
         else {
             fprintf(stderr,
-                    "usage: mpirun -np N cada bench learner [--zero dp|zero1|zero2] [--algo grpo] [--model PATH] [--layers L]\n"
+                    "usage: mpirun -np N cada bench learner [--zero dp|zero1|zero2|zero3] [--algo grpo] [--model PATH] [--layers L]\n"
                     "           [--seqs 8] [--prompt 32] [--completion 96] [--row 128] [--micro 512] [--steps 3] [--fixed 1]\n"
                     "The model's configuration (not its weights: they are random) comes from PATH (default: SmolLM2-135M);\n"
                     "--layers keeps only the first L layers. --seqs is the GLOBAL batch of each step.\n");
@@ -205,7 +205,7 @@ int cada_cmd_bench_learner(int argc, char **argv) {
     cada_zero_stage zero;
     cada_algo algo;
     if (cada_zero_parse(zero_name, &zero) || cada_algo_parse(algo_name, &algo) || steps < 2 || seqs < 1) {
-        fprintf(stderr, "cada bench learner: --zero dp|zero1|zero2, --algo reinforce|grpo|rloo|ppo|sft|dpo, --steps >= 2, --seqs >= 1\n");
+        fprintf(stderr, "cada bench learner: --zero dp|zero1|zero2|zero3, --algo reinforce|grpo|rloo|ppo|sft|dpo, --steps >= 2, --seqs >= 1\n");
         return 2;
     }
     int own = 0;

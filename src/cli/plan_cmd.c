@@ -22,13 +22,16 @@ typedef struct {
 } plan_ctx;
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: cada plan -c CONFIG.ini [--set section.key=value]... [--gpu-mem GiB] [--preset NAME]\n"
+    fprintf(f, "usage: cada plan -c CONFIG.ini [--set section.key=value]... [--gpu-mem GiB] [--preset NAME] [--device cpu|cuda]\n"
                "  per role (learner, rollout, reward/reference, or the colocated rank): device memory of the\n"
                "  weights (bf16), fp32 master, gradients and AdamW state (sharded by learn.zero over the\n"
                "  learners), activations with and without recomputation, logits, KV cache (rollout.slots x\n"
                "  rollout.max_len) and workspace; whether it fits --gpu-mem (default 80 GiB), and what to\n"
                "  change when it does not. The model's shape comes from model.path (config.json or GGUF);\n"
-               "  --preset %s plans without the weights.\n",
+               "  --preset %s plans without the weights.\n"
+               "  --device cpu: host memory per rank of the CPU path instead (fp32 parameters, gradients,\n"
+               "  AdamW state, activations, rollout cache, reference). Default: the GPU plan when --gpu-mem\n"
+               "  or --preset is given or cluster.device = cuda, else the CPU plan.\n",
             cada_memplan_presets());
 }
 
@@ -209,7 +212,8 @@ int cada_cmd_plan(int argc, char **argv) {
     plan_ctx *p = calloc(1, sizeof *p);
     if (!p) return 1;
     cada_config_defaults(&p->rc);
-    const char *preset = NULL, *config = NULL;
+    const char *preset = NULL, *config = NULL, *device = NULL;
+    int gpu_mem_given = 0;
     double gib = 80;
     for (int i = 0; i < argc; i++) {
         cada_status st = CADA_OK;
@@ -218,9 +222,18 @@ int cada_cmd_plan(int argc, char **argv) {
             st = cada_config_load(&p->rc, config);
         } else if (!strcmp(argv[i], "--set") && i + 1 < argc) st = cada_config_set(&p->rc, argv[++i]);
         else if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            device = argv[++i];
+            if (strcmp(device, "cpu") && strcmp(device, "cuda")) {
+                fprintf(stderr, "cada plan: --device '%s' is not cpu or cuda\n", device);
+                free(p);
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--gpu-mem") && i + 1 < argc) {
             char *end = NULL;
             gib = strtod(argv[++i], &end);
+            gpu_mem_given = 1;
             if (end == argv[i] || *end || !(gib > 0) || gib > 1e6) {
                 fprintf(stderr, "cada plan: --gpu-mem '%s' is not a positive number of GiB\n", argv[i]);
                 free(p);
@@ -286,7 +299,8 @@ int cada_cmd_plan(int argc, char **argv) {
            c->prompts_per_step, c->samples_per_prompt, c->max_len, c->slots, c->max_len,
            p->in.reference ? "held (learn.kl_coef > 0)" : "not needed (learn.kl_coef = 0)");
     int bad = 0, r;
-    if (!strcmp(c->device, "cpu")) {
+    const int host_plan = device ? !strcmp(device, "cpu") : !gpu_mem_given && !preset && strcmp(c->device, "cuda");
+    if (host_plan) {
         size_t sum = 0;
         const int dis = strcmp(c->placement, "colocated") != 0;
         if (!dis) bad |= report_role_cpu(p, CADA_ROLE_COLOCATED, p->in.reference ? "colocated rank (learner + rollout + reference)"

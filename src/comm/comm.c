@@ -433,7 +433,8 @@ static void remove_pending(cada_comm *c, cada_comm_req *r) {
 
 static int make_tag(unsigned seq, size_t chunk) { return (int)(((seq & 2047u) << 12) | (unsigned)(chunk & 4095u)); }
 
-static cada_status start_allgather_p2p(cada_comm *c, cada_comm_req *r, const cada_shards *sh, float *buf);
+static cada_status start_allgather_p2p(cada_comm *c, cada_comm_req *r, const cada_shards *sh, const float *src, size_t lo,
+                                       size_t hi, float *dst);
 
 /* Reduce-scatter engine: sums chunk next_sum when its W - 1 receives are in, then
  * posts the receives of chunk next_sum + RS_DEPTH into the freed slot. */
@@ -489,7 +490,7 @@ static cada_status progress_rs(cada_comm *c, cada_comm_req *r) {
         r->scratch = NULL;
         r->then_allgather = 0;
         r->seq = r->ag_seq;
-        return start_allgather_p2p(c, r, &r->ag_sh, r->ag_buf);
+        return start_allgather_p2p(c, r, &r->ag_sh, r->ag_buf, 0, r->ag_sh.total, r->ag_buf);
     }
     r->done = 1;
     return CADA_OK;
@@ -753,14 +754,21 @@ cada_status cada_comm_reduce_scatter_start(cada_comm *c, const cada_shards *sh, 
 
 #ifdef CADA_HAVE_MPI
 /* All-gather engine: my shard to every peer, every peer's shard straight into buf. */
-static cada_status start_allgather_p2p(cada_comm *c, cada_comm_req *r, const cada_shards *sh, float *buf) {
+/* The elements [lo, hi) of a sharded buffer into dst[0..hi-lo): rank j's part of the
+ * range, [lo, hi) intersected with its shard, is read from its src (full-buffer
+ * coordinates: src[e] is element e) and sent to every other rank, which receives it at
+ * its place in dst; this rank's own part is copied unless it is there already. */
+static cada_status start_allgather_p2p(cada_comm *c, cada_comm_req *r, const cada_shards *sh, const float *src, size_t lo,
+                                       size_t hi, float *dst) {
     const int W = c->size, me = c->rank;
     const size_t chunk = c->opt.chunk_bytes / sizeof(float);
     r->kind = OP_AG;
     r->done = 0;
     size_t n_send = 0, n_recv = 0;
     for (int j = 0; j < W; j++) {
-        size_t k = (cada_shards_count(sh, j) + chunk - 1) / chunk;
+        const size_t jo = cada_shards_offset(sh, j), jc = cada_shards_count(sh, j);
+        const size_t a = lo > jo ? lo : jo, b = hi < jo + jc ? hi : jo + jc;
+        const size_t k = b > a ? (b - a + chunk - 1) / chunk : 0;
         if (j == me) n_send = k * (size_t)(W - 1);
         else n_recv += k;
     }
@@ -771,18 +779,22 @@ static cada_status start_allgather_p2p(cada_comm *c, cada_comm_req *r, const cad
     r->n_sreq = r->n_rreq = 0;
     if (!r->sreq || !r->speer || !r->rreq || !r->rpeer) return CADA_ERR(CADA_ERR_NOMEM, "comm rank %d: %s: requests", me, r->what);
     for (int j = 0; j < W; j++) {
-        const size_t off = cada_shards_offset(sh, j), cnt = cada_shards_count(sh, j);
-        for (size_t k = 0; k * chunk < cnt; k++) {
-            const size_t len = cnt - k * chunk < chunk ? cnt - k * chunk : chunk;
-            float *p = buf + off + k * chunk;
+        const size_t jo = cada_shards_offset(sh, j), jc = cada_shards_count(sh, j);
+        const size_t a = lo > jo ? lo : jo, b = hi < jo + jc ? hi : jo + jc;
+        if (b <= a) continue;
+        if (j == me && dst + (a - lo) != src + a) memcpy(dst + (a - lo), src + a, sizeof(float) * (b - a));
+        for (size_t k = 0; k * chunk < b - a; k++) {
+            const size_t len = b - a - k * chunk < chunk ? b - a - k * chunk : chunk;
             if (j == me) {
                 for (int q = 0; q < W; q++) {
                     if (q == me) continue;
-                    CADA_MPI_TRY(MPI_Isend(p, (int)len, MPI_FLOAT, q, make_tag(r->seq, k), c->mc, &r->sreq[r->n_sreq]));
+                    CADA_MPI_TRY(MPI_Isend(src + a + k * chunk, (int)len, MPI_FLOAT, q, make_tag(r->seq, k), c->mc,
+                                           &r->sreq[r->n_sreq]));
                     r->speer[r->n_sreq++] = q;
                 }
             } else {
-                CADA_MPI_TRY(MPI_Irecv(p, (int)len, MPI_FLOAT, j, make_tag(r->seq, k), c->mc, &r->rreq[r->n_rreq]));
+                CADA_MPI_TRY(MPI_Irecv(dst + (a - lo) + k * chunk, (int)len, MPI_FLOAT, j, make_tag(r->seq, k), c->mc,
+                                       &r->rreq[r->n_rreq]));
                 r->rpeer[r->n_rreq++] = j;
             }
         }
@@ -981,7 +993,7 @@ cada_status cada_comm_allgather(cada_comm *c, const cada_shards *sh, float *buf)
 #ifdef CADA_HAVE_MPI
     cada_comm_req *r = new_req(c, OP_AG, "all-gather", sh->total * sizeof(float));
     if (!r) return CADA_ERR_NOMEM;
-    cada_status s = start_allgather_p2p(c, r, sh, buf);
+    cada_status s = start_allgather_p2p(c, r, sh, buf, 0, sh->total, buf);
     if (s == CADA_OK) s = add_pending(c, r);
     if (s != CADA_OK) {
         c->broken = 1;
@@ -991,6 +1003,39 @@ cada_status cada_comm_allgather(cada_comm *c, const cada_shards *sh, float *buf)
 #else
     return CADA_OK;
 #endif
+}
+
+cada_status cada_comm_allgather_range_start(cada_comm *c, const cada_shards *sh, const float *src, size_t lo, size_t hi,
+                                            float *dst, cada_comm_req **req) {
+    *req = NULL;
+    if (c->broken) return broken_error(c);
+    if (hi < lo || hi > sh->total || sh->size != c->size)
+        return CADA_ERR(CADA_ERR_ARG, "comm rank %d: all-gather of [%zu, %zu) over shards of %zu floats for %d ranks (comm has %d)",
+                        c->rank, lo, hi, sh->total, sh->size, c->size);
+    if (c->size == 1 || !c->is_mpi) {
+        if (hi > lo && dst != src + lo) memmove(dst, src + lo, sizeof(float) * (hi - lo));
+        return CADA_OK;
+    }
+#ifdef CADA_HAVE_MPI
+    cada_comm_req *r = new_req(c, OP_AG, "all-gather of a range", (hi - lo) * sizeof(float));
+    if (!r) return CADA_ERR_NOMEM;
+    cada_status s = start_allgather_p2p(c, r, sh, src, lo, hi, dst);
+    if (s == CADA_OK) s = add_pending(c, r);
+    if (s != CADA_OK) {
+        c->broken = 1;
+        return s;
+    }
+    *req = r;
+    return CADA_OK;
+#else
+    return CADA_OK;
+#endif
+}
+
+cada_status cada_comm_allgather_range(cada_comm *c, const cada_shards *sh, const float *src, size_t lo, size_t hi, float *dst) {
+    cada_comm_req *r = NULL;
+    CADA_TRY(cada_comm_allgather_range_start(c, sh, src, lo, hi, dst, &r));
+    return cada_comm_wait(c, r);
 }
 
 cada_status cada_comm_broadcast(cada_comm *c, float *buf, size_t n, int root) {

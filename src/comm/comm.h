@@ -132,13 +132,22 @@ cada_status cada_comm_reduce_scatter(cada_comm *c, const cada_shards *sh, const 
 /* buf holds the whole buffer (sh->total floats); each rank's shard is gathered into
  * every rank's buf, in place. */
 cada_status cada_comm_allgather(cada_comm *c, const cada_shards *sh, float *buf);
+/* The elements [lo, hi) of a sharded buffer, gathered into dst[0..hi-lo) on every rank:
+ * each rank's part of the range ([lo, hi) intersected with its shard) comes from its
+ * src in full-buffer coordinates (src[e] is element e; only the rank's own shard of src
+ * is read). dst may be src + lo (in place). ZeRO-3 gathers one layer's parameters so. */
+cada_status cada_comm_allgather_range(cada_comm *c, const cada_shards *sh, const float *src, size_t lo, size_t hi, float *dst);
 cada_status cada_comm_broadcast(cada_comm *c, float *buf, size_t n, int root);
 cada_status cada_comm_barrier(cada_comm *c);
 
-/* ---- non-blocking reduce-scatter (ZeRO-2 reduces while backward runs) ----------------- */
+/* ---- non-blocking reduce-scatter and all-gather (ZeRO-2/3 while forward and backward run) */
 typedef struct cada_comm_req cada_comm_req;
 cada_status cada_comm_reduce_scatter_start(cada_comm *c, const cada_shards *sh, const float *in, size_t lo, size_t hi,
                                            float *out, cada_red_op op, cada_comm_req **req);
+/* cada_comm_allgather_range, started (ZeRO-3 prefetches the next layer while this one
+ * computes); *req is NULL when it completed at once (one rank). */
+cada_status cada_comm_allgather_range_start(cada_comm *c, const cada_shards *sh, const float *src, size_t lo, size_t hi,
+                                            float *dst, cada_comm_req **req);
 /* Advances every pending operation without waiting (call between pieces of work). */
 cada_status cada_comm_progress(cada_comm *c);
 /* Waits for req (timeout) and releases it. */

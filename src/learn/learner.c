@@ -8,6 +8,8 @@
 #include "learn/learner_gpu.h"
 
 #include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +53,13 @@ struct cada_learner {
     cada_accum acc;   /* fixed order: DP/ZeRO-1 full-size leaves, ZeRO-2 shard-size rounds */
     float *round_buf; /* ZeRO-2: this round's reduced shard (allocated when k > 1) */
     float *round_out; /* where the hooks reduce to this round: round_buf or g_shard */
-    float *zbuf[2];   /* ZeRO-2: the two reusable layer gradient blocks */
+    float *zbuf[2];   /* ZeRO-2/3: the two reusable layer gradient blocks */
+    /* ZeRO-3: two layer parameter blocks (the layer in use and the next, being gathered) */
+    float *pbuf[2];
+    int player[2];    /* the layer each holds or is receiving; -1: none (or stale) */
+    cada_comm_req *preq[2];
+    int whole;        /* m->params holds every layer's current values (not only this shard) */
+    cada_param_source psrc;
     int zlayer[2];
     cada_comm_req *zreq[2];
     size_t layer0_off, layers_end, head_off, stride;
@@ -144,10 +152,10 @@ void cada_learner_config_default(cada_learner_config *c, cada_algo algo) {
     c->fixed_order = 1;
 }
 
-static const char *const zero_names[] = {"dp", "zero1", "zero2"};
-const char *cada_zero_name(cada_zero_stage z) { return (unsigned)z < 3 ? zero_names[z] : "?"; }
+static const char *const zero_names[] = {"dp", "zero1", "zero2", "zero3"};
+const char *cada_zero_name(cada_zero_stage z) { return (unsigned)z < 4 ? zero_names[z] : "?"; }
 int cada_zero_parse(const char *name, cada_zero_stage *out) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (!strcmp(name, zero_names[i])) {
             *out = (cada_zero_stage)i;
             return 0;
@@ -217,11 +225,14 @@ cada_status cada_learner_init_gpu(cada_learner **out, cada_model *m, cada_comm *
 cada_gpu_model *cada_learner_gpu_model(cada_learner *L) { return L->gpu ? cada_learner_gpu_model_of(L->gpu) : NULL; }
 
 cada_status cada_learner_pull_params(cada_learner *L) {
-    return L->gpu ? cada_learner_gpu_download_params(L->gpu, L->m->params) : CADA_OK;
+    return L->gpu ? cada_learner_gpu_download_params(L->gpu, L->m->params) : cada_learner_gather_params(L);
 }
 
 cada_status cada_learner_push_params(cada_learner *L) {
-    return L->gpu ? cada_learner_gpu_upload_params(L->gpu, L->m->params) : CADA_OK;
+    if (L->gpu) return cada_learner_gpu_upload_params(L->gpu, L->m->params);
+    L->whole = 1; /* a restore wrote every parameter */
+    L->player[0] = L->player[1] = -1;
+    return CADA_OK;
 }
 
 void cada_learner_gpu_report(const cada_learner *L) {
@@ -247,21 +258,29 @@ cada_status cada_learner_init(cada_learner **out, cada_model *m, cada_comm *c, c
     if (s == CADA_OK && dp) s = cada_adamw_init(&L->opt, &cfg->opt, 0, n);
     else if (s == CADA_OK) s = cada_adamw_init(&L->opt, &cfg->opt, L->shard_off, L->shard_n);
     if (s == CADA_OK) s = cada_model_alloc_grads(m); /* ZeRO-2: never written outside the embedding/head ranges */
-    if (s == CADA_OK && cfg->zero == CADA_ZERO2) { /* ZeRO-1 reduces in place into its region of m->grads */
+    const int sharded_grads = cfg->zero == CADA_ZERO2 || cfg->zero == CADA_ZERO3;
+    if (s == CADA_OK && sharded_grads) { /* ZeRO-1 reduces in place into its region of m->grads */
         L->g_shard = CADA_CALLOC(L->shard_n ? L->shard_n : 1, sizeof(float), "gradient shard");
         if (!L->g_shard) s = CADA_ERR_NOMEM;
     }
-    if (s == CADA_OK && cfg->zero == CADA_ZERO2)
+    if (s == CADA_OK && sharded_grads)
         for (int b = 0; b < 2 && s == CADA_OK; b++) {
             L->zbuf[b] = CADA_MALLOC(sizeof(float) * (L->stride ? L->stride : 1), "ZeRO-2 layer gradient block");
             L->zlayer[b] = -1;
             if (!L->zbuf[b]) s = CADA_ERR_NOMEM;
         }
+    L->whole = 1; /* loaded (or broadcast) whole on every rank */
+    L->player[0] = L->player[1] = -1;
+    if (s == CADA_OK && cfg->zero == CADA_ZERO3)
+        for (int b = 0; b < 2 && s == CADA_OK; b++) {
+            L->pbuf[b] = CADA_MALLOC(sizeof(float) * (L->stride ? L->stride : 1), "ZeRO-3 layer parameter block");
+            if (!L->pbuf[b]) s = CADA_ERR_NOMEM;
+        }
     if (s != CADA_OK) {
         cada_learner_free(L);
         return s;
     }
-    cada_accum_init(&L->acc, cfg->zero == CADA_ZERO2 ? L->shard_n : n);
+    cada_accum_init(&L->acc, sharded_grads ? L->shard_n : n);
     *out = L;
     return CADA_OK;
 }
@@ -275,6 +294,8 @@ void cada_learner_free(cada_learner *L) {
     free(L->round_buf);
     free(L->zbuf[0]);
     free(L->zbuf[1]);
+    free(L->pbuf[0]);
+    free(L->pbuf[1]);
     cada_packed_free(&L->pk);
     free(L->adv);
     free(L->dlp);
@@ -592,16 +613,77 @@ static void z2_range_done(void *ctx, size_t off, size_t count) {
     if (b >= 0) L->zreq[b] = r;
 }
 
+/* ---- ZeRO-3: layers' parameters gathered as forward and backward reach them ------------- */
+
+/* Starts gathering layer l's parameters into block b (owners read their shard of
+ * m->params, where AdamW updates it). */
+static void z3_start_gather(cada_learner *L, int l, int b) {
+    const size_t off = L->layer0_off + (size_t)l * L->stride;
+    L->player[b] = l;
+    cada_status s = cada_comm_allgather_range_start(L->c, &L->sh, L->m->params, off, off + L->stride, L->pbuf[b], &L->preq[b]);
+    if (s == CADA_OK) s = cada_comm_progress(L->c);
+    if (s != CADA_OK && L->hook_status == CADA_OK) L->hook_status = s;
+}
+
+/* The model's param source (model.h): layer l from block l % 2, gathered now unless it
+ * is there or on its way; then the next layer's gather starts into the other block,
+ * whose layer (l - 1 in a forward, l + 1 in a backward) the pass is done with. */
+static const float *z3_layer_params(void *ctx, int l, int next) {
+    cada_learner *L = ctx;
+    const int b = l % 2;
+    if (L->player[b] != l) z3_start_gather(L, l, b);
+    if (L->preq[b]) {
+        cada_status s = cada_comm_wait(L->c, L->preq[b]);
+        L->preq[b] = NULL;
+        if (s != CADA_OK && L->hook_status == CADA_OK) L->hook_status = s;
+    }
+    if (next >= 0 && L->player[next % 2] != next) z3_start_gather(L, next, next % 2);
+    return L->pbuf[b];
+}
+
 /* The ranges backward reports, with zero gradients: a rank whose micro-batch of this
- * round is empty still takes part in every reduce-scatter, in the same order. */
+ * round is empty still takes part in every reduce-scatter (and with ZeRO-3 every
+ * gather), in the same order as a pass that runs. */
 static void z2_empty_round(cada_learner *L) {
     const cada_model *m = L->m;
+    const int Ln = m->cfg.n_layers, z3 = L->cfg.zero == CADA_ZERO3;
+    if (z3)
+        for (int l = 0; l < Ln; l++) z3_layer_params(L, l, l + 1 < Ln ? l + 1 : -1);
     z2_range_done(L, L->head_off, m->n_params - L->head_off);
-    for (int l = m->cfg.n_layers - 1; l >= 0; l--) {
+    for (int l = Ln - 1; l >= 0; l--) {
+        if (z3) z3_layer_params(L, l, l - 1);
         z2_layer_grads(L, l);
         z2_range_done(L, L->layer0_off + (size_t)l * L->stride, L->stride);
     }
     z2_range_done(L, 0, L->layer0_off);
+}
+
+/* Drops the resident pages of the layer ranges outside this rank's shard: after an
+ * update they are stale, and the passes read layers from the gathered blocks. They read
+ * as zeros until cada_learner_gather_params fills them again. */
+static void z3_release(cada_learner *L) {
+    if (L->cfg.zero != CADA_ZERO3 || L->W == 1) return;
+    /* [first layer, shard) and [shard end, end of the layers), clamped to the layers: a
+     * shard may begin or end inside the embeddings or the head, which stay whole */
+    const size_t end = L->shard_off + L->shard_n;
+    const size_t lo[2] = {L->layer0_off, end > L->layer0_off ? end : L->layer0_off};
+    const size_t hi[2] = {L->shard_off < L->layers_end ? L->shard_off : L->layers_end, L->layers_end};
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < 2; i++) {
+        if (hi[i] <= lo[i]) continue;
+        uintptr_t a = (uintptr_t)(L->m->params + lo[i]), z = (uintptr_t)(L->m->params + hi[i]);
+        a = (a + page - 1) / page * page; /* whole pages inside the range only */
+        z = z / page * page;
+        if (z > a) (void)madvise((void *)a, z - a, MADV_DONTNEED);
+    }
+    L->whole = 0;
+}
+
+cada_status cada_learner_gather_params(cada_learner *L) {
+    if (!L || L->gpu || L->cfg.zero != CADA_ZERO3 || L->whole) return CADA_OK;
+    CADA_TRY(cada_comm_allgather(L->c, &L->sh, L->m->params));
+    L->whole = 1;
+    return CADA_OK;
 }
 
 static void z2_zero_outer(cada_learner *L) {
@@ -613,6 +695,10 @@ static cada_status z2_rounds(cada_learner *L, const cada_traj *t, int K, const c
                              double *tokens) {
     const int k = K / L->W;
     cada_backward_hooks hooks = {z2_range_done, z2_layer_grads, L};
+    if (L->cfg.zero == CADA_ZERO3) {
+        L->psrc = (cada_param_source){z3_layer_params, L};
+        L->m->param_source = &L->psrc;
+    }
     if (k > 1 && !L->round_buf) {
         L->round_buf = CADA_MALLOC(sizeof(float) * (L->shard_n ? L->shard_n : 1), "ZeRO-2 round shard");
         if (!L->round_buf) return CADA_ERR_NOMEM;
@@ -631,7 +717,11 @@ static cada_status z2_rounds(cada_learner *L, const cada_traj *t, int K, const c
         else z2_empty_round(L);
         cada_status w = cada_comm_wait_all(L->c);
         L->zreq[0] = L->zreq[1] = NULL;
-        if (s != CADA_OK) return s;
+        L->preq[0] = L->preq[1] = NULL;
+        if (s != CADA_OK) {
+            L->m->param_source = NULL;
+            return s;
+        }
         if (L->hook_status != CADA_OK) return L->hook_status;
         if (w != CADA_OK) return w;
         if (tree) {
@@ -645,6 +735,7 @@ static cada_status z2_rounds(cada_learner *L, const cada_traj *t, int K, const c
         z2_zero_outer(L);
         report_progress(L, i + 1, k, *tokens);
     }
+    L->m->param_source = NULL;
     if (tree) cada_accum_finish(&L->acc, L->g_shard);
     return CADA_OK;
 }
@@ -725,8 +816,13 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
     if (L->gpu) {
         CADA_TRY(local_grads(L, t, K, &norm, &st, &tokens));
         CADA_TRY(gpu_update(L, &ar));
-    } else if (L->cfg.zero == CADA_ZERO2) {
-        CADA_TRY(z2_rounds(L, t, K, &norm, &st, &tokens));
+    } else if (L->cfg.zero == CADA_ZERO2 || L->cfg.zero == CADA_ZERO3) {
+        z3_release(L);
+        cada_status zs = z2_rounds(L, t, K, &norm, &st, &tokens);
+        if (zs != CADA_OK) {
+            L->player[0] = L->player[1] = -1;
+            return zs;
+        }
         params = m->params + L->shard_off;
         grads = L->g_shard;
         sq = cada_sqnorm(L->g_shard, L->shard_n);
@@ -747,7 +843,17 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
     }
     if (!L->gpu) {
         CADA_TRY(cada_adamw_step(&L->opt, params, grads, sq, &ar));
-        if (ar.applied && L->cfg.zero != CADA_DP) CADA_TRY(cada_comm_allgather(L->c, &L->sh, m->params));
+        if (ar.applied && L->cfg.zero == CADA_ZERO3) {
+            /* the embeddings, final norm and LM head are read whole by every pass; the
+             * layers stay sharded (gathered layer by layer, or by gather_params) */
+            L->player[0] = L->player[1] = -1;
+            CADA_TRY(cada_comm_allgather_range(L->c, &L->sh, m->params, 0, L->layer0_off, m->params));
+            CADA_TRY(cada_comm_allgather_range(L->c, &L->sh, m->params, L->layers_end, np, m->params + L->layers_end));
+            L->whole = L->W == 1;
+            z3_release(L);
+        } else if (ar.applied && L->cfg.zero != CADA_DP) {
+            CADA_TRY(cada_comm_allgather(L->c, &L->sh, m->params));
+        }
     }
     L->steps++;
 
@@ -791,9 +897,12 @@ void cada_learner_memory_get(const cada_learner *L, cada_learner_memory *o) {
     memset(o, 0, sizeof *o);
     const size_t F = sizeof(float), n = L->m->n_params;
     o->n_params = n;
-    o->params = n * F;
+    const size_t outer = L->layer0_off + (n - L->head_off); /* embeddings, final norm, LM head */
+    /* ZeRO-3 between passes: the outer ranges, this shard's part of the layers, and the
+     * two gathered layer blocks (the rest of the buffer is not resident: z3_release) */
+    o->params = L->cfg.zero == CADA_ZERO3 && L->W > 1 ? (outer + L->shard_n + 2 * L->stride) * F : n * F;
     o->grads_alloc = L->m->grads ? n * F : 0;
-    o->grads = L->cfg.zero == CADA_ZERO2 ? (L->layer0_off + (n - L->head_off)) * F : n * F;
+    o->grads = L->cfg.zero == CADA_ZERO2 || L->cfg.zero == CADA_ZERO3 ? outer * F : n * F;
     o->grad_shard = cada_accum_bytes(&L->acc);
     if (L->g_shard) o->grad_shard += L->shard_n * F;
     if (L->round_buf) o->grad_shard += L->shard_n * F;

@@ -1,5 +1,5 @@
 /* learn/learner.h: one optimizer step of a data-parallel learner group: micro-batches,
- * gradient reduction, optimizer sharding (plain DP, ZeRO-1, ZeRO-2), AdamW.
+ * gradient reduction, optimizer sharding (plain DP, ZeRO-1, ZeRO-2, ZeRO-3), AdamW.
  *
  * Every learner rank calls cada_learner_step with the SAME global batch (all
  * trajectories of the step; a rank reads the tokens of its own micro-batches only).
@@ -11,14 +11,15 @@
  *      the next one would exceed micro_tokens; K is padded with empty micro-batches to a
  *      multiple of the W learners; every rank gets k = K / W of them: contiguous blocks
  *      (rank r: [r k, (r + 1) k)) for DP and ZeRO-1, interleaved (round i: micro-batch
- *      i W + r) for ZeRO-2, whose reductions happen per round;
+ *      i W + r) for ZeRO-2 and ZeRO-3, whose reductions happen per round;
  *   3. per micro-batch: forward, entropy (before backward, learn/entropy.h), the loss's
  *      dlogprob, backward (one code path for both devices: the CPU model or the GPU
  *      backend below supplies forward, backward and the gradient buffer);
  *   4. gradients summed over micro-batches and ranks (losses are normalised by global
  *      totals, so the sum IS the gradient of the step's loss);
  *   5. AdamW (learn/adamw.h) on this rank's shard, with the global gradient norm;
- *      ZeRO-1/2 then all-gather the updated parameters.
+ *      ZeRO-1/2 then all-gather the updated parameters, ZeRO-3 only the embeddings,
+ *      final norm and LM head (the layers stay sharded).
  *
  * Sharding (W learners, n parameters; comm/comm.h's cada_shards, 64-byte aligned):
  *                 parameters   gradients                          AdamW m, v
@@ -30,6 +31,11 @@
  *                              blocks, a 4n/W shard, and when a
  *                              rank has k > 1 micro-batches a 4n/W
  *                              round buffer
+ *   ZeRO-3        the embedding  as ZeRO-2                           8n/W
+ *                 and head ranges,
+ *                 the layers' 4n/W
+ *                 shard, 2 layer
+ *                 blocks
  * plus, with fixed_order and k > 1, the tree accumulator's floor(log2(k + 1)) buffers:
  * full-size for DP and ZeRO-1, shard-size for ZeRO-2 (learn/accum.h).
  * Parameters stay whole on every rank: the CPU forward needs fp32 weights, so they are
@@ -41,13 +47,25 @@
  * embedding and LM-head ranges stay in the model's gradient buffer, whose layer part is
  * then never written (the model allocates it whole with calloc: untouched pages are
  * not resident). cada_learner_memory reports what is held.
+ * ZeRO-3 shards the layers' parameters too (the embeddings, final norm and LM head,
+ * which every token reads, stay whole): this rank's shard of m->params is the master
+ * its AdamW updates; the passes read each layer from one of two gathered blocks
+ * (model.h's cada_param_source): a forward asks for layers 0 .. L-1, a backward for
+ * L-1 .. 0 (with recomputation, once for the layer's forward again and its backward),
+ * and as layer l is handed out the gather of the next one starts (non-blocking
+ * comm.h all-gather of a range), so it arrives while l computes. Gradients go as
+ * ZeRO-2's. After the update the layer ranges of m->params outside this rank's shard
+ * are stale and their pages are dropped (madvise): cada_learner_gather_params makes
+ * m->params whole again for whatever reads it outside the passes (colocated rollouts,
+ * the weight sync, checkpoints), and the next step drops the copy again. Bit-identity:
+ * as ZeRO-2 (the gathered values are the owners' exactly).
  *
  * Reduction order and bit-identity (fixed_order = 1): local micro-batch gradients are
  * summed in the canonical tree (learn/accum.h) and across ranks in the same tree
  * (comm/comm.h), so the step's gradient is the tree over all K micro-batches in order
  * whatever W is, provided
  *   DP, ZeRO-1: k = K / W is a power of two (any W);
- *   ZeRO-2:     W is a power of two (any k);
+ *   ZeRO-2, 3:  W is a power of two (any k);
  * and then W learners end every step with the same parameters, bit for bit, as one
  * learner given the same global batch (tests/mpi). The global gradient norm for ZeRO
  * is a sum of per-shard sums of squares in double (rank order), which agrees with one
@@ -67,7 +85,7 @@
 #include "learn/algo.h"
 #include "model/model.h"
 
-typedef enum { CADA_DP = 0, CADA_ZERO1, CADA_ZERO2 } cada_zero_stage;
+typedef enum { CADA_DP = 0, CADA_ZERO1, CADA_ZERO2, CADA_ZERO3 } cada_zero_stage;
 
 typedef struct {
     cada_algo_config algo;
@@ -85,7 +103,7 @@ typedef struct {
 } cada_learner_config;
 
 void cada_learner_config_default(cada_learner_config *c, cada_algo algo);
-const char *cada_zero_name(cada_zero_stage z); /* "dp", "zero1", "zero2" */
+const char *cada_zero_name(cada_zero_stage z); /* "dp", "zero1", "zero2", "zero3" */
 int cada_zero_parse(const char *name, cada_zero_stage *out);
 
 typedef struct cada_learner cada_learner;
@@ -175,7 +193,8 @@ void cada_learner_memory_get(const cada_learner *L, cada_learner_memory *out);
  * reproducible (bf16, atomics), fixed_order has no effect.
  * The host parameters m->params are NOT updated by a step: cada_learner_pull_params
  * downloads the fp32 master weights into them (checkpoints), cada_learner_push_params
- * uploads them (after a restore). The optimizer shard file is the same format: m and v
+ * uploads them (after a restore; on the CPU it marks m->params whole again). The
+ * optimizer shard file is the same format: m and v
  * move between the device and the file in chunks (cada_adamw.m / .v stay NULL). */
 #include "learn/learner_gpu.h" /* cada_learner_gpu_options, the GPU scorer */
 
@@ -186,7 +205,12 @@ cada_status cada_learner_init_gpu(cada_learner **L, cada_model *m, cada_comm *c,
 /* The learner's GPU model (NULL on the CPU backend): the colocated rollout engine
  * generates with it (rollout/engine.h, cada_generate_gpu). */
 cada_gpu_model *cada_learner_gpu_model(cada_learner *L);
-cada_status cada_learner_pull_params(cada_learner *L); /* device -> m->params; CPU backend: nothing */
+/* device -> m->params; CPU backend: cada_learner_gather_params */
+cada_status cada_learner_pull_params(cada_learner *L);
+/* m->params whole for readers other than the learner's passes (colocated rollouts, the
+ * weight sync, checkpoints): with ZeRO-3 on the CPU an all-gather over the learners
+ * (collective: every learner calls it); otherwise nothing. A step drops the copy again. */
+cada_status cada_learner_gather_params(cada_learner *L);
 cada_status cada_learner_push_params(cada_learner *L); /* m->params -> device; CPU backend: nothing */
 /* The GPU model's arena report (stdout) and its device bytes (0 on the CPU backend). */
 void cada_learner_gpu_report(const cada_learner *L);

@@ -61,6 +61,8 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
     memset(p, 0, sizeof *p);
     CADA_TRY(cada_config_validate(cfg, "memplan: model shape"));
     if (in->learners < 1) return CADA_ERR(CADA_ERR_ARG, "memplan: learners = %d, must be >= 1", in->learners);
+    if (in->zero == 3)
+        return CADA_ERR(CADA_ERR_ARG, "memplan: zero = 3: ZeRO-3 is built on the CPU learner only (plan it with cluster.device = cpu)");
     if (in->zero < 0 || in->zero > 2) return CADA_ERR(CADA_ERR_ARG, "memplan: zero = %d, must be 0, 1 or 2", in->zero);
     if (in->micro_tokens < 1) return CADA_ERR(CADA_ERR_ARG, "memplan: micro_tokens = %d, must be >= 1", in->micro_tokens);
     if (in->micro_per_rank < 1)
@@ -108,13 +110,18 @@ cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_mempl
                                   cada_mem_role role, cada_memplan_cpu *p) {
     if (!p) return CADA_ERR(CADA_ERR_ARG, "memplan: NULL argument");
     memset(p, 0, sizeof *p);
-    cada_memplan g; /* the checks, and the gradient and AdamW layout */
-    CADA_TRY(cada_memplan_role(cfg, in, role, &g));
+    cada_memplan g; /* the checks, and the gradient and AdamW layout (ZeRO-3's are ZeRO-2's) */
+    cada_memplan_in gin = *in;
+    if (in->zero == 3) gin.zero = 2;
+    CADA_TRY(cada_memplan_role(cfg, &gin, role, &g));
     if (logits_chunk < 0) return CADA_ERR(CADA_ERR_ARG, "memplan: logits_chunk = %d, must be >= 0", logits_chunk);
     const size_t n = g.n_params;
     const int M = in->max_len > 0 ? in->max_len : in->micro_tokens;
     p->n_params = n;
     if (role != CADA_ROLE_REFERENCE) p->params = 4 * n + (size_t)cfg->head_dim / 2 * 4;
+    if (role == CADA_ROLE_LEARNER && in->zero == 3 && in->learners > 1) /* outer ranges, the shard, two gathered layers */
+        p->params = 4 * (cada_memplan_whole_ranges(cfg) + ceil_div(n, (size_t)in->learners) + 2 * cada_memplan_layer_params(cfg)) +
+                    (size_t)cfg->head_dim / 2 * 4;
     int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
     if (trains) {
         p->grads = g.grads;

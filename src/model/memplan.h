@@ -44,7 +44,8 @@
  *   reward     reference (when held) on the reward ranks of a disaggregated layout; the
  *              rule detector needs no device memory
  *
- * Errors: CADA_ERR_ARG naming the field (non-positive sizes, W < 1, zero not 0-2). */
+ * Errors: CADA_ERR_ARG naming the field (non-positive sizes, W < 1, zero not 0-2; 3,
+ * ZeRO-3, only in the CPU plan below). */
 #ifndef CADA_MODEL_MEMPLAN_H
 #define CADA_MODEL_MEMPLAN_H
 
@@ -89,7 +90,9 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
  * the CPU model and cache allocate from (cada_model_activation_bytes,
  * cada_kv_cache_bytes), so the plan and the allocations cannot drift apart:
  *   parameters  fp32 4n, whole on every rank (the CPU forward reads fp32 weights; they
- *               are also the master weights)
+ *               are also the master weights); a ZeRO-3 learner that does not roll out
+ *               (disaggregated) holds 4 (E + n/W + 2 S_l): the outer ranges, its shard
+ *               and two gathered layers (a colocated one gathers every layer to roll out)
  *   gradients   and AdamW m, v: as the GPU table above (learn/learner.h's layout)
  *   activations one micro-batch: Nm / M rows of M tokens, every layer kept or one with
  *               recompute, logits in chunks of logits_chunk rows

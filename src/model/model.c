@@ -329,32 +329,57 @@ static layer_acts layer_acts_of(const cada_model *m, int l) {
     return x;
 }
 
-/* Layer l's forward from residual[l] into its buffers; with write_output, also
+/* Per-layer pointers (of parameters or gradients) into `block` (one layer's worth of
+ * floats, laid out as layer blocks of the parameter buffer are): CADA_LAYER(out, f, 0). */
+static void layer_view(const cada_params *g, float *block, cada_params *out) {
+    *out = *g;
+    out->layer_stride = 0;
+    out->attn_norm = block;
+    out->qkv_w = block + (g->qkv_w - g->attn_norm);
+    out->qkv_b = g->qkv_b ? block + (g->qkv_b - g->attn_norm) : NULL;
+    out->o_w = block + (g->o_w - g->attn_norm);
+    out->ffn_norm = block + (g->ffn_norm - g->attn_norm);
+    out->gu_w = block + (g->gu_w - g->attn_norm);
+    out->down_w = block + (g->down_w - g->attn_norm);
+}
+
+/* Layer l's parameters as a view: from the param source when one is set, else from
+ * the parameter buffer. */
+static cada_params layer_params(const cada_model *m, int l, int next) {
+    size_t off, count;
+    cada_model_layer_range(m, l, &off, &count);
+    const float *block = m->param_source ? m->param_source->layer(m->param_source->ctx, l, next) : m->params + off;
+    cada_params v;
+    layer_view(&m->p, (float *)block, &v);
+    return v;
+}
+
+/* Layer l's forward from residual[l] into its buffers, with its parameters p (a layer
+ * view: CADA_LAYER(p, f, 0)); with write_output, also
  * residual[l + 1] (a recomputation skips it: backward needs h, not the down
  * projection's output). */
-static cada_status layer_forward(cada_model *m, int l, int write_output) {
+static cada_status layer_forward(cada_model *m, int l, const cada_params *p, int write_output) {
     const cada_model_config *c = &m->cfg;
     cada_activations *a = &m->act;
-    const cada_params *p = &m->p;
     const int B = a->B, T = a->T, N = B * T;
     const int C = c->hidden_size, I = c->intermediate_size;
     const int H = c->n_heads, KVH = c->n_kv_heads, D = c->head_dim, QKV = (H + 2 * KVH) * D;
     const int64_t NC = (int64_t)N * C;
     layer_acts x = layer_acts_of(m, l);
 
-    rmsnorm_forward(x.xn1, x.rstd1, x.res, CADA_LAYER(p, attn_norm, l), N, C, c->rms_eps);
-    matmul_forward(x.qkv, x.xn1, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C, QKV);
+    rmsnorm_forward(x.xn1, x.rstd1, x.res, CADA_LAYER(p, attn_norm, 0), N, C, c->rms_eps);
+    matmul_forward(x.qkv, x.xn1, CADA_LAYER(p, qkv_w, 0), CADA_LAYER(p, qkv_b, 0), N, C, QKV);
     rope_forward(x.qkv, N, QKV, H, D, a->pos, m->inv_freq);          /* q heads */
     rope_forward(x.qkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq); /* k heads */
     CADA_TRY(attention_forward(x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
-    matmul_forward(x.resmid, x.atty, CADA_LAYER(p, o_w, l), NULL, N, H * D, C);
+    matmul_forward(x.resmid, x.atty, CADA_LAYER(p, o_w, 0), NULL, N, H * D, C);
     residual_forward(x.resmid, x.resmid, x.res, NC);
 
-    rmsnorm_forward(x.xn2, x.rstd2, x.resmid, CADA_LAYER(p, ffn_norm, l), N, C, c->rms_eps);
-    matmul_forward(x.gu, x.xn2, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
+    rmsnorm_forward(x.xn2, x.rstd2, x.resmid, CADA_LAYER(p, ffn_norm, 0), N, C, c->rms_eps);
+    matmul_forward(x.gu, x.xn2, CADA_LAYER(p, gu_w, 0), NULL, N, C, 2 * I);
     swiglu_forward(x.h, x.gu, N, I);
     if (write_output) {
-        matmul_forward(x.res_next, x.h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
+        matmul_forward(x.res_next, x.h, CADA_LAYER(p, down_w, 0), NULL, N, I, C);
         residual_forward(x.res_next, x.res_next, x.resmid, NC);
     }
     return CADA_OK;
@@ -381,7 +406,10 @@ cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, cons
     memcpy(a->targets, b->targets, sizeof(int) * N);
 
     embedding_forward(a->residual, b->tokens, p->embed, N, C);
-    for (int l = 0; l < L; l++) CADA_TRY(layer_forward(m, l, 1));
+    for (int l = 0; l < L; l++) {
+        const cada_params lp = layer_params(m, l, l + 1 < L ? l + 1 : -1);
+        CADA_TRY(layer_forward(m, l, &lp, 1));
+    }
     rmsnorm_forward(a->xf, a->rstdf, a->residual + (size_t)L * N * C, p->final_norm, N, C, c->rms_eps);
     for (int row0 = 0; row0 < N; row0 += a->logit_rows) {
         const int rows = N - row0 < a->logit_rows ? N - row0 : a->logit_rows;
@@ -410,20 +438,6 @@ void cada_ce_dlogprob(const int *targets, int n, float *dlogprob) {
 
 /* ---- backward --------------------------------------------------------------------------- */
 
-/* Per-layer gradient pointers into `block` (one layer's worth of floats, laid out as
- * layer blocks of the parameter buffer are). */
-static void layer_grad_view(const cada_params *g, float *block, cada_params *out) {
-    *out = *g;
-    out->layer_stride = 0;
-    out->attn_norm = block;
-    out->qkv_w = block + (g->qkv_w - g->attn_norm);
-    out->qkv_b = g->qkv_b ? block + (g->qkv_b - g->attn_norm) : NULL;
-    out->o_w = block + (g->o_w - g->attn_norm);
-    out->ffn_norm = block + (g->ffn_norm - g->attn_norm);
-    out->gu_w = block + (g->gu_w - g->attn_norm);
-    out->down_w = block + (g->down_w - g->attn_norm);
-}
-
 cada_status cada_model_backward(cada_model *m, const float *dlogprob) {
     return cada_model_backward_hooked(m, dlogprob, NULL);
 }
@@ -433,7 +447,7 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
     if (!a->residual) return CADA_ERR(CADA_ERR_ARG, "backward called before forward");
     CADA_TRY(cada_model_alloc_grads(m));
     const cada_model_config *c = &m->cfg;
-    const cada_params *p = &m->p, *g_full = &m->g;
+    const cada_params *P = &m->p, *g_full = &m->g; /* the whole buffer's views (layers: lp below) */
     const size_t head_off = (size_t)(m->g.final_norm - m->grads);
     const int B = a->B, T = a->T, N = B * T;
     const int L = c->n_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
@@ -448,47 +462,49 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
         const int rows = N - row0 < a->logit_rows ? N - row0 : a->logit_rows;
         if (a->logit_rows < N) logits_chunk_forward(m, row0, rows);
         logsoftmax_gather_backward(a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
-        matmul_backward(a->dxn + (size_t)row0 * C, g_full->lm_head, NULL, a->logits, a->xf + (size_t)row0 * C, p->lm_head,
+        matmul_backward(a->dxn + (size_t)row0 * C, g_full->lm_head, NULL, a->logits, a->xf + (size_t)row0 * C, P->lm_head,
                         rows, C, V);
     }
     memset(a->dres, 0, sizeof(float) * NC);
-    rmsnorm_backward(a->dres, g_full->final_norm, a->dxn, a->residual + (size_t)L * NC, p->final_norm, a->rstdf, N, C);
+    rmsnorm_backward(a->dres, g_full->final_norm, a->dxn, a->residual + (size_t)L * NC, P->final_norm, a->rstdf, N, C);
     if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, head_off, m->n_params - head_off);
 
     /* a->dres holds d/d(residual[l+1]) entering layer l's backward */
     for (int l = L - 1; l >= 0; l--) {
+        const cada_params lp = layer_params(m, l, l - 1);
+        const cada_params *p = &lp; /* this layer's parameters: CADA_LAYER(p, field, 0) */
         /* recompute: one slot holds the forward's last layer; the others are run again */
-        if (a->Lk == 1 && l < L - 1) CADA_TRY(layer_forward(m, l, 0));
+        if (a->Lk == 1 && l < L - 1) CADA_TRY(layer_forward(m, l, p, 0));
         const layer_acts x = layer_acts_of(m, l);
         size_t layer_off, layer_count;
         cada_model_layer_range(m, l, &layer_off, &layer_count);
         float *block = hooks && hooks->layer_grads ? hooks->layer_grads(hooks->ctx, l) : m->grads + layer_off;
         cada_params gl;
-        layer_grad_view(g_full, block, &gl);
+        layer_view(g_full, block, &gl);
         const cada_params *g = &gl; /* this layer's gradients: CADA_LAYER(g, field, 0) */
 
         /* MLP: res_next = resmid + down(swiglu(gu(norm2(resmid)))) */
         memset(a->dh, 0, sizeof(float) * (size_t)N * I);
-        matmul_backward(a->dh, CADA_LAYER(g, down_w, 0), NULL, a->dres, x.h, CADA_LAYER(p, down_w, l), N, I, C);
+        matmul_backward(a->dh, CADA_LAYER(g, down_w, 0), NULL, a->dres, x.h, CADA_LAYER(p, down_w, 0), N, I, C);
         swiglu_backward(a->dgu, a->dh, x.gu, N, I);
         memset(a->dxn, 0, sizeof(float) * NC);
-        matmul_backward(a->dxn, CADA_LAYER(g, gu_w, 0), NULL, a->dgu, x.xn2, CADA_LAYER(p, gu_w, l), N, C, 2 * I);
+        matmul_backward(a->dxn, CADA_LAYER(g, gu_w, 0), NULL, a->dgu, x.xn2, CADA_LAYER(p, gu_w, 0), N, C, 2 * I);
         /* dres (now for resmid) += norm2 backward */
-        rmsnorm_backward(a->dres, CADA_LAYER(g, ffn_norm, 0), a->dxn, x.resmid, CADA_LAYER(p, ffn_norm, l), x.rstd2, N, C);
+        rmsnorm_backward(a->dres, CADA_LAYER(g, ffn_norm, 0), a->dxn, x.resmid, CADA_LAYER(p, ffn_norm, 0), x.rstd2, N, C);
 
         /* attention: resmid = res + o(attn(rope(qkv(norm1(res))))) */
         memset(a->datty, 0, sizeof(float) * (size_t)N * H * D);
-        matmul_backward(a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, x.atty, CADA_LAYER(p, o_w, l), N, H * D, C);
+        matmul_backward(a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, x.atty, CADA_LAYER(p, o_w, 0), N, H * D, C);
         CADA_TRY(attention_backward(a->dqkv, a->datty, x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
         rope_backward(a->dqkv, N, QKV, H, D, a->pos, m->inv_freq);
         rope_backward(a->dqkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq);
         memset(a->dxn, 0, sizeof(float) * NC);
-        matmul_backward(a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, x.xn1, CADA_LAYER(p, qkv_w, l), N, C,
+        matmul_backward(a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, x.xn1, CADA_LAYER(p, qkv_w, 0), N, C,
                         QKV);
-        rmsnorm_backward(a->dres, CADA_LAYER(g, attn_norm, 0), a->dxn, x.res, CADA_LAYER(p, attn_norm, l), x.rstd1, N, C);
+        rmsnorm_backward(a->dres, CADA_LAYER(g, attn_norm, 0), a->dxn, x.res, CADA_LAYER(p, attn_norm, 0), x.rstd1, N, C);
         if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, layer_off, layer_count);
     }
     embedding_backward(g_full->embed, a->dres, a->tokens, N, C);
-    if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, 0, (size_t)(p->attn_norm - m->params));
+    if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, 0, (size_t)(P->attn_norm - m->params));
     return CADA_OK;
 }

@@ -100,9 +100,22 @@ typedef struct {
     size_t bytes;
 } cada_activations;
 
+/* Where a pass reads each layer's parameters (ZeRO-3, whose learners hold a shard of
+ * them): layer(ctx, l, next) returns layer l's block (layer_stride floats, laid out as
+ * in the parameter buffer), valid until the call after next; next is the layer the pass
+ * will ask for after this one (-1: none), for prefetching. A forward asks for 0 .. L-1,
+ * a backward for L-1 .. 0, each layer once per pass (before the backward's layer_grads
+ * hook of that layer). NULL (the default): the parameter buffer. The embeddings, final
+ * norm and LM head are always read from the parameter buffer. */
+typedef struct {
+    const float *(*layer)(void *ctx, int l, int next);
+    void *ctx;
+} cada_param_source;
+
 typedef struct {
     cada_model_config cfg;
     float *params;   /* one buffer of n_params floats */
+    const cada_param_source *param_source; /* NULL, or where layers' parameters come from */
     size_t n_params;
     cada_params p;
     float *grads;    /* same layout, allocated by cada_model_alloc_grads */

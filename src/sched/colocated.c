@@ -63,6 +63,7 @@ cada_status cada_colocated_run(trainer *t) {
         t->watch.at_step = step + 1;
         t->watch.phase = "rollout";
         trainer_test_stall(t, "rollout", step + 1);
+        CADA_TRY(cada_learner_gather_params(t->learner)); /* ZeRO-3: the rollout reads every layer */
         CADA_TRY(rollout_share(t, step, &mine, &n_mine, &generate_s));
         double t1 = cada_now();
         t->watch.phase = "trajectory exchange";

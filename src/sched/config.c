@@ -108,7 +108,7 @@ static const key_spec keys[] = {
     {"learn", "clip_high", KEY_FLOAT, F(clip_high), "0.28", 0, 10, NULL, "PPO/GRPO ratio clip above 1"},
     {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "auto", 0, 0, "auto|token-mean|sequence-mean|sequence-sum", "how per-token losses add up: token-mean (every completion token of the step weighs the same), sequence-mean (mean over sequences of each one's token mean), sequence-sum (mean over sequences of each one's token sum: REINFORCE on sequence log-probs); auto: the algorithm's own (reinforce, rloo: sequence-sum; grpo, ppo: token-mean)"},
     {"learn", "micro_batch_tokens", KEY_INT, F(micro_batch_tokens), "4096", 1, 1e9, NULL, "tokens per forward/backward (gradient accumulation)"},
-    {"learn", "zero", KEY_INT, F(zero), "1", 0, 2, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too)"},
+    {"learn", "zero", KEY_INT, F(zero), "1", 0, 3, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too), 3 ZeRO-3 (layers' parameters too, gathered layer by layer; CPU learner)"},
     {"learn", "recompute", KEY_BOOL, F(recompute), "false", 0, 0, NULL, "recompute each layer's activations in backward instead of keeping them (whole layers): memory of one layer's activations instead of all, for one more forward; results unchanged"},
     {"learn", "logits_chunk_tokens", KEY_INT, F(logits_chunk_tokens), "512", 0, 1e9, NULL, "CPU learner: tokens whose (tokens x vocabulary) fp32 logits exist at once; backward computes each chunk's logits again (0: all of a micro-batch at once)"},
     {"learn", "fixed_order", KEY_BOOL, F(fixed_order), "false", 0, 0, NULL, "canonical gradient-reduction order: any learner count gives bit-identical weights (learn/learner.h)"},

@@ -113,7 +113,7 @@ cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *o
     if (!strcmp(c->lr_schedule, "cosine")) out->opt.schedule = CADA_LR_COSINE;
     else if (!strcmp(c->lr_schedule, "constant")) out->opt.schedule = c->warmup_steps > 0 ? CADA_LR_LINEAR_WARMUP : CADA_LR_CONSTANT;
     else return CADA_ERR(CADA_ERR_CONFIG, "learn.lr_schedule = '%s' is not one of constant|cosine", c->lr_schedule);
-    if (c->zero < 0 || c->zero > 2) return CADA_ERR(CADA_ERR_CONFIG, "learn.zero = %d is not 0, 1 or 2", c->zero);
+    if (c->zero < 0 || c->zero > 3) return CADA_ERR(CADA_ERR_CONFIG, "learn.zero = %d is not 0, 1, 2 or 3", c->zero);
     out->zero = (cada_zero_stage)c->zero;
     out->row_tokens = c->max_len;
     out->micro_tokens = c->micro_batch_tokens > c->max_len ? c->micro_batch_tokens : c->max_len;

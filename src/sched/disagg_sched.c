@@ -229,6 +229,7 @@ cada_status disagg_run_learner(trainer *t, int *stopped) {
         t->watch.phase = "learner step";
         trainer_test_stall(t, "learn", step + 1);
         cada_status st = cada_learn_stage_run(t->learner, all, n_all, t->rank == 0 ? &t->progress : NULL, "learn (rank 0)", &sm, &learn_s);
+        if (st == CADA_OK) st = cada_learner_gather_params(t->learner); /* ZeRO-3: learner 0 sends every layer */
         if (st == CADA_OK && t->rank == 0) {
             double t4 = cada_now();
             st = disagg_sync_weights(t, step + 1);

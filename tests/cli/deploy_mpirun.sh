@@ -14,4 +14,4 @@ printf 'localhost slots=1\n' > "$TMP/small"
 run_expect_rc 1 deploy/mpirun/run.sh --hostfile "$TMP/small" configs/smollm2-135m-cpu.ini
 expect_contains "$OUT" "configs/smollm2-135m-cpu.ini needs 2 ranks; $TMP/small offers 1 slots"
 run_expect_rc 1 deploy/mpirun/run.sh configs/smollm2-135m-cpu.ini --set learn.zero=7
-expect_contains "$OUT" "the configuration is not valid" "learn.zero = 7 is outside [0, 2]"
+expect_contains "$OUT" "the configuration is not valid" "learn.zero = 7 is outside [0, 3]"

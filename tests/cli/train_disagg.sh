@@ -5,8 +5,9 @@
 #     (the exact float path decides the step: the attention that stored its (T, T)
 #     probabilities got there at step 9, the one that recomputes them at step 11);
 #     every sample comes from the policy version of its step (synchronous on-policy);
-#  2. the same run with 1 rollout rank, with 1 learner, and with no reward rank (the
-#     scheduler scores and computes the reference log-probs): the same samples (token
+#  2. the same run with 1 rollout rank, with 1 learner, with no reward rank (the
+#     scheduler scores and computes the reference log-probs), and with ZeRO-3 learners
+#     (also colocated: ZeRO-3 against ZeRO-1): the same samples (token
 #     ids, rewards: out_dir/samples.jsonl) and the same weights after 3 steps, bit for
 #     bit. Sampling streams are keyed by (seed, step, prompt id, sample), so a sample
 #     does not depend on the rank that draws it; the learner uses learn.fixed_order, whose
@@ -47,12 +48,22 @@ assert json.load(open(f"{d}/checkpoint-15/run_state.json"))["placement"] == "dis
 PY
 # the same samples and weights with other layouts (3 steps)
 head -n 48 "$TMP/a/samples.jsonl" >"$TMP/a3.jsonl"
-for layout in "4 2 1 1 b" "4 1 2 1 c" "3 2 1 0 d"; do
-  read -r np l r q name <<<"$layout"
-  train "$np" "$l" "$r" "$q" "$TMP/$name" --set run.steps=3
-  cmp "$TMP/a3.jsonl" "$TMP/$name/samples.jsonl" || fail "layout $l/$r/$q: samples differ from 2/2/1"
-  same_weights "$TMP/a/checkpoint-3" "$TMP/$name/checkpoint-3" || fail "layout $l/$r/$q: weights differ from 2/2/1"
+# (e: ZeRO-3, whose learners gather every layer before learner 0 sends the weights)
+for layout in "4 2 1 1 b 1" "4 1 2 1 c 1" "3 2 1 0 d 1" "4 2 1 1 e 3"; do
+  read -r np l r q name zero <<<"$layout"
+  train "$np" "$l" "$r" "$q" "$TMP/$name" --set run.steps=3 --set learn.zero="$zero"
+  cmp "$TMP/a3.jsonl" "$TMP/$name/samples.jsonl" || fail "layout $l/$r/$q zero $zero: samples differ from 2/2/1"
+  same_weights "$TMP/a/checkpoint-3" "$TMP/$name/checkpoint-3" || fail "layout $l/$r/$q zero $zero: weights differ from 2/2/1"
 done
+# colocated, 2 ranks: ZeRO-3 (each rank gathers every layer before it rolls out) against
+# ZeRO-1, the same weights bit for bit after 3 steps
+for zero in 1 3; do
+  run_expect_rc 0 timeout 100 "${MPIRUN[@]}" -np 2 "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" \
+    --set cluster.placement=colocated --set cluster.learner_ranks=2 --set cluster.rollout_ranks=0 --set cluster.reward_ranks=0 \
+    --set run.steps=3 --set learn.zero=$zero --set run.out_dir="$TMP/colo$zero"
+done
+cmp "$TMP/colo1/samples.jsonl" "$TMP/colo3/samples.jsonl" || fail "colocated ZeRO-3: samples differ from ZeRO-1"
+same_weights "$TMP/colo1/checkpoint-3" "$TMP/colo3/checkpoint-3" || fail "colocated ZeRO-3: weights differ from ZeRO-1"
 # one-step-off: step 1 samples with version 0, step s > 1 with version s - 2 (staleness 1)
 train 4 1 2 1 "$TMP/async" --set run.steps=3 --set rollout.mode=async
 expect_contains "$OUT" "one-step-off asynchronous" "step 3/3"

@@ -2,7 +2,8 @@
  *
  *   mpirun -np W build/mpi/mpi_learn_test [steps]
  *
- * For each stage (DP, ZeRO-1, ZeRO-2), each algorithm of a short list, and both
+ * For each stage (DP, ZeRO-1, ZeRO-2, ZeRO-3 with and without recomputation and logits
+ * in chunks), each algorithm of a short list, and both
  * reduction modes, every rank trains a synthetic model (same seed everywhere) for
  * `steps` steps on the same global batches; then rank 0 trains the same model alone (a
  * one-rank communicator) and compares:
@@ -43,9 +44,18 @@ static int rank, size, fails;
 
 #define LR 3e-3
 
-static void config(cada_learner_config *lc, cada_algo algo, cada_zero_stage zero, int fixed) {
+/* A layout under test: the ZeRO stage, and the model's memory options (recomputation
+ * and logits in chunks change which buffers a pass uses, ZeRO-3's gathers included). */
+typedef struct {
+    cada_zero_stage zero;
+    int recompute, logits_chunk;
+} layout;
+
+static void config(cada_learner_config *lc, cada_algo algo, layout lay, int fixed) {
     cada_learner_config_default(lc, algo);
-    lc->zero = zero;
+    lc->zero = lay.zero;
+    lc->model.recompute = lay.recompute;
+    lc->model.logits_chunk = lay.logits_chunk;
     lc->fixed_order = fixed;
     lc->row_tokens = 16;
     lc->micro_tokens = 64; /* 4 rows: 4 sequences of 14 tokens per micro-batch */
@@ -60,7 +70,7 @@ static void config(cada_learner_config *lc, cada_algo algo, cada_zero_stage zero
 }
 
 /* Trains on comm c; returns the parameters (malloc'd) and the step metrics of the last step. */
-static float *train(cada_comm *c, cada_algo algo, cada_zero_stage zero, int fixed, int steps, size_t *n_params,
+static float *train(cada_comm *c, cada_algo algo, layout zero, int fixed, int steps, size_t *n_params,
                     cada_learner_memory *mem, cada_step_metrics *last) {
     cada_model_config mc;
     cada_synth_config(&mc, 64, 64, 3, 0);
@@ -78,12 +88,17 @@ static float *train(cada_comm *c, cada_algo algo, cada_zero_stage zero, int fixe
         cada_synth_batch_free(&b);
     }
     if (mem) cada_learner_memory_get(L, mem);
+    CADA_CHECK(cada_learner_gather_params(L)); /* ZeRO-3: every layer back on every rank */
     float *p = malloc(sizeof(float) * m.n_params);
     memcpy(p, m.params, sizeof(float) * m.n_params);
     *n_params = m.n_params;
     cada_learner_free(L);
     cada_model_free(&m);
     return p;
+}
+
+static const char *stage_name(layout lay) {
+    return lay.recompute ? (lay.zero == CADA_ZERO3 ? "zero3+rc" : "rc") : cada_zero_name(lay.zero);
 }
 
 int main(int argc, char **argv) {
@@ -94,8 +109,9 @@ int main(int argc, char **argv) {
     cada_set_rank(rank);
     const int steps = argc > 1 ? atoi(argv[1]) : 4;
     const cada_algo algos[] = {CADA_ALGO_GRPO, CADA_ALGO_REINFORCE, CADA_ALGO_DPO};
-    const cada_zero_stage stages[] = {CADA_DP, CADA_ZERO1, CADA_ZERO2};
-    for (int zi = 0; zi < 3; zi++)
+    const layout stages[] = {{CADA_DP, 0, 0}, {CADA_ZERO1, 0, 0}, {CADA_ZERO2, 0, 0}, {CADA_ZERO3, 0, 0}, {CADA_ZERO3, 1, 24}};
+    const int n_stages = (int)(sizeof stages / sizeof stages[0]);
+    for (int zi = 0; zi < n_stages; zi++)
         for (int ai = 0; ai < 3; ai++)
             for (int fixed = 1; fixed >= 0; fixed--) {
                 if (!fixed && ai > 0) continue; /* the rounding comparison once per stage */
@@ -116,7 +132,7 @@ int main(int argc, char **argv) {
                 memcpy(p0, p, sizeof(float) * n);
                 MPI_Bcast(p0, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
                 if (memcmp(p0, p, sizeof(float) * n)) FAIL("%s %s fixed %d: parameters differ from rank 0's",
-                                                           cada_zero_name(stages[zi]), cada_algo_name(algos[ai]), fixed);
+                                                           stage_name(stages[zi]), cada_algo_name(algos[ai]), fixed);
                 if (rank == 0) {
                     CADA_CHECK(cada_comm_init_self(&self, &o));
                     size_t n1;
@@ -132,7 +148,7 @@ int main(int argc, char **argv) {
                     int same = !memcmp(p, q, sizeof(float) * n);
                     printf("mpi_learn_test: %d ranks %-5s %-9s fixed %d: %s vs 1 rank (max |diff| %.3g, %zu > 1e-5), "
                            "loss %.5f vs %.5f, K %d, %.2f s\n",
-                           size, cada_zero_name(stages[zi]), cada_algo_name(algos[ai]), fixed, same ? "IDENTICAL" : "differs",
+                           size, stage_name(stages[zi]), cada_algo_name(algos[ai]), fixed, same ? "IDENTICAL" : "differs",
                            (double)worst, above, sm.loss, sm1.loss, sm.micro_batches, dt);
                     if (fixed && !same) FAIL("fixed order: parameters differ from one rank's");
                     if (!fixed && (worst > 2 * steps * LR || above > n / 100))
@@ -155,7 +171,7 @@ int main(int argc, char **argv) {
                     if (rank == 0)
                         printf("mpi_learn_test: memory %-5s W=%d n=%zu: bytes/param params %.2f grads %.2f shard+accum %.2f "
                                "adam %.2f comm %.2f total %.2f (max over ranks); peak RSS %.1f MiB\n",
-                               cada_zero_name(stages[zi]), size, n, (double)mx[0] / n, (double)mx[1] / n, (double)mx[2] / n,
+                               stage_name(stages[zi]), size, n, (double)mx[0] / n, (double)mx[1] / n, (double)mx[2] / n,
                                (double)mx[3] / n, (double)mx[4] / n, (double)mx[5] / n, (double)peak_max / (1 << 20));
                 }
                 free(p);

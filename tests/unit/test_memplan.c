@@ -114,8 +114,20 @@ TEST(memplan_rejects_bad_input) {
     EXPECT(cada_memplan_role(&c, &in, CADA_ROLE_LEARNER, &p) == CADA_ERR_ARG);
     EXPECT(strstr(cada_error_message(), "learners") != NULL, "%s", cada_error_message());
     in = base_in();
-    in.zero = 3;
+    in.zero = 3; /* ZeRO-3: the CPU plan only */
     EXPECT(cada_memplan_role(&c, &in, CADA_ROLE_LEARNER, &p) == CADA_ERR_ARG);
+    EXPECT(strstr(cada_error_message(), "ZeRO-3") != NULL, "%s", cada_error_message());
+    in.learners = 4;
+    cada_memplan_cpu q3, q2;
+    cada_model_config deep = c; /* 16 layers: two gathered layers are an eighth of them */
+    deep.n_layers = 16;
+    EXPECT(cada_memplan_cpu_role(&deep, &in, 0, 1, CADA_ROLE_LEARNER, &q3) == CADA_OK);
+    in.zero = 2;
+    EXPECT(cada_memplan_cpu_role(&deep, &in, 0, 1, CADA_ROLE_LEARNER, &q2) == CADA_OK);
+    EXPECT(q3.params < q2.params && q3.grads == q2.grads && q3.adam == q2.adam, "ZeRO-3 parameters %zu vs ZeRO-2 %zu",
+           q3.params, q2.params);
+    in.zero = 5;
+    EXPECT(cada_memplan_cpu_role(&c, &in, 0, 1, CADA_ROLE_LEARNER, &q3) == CADA_ERR_ARG);
     in = base_in();
     in.slots = 0;
     EXPECT(cada_memplan_role(&c, &in, CADA_ROLE_ROLLOUT, &p) == CADA_ERR_ARG);
