@@ -69,7 +69,7 @@ static cada_status send_requests(trainer *t, long long step, long long version) 
         t->watch.peer = cada_roles_rank(&t->roles, CADA_ROLE_ROLLOUT, r);
         st = cada_wire_send(MPI_COMM_WORLD, t->watch.peer, CADA_TAG_WORK, &env, &o, disagg_wait(t, 1.5));
     }
-    t->watch.peer = -1;
+    if (st == CADA_OK) t->watch.peer = -1; /* else it names the rollout rank that did not take its request */
     if (ids)
         for (int p = 0; p < P; p++) cada_tok_ids_free(&ids[p]);
     free(ids); free(item); free(to); free(load); free(pm); free(pp);
@@ -224,11 +224,11 @@ cada_status disagg_run_learner(trainer *t, int *stopped) {
                 t->watch.peer = l;
                 st = cada_batch_send(all, n_all, step, l, c->timeout_seconds);
             }
-            t->watch.peer = -1;
-            if (st != CADA_OK) {
+            if (st != CADA_OK) { /* watch.peer still names the learner that did not take it */
                 seqs_free(all, n_all);
                 return st;
             }
+            t->watch.peer = -1;
             schedule_s = (t1 - t0) + (t3 - t2);
             collect_s = t2 - t1;
             distribute_s = cada_now() - t3;
