@@ -21,8 +21,9 @@ Faults, drawn from a seeded generator (the seed is printed; --seed repeats a run
 Each fault i is injected once the run's metrics reach a step drawn at random (plus a
 random delay under a step), so faults spread over the run. At the end, for every layout:
 the last checkpoint's weights (every shard and the index), optimizer shards and
-run_state.json are byte-identical to the reference's, and metrics.jsonl holds each step
-exactly once with the reference's values (timing fields aside). A table gives, per fault:
+run_state.json are byte-identical to the reference's, metrics.jsonl holds each step
+exactly once with the reference's values (timing fields aside), and samples.jsonl
+(run.dump_samples: every sequence's tokens) is byte-identical. A table gives, per fault:
 its kind, the rank, the step it hit, whether it was injected and recovered from, the
 seconds until the job ended (detection), and the steps lost (done, then redone).
 
@@ -60,7 +61,7 @@ def train_args(model, out_dir, steps):
     """The tiny run of tests/cli/train_fixture.bash (tiny_train_args), checkpointing every step."""
     sets = {"model.path": model, "prompt.template": "plain", "data.prompts_per_step": 2, "rollout.samples_per_prompt": 1,
             "rollout.max_new_tokens": 3, "rollout.max_len": 128, "learn.micro_batch_tokens": 128, "run.log_every": 1,
-            "run.steps": steps, "run.checkpoint_every": 1, "cluster.timeout_seconds": TIMEOUT_S, "run.out_dir": out_dir}
+            "run.steps": steps, "run.checkpoint_every": 1, "run.dump_samples": 1, "cluster.timeout_seconds": TIMEOUT_S, "run.out_dir": out_dir}
     args = ["-c", os.path.join(ROOT, "configs/smollm2-135m-cpu.ini")]
     for k, v in sets.items():
         args += ["--set", f"{k}={v}"]
@@ -254,6 +255,9 @@ def chaos_layout(name, args_model, base, steps, faults, rng, rows):
             failures.append(f"{name}: {row['kind']} of rank {row['rank']} at step {row['step']}: {problem} ({launch.log_path})")
         rows.append(row)
         last_fault_step = done
+    for kind in kinds:  # the run finished before these faults' turn
+        rows.append({"layout": name, "kind": kind, "rank": "-", "step": None, "injected": False, "note": "the run had finished",
+                     "resumed": None, "recovered": "-", "detect_s": None, "lost": None})
     # every faulty launch was recovered from when the run went past its checkpoint
     final = max(metrics_steps(dir_) or [0])
     for row in rows:
@@ -287,6 +291,8 @@ def compare(ref_dir, dir_, steps, name):
     elif ma != mb:
         diff = [i + 1 for i in range(steps) if ma[i] != mb[i]]
         bad.append(f"{name}: metrics.jsonl differs from the uninterrupted run's at steps {diff}")
+    if open(os.path.join(ref_dir, "samples.jsonl"), "rb").read() != open(os.path.join(dir_, "samples.jsonl"), "rb").read():
+        bad.append(f"{name}: samples.jsonl differs from the uninterrupted run's")
     left = glob.glob(os.path.join(dir_, "checkpoint-*.tmp"))
     if left:
         bad.append(f"{name}: unfinished checkpoints left behind: {left}")

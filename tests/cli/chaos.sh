@@ -3,8 +3,8 @@
 # of a rank, SIGSTOP of a rank (the job must end within cluster.timeout_seconds naming
 # it), SIGTERM of a rank (checkpoint and exit 0), SIGKILL while a checkpoint is being
 # written; after each it relaunches with --resume latest. The final weights, optimizer
-# shards, run_state.json and metrics.jsonl (each step once, timing aside) must equal an
-# uninterrupted run's byte for byte. The seed is printed; CHAOS_SEED=N repeats a run.
+# shards, run_state.json, metrics.jsonl (each step once, timing aside) and samples.jsonl
+# must equal an uninterrupted run's byte for byte. The seed is printed; CHAOS_SEED=N repeats a run.
 # About a minute and a half on 2 cores. The long version: tests/chaos/run.py --long --out DIR.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
