@@ -109,6 +109,7 @@ cada_status cada_checkpoint_write(trainer *t, long long step) {
     CADA_TRY(trainer_agree(t, t->learner ? cada_learner_pull_params(t->learner) : CADA_OK, final));
     CADA_TRY(trainer_agree(t, t->rank == 0 ? checkpoint_prepare(t, tmp) : CADA_OK, final));
     CADA_TRY(trainer_agree(t, t->learner ? checkpoint_learner_part(t, tmp) : CADA_OK, final));
+    CADA_TRY(trainer_agree(t, t->rank == 0 && !strcmp(t->cfg.mode, "async") ? cada_pipeline_save(&t->ahead, step, tmp) : CADA_OK, final));
     CADA_TRY(trainer_agree(t, t->rank == 0 ? checkpoint_finish(t, tmp, final, step) : CADA_OK, final));
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", final);
     t->watch.phase = was;

@@ -12,6 +12,8 @@
  *                learners than tensors the learners past the tensor count write no
  *                file, and "of" counts the files); then its optimizer shard
  *                optimizer-rank-R.bin (learn/learner.h);
+ *   rank 0       rollout.mode = async: pipeline.bin, the batch of the step ahead
+ *                (pipeline.h; empty at the run's last step);
  *   rank 0       run_state.json last, then the rename.
  * With one learner the weights are one model.safetensors and there is no index (as
  * transformers saves a small model). Rollout and reward ranks write nothing but agree.
@@ -34,7 +36,8 @@ struct trainer;
 /* out_dir/checkpoint-<step> (every rank). */
 cada_status cada_checkpoint_write(struct trainer *t, long long step);
 /* Weights, this rank's optimizer shard, the baseline and the counters from t->resume
- * (every rank; rollout and reward ranks only take the bookkeeping). */
+ * (every rank; rollout and reward ranks only take the bookkeeping). An async run's
+ * pipeline.bin is read after it (lifecycle.h's trainer_begin). */
 cada_status cada_checkpoint_restore(struct trainer *t);
 #endif
 

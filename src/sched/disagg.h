@@ -22,9 +22,11 @@
  * train on step s (generated with version s - 1): staleness 1 from the second step on,
  * recorded per step. Sends that may cross the step boundary (to the scheduler) are
  * non-blocking and completed at the next step (wire.h cada_wire_isend), so no rank waits
- * in a send while its receiver waits in the boundary's collective. Resuming an async run
- * restarts the pipeline (its first step samples with the checkpoint's weights); sync runs
- * resume exactly.
+ * in a send while its receiver waits in the boundary's collective. The scheduler takes
+ * the batch of step s + 1 before the boundary of step s (the rollout and reward ranks
+ * finished it before reaching that boundary anyway), so at the boundary it holds the
+ * whole pipeline: the checkpoint saves it and a resumed run continues exactly
+ * (pipeline.h).
  *
  * Waiting: every wait is a timed poll with back-off. A wait that covers other ranks' work
  * gets more time the more work it covers: a reward rank waits cluster.timeout_seconds (T)

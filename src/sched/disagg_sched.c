@@ -69,7 +69,7 @@ static cada_status send_requests(trainer *t, long long step, long long version) 
         t->watch.peer = cada_roles_rank(&t->roles, CADA_ROLE_ROLLOUT, r);
         st = cada_wire_send(MPI_COMM_WORLD, t->watch.peer, CADA_TAG_WORK, &env, &o, disagg_wait(t, 1.5));
     }
-    t->watch.peer = -1;
+    if (st == CADA_OK) t->watch.peer = -1; /* else it names the rollout rank that did not take its request */
     if (ids)
         for (int p = 0; p < P; p++) cada_tok_ids_free(&ids[p]);
     free(ids); free(item); free(to); free(load); free(pm); free(pp);
@@ -143,14 +143,7 @@ static cada_status collect(trainer *t, long long step, long long version, seq_re
                 st = CADA_ERR(CADA_ERR_FORMAT, "rank 0: a sample of step %lld from rank %d was drawn with policy version %lld, expected %lld "
                                                "(no step mixes versions)", step + 1, src, q->version, version);
             else got[slot] = 1;
-            if (st == CADA_OK && from_reward) {
-                const Cada__RewardResult *res = env->rewards->results[i];
-                q->reward = res->total;
-                q->refused = res->refused;
-                for (size_t k = 0; k < res->n_components; k++)
-                    for (int j = 0; j < SEQ_N_COMP; j++)
-                        if (res->components[k]->name && !strcmp(res->components[k]->name, seq_comp_names[j])) q->comp[j] = res->components[k]->value;
-            }
+            if (st == CADA_OK && from_reward) seq_apply_reward(q, env->rewards->results[i]);
         }
         if (st == CADA_OK) {
             done[r] = 1;
@@ -182,16 +175,31 @@ static cada_status collect(trainer *t, long long step, long long version, seq_re
     return CADA_OK;
 }
 
+/* Async, rank 0: step `step`'s batch (policy version step - 1) into t->ahead. */
+static cada_status collect_ahead(trainer *t, long long step) {
+    double t0 = cada_now();
+    work_times wt;
+    cada_ahead *a = &t->ahead;
+    CADA_TRY(collect(t, step, step - 1, &a->seqs, &a->n, &wt));
+    a->step = step;
+    a->generate_s = wt.generate_s, a->reward_s = wt.reward_s, a->reference_s = wt.reference_s;
+    a->collect_s = cada_now() - t0;
+    return CADA_OK;
+}
+
 /* The learners' loop (rank 0 also schedules). */
 cada_status disagg_run_learner(trainer *t, int *stopped) {
     const cada_run_config *c = &t->cfg;
     int async = disagg_async(t);
     long long start = t->start_step;
     const seq_limits lim = {t->cursor.data.n, c->prompts_per_step};
-    if (t->rank == 0 && async && start < c->steps) CADA_TRY(send_requests(t, start, start));
+    /* async: the pipeline's first step (fresh, or resumed without a batch ahead) samples
+     * with the weights of its own step; every later one with the previous step's */
+    long long fill = async && t->ahead_resumed ? -1 : start;
+    if (t->rank == 0 && async && fill == start && start < c->steps) CADA_TRY(send_requests(t, start, start));
     for (long long step = start; step < c->steps && !*stopped; step++) {
         double t0 = cada_now();
-        long long version = async && step > start ? step - 1 : step;
+        long long version = async && step > fill ? step - 1 : step;
         seq_rec *all = NULL;
         int n_all = 0;
         work_times wt = {0};
@@ -200,7 +208,12 @@ cada_status disagg_run_learner(trainer *t, int *stopped) {
         if (t->rank == 0) {
             if (!async) CADA_TRY(send_requests(t, step, version));
             double t1 = cada_now();
-            CADA_TRY(collect(t, step, version, &all, &n_all, &wt));
+            if (t->ahead.seqs) { /* async: collected before the last step boundary */
+                all = t->ahead.seqs, n_all = t->ahead.n;
+                wt = (work_times){t->ahead.generate_s, t->ahead.reward_s, t->ahead.reference_s};
+                t1 -= t->ahead.collect_s;
+                memset(&t->ahead, 0, sizeof t->ahead);
+            } else CADA_TRY(collect(t, step, version, &all, &n_all, &wt));
             double t2 = cada_now();
             /* one-step-off: the next step's samples start now, with the weights the rollout ranks hold (version step) */
             if (async && step + 1 < c->steps) CADA_TRY(send_requests(t, step + 1, step));
@@ -211,11 +224,11 @@ cada_status disagg_run_learner(trainer *t, int *stopped) {
                 t->watch.peer = l;
                 st = cada_batch_send(all, n_all, step, l, c->timeout_seconds);
             }
-            t->watch.peer = -1;
-            if (st != CADA_OK) {
+            if (st != CADA_OK) { /* watch.peer still names the learner that did not take it */
                 seqs_free(all, n_all);
                 return st;
             }
+            t->watch.peer = -1;
             schedule_s = (t1 - t0) + (t3 - t2);
             collect_s = t2 - t1;
             distribute_s = cada_now() - t3;
@@ -250,12 +263,11 @@ cada_status disagg_run_learner(trainer *t, int *stopped) {
         }
         seqs_free(all, n_all);
         if (st != CADA_OK) return st;
+        /* async: the next step's batch (sampled with version step during this learner
+         * step) is taken before the boundary, so the checkpoint written there holds the
+         * whole pipeline (pipeline.h) and a stop leaves no send open */
+        if (async && t->rank == 0 && step + 1 < c->steps) CADA_TRY(collect_ahead(t, step + 1));
         CADA_TRY(trainer_step_end(t, step, stopped));
-        /* stopped in async mode: the next step's results are on their way; take them so no send is left open */
-        if (*stopped && async && t->rank == 0 && step + 1 < c->steps) {
-            CADA_TRY(collect(t, step + 1, step, &all, &n_all, &wt));
-            seqs_free(all, n_all);
-        }
     }
     return CADA_OK;
 }

@@ -117,58 +117,29 @@ static cada_status reward_work(trainer *t, long long step) {
         const Cada__TrajectoryBatch *tb = env->trajectories;
         int n = (int)tb->n_trajectories;
         seq_rec *s = calloc((size_t)(n ? n : 1), sizeof *s);
-        Cada__Trajectory *tm = calloc((size_t)(n ? n : 1), sizeof *tm);
-        Cada__Trajectory **tp = calloc((size_t)(n ? n : 1), sizeof *tp);
-        Cada__RewardResult *rr = calloc((size_t)(n ? n : 1), sizeof *rr);
-        Cada__RewardResult **rp = calloc((size_t)(n ? n : 1), sizeof *rp);
-        Cada__RewardComponent *cm = calloc((size_t)(n ? n : 1) * SEQ_N_COMP, sizeof *cm);
-        Cada__RewardComponent **cp = calloc((size_t)(n ? n : 1) * SEQ_N_COMP, sizeof *cp);
-        st = s && tm && tp && rr && rp && cm && cp ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: reward buffers", t->rank);
+        st = s ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: reward buffers", t->rank);
         int parsed = 0;
         const seq_limits lim = {t->cursor.data.n, t->cfg.prompts_per_step};
         for (int i = 0; st == CADA_OK && i < n; i++, parsed++) st = seq_from_msg(tb->trajectories[i], &lim, &s[i], src, i);
         double reward_s = 0, reference_s = 0;
         cada_score_ctx sc = trainer_scoring(t);
         if (st == CADA_OK) st = cada_score_all(&sc, s, n, &reward_s, &reference_s);
-        for (int i = 0; st == CADA_OK && i < n; i++) {
-            seq_to_msg(&s[i], &tm[i]);
-            tp[i] = &tm[i];
-            cada__reward_result__init(&rr[i]);
-            rr[i].prompt_id = (uint64_t)s[i].item;
-            rr[i].sample_index = (uint32_t)s[i].sample;
-            rr[i].total = s[i].reward;
-            rr[i].refused = s[i].refused;
-            rr[i].n_components = SEQ_N_COMP;
-            rr[i].components = cp + (size_t)i * SEQ_N_COMP;
-            for (int k = 0; k < SEQ_N_COMP; k++) {
-                Cada__RewardComponent *x = &cm[(size_t)i * SEQ_N_COMP + k];
-                cada__reward_component__init(x);
-                x->name = (char *)seq_comp_names[k];
-                x->value = s[i].comp[k];
-                cp[(size_t)i * SEQ_N_COMP + k] = x;
-            }
-            rp[i] = &rr[i];
-        }
+        seq_reward_msg rm = {0};
+        if (st == CADA_OK) st = seq_reward_msg_init(&rm, s, n, step);
         if (st == CADA_OK) {
             Cada__Metric m[4], *mp[4] = {disagg_metric(&m[0], "generate_s", disagg_metric_of(tb->metrics, tb->n_metrics, "generate_s")),
                                          disagg_metric(&m[1], "rollout_rank", src), disagg_metric(&m[2], "reward_s", reward_s),
                                          disagg_metric(&m[3], "reference_s", reference_s)};
-            Cada__RewardBatch out = CADA__REWARD_BATCH__INIT;
-            out.step = (uint64_t)step;
-            out.n_results = (size_t)n;
-            out.results = rp;
-            out.n_trajectories = (size_t)n;
-            out.trajectories = tp;
-            out.n_metrics = 4;
-            out.metrics = mp;
+            rm.batch.n_metrics = 4;
+            rm.batch.metrics = mp;
             Cada__Envelope e = CADA__ENVELOPE__INIT;
             e.body_case = CADA__ENVELOPE__BODY_REWARDS;
-            e.rewards = &out;
+            e.rewards = &rm.batch;
             t->watch.phase = "sending rewards";
             st = disagg_start_send(t, 0, CADA_TAG_SCORED, &e);
         }
+        seq_reward_msg_free(&rm);
         seqs_free(s, parsed);
-        free(tm); free(tp); free(rr); free(rp); free(cm); free(cp);
         cada_wire_free(env);
     }
     free(seen);
@@ -181,10 +152,11 @@ cada_status disagg_run_worker(trainer *t, int *stopped) {
     const cada_run_config *c = &t->cfg;
     int rollout = cada_roles_of(&t->roles, t->rank) == CADA_ROLE_ROLLOUT, async = disagg_async(t);
     long long start = t->start_step;
-    if (async && start < c->steps) CADA_TRY(rollout ? rollout_work(t, start) : reward_work(t, start));
+    /* async: fill the pipeline, unless the resumed checkpoint held the batch ahead */
+    if (async && !t->ahead_resumed && start < c->steps) CADA_TRY(rollout ? rollout_work(t, start) : reward_work(t, start));
     for (long long step = start; step < c->steps && !*stopped; step++) {
         long long work = async ? step + 1 : step;
-        /* async: the scheduler takes the previous step's results at the start of this step */
+        /* async: the scheduler took the previous batch before the last step boundary */
         if (async) CADA_TRY(disagg_flush_sends(t));
         if (work < c->steps) CADA_TRY(rollout ? rollout_work(t, work) : reward_work(t, work));
         if (!async) CADA_TRY(disagg_flush_sends(t)); /* sync: taken within this step */

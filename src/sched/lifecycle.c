@@ -27,9 +27,25 @@ void trainer_install_signals(void) {
     sigaction(SIGINT, &sa, NULL);
 }
 
+/* An async run's checkpoint: rank 0 takes back the batch ahead (pipeline.h); every
+ * rank learns whether there was one (none: the pipeline starts again). */
+static cada_status restore_pipeline(trainer *t) {
+    const seq_limits lim = {t->cursor.data.n, t->cfg.prompts_per_step};
+    cada_status mine = t->rank == 0 ? cada_pipeline_load(t->resume, t->start_step, &lim, t->cfg.samples_per_prompt, &t->ahead) : CADA_OK;
+    CADA_TRY(trainer_agree(t, mine, t->resume));
+    double held = t->ahead.seqs != NULL;
+    CADA_TRY(cada_comm_allreduce_f64(t->comm, &held, 1, CADA_RED_MAX));
+    t->ahead_resumed = held > 0;
+    if (t->rank == 0 && !t->ahead_resumed)
+        CADA_INFO("%s holds no batch ahead (the last step of its run): the pipeline starts again, step %lld samples on-policy",
+                  t->resume, t->start_step + 1);
+    return CADA_OK;
+}
+
 cada_status trainer_begin(trainer *t) {
     if (t->resume[0]) {
         CADA_TRY(cada_checkpoint_restore(t));
+        if (!strcmp(t->cfg.mode, "async")) CADA_TRY(restore_pipeline(t));
         if (t->rank == 0) CADA_INFO("resumed from %s: step %lld of %d", t->resume, t->start_step, t->cfg.steps);
     }
     if (t->rank == 0) CADA_TRY(cada_metrics_open(&t->metrics, &t->cfg, t->resume[0] ? t->start_step : 0));

@@ -15,7 +15,8 @@
 /* SIGTERM / SIGINT set the flag trainer_step_end reads. */
 void trainer_install_signals(void);
 /* After trainer_setup: t->resume restored (weights, optimizer shard, baseline,
- * counters), rank 0's metrics files opened (metrics.h). */
+ * counters; async: rank 0's batch ahead, pipeline.h), rank 0's metrics files opened
+ * (metrics.h). */
 cada_status trainer_begin(trainer *t);
 /* After a learner step, on every learner: first/last reward bookkeeping, and on rank 0
  * the metrics line, TensorBoard and samples (metrics.h). */

@@ -7,12 +7,17 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static cada_status open_jsonl(cada_metrics *m, const char *path, long long resume_step) {
+/* A file of {"step": N, ...} lines, opened for appending. Resumed at step S, it keeps
+ * the lines of steps 1..S only: the lines of steps that a run did after its last
+ * checkpoint are done again, and each step must stand in the file once. */
+static cada_status open_jsonl(FILE **fp, const char *path, long long resume_step) {
     if (resume_step <= 0) {
-        m->jsonl = fopen(path, "w");
-        if (!m->jsonl) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        *fp = fopen(path, "w");
+        if (!*fp) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         return CADA_OK;
     }
     char tmp[1200];
@@ -22,15 +27,18 @@ static cada_status open_jsonl(cada_metrics *m, const char *path, long long resum
         if (in) fclose(in);
         return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     }
-    char line[8192];
-    while (in && fgets(line, sizeof line, in)) {
-        long long s = -1;
-        if (sscanf(line, "{\"step\": %lld", &s) == 1 && s >= 1 && s <= resume_step) fputs(line, out);
+    char *line = NULL; /* whole lines, however long (a sample's completion can fill kilobytes) */
+    size_t cap = 0;
+    ssize_t len;
+    while (in && (len = getline(&line, &cap, in)) > 0) {
+        long long s = -1; /* a line cut short by a killed run has no newline: dropped */
+        if (line[len - 1] == '\n' && sscanf(line, "{\"step\": %lld", &s) == 1 && s >= 1 && s <= resume_step) fputs(line, out);
     }
+    free(line);
     if (in) fclose(in);
     if (fclose(out) != 0 || rename(tmp, path) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot rewrite", path);
-    m->jsonl = fopen(path, "a");
-    if (!m->jsonl) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    *fp = fopen(path, "a");
+    if (!*fp) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     return CADA_OK;
 }
 
@@ -39,12 +47,17 @@ cada_status cada_metrics_open(cada_metrics *m, const cada_run_config *c, long lo
     CADA_TRY(cada_mkdir_p(c->out_dir));
     char path[1100];
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->out_dir);
-    CADA_TRY(open_jsonl(m, path, resume_step));
+    CADA_TRY(open_jsonl(&m->jsonl, path, resume_step));
     snprintf(path, sizeof path, "%s/tb", c->out_dir);
     if (c->tensorboard) CADA_TRY(cada_tb_open(&m->tb, path, c->run_name));
     snprintf(path, sizeof path, "%s/samples.jsonl", c->out_dir);
-    if (c->dump_samples && !(m->samples = fopen(path, resume_step > 0 ? "a" : "w")))
-        return CADA_ERR(CADA_ERR_IO, "%s (run.dump_samples): cannot open: %s", path, strerror(errno));
+    if (c->dump_samples) { /* lines of steps redone after a resume: dropped, as in metrics.jsonl */
+        cada_status st = open_jsonl(&m->samples, path, resume_step);
+        if (st != CADA_OK) {
+            cada_error_wrap("run.dump_samples");
+            return st;
+        }
+    }
     return CADA_OK;
 }
 

@@ -9,8 +9,9 @@
  *   out_dir/samples.jsonl   run.dump_samples: every sequence's completion token ids,
  *                           reward and policy version (to compare runs sample by sample);
  *   the step line           on stderr every run.log_every steps and at the last.
- * On resume metrics.jsonl keeps the lines of steps up to the checkpoint's (a run that
- * died after it may have written more) and the continued run appends. */
+ * On resume metrics.jsonl and samples.jsonl keep the complete lines of steps up to the
+ * checkpoint's (a run that died after it may have written more, the last line perhaps
+ * cut short) and the continued run appends: each step stands in them once. */
 #ifndef CADA_SCHED_METRICS_H
 #define CADA_SCHED_METRICS_H
 
@@ -33,8 +34,8 @@ typedef struct {
     cada_tb_writer *tb;
 } cada_metrics;
 
-/* Opens rank 0's files under c->out_dir; resume_step > 0 keeps metrics.jsonl's lines of
- * steps 1..resume_step and appends (samples.jsonl appends). */
+/* Opens rank 0's files under c->out_dir; resume_step > 0 keeps metrics.jsonl's and
+ * samples.jsonl's lines of steps 1..resume_step and appends. */
 cada_status cada_metrics_open(cada_metrics *m, const cada_run_config *c, long long resume_step);
 /* Records step (0-based) of all[0..n_all) with its learner metrics and fields;
  * *refusal gets the refusal rate on harmful prompts (NaN without any). Everything but

@@ -3,8 +3,9 @@
  * run_state.json holds what, beside the weights and the optimizer shards, a run needs to
  * continue exactly: every random stream (rollout sampling, epoch shuffles, case choice)
  * is a pure function of the seed and the step, epoch or prompt id, so the step IS the
- * RNG state; the data cursor is step x prompts_per_step (cursor.h). checkpoint.h writes
- * it; `cada train --resume` reads it before any rank starts. */
+ * RNG state; the data cursor is step x prompts_per_step (cursor.h). The only other
+ * state is an async run's batch ahead, already sampled, in pipeline.bin (pipeline.h).
+ * checkpoint.h writes it; `cada train --resume` reads it before any rank starts. */
 #ifndef CADA_SCHED_RUN_STATE_H
 #define CADA_SCHED_RUN_STATE_H
 

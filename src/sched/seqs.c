@@ -85,3 +85,63 @@ cada_status seq_from_msg(const Cada__Trajectory *tr, const seq_limits *lim, seq_
     q->refused = tr->category && !strcmp(tr->category, "refused");
     return CADA_OK;
 }
+
+cada_status seq_reward_msg_init(seq_reward_msg *m, const seq_rec *s, int n, long long step) {
+    size_t k = (size_t)(n ? n : 1);
+    memset(m, 0, sizeof *m);
+    m->tm = calloc(k, sizeof *m->tm);
+    m->tp = calloc(k, sizeof *m->tp);
+    m->rr = calloc(k, sizeof *m->rr);
+    m->rp = calloc(k, sizeof *m->rp);
+    m->cm = calloc(k * SEQ_N_COMP, sizeof *m->cm);
+    m->cp = calloc(k * SEQ_N_COMP, sizeof *m->cp);
+    if (!m->tm || !m->tp || !m->rr || !m->rp || !m->cm || !m->cp) {
+        seq_reward_msg_free(m);
+        return CADA_ERR(CADA_ERR_NOMEM, "reward batch of %d sequences", n);
+    }
+    for (int i = 0; i < n; i++) {
+        seq_to_msg(&s[i], &m->tm[i]);
+        m->tp[i] = &m->tm[i];
+        Cada__RewardResult *r = &m->rr[i];
+        cada__reward_result__init(r);
+        r->prompt_id = (uint64_t)s[i].item;
+        r->sample_index = (uint32_t)s[i].sample;
+        r->total = s[i].reward;
+        r->refused = s[i].refused;
+        r->n_components = SEQ_N_COMP;
+        r->components = m->cp + (size_t)i * SEQ_N_COMP;
+        for (int c = 0; c < SEQ_N_COMP; c++) {
+            Cada__RewardComponent *x = &m->cm[(size_t)i * SEQ_N_COMP + c];
+            cada__reward_component__init(x);
+            x->name = (char *)seq_comp_names[c];
+            x->value = s[i].comp[c];
+            m->cp[(size_t)i * SEQ_N_COMP + c] = x;
+        }
+        m->rp[i] = r;
+    }
+    cada__reward_batch__init(&m->batch);
+    m->batch.step = (uint64_t)step;
+    m->batch.n_results = (size_t)n;
+    m->batch.results = m->rp;
+    m->batch.n_trajectories = (size_t)n;
+    m->batch.trajectories = m->tp;
+    return CADA_OK;
+}
+
+void seq_reward_msg_free(seq_reward_msg *m) {
+    free(m->tm);
+    free(m->tp);
+    free(m->rr);
+    free(m->rp);
+    free(m->cm);
+    free(m->cp);
+    memset(m, 0, sizeof *m);
+}
+
+void seq_apply_reward(seq_rec *q, const Cada__RewardResult *res) {
+    q->reward = res->total;
+    q->refused = res->refused;
+    for (size_t k = 0; k < res->n_components; k++)
+        for (int j = 0; j < SEQ_N_COMP; j++)
+            if (res->components[k]->name && !strcmp(res->components[k]->name, seq_comp_names[j])) q->comp[j] = res->components[k]->value;
+}

@@ -53,4 +53,18 @@ void seq_to_msg(const seq_rec *q, Cada__Trajectory *tr);
  * rank `from` and item i). */
 cada_status seq_from_msg(const Cada__Trajectory *tr, const seq_limits *lim, seq_rec *q, int from, int i);
 
+/* s[0..n) as a RewardBatch of step `step`: trajectories[i] and results[i] (total,
+ * components, refused) are s[i]'s. The message points into s's buffers and the arrays
+ * of m (s must outlive it; seq_reward_msg_free releases the arrays). */
+typedef struct {
+    Cada__RewardBatch batch;
+    Cada__Trajectory *tm, **tp;
+    Cada__RewardResult *rr, **rp;
+    Cada__RewardComponent *cm, **cp;
+} seq_reward_msg;
+cada_status seq_reward_msg_init(seq_reward_msg *m, const seq_rec *s, int n, long long step);
+void seq_reward_msg_free(seq_reward_msg *m);
+/* A RewardResult's reward into q (total, refused, the components it names). */
+void seq_apply_reward(seq_rec *q, const Cada__RewardResult *res);
+
 #endif

@@ -229,6 +229,7 @@ cada_score_ctx trainer_scoring(trainer *t) {
 
 void trainer_teardown(trainer *t) {
     cada_metrics_close(&t->metrics);
+    cada_ahead_clear(&t->ahead);
     cada_learner_free(t->learner);
     cada_scorer_free(t->ref);
     if (t->learn_comm != t->comm) cada_comm_free(t->learn_comm);

@@ -10,7 +10,8 @@
  *   exchange.h     the step's sequences between ranks (TrainBatch frames)
  *   learn_stage.h  advantages and the learner update
  *   weight_sync.h  learner 0's weights to the rollout ranks, by version
- *   checkpoint.h   checkpoint-N folders and resume (run_state.h: run_state.json)
+ *   checkpoint.h   checkpoint-N folders and resume (run_state.h: run_state.json;
+ *                  pipeline.h: an async run's batch ahead)
  *   metrics.h      metrics.jsonl, TensorBoard, samples dump, the step line
  *   progress.h     progress inside a phase
  *   lifecycle.h    around the steps: begin (resume, metrics), report, step end, finish
@@ -32,6 +33,7 @@
 #include "sched/config_modules.h"
 #include "sched/cursor.h"
 #include "sched/metrics.h"
+#include "sched/pipeline.h"
 #include "sched/progress.h"
 #include "sched/roles.h"
 #include "sched/rollout_stage.h"
@@ -81,6 +83,10 @@ typedef struct trainer {
     cada_watch watch;
     cada_wire_pending *pending[64]; /* sends that may cross a collective (disaggregated) */
     int n_pending;
+    /* rollout.mode = async: rank 0's batch of the step ahead, held at each step boundary
+     * (pipeline.h); ahead_resumed: every rank knows the resumed checkpoint gave it back */
+    cada_ahead ahead;
+    int ahead_resumed;
 } trainer;
 
 /* Loads models, tokenizer, data; builds communicators, the learner, the reference

@@ -2,7 +2,7 @@
 # --resume from checkpoint-2 for 2 more, under mpirun with 2 colocated ranks (ZeRO-1:
 # each rank holds half the optimizer). The weights (fp32, one file per learner and the
 # index) and both optimizer shards of checkpoint-4 must be byte-identical, and the metrics of steps 3-4 equal but for the
-# timing fields. Then what must be refused: a missing or truncated optimizer shard, a
+# timing fields. The same for the disaggregated placement, synchronous and one-step-off. Then what must be refused: a missing or truncated optimizer shard, a
 # changed key that enters the computation, another rank count, a BF16 checkpoint.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
@@ -79,6 +79,30 @@ done
 [ ! -e "$TMP/dsplit/checkpoint-4/optimizer-rank-2.bin" ] || fail "a rollout rank wrote an optimizer shard"
 [ "$(ls "$TMP/dsplit/checkpoint-4" | grep -c 'safetensors$')" = 2 ] || fail "disaggregated: not one weights file per learner"
 same_metrics "$TMP/dstraight/metrics.jsonl" "$TMP/dsplit/metrics.jsonl"
+# one-step-off (rollout.mode = async, disaggregated only: a colocated rank rolls out with
+# the weights it trains): checkpoint-2 of a 4-step run holds the batch of step 3, sampled
+# with version 1 and scored (pipeline.bin); resuming from it is exact
+A=("${D[@]}" --set rollout.mode=async --set run.checkpoint_every=1)
+train 0 4 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${A[@]}" --set run.steps=4 --set run.out_dir="$TMP/astraight"
+[ -s "$TMP/astraight/checkpoint-2/pipeline.bin" ] || fail "async: checkpoint-2 has no pipeline.bin"
+cp -r "$TMP/astraight" "$TMP/asplit" && rm -rf "$TMP/asplit/checkpoint-3" "$TMP/asplit/checkpoint-4"
+train 0 4 --resume "$TMP/asplit/checkpoint-2" --set run.out_dir="$TMP/asplit"
+expect_contains "$OUT" "resumed from $TMP/asplit/checkpoint-2: step 2 of 4" "step 4/4"
+for f in $WEIGHTS optimizer-rank-0.bin optimizer-rank-1.bin run_state.json; do
+  cmp "$TMP/astraight/checkpoint-4/$f" "$TMP/asplit/checkpoint-4/$f" || fail "async: $f differs between the straight and the resumed run"
+done
+same_metrics "$TMP/astraight/metrics.jsonl" "$TMP/asplit/metrics.jsonl"
+grep -q '"step": 3, .*"staleness": 1, "policy_version": 1' "$TMP/asplit/metrics.jsonl" || fail "async: resumed step 3 is not one step off"
+# the last step's checkpoint holds no batch ahead: continued, the pipeline starts again
+train 0 4 --resume "$TMP/asplit/checkpoint-4" --set run.steps=5 --set run.out_dir="$TMP/asplit"
+expect_contains "$OUT" "holds no batch ahead" "step 5/5"
+# a damaged pipeline.bin is refused, naming it
+rm -rf "$TMP/bad" && cp -r "$TMP/astraight/checkpoint-2" "$TMP/bad" && truncate -s 20 "$TMP/bad/pipeline.bin"
+train 1 4 --resume "$TMP/bad" --set run.out_dir="$TMP/badrun"
+expect_contains "$OUT" "$TMP/bad/pipeline.bin"
+rm -f "$TMP/bad/pipeline.bin"
+train 1 4 --resume "$TMP/bad" --set run.out_dir="$TMP/badrun"
+expect_contains "$OUT" "$TMP/bad/pipeline.bin: cannot open"
 # across placements: refused, naming both
 train 1 4 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${D[@]}" --set run.steps=4 --set run.out_dir="$TMP/cross" --resume "$TMP/ck2"
 expect_contains "$OUT" "the checkpoint comes from a colocated run (run_state.json placement), this run is disaggregated"
