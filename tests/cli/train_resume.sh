@@ -2,7 +2,7 @@
 # --resume from checkpoint-2 for 2 more, under mpirun with 2 colocated ranks (ZeRO-1:
 # each rank holds half the optimizer). The weights (fp32, one file per learner and the
 # index) and both optimizer shards of checkpoint-4 must be byte-identical, and the metrics of steps 3-4 equal but for the
-# timing fields. The same for the disaggregated placement, synchronous and one-step-off. Then what must be refused: a missing or truncated optimizer shard, a
+# timing fields. The same with ZeRO-3, and for the disaggregated placement, synchronous and one-step-off. Then what must be refused: a missing or truncated optimizer shard, a
 # changed key that enters the computation, another rank count, a BF16 checkpoint.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
@@ -66,6 +66,15 @@ expect_contains "$OUT" "$TMP/bad/optimizer-rank-0.bin: truncated: 1000 bytes"
 rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && (cd "$TMP/bad" && rm $WEIGHTS) && "$CADA" convert "$TMP/ck2" "$TMP/bad" --dtype BF16 >/dev/null
 train 1 2 --resume "$TMP/bad" --set run.steps=4 --set run.out_dir="$TMP/badrun"
 expect_contains "$OUT" "is BF16; --resume needs the fp32 weights"
+
+# ZeRO-3 (each learner holds a shard of the layers; checkpoints gather them, a resume
+# loads them whole): 2 + resume + 2 == 4 straight
+train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" --set learn.zero=3 --set run.steps=4 --set run.out_dir="$TMP/z3straight"
+train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" --set learn.zero=3 --set run.steps=2 --set run.out_dir="$TMP/z3split"
+train 0 2 --resume "$TMP/z3split/checkpoint-2" --set run.steps=4
+for f in $WEIGHTS optimizer-rank-0.bin optimizer-rank-1.bin run_state.json; do
+  cmp "$TMP/z3straight/checkpoint-4/$f" "$TMP/z3split/checkpoint-4/$f" || fail "ZeRO-3: $f differs between the straight and the resumed run"
+done
 
 # disaggregated (2 learners, 1 rollout rank, 1 reward rank): 2 + resume + 2 == 4 straight
 D=(--set cluster.placement=disaggregated --set cluster.learner_ranks=2 --set cluster.rollout_ranks=1 --set cluster.reward_ranks=1)
