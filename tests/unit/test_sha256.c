@@ -20,7 +20,7 @@ static void digest_of(const void *data, size_t n, size_t step, char hex[65]) {
     cada_sha256_hex(d, hex);
 }
 
-TEST(sha256_fips_vectors) {
+static void fips_vectors(void) {
     char hex[65];
     digest_of("", 0, 1, hex);
     EXPECT(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "empty: %s", hex);
@@ -40,6 +40,16 @@ TEST(sha256_fips_vectors) {
     EXPECT(!strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"), "a million a: %s", hex);
 }
 
+/* Both compressions: the plain C one, and the SHA-extension one where the CPU has it. */
+TEST(sha256_fips_vectors) {
+    int accel = cada_sha256_accelerated(1);
+    fips_vectors();
+    cada_sha256_accelerated(0);
+    fips_vectors();
+    cada_sha256_accelerated(accel);
+    printf("    (SHA extensions: %s)\n", accel ? "checked too" : "not on this CPU");
+}
+
 /* The expected value is hashlib.sha256(the same bytes).hexdigest(). */
 TEST(sha256_file_matches_hashlib) {
     char path[1200];
@@ -53,6 +63,10 @@ TEST(sha256_file_matches_hashlib) {
     REQUIRE(cada_sha256_file(path, hex, &size) == CADA_OK, "%s", cada_error_message());
     EXPECT(size == 1000003, "size %llu", (unsigned long long)size);
     EXPECT(!strcmp(hex, "ab9b06d94add2d8b59c8dfcda4be9966e29a3983829ae9b072f139b5dbeb4795"), "file: %s", hex);
+    int accel = cada_sha256_accelerated(0);
+    REQUIRE(cada_sha256_file(path, hex, &size) == CADA_OK, "%s", cada_error_message());
+    cada_sha256_accelerated(accel);
+    EXPECT(!strcmp(hex, "ab9b06d94add2d8b59c8dfcda4be9966e29a3983829ae9b072f139b5dbeb4795"), "file, plain C: %s", hex);
     snprintf(path, sizeof path, "%s/no-such-file", cada_test_tmpdir());
     EXPECT(cada_sha256_file(path, hex, &size) == CADA_ERR_IO && strstr(cada_error_message(), "no-such-file"), "missing file: %s",
            cada_error_message());
