@@ -1,6 +1,7 @@
 # cada build. `make` builds ./cada; `make test` installs what is missing, fetches the
 # test model, builds and runs every test; `make asan` runs the unit tests under
-# AddressSanitizer and UBSan; `make deps` installs the Debian packages the build needs
+# AddressSanitizer and UBSan; `make fuzz` builds the libFuzzer targets of tests/fuzz
+# (tests/cli/fuzz.sh runs them); `make deps` installs the Debian packages the build needs
 # (and, into .cache/python, the Python packages the reference checks use).
 #
 # Knobs: CUDA=0 forces the CPU-only build; WERROR=1 (set automatically when CI=true)
