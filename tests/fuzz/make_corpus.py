@@ -2,8 +2,8 @@
 """tests/fuzz/make_corpus.py: writes the seed corpora of the fuzz targets into
 tests/fuzz/corpus/<target>/: small valid inputs of each format, a few KB at most, so
 that libFuzzer starts inside the format instead of searching for its magic numbers.
-Regression inputs (crashes found and fixed) are added by hand beside them, named
-regress-*. The optimizer shard seed comes from the target itself (FUZZ_WRITE_SEED, see
+Regression inputs (crashes found and fixed) are kept beside them, named regress-*
+(this script leaves them alone). The optimizer shard seed comes from the target itself (FUZZ_WRITE_SEED, see
 fuzz_optimizer.c; tests/cli/fuzz.sh makes it)."""
 import json, os, struct, sys
 
