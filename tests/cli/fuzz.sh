@@ -11,6 +11,7 @@ cd "$ROOT"
 make -s fuzz -j"$(nproc)" >"$TMP/build.log" 2>&1 || { tail -30 "$TMP/build.log"; fail "fuzzer build failed"; }
 targets="${FUZZ_TARGETS:-$(ls tests/fuzz/fuzz_*.c | sed -E 's#.*/fuzz_(.*)\.c#\1#')}"
 keep="${FUZZ_KEEP:-$TMP/crashes}"
+export TMPDIR="$TMP" # the targets' input files (tests/fuzz/fuzz_file.h) go with the test's folder
 mkdir -p "$keep"
 for t in $targets; do
   bin="build-fuzz/fuzz_$t"

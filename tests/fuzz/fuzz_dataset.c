@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                  {CADA_SET_HARMBENCH, "hb.csv"}, {CADA_SET_ADVBENCH, "adv.csv"}, {CADA_SET_LINES, "set.txt"},
                  {CADA_SET_AUTO, "set.jsonl"}};
     int k = data[0] % 7;
-    char path[256];
+    char path[600];
     fuzz_file(kinds[k].name, data + 1, size - 1, path, sizeof path);
     cada_set_options o;
     cada_set_options_default(&o);

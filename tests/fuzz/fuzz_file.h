@@ -1,6 +1,7 @@
 /* tests/fuzz/fuzz_file.h: for fuzz targets whose loader takes a path: the input goes to
- * a file of this process under /tmp (named by the pid, so parallel fuzzers do not
- * share it), removed after each input. */
+ * a file in a folder of this process, $TMPDIR/cada-fuzz-<pid> (/tmp without TMPDIR;
+ * the pid keeps parallel fuzzers apart), removed after each input; the folder goes at
+ * exit. */
 #ifndef CADA_FUZZ_FILE_H
 #define CADA_FUZZ_FILE_H
 
@@ -13,17 +14,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void fuzz_rmdir(void) {
-    char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/cada-fuzz-%d", (int)getpid());
-    rmdir(dir); /* empty: every input's file is unlinked after it */
+/* The folder of fuzz_file's files. */
+static inline const char *fuzz_dir(char *dir, size_t cap) {
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/cada-fuzz-%d", base && *base ? base : "/tmp", (int)getpid());
+    return dir;
 }
 
-/* /tmp/cada-fuzz-<pid>/<name> holding data; the folder is made once and removed at exit. */
+static void fuzz_rmdir(void) {
+    char dir[512];
+    rmdir(fuzz_dir(dir, sizeof dir)); /* empty: every input's file is unlinked after it */
+}
+
+/* <fuzz_dir>/<name> holding data; the folder is made once and removed at exit. */
 static inline const char *fuzz_file(const char *name, const uint8_t *data, size_t size, char *path, size_t cap) {
     static int made;
-    char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/cada-fuzz-%d", (int)getpid());
+    char dir[512];
+    fuzz_dir(dir, sizeof dir);
     if (!made) {
         mkdir(dir, 0700);
         atexit(fuzz_rmdir);
@@ -35,12 +42,6 @@ static inline const char *fuzz_file(const char *name, const uint8_t *data, size_
     if (size && fwrite(data, 1, size, f) != size) abort();
     if (fclose(f) != 0) abort();
     return path;
-}
-
-/* The folder of fuzz_file's files. */
-static inline const char *fuzz_dir(char *dir, size_t cap) {
-    snprintf(dir, cap, "/tmp/cada-fuzz-%d", (int)getpid());
-    return dir;
 }
 
 /* data as a NUL-terminated string (malloc'd). */

@@ -7,7 +7,7 @@
 #include "tok/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char path[256];
+    char path[600];
     fuzz_file("model.gguf", data, size, path, sizeof path);
     cada_gguf g;
     if (cada_gguf_open(&g, path) == CADA_OK) {

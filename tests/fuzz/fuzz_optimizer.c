@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *seed = getenv("FUZZ_WRITE_SEED");
         if (seed && cada_learner_save_optimizer(learner, seed) != CADA_OK) abort();
     }
-    char path[256];
+    char path[600];
     fuzz_file("optimizer-rank-0.bin", data, size, path, sizeof path);
     cada_learner_load_optimizer(learner, path);
     unlink(path);

@@ -6,7 +6,7 @@
 #include "sched/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char path[256];
+    char path[600];
     fuzz_file("run.ini", data, size, path, sizeof path);
     static cada_run_config c; /* large: not on the stack */
     cada_config_defaults(&c);

@@ -6,7 +6,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    char path[256], dir[64];
+    char path[600], dir[512];
     if (data[0] & 1) {
         fuzz_file("run_state.json", data + 1, size - 1, path, sizeof path);
         cada_run_state rs;

@@ -6,7 +6,7 @@
 #include "io/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char path[256];
+    char path[600];
     fuzz_file("model.safetensors", data, size, path, sizeof path);
     cada_safetensors st;
     if (cada_safetensors_open(&st, path) == CADA_OK) {

@@ -5,7 +5,7 @@
 #include "tok/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char path[256];
+    char path[600];
     fuzz_file("tokenizer.json", data, size, path, sizeof path);
     cada_tokenizer *tok = NULL;
     if (cada_tok_load_hf(&tok, path, NULL) == CADA_OK) {
