@@ -8,7 +8,9 @@
  * complete (checkpoint.h); it lists every file of the folder but itself, sorted by name.
  * Each learner hashes the files it wrote (its weights file and its optimizer shard)
  * while the others hash theirs, so the cost is about that of reading 1/W of the bytes;
- * rank 0 hashes its own small files.
+ * rank 0 hashes its own small files. Measured for SmolLM2-135M with 2 learners (1.6 GB,
+ * about 0.8 GB per learner, SHA extensions): 0.7 s of CPU per learner, 2.5 s of wall
+ * time on a loaded 2-core machine, out of a 9 s checkpoint.
  *
  * A checkpoint without manifest.json (written before manifests existed) is accepted
  * with a warning and not verified. */
