@@ -1,6 +1,7 @@
 # cada build. `make` builds ./cada; `make test` installs what is missing, fetches the
 # test model, builds and runs every test; `make asan` runs the unit tests under
-# AddressSanitizer and UBSan; `make deps` installs the Debian packages the build needs
+# AddressSanitizer and UBSan; `make fuzz` builds the libFuzzer targets of tests/fuzz
+# (tests/cli/fuzz.sh runs them); `make deps` installs the Debian packages the build needs
 # (and, into .cache/python, the Python packages the reference checks use).
 #
 # Knobs: CUDA=0 forces the CPU-only build; WERROR=1 (set automatically when CI=true)
@@ -110,7 +111,7 @@ CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 
 # ---- targets ---------------------------------------------------------------------
-.PHONY: all test unit asan deps check-deps fetch-models fetch-datasets run demo bench clean config golden gpu-test
+.PHONY: all test unit asan fuzz deps check-deps fetch-models fetch-datasets run demo bench clean config golden gpu-test
 # CADA_BIN: where the cada binary goes (tests/gpu/bundle.sh builds a portable one into
 # its own tree without touching ./cada)
 CADA_BIN ?= cada
@@ -187,6 +188,20 @@ asan: deps fetch-models
 build-asan/cada_test-san: $(TEST_OBJS) $(LIB_OBJS) $(CU_OBJS)
 	@$(if $(V),,echo "  LINK  $@")
 	$(Q)$(CC) -o $@ $^ $(LDEXTRA) $(LDLIBS)
+
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c -> build-fuzz/fuzz_NAME): the library built
+# by clang with coverage, AddressSanitizer and UBSan in its own tree; tests/cli/fuzz.sh
+# builds them and runs each for a bounded time.
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CUDA=0 WERROR= OPT="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+	  $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+
+.PRECIOUS: build-fuzz/tests/fuzz/fuzz_%.o
+build-fuzz/fuzz_%: build-fuzz/tests/fuzz/fuzz_%.o $(LIB_OBJS)
+	@$(if $(V),,echo "  LINK  $@")
+	$(Q)$(CC) -o $@ $^ -fsanitize=fuzzer $(FUZZ_SAN) $(LDLIBS)
 
 deps:
 	@bash tests/deps.sh $(DEB_PACKAGES)

@@ -99,10 +99,11 @@ cada_status cada_copy_file(const char *from, const char *to) {
     }
     char buf[1 << 16];
     size_t n;
-    int ok = 1;
+    int ok = 1, err = 0;
     while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
-    ok = !ferror(in) && ok;
+    if (!ok) err = errno;
+    if (ferror(in) && ok) ok = 0, err = errno;
     fclose(in);
-    ok = fclose(out) == 0 && ok;
-    return ok ? CADA_OK : CADA_ERR(CADA_ERR_IO, "%s: copy to %s failed", from, to);
+    if (fclose(out) != 0 && ok) ok = 0, err = errno;
+    return ok ? CADA_OK : CADA_ERR(CADA_ERR_IO, "%s: copy to %s failed: %s", from, to, strerror(err));
 }

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,9 @@ static cada_status json_token_id(const cJSON *root, const char *key, int *out, c
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
     if (cJSON_IsArray(item)) item = cJSON_GetArrayItem(item, 0);
     if (!item || cJSON_IsNull(item)) return CADA_OK;
-    if (!cJSON_IsNumber(item)) return CADA_ERR(CADA_ERR_CONFIG, "%s: key '%s' must be a token id", name, key);
+    if (!cJSON_IsNumber(item) || !(item->valuedouble >= -1 && item->valuedouble <= 2147483647.0) ||
+        item->valuedouble != floor(item->valuedouble))
+        return CADA_ERR(CADA_ERR_CONFIG, "%s: key '%s' must be a token id (an integer in [-1, 2^31))", name, key);
     *out = (int)item->valuedouble;
     return CADA_OK;
 }
@@ -316,10 +319,12 @@ cada_status cada_config_from_gguf(cada_model_config *cfg, const cada_gguf *g) {
     }
     cfg->tie_embeddings = cada_gguf_find_tensor(g, "output.weight") == NULL;
     cfg->qkv_bias = cada_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
-    uint64_t id;
-    if (cada_gguf_find(g, "tokenizer.ggml.bos_token_id") && cada_gguf_get_u64(g, "tokenizer.ggml.bos_token_id", &id) == CADA_OK)
+    uint64_t id; /* an id past int's range is no token: left unknown */
+    if (cada_gguf_find(g, "tokenizer.ggml.bos_token_id") && cada_gguf_get_u64(g, "tokenizer.ggml.bos_token_id", &id) == CADA_OK &&
+        id <= INT32_MAX)
         cfg->bos_token_id = (int)id;
-    if (cada_gguf_find(g, "tokenizer.ggml.eos_token_id") && cada_gguf_get_u64(g, "tokenizer.ggml.eos_token_id", &id) == CADA_OK)
+    if (cada_gguf_find(g, "tokenizer.ggml.eos_token_id") && cada_gguf_get_u64(g, "tokenizer.ggml.eos_token_id", &id) == CADA_OK &&
+        id <= INT32_MAX)
         cfg->eos_token_id = (int)id;
 #undef TRY_FREE
     free(arch);

@@ -4,8 +4,10 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "sched/manifest.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,10 +15,34 @@
 #include <string.h>
 #include <unistd.h>
 
+cada_status cada_checkpoint_verify(const char *ckpt, int part, int parts, int late) {
+    cada_manifest m;
+    int found = 0;
+    CADA_TRY(cada_manifest_read(ckpt, &m, &found));
+    if (!found) {
+        if (late && part == 0) CADA_WARN("%s: no manifest.json (a checkpoint written before manifests): its files are not verified", ckpt);
+        return CADA_OK;
+    }
+    cada_status st = late ? cada_manifest_check_hashes(ckpt, &m, CADA_CKPT_HASH_EARLY, UINT64_MAX, part, parts)
+                          : cada_manifest_check_files(ckpt, &m);
+    if (st == CADA_OK && !late) st = cada_manifest_check_hashes(ckpt, &m, 0, CADA_CKPT_HASH_EARLY, 0, 1);
+    cada_manifest_free(&m);
+    if (st != CADA_OK) cada_error_wrap("--resume %s", ckpt);
+    return st;
+}
+
 #ifdef CADA_HAVE_MPI
 #include "io/safetensors.h"
 #include "sched/trainer.h"
 #include "tok/export.h"
+
+/* fclose after writing: a failed write (ENOSPC, EIO) sets the stream's error flag, the
+ * buffered rest fails in fclose; either way errno says why. */
+static cada_status close_written(FILE *f, const char *path) {
+    int bad = ferror(f), err = errno;
+    if (fclose(f) != 0 && !bad) bad = 1, err = errno;
+    return bad ? CADA_ERR(CADA_ERR_IO, "%s: write failed: %s", path, strerror(err)) : CADA_OK;
+}
 
 /* Rank 0's first part: config.json and the shard index of the weights, the tokenizer,
  * config.ini (the learners then write the weights themselves). */
@@ -44,8 +70,7 @@ static cada_status checkpoint_prepare(trainer *t, const char *tmp) {
     FILE *f = fopen(path, "w");
     if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     cada_config_write(&t->cfg, f);
-    if (fclose(f) != 0) return CADA_ERR(CADA_ERR_IO, "%s: write failed", path);
-    return CADA_OK;
+    return close_written(f, path);
 }
 
 static void json_double(FILE *f, const char *key, double v) {
@@ -53,8 +78,22 @@ static void json_double(FILE *f, const char *key, double v) {
     else fprintf(f, "  \"%s\": null,\n", key);
 }
 
+/* manifest.json: the learners' digests (learned) and rank 0's hashes of every other
+ * file of the folder (manifest.h). */
+static cada_status checkpoint_manifest(const char *tmp, cada_manifest *learned) {
+    DIR *d = opendir(tmp);
+    if (!d) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", tmp, strerror(errno));
+    cada_status st = CADA_OK;
+    for (struct dirent *de; st == CADA_OK && (de = readdir(d));)
+        if (de->d_name[0] != '.' && strcmp(de->d_name, "manifest.json") && !cada_manifest_has(learned, de->d_name))
+            st = cada_manifest_add_file(learned, tmp, de->d_name);
+    closedir(d);
+    if (st == CADA_OK) st = cada_manifest_write(tmp, learned);
+    return st;
+}
+
 /* Rank 0's last part: run_state.json, then the rename that makes the folder complete. */
-static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *final, long long step) {
+static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *final, long long step, cada_manifest *learned) {
     char path[1400];
     snprintf(path, sizeof path, "%s/run_state.json", tmp);
     FILE *f = fopen(path, "w");
@@ -80,7 +119,8 @@ static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *fi
     json_double(f, "first_reward", t->first_reward);
     json_double(f, "first_refusal", t->first_refusal);
     fprintf(f, "  \"optimizer_shards\": \"optimizer-rank-R.bin, R = 0..%d\"\n}\n", t->roles.learners - 1);
-    if (fclose(f) != 0) return CADA_ERR(CADA_ERR_IO, "%s: write failed", path);
+    CADA_TRY(close_written(f, path));
+    CADA_TRY(checkpoint_manifest(tmp, learned));
     CADA_TRY(cada_rm_rf(final)); /* the same step written before (a resumed run passing it again) */
     if (rename(tmp, final) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot rename into place: %s", final, strerror(errno));
     return CADA_OK;
@@ -90,12 +130,55 @@ static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *fi
  * tensors in fp32 (the training weights themselves, bit for bit: the CPU learner keeps
  * no other master copy, and GPU learners pulled theirs into t->policy), then its
  * optimizer shard. */
-static cada_status checkpoint_learner_part(trainer *t, const char *tmp) {
-    char path[1400];
+static cada_status checkpoint_learner_part(trainer *t, const char *tmp, cada_manifest *mine) {
+    char name[64], path[1400];
     int r = cada_roles_index(&t->roles, t->rank); /* learner-group rank */
     CADA_TRY(cada_model_save_shard(&t->policy, tmp, r, t->roles.learners, CADA_DTYPE_F32));
-    snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", tmp, t->rank);
-    return cada_learner_save_optimizer(t->learner, path);
+    snprintf(name, sizeof name, "optimizer-rank-%d.bin", t->rank);
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    CADA_TRY(cada_learner_save_optimizer(t->learner, path));
+    /* the digests of what this learner wrote, while the others hash theirs: its
+     * weights file is the one numbered r + 1 (none when r >= the file count) */
+    CADA_TRY(cada_manifest_add_file(mine, tmp, name));
+    DIR *d = opendir(tmp);
+    if (!d) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", tmp, strerror(errno));
+    cada_status st = CADA_OK;
+    for (struct dirent *de; st == CADA_OK && (de = readdir(d));) {
+        int k = 0, of = 0, end = 0;
+        int one = t->roles.learners == 1 && !strcmp(de->d_name, "model.safetensors");
+        if (one || (sscanf(de->d_name, "model-%5d-of-%5d.safetensors%n", &k, &of, &end) == 2 && end > 0 &&
+                    de->d_name[end] == 0 && k == r + 1))
+            st = cada_manifest_add_file(mine, tmp, de->d_name);
+    }
+    closedir(d);
+    return st;
+}
+
+/* Every rank's digests to every rank (rank 0 needs them): each rank's at most two
+ * entries, byte for byte in doubles, summed over ranks by the timed all-reduce. */
+static cada_status checkpoint_gather(trainer *t, const cada_manifest *mine, cada_manifest *all) {
+    enum { PER = 2 };
+    size_t rec = PER * sizeof(cada_manifest_entry), n = (size_t)t->world * rec;
+    if (mine->n > PER) return CADA_ERR(CADA_ERR_INTERNAL, "checkpoint: %d files of one learner", mine->n);
+    double *buf = calloc(n, sizeof *buf);
+    unsigned char *bytes = calloc(n, 1);
+    cada_status st = buf && bytes ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "checkpoint: %zu digests", n);
+    if (st == CADA_OK) {
+        memcpy(bytes + (size_t)t->rank * rec, mine->files, (size_t)mine->n * sizeof *mine->files);
+        for (size_t i = 0; i < rec; i++) buf[(size_t)t->rank * rec + i] = bytes[(size_t)t->rank * rec + i];
+        st = cada_comm_allreduce_f64(t->comm, buf, (int)n, CADA_RED_SUM);
+    }
+    for (size_t i = 0; st == CADA_OK && i < n; i++) bytes[i] = (unsigned char)buf[i];
+    for (int i = 0; st == CADA_OK && i < t->world * PER; i++) {
+        cada_manifest_entry e;
+        memcpy(&e, bytes + (size_t)i * sizeof e, sizeof e);
+        e.name[sizeof e.name - 1] = 0;
+        e.sha256[64] = 0;
+        if (e.name[0]) st = cada_manifest_add(all, &e);
+    }
+    free(buf);
+    free(bytes);
+    return st;
 }
 
 cada_status cada_checkpoint_write(trainer *t, long long step) {
@@ -108,9 +191,16 @@ cada_status cada_checkpoint_write(trainer *t, long long step) {
     /* GPU learners: the fp32 master weights come back to the host first */
     CADA_TRY(trainer_agree(t, t->learner ? cada_learner_pull_params(t->learner) : CADA_OK, final));
     CADA_TRY(trainer_agree(t, t->rank == 0 ? checkpoint_prepare(t, tmp) : CADA_OK, final));
-    CADA_TRY(trainer_agree(t, t->learner ? checkpoint_learner_part(t, tmp) : CADA_OK, final));
-    CADA_TRY(trainer_agree(t, t->rank == 0 && !strcmp(t->cfg.mode, "async") ? cada_pipeline_save(&t->ahead, step, tmp) : CADA_OK, final));
-    CADA_TRY(trainer_agree(t, t->rank == 0 ? checkpoint_finish(t, tmp, final, step) : CADA_OK, final));
+    cada_manifest mine = {0}, all = {0};
+    cada_status st = trainer_agree(t, t->learner ? checkpoint_learner_part(t, tmp, &mine) : CADA_OK, final);
+    if (st == CADA_OK)
+        st = trainer_agree(t, t->rank == 0 && !strcmp(t->cfg.mode, "async") ? cada_pipeline_save(&t->ahead, step, tmp) : CADA_OK,
+                           final);
+    if (st == CADA_OK) st = trainer_agree(t, checkpoint_gather(t, &mine, &all), final);
+    if (st == CADA_OK) st = trainer_agree(t, t->rank == 0 ? checkpoint_finish(t, tmp, final, step, &all) : CADA_OK, final);
+    cada_manifest_free(&mine);
+    cada_manifest_free(&all);
+    if (st != CADA_OK) return st;
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", final);
     t->watch.phase = was;
     if (t->rank == 0) CADA_INFO("checkpoint %s (%.2f s)", final, cada_now() - t0);
@@ -124,6 +214,8 @@ cada_status cada_checkpoint_restore(trainer *t) {
     t->first_reward = rs->first_reward;
     t->first_refusal = rs->first_refusal;
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", ck);
+    /* the weights files' and optimizer shards' digests, split over every rank, before any is loaded */
+    CADA_TRY(trainer_agree(t, cada_checkpoint_verify(ck, t->rank, t->world, 1), ck));
     if (!t->learner) return CADA_OK; /* rollout ranks get the weights from learner 0's broadcast */
     if (rs->n_params != (long long)t->policy.n_params)
         return CADA_ERR(CADA_ERR_CONFIG, "%s/run_state.json: n_params = %lld, but model.path %s has %zu parameters", ck, rs->n_params,

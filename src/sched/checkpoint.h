@@ -14,7 +14,10 @@
  *                optimizer-rank-R.bin (learn/learner.h);
  *   rank 0       rollout.mode = async: pipeline.bin, the batch of the step ahead
  *                (pipeline.h; empty at the run's last step);
- *   rank 0       run_state.json last, then the rename.
+ *   rank 0       run_state.json, then manifest.json (every file's name, size and
+ *                SHA-256, pipeline.bin included; the learners hash their own files at
+ *                the same time and pass the digests on: sched/manifest.h), then the
+ *                rename.
  * With one learner the weights are one model.safetensors and there is no index (as
  * transformers saves a small model). Rollout and reward ranks write nothing but agree.
  * The ranks agree after each part, so a folder named checkpoint-<step> is complete by
@@ -22,7 +25,10 @@
  * sharded Hugging Face checkpoint (io/safetensors.h reads the index), so --resume,
  * `cada generate --model` and transformers read it as it is; `cada consolidate` makes
  * one model.safetensors of it (cli/consolidate.c).
- * run_state.json: run_state.h. */
+ * run_state.json: run_state.h. A write that fails (ENOSPC, EIO, a read-only out_dir)
+ * stops the run on every rank with the file and errno's text; the folder keeps its .tmp
+ * name (never resumed from; removed when that step is written again) and the checkpoints
+ * before it are untouched. */
 #ifndef CADA_SCHED_CHECKPOINT_H
 #define CADA_SCHED_CHECKPOINT_H
 
@@ -30,6 +36,18 @@
 #include "sched/run_state.h"
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* The manifest check of a checkpoint before anything of it is loaded (manifest.h).
+ * late = 0 (before MPI starts, in every process): every listed file is there with its
+ * size, no file a loader reads is unlisted, and the SHA-256 of every file under
+ * CADA_CKPT_HASH_EARLY bytes matches (the configuration, run_state.json, the tokenizer);
+ * late = 1 (every rank, part = its rank of parts = the world): the larger files'
+ * SHA-256, split over the ranks, before the weights are loaded. Errors name the file. A
+ * checkpoint without manifest.json (written before manifests) passes unverified, with a
+ * warning from part 0 of the late check. */
+#define CADA_CKPT_HASH_EARLY ((uint64_t)64 << 20)
+cada_status cada_checkpoint_verify(const char *ckpt, int part, int parts, int late);
 
 #ifdef CADA_HAVE_MPI
 struct trainer;

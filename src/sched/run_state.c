@@ -17,8 +17,10 @@ cada_status cada_run_state_read(const char *ckpt, cada_run_state *rs) {
     if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s (not a complete checkpoint)", path, strerror(errno));
     char buf[8192];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
+    int more = fgetc(f) != EOF;
     fclose(f);
     buf[n] = 0;
+    if (more) return CADA_ERR(CADA_ERR_FORMAT, "%s: larger than %zu bytes: not a run state", path, sizeof buf - 1);
     cJSON *j = cJSON_Parse(buf);
     if (!j) return CADA_ERR(CADA_ERR_FORMAT, "%s: not valid JSON", path);
     struct {
@@ -37,6 +39,10 @@ cada_status cada_run_state_read(const char *ckpt, cada_run_state *rs) {
         if (want[i].nullable && cJSON_IsNull(x)) v[i] = NAN;
         else if (cJSON_IsNumber(x)) v[i] = x->valuedouble;
         else st = CADA_ERR(CADA_ERR_FORMAT, "%s: field %s is missing or not a number", path, want[i].key);
+        /* the counters: whole numbers a long long (learners, zero: an int) holds exactly */
+        if (st == CADA_OK && !want[i].out && !(v[i] >= 0 && v[i] <= (i == 2 || i == 3 ? 2147483647.0 : 9007199254740992.0) &&
+                                               v[i] == floor(v[i])))
+            st = CADA_ERR(CADA_ERR_FORMAT, "%s: field %s = %g is not a count", path, want[i].key, v[i]);
         if (st == CADA_OK && want[i].out) *want[i].out = v[i];
     }
     cJSON_Delete(j);

@@ -131,6 +131,7 @@ int cada_cmd_train(int argc, char **argv) {
             for (size_t n = strlen(t->resume); n > 1 && t->resume[n - 1] == '/'; n--) t->resume[n - 1] = 0;
         }
         snprintf(ini, sizeof ini, "%s/config.ini", t->resume);
+        if (st == CADA_OK) st = cada_checkpoint_verify(t->resume, 0, 1, 0); /* before reading anything of it */
         if (st == CADA_OK) {
             cada_config_defaults(saved);
             st = cada_config_load(saved, ini);

@@ -15,7 +15,7 @@ train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" --set run.steps=4 --set r
 train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" --set run.steps=2 --set run.out_dir="$TMP/split"
 ck="$TMP/split/checkpoint-2"
 WEIGHTS="model-00001-of-00002.safetensors model-00002-of-00002.safetensors model.safetensors.index.json"
-for f in $WEIGHTS config.json config.ini run_state.json tokenizer.json optimizer-rank-0.bin optimizer-rank-1.bin; do
+for f in $WEIGHTS config.json config.ini run_state.json manifest.json tokenizer.json optimizer-rank-0.bin optimizer-rank-1.bin; do
   [ -s "$ck/$f" ] || fail "checkpoint lacks $f"
 done
 [ ! -e "$ck/model.safetensors" ] || fail "2 learners wrote a single model.safetensors"
@@ -55,15 +55,17 @@ expect_contains "$OUT" "learn.lr = 9.99999975e-06, but the checkpoint's configur
 # another learner count
 train 1 1 --resume "$TMP/ck2" --set run.steps=4
 expect_contains "$OUT" "written by 2 learner ranks, this job has 1"
-# a missing optimizer shard, then a truncated one: errors name the file
-rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && rm "$TMP/bad/optimizer-rank-1.bin"
+# a missing optimizer shard, then a truncated one: errors name the file. The manifest
+# would refuse these first (tests/cli/disk_faults.sh); without it (a checkpoint from
+# before manifests) the loaders' own checks must.
+rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && rm "$TMP/bad/optimizer-rank-1.bin" "$TMP/bad/manifest.json"
 train 1 2 --resume "$TMP/bad" --set run.steps=4 --set run.out_dir="$TMP/badrun"
 expect_contains "$OUT" "$TMP/bad/optimizer-rank-1.bin: cannot open"
-rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && truncate -s 1000 "$TMP/bad/optimizer-rank-0.bin"
+rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && rm "$TMP/bad/manifest.json" && truncate -s 1000 "$TMP/bad/optimizer-rank-0.bin"
 train 1 2 --resume "$TMP/bad" --set run.steps=4 --set run.out_dir="$TMP/badrun"
 expect_contains "$OUT" "$TMP/bad/optimizer-rank-0.bin: truncated: 1000 bytes"
 # weights that are not fp32 cannot continue exactly
-rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && (cd "$TMP/bad" && rm $WEIGHTS) && "$CADA" convert "$TMP/ck2" "$TMP/bad" --dtype BF16 >/dev/null
+rm -rf "$TMP/bad" && cp -r "$TMP/ck2" "$TMP/bad" && (cd "$TMP/bad" && rm $WEIGHTS manifest.json) && "$CADA" convert "$TMP/ck2" "$TMP/bad" --dtype BF16 >/dev/null
 train 1 2 --resume "$TMP/bad" --set run.steps=4 --set run.out_dir="$TMP/badrun"
 expect_contains "$OUT" "is BF16; --resume needs the fp32 weights"
 

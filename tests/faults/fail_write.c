@@ -1,0 +1,61 @@
+/* tests/faults/fail_write.c: an LD_PRELOAD shim for tests/cli/disk_faults.sh that makes
+ * writes to one file fail the way a failing disk does, without a faulty disk.
+ *
+ * fopen() of a path that contains $CADA_FAULT_PATH, for writing, returns a stream whose
+ * writes succeed for the first $CADA_FAULT_AFTER bytes (default 0) and then fail with
+ * errno $CADA_FAULT_ERRNO (default EIO, 5). Other files are untouched. The stream is a
+ * fopencookie() over the real file, so every stdio call (fwrite, fprintf, fflush,
+ * fclose) meets the fault; glibc's own stdio bypasses an interposed write(). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    FILE *real;
+    long long left; /* bytes still allowed */
+    int err;
+} fault;
+
+static ssize_t fault_write(void *c, const char *buf, size_t n) {
+    fault *f = c;
+    if ((long long)n > f->left) {
+        errno = f->err;
+        return -1;
+    }
+    f->left -= (long long)n;
+    return (ssize_t)fwrite(buf, 1, n, f->real);
+}
+
+static int fault_close(void *c) {
+    fault *f = c;
+    int rc = fclose(f->real);
+    free(f);
+    return rc;
+}
+
+static FILE *(*real_fopen(void))(const char *, const char *) {
+    return (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
+}
+
+FILE *fopen(const char *path, const char *mode) {
+    FILE *real = real_fopen()(path, mode);
+    const char *want = getenv("CADA_FAULT_PATH");
+    if (!real || !want || !*want || !strstr(path, want) || !strpbrk(mode, "wa")) return real;
+    fault *f = calloc(1, sizeof *f);
+    if (!f) return real;
+    f->real = real;
+    f->left = getenv("CADA_FAULT_AFTER") ? atoll(getenv("CADA_FAULT_AFTER")) : 0;
+    f->err = getenv("CADA_FAULT_ERRNO") ? atoi(getenv("CADA_FAULT_ERRNO")) : EIO;
+    cookie_io_functions_t io = {.write = fault_write, .close = fault_close};
+    FILE *s = fopencookie(f, mode, io);
+    if (!s) {
+        free(f);
+        return real;
+    }
+    return s;
+}
+FILE *fopen64(const char *path, const char *mode) { return fopen(path, mode); }
