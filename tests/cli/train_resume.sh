@@ -107,8 +107,12 @@ grep -q '"step": 3, .*"staleness": 1, "policy_version": 1' "$TMP/asplit/metrics.
 # the last step's checkpoint holds no batch ahead: continued, the pipeline starts again
 train 0 4 --resume "$TMP/asplit/checkpoint-4" --set run.steps=5 --set run.out_dir="$TMP/asplit"
 expect_contains "$OUT" "holds no batch ahead" "step 5/5"
-# a damaged pipeline.bin is refused, naming it
+# a damaged pipeline.bin is refused, naming it: by the manifest, and (without one) by
+# its own loader
 rm -rf "$TMP/bad" && cp -r "$TMP/astraight/checkpoint-2" "$TMP/bad" && truncate -s 20 "$TMP/bad/pipeline.bin"
+train 1 4 --resume "$TMP/bad" --set run.out_dir="$TMP/badrun"
+expect_contains "$OUT" "$TMP/bad/pipeline.bin"
+rm -f "$TMP/bad/manifest.json"
 train 1 4 --resume "$TMP/bad" --set run.out_dir="$TMP/badrun"
 expect_contains "$OUT" "$TMP/bad/pipeline.bin"
 rm -f "$TMP/bad/pipeline.bin"
