@@ -226,11 +226,11 @@ done:
 
 /* ---- cada bench generate ------------------------------------------------------------ */
 
-static int read_prompts(const char *path, char lines[][512], int cap) {
+static int read_prompts(const char *path, char lines[][4096], int cap) {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     int n = 0;
-    while (n < cap && fgets(lines[n], 512, f)) {
+    while (n < cap && fgets(lines[n], 4096, f)) {
         size_t len = strlen(lines[n]);
         while (len && (lines[n][len - 1] == '\n' || lines[n][len - 1] == '\r')) lines[n][--len] = 0;
         if (len) n++;
@@ -240,30 +240,33 @@ static int read_prompts(const char *path, char lines[][512], int cap) {
 }
 
 /* Runs one configuration and prints its line. eos stopping is off so every sequence
- * decodes its full budget (decode rates compare equal work). */
-static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompts, int n_prompts, int batch, int new_tokens) {
-    cada_gen_request *reqs = calloc((size_t)batch, sizeof *reqs);
-    cada_gen_result *res = calloc((size_t)batch, sizeof *res);
+ * decodes its full budget (decode rates compare equal work). With samples > 1 the
+ * requests come in groups of that many samples of one prompt (as a rollout makes them),
+ * sampled at temperature 1 so the samples differ. */
+static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompts, int n_prompts, int batch, int n_reqs,
+                     int new_tokens, int samples) {
+    cada_gen_request *reqs = calloc((size_t)n_reqs, sizeof *reqs);
+    cada_gen_result *res = calloc((size_t)n_reqs, sizeof *res);
     if (!reqs || !res) {
         free(reqs);
         free(res);
         return 1;
     }
     int longest = 0;
-    for (int i = 0; i < batch; i++) {
-        cada_tok_ids *p = &prompts[i % n_prompts];
-        reqs[i] = (cada_gen_request){(uint64_t)i, 0, p->ids, (int)p->n, new_tokens};
+    for (int i = 0; i < n_reqs; i++) {
+        cada_tok_ids *p = &prompts[(i / samples) % n_prompts];
+        reqs[i] = (cada_gen_request){(uint64_t)(i / samples), (uint32_t)(i % samples), p->ids, (int)p->n, new_tokens};
         longest = (int)p->n > longest ? (int)p->n : longest;
     }
     cada_engine_config ec;
     memset(&ec, 0, sizeof ec);
-    ec.sampling.temperature = 0.0f;
+    ec.sampling.temperature = samples > 1 ? 1.0f : 0.0f;
     ec.sampling.top_p = 1.0f;
     ec.n_slots = batch;
     ec.max_len = longest + new_tokens + 1;
     cada_engine_stats st;
     double t0 = cada_now();
-    cada_status s = cada_generate(m, &ec, reqs, batch, res, &st);
+    cada_status s = cada_generate(m, &ec, reqs, n_reqs, res, &st);
     double dt = cada_now() - t0;
     int rc = 0;
     if (s != CADA_OK) {
@@ -271,13 +274,17 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
     } else if (!strcmp(what, "prefill")) {
         printf("cada prefill tokens/s %.1f (batch %d, %ld prompt tokens in %.3f s)\n", st.prefill_tokens / st.prefill_seconds,
                batch, st.prefill_tokens, st.prefill_seconds);
-    } else {
+    } else if (!strcmp(what, "decode")) {
         /* the first token of each sequence comes from the prefill call */
         long decoded = st.decode_tokens - batch;
         printf("cada decode tokens/s %.1f (batch %d, %ld tokens in %.3f s of decode steps; %.3f s total; KV cache %.1f MiB)\n",
                decoded / st.decode_seconds, batch, decoded, st.decode_seconds, dt, (double)st.cache_bytes / (1 << 20));
+    } else { /* rollout: everything a rollout pays for, prefills included */
+        printf("cada rollout tokens/s %.1f (%d slots, %d samples per prompt, %ld tokens generated in %.3f s; %ld prompt tokens "
+               "prefilled; KV cache %.1f MiB)\n",
+               st.decode_tokens / dt, batch, samples, st.decode_tokens, dt, st.prefill_tokens, (double)st.cache_bytes / (1 << 20));
     }
-    for (int i = 0; i < batch; i++) cada_gen_result_free(&res[i]);
+    for (int i = 0; i < n_reqs; i++) cada_gen_result_free(&res[i]);
     free(reqs);
     free(res);
     return rc;
@@ -285,7 +292,7 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
 
 int cada_cmd_bench_generate(int argc, char **argv) {
     const char *model_path = cada_cli_default_model(), *prompt_file = "tests/data/bench_prompts.txt";
-    int new_tokens = 64, big_batch = 16;
+    int new_tokens = 64, big_batch = 16, samples = 0, requests = 0;
     unsigned tok_flags = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
@@ -298,14 +305,22 @@ int cada_cmd_bench_generate(int argc, char **argv) {
         else if (!strcmp(argv[i], "--prompts") && i + 1 < argc) prompt_file = argv[++i];
         else if (!strcmp(argv[i], "--new-tokens") && i + 1 < argc) new_tokens = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) big_batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--samples") && i + 1 < argc) samples = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--requests") && i + 1 < argc) requests = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: cada bench generate [--model PATH] [--prompts FILE] [--new-tokens 64] [--batch 16]\n"
-                            "                           [--gguf-tokenizer llama.cpp|transformers]\n");
+                            "                           [--gguf-tokenizer llama.cpp|transformers]\n"
+                            "                           [--samples N [--requests R]]  (rollout: R requests, N samples per\n"
+                            "                           prompt, in --batch slots; R defaults to 4 x batch)\n");
             return 2;
         }
     }
-    static char lines[64][512];
+    static char lines[64][4096];
     int n = read_prompts(prompt_file, lines, 64);
+    if (samples < 0 || requests < 0) {
+        fprintf(stderr, "cada bench generate: --samples and --requests must be positive\n");
+        return 2;
+    }
     if (n <= 0 || new_tokens <= 0 || big_batch <= 0) {
         fprintf(stderr, "cada bench generate: no prompts in %s (one per line)\n", prompt_file);
         return 1;
@@ -328,10 +343,15 @@ int cada_cmd_bench_generate(int argc, char **argv) {
     printf("cada bench generate: %s, %d chat prompts from %s, %d new tokens, greedy, threads %d\n", model_path, n,
            prompt_file, new_tokens, omp_get_max_threads());
     /* warm-up: page in the weights and size the allocator */
-    rc = bench_run(&m, "decode", ids, n, 1, 4);
-    if (!rc) rc = bench_run(&m, "prefill", ids, n, 1, 1);
-    if (!rc) rc = bench_run(&m, "decode", ids, n, 1, new_tokens);
-    if (!rc) rc = bench_run(&m, "decode", ids, n, big_batch, new_tokens);
+    rc = bench_run(&m, "decode", ids, n, 1, 1, 4, 1);
+    if (samples > 0) { /* the rollout measurement only */
+        if (!rc) rc = bench_run(&m, "rollout", ids, n, big_batch, requests > 0 ? requests : 4 * big_batch, new_tokens, samples);
+        goto rss;
+    }
+    if (!rc) rc = bench_run(&m, "prefill", ids, n, 1, 1, 1, 1);
+    if (!rc) rc = bench_run(&m, "decode", ids, n, 1, 1, new_tokens, 1);
+    if (!rc) rc = bench_run(&m, "decode", ids, n, big_batch, big_batch, new_tokens, 1);
+rss:;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS %.1f MiB\n", ru.ru_maxrss / 1024.0);

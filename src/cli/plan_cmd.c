@@ -54,6 +54,7 @@ static void inputs_from_config(plan_ctx *p) {
     /* the largest infer call: every slot's prompt prefilled at once */
     long long g = (long long)c->slots * (c->max_len - c->max_new_tokens);
     in->prefill_tokens = g > (1 << 24) ? (1 << 24) : (int)g;
+    in->samples = c->samples_per_prompt;
     in->reference = c->kl_coef > 0;
     in->recompute = c->recompute; /* the CPU plan's; the GPU plan shows both */
 }

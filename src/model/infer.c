@@ -17,22 +17,40 @@ typedef struct {
     void **ptr;
     size_t bytes;
 } kv_block;
-#define KV_BLOCKS 14
+#define KV_BLOCKS 17
 
-static void kv_plan(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens, int threads,
-                    kv_block *plan) {
+static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+int cada_kv_pool_blocks(int n_slots, int max_len, int block_tokens, int samples, int prompt_tokens) {
+    if (block_tokens <= 0) block_tokens = CADA_KV_BLOCK_TOKENS;
+    const int per_slot = ceil_div(max_len, block_tokens);
+    int groups = samples > 1 ? ceil_div(n_slots, samples) : n_slots;
+    int shared = prompt_tokens > 0 ? (prompt_tokens < max_len ? prompt_tokens : max_len) / block_tokens : 0;
+    if (groups > n_slots) groups = n_slots;
+    /* + one block per group: the prompt's partial last block, held for the samples not yet started */
+    return n_slots * per_slot - (n_slots - groups) * shared + (samples > 1 ? groups : 0);
+}
+
+static void kv_plan(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens, int block_tokens,
+                    int n_blocks, int threads, kv_block *plan) {
     kv->n_slots = n_slots;
     kv->max_len = max_len;
+    kv->block_tokens = block_tokens > 0 ? block_tokens : CADA_KV_BLOCK_TOKENS;
+    kv->max_blocks = ceil_div(max_len, kv->block_tokens);
+    kv->n_blocks = n_blocks > 0 ? n_blocks : n_slots * kv->max_blocks;
     kv->max_tokens = max_tokens;
     kv->n_layers = c->n_layers;
     kv->kv_dim = c->n_kv_heads * c->head_dim;
     const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, HD = (size_t)c->n_heads * c->head_dim;
     const size_t QKV = HD + 2 * (size_t)kv->kv_dim, N = (size_t)max_tokens;
-    const size_t cache = (size_t)n_slots * c->n_layers * max_len * kv->kv_dim;
+    const size_t cache = (size_t)kv->n_blocks * c->n_layers * kv->block_tokens * kv->kv_dim;
     const kv_block list[KV_BLOCKS] = {
         {(void **)&kv->k, sizeof(float) * cache},
         {(void **)&kv->v, sizeof(float) * cache},
         {(void **)&kv->len, sizeof(int) * n_slots},
+        {(void **)&kv->table, sizeof(int) * n_slots * kv->max_blocks},
+        {(void **)&kv->ref, sizeof(int) * kv->n_blocks},
+        {(void **)&kv->free_ids, sizeof(int) * kv->n_blocks},
         {(void **)&kv->x, sizeof(float) * N * C},
         {(void **)&kv->xn, sizeof(float) * N * C},
         {(void **)&kv->qkv, sizeof(float) * N * QKV},
@@ -48,23 +66,25 @@ static void kv_plan(cada_kv_cache *kv, const cada_model_config *c, int n_slots, 
     memcpy(plan, list, sizeof list);
 }
 
-size_t cada_kv_cache_bytes(const cada_model_config *c, int n_slots, int max_len, int max_tokens, int threads) {
+size_t cada_kv_cache_bytes(const cada_model_config *c, int n_slots, int max_len, int max_tokens, int block_tokens,
+                           int n_blocks, int threads) {
     cada_kv_cache kv;
     memset(&kv, 0, sizeof kv);
     kv_block plan[KV_BLOCKS];
-    kv_plan(&kv, c, n_slots, max_len, max_tokens, threads, plan);
+    kv_plan(&kv, c, n_slots, max_len, max_tokens, block_tokens, n_blocks, threads, plan);
     size_t total = 0;
     for (int i = 0; i < KV_BLOCKS; i++) total += cada_arena_round(plan[i].bytes);
     return total;
 }
 
-cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens) {
+cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens,
+                               int block_tokens, int n_blocks) {
     memset(kv, 0, sizeof *kv);
-    if (n_slots <= 0 || max_len <= 0 || max_tokens <= 0)
-        return CADA_ERR(CADA_ERR_ARG, "kv cache: slots %d, max_len %d, max_tokens %d must be positive", n_slots, max_len,
-                        max_tokens);
+    if (n_slots <= 0 || max_len <= 0 || max_tokens <= 0 || block_tokens < 0 || n_blocks < 0)
+        return CADA_ERR(CADA_ERR_ARG, "kv cache: slots %d, max_len %d, max_tokens %d, block size %d, blocks %d", n_slots,
+                        max_len, max_tokens, block_tokens, n_blocks);
     kv_block plan[KV_BLOCKS];
-    kv_plan(kv, c, n_slots, max_len, max_tokens, omp_get_max_threads(), plan);
+    kv_plan(kv, c, n_slots, max_len, max_tokens, block_tokens, n_blocks, omp_get_max_threads(), plan);
     size_t total = 0;
     for (int i = 0; i < KV_BLOCKS; i++) total += cada_arena_round(plan[i].bytes);
     cada_arena arena;
@@ -75,8 +95,82 @@ cada_status cada_kv_cache_init(cada_kv_cache *kv, const cada_model_config *c, in
     }
     for (int i = 0; i < KV_BLOCKS; i++) *plan[i].ptr = cada_arena_alloc(&arena, plan[i].bytes);
     memset(kv->len, 0, sizeof(int) * n_slots);
+    memset(kv->ref, 0, sizeof(int) * kv->n_blocks);
+    for (int b = 0; b < kv->n_blocks; b++) kv->free_ids[b] = kv->n_blocks - 1 - b; /* block 0 on top */
+    kv->n_free = kv->n_blocks;
     kv->bytes = total;
     return CADA_OK;
+}
+
+static int slot_blocks(const cada_kv_cache *kv, int slot) { return ceil_div(kv->len[slot], kv->block_tokens); }
+
+static void block_release(cada_kv_cache *kv, int b) {
+    if (--kv->ref[b] == 0) kv->free_ids[kv->n_free++] = b;
+}
+
+static int block_take(cada_kv_cache *kv) {
+    int b = kv->free_ids[--kv->n_free];
+    kv->ref[b] = 1;
+    int used = kv->n_blocks - kv->n_free;
+    if (used > kv->peak_used) kv->peak_used = used;
+    return b;
+}
+
+void cada_kv_cache_clear_slot(cada_kv_cache *kv, int slot) {
+    int *t = kv->table + (size_t)slot * kv->max_blocks;
+    for (int i = 0, nb = slot_blocks(kv, slot); i < nb; i++) block_release(kv, t[i]);
+    kv->len[slot] = 0;
+}
+
+cada_status cada_kv_cache_share(cada_kv_cache *kv, int dst, int src, int n_tokens) {
+    if (dst < 0 || dst >= kv->n_slots || src < 0 || src >= kv->n_slots || dst == src || kv->len[dst] != 0 || n_tokens < 0 ||
+        n_tokens > kv->len[src])
+        return CADA_ERR(CADA_ERR_ARG, "kv cache: share %d tokens of slot %d (holding %d) into slot %d (holding %d)", n_tokens,
+                        src, src >= 0 && src < kv->n_slots ? kv->len[src] : -1, dst,
+                        dst >= 0 && dst < kv->n_slots ? kv->len[dst] : -1);
+    const int *ts = kv->table + (size_t)src * kv->max_blocks;
+    int *td = kv->table + (size_t)dst * kv->max_blocks;
+    for (int i = 0, nb = ceil_div(n_tokens, kv->block_tokens); i < nb; i++) {
+        td[i] = ts[i];
+        kv->ref[ts[i]]++;
+    }
+    kv->len[dst] = n_tokens;
+    return CADA_OK;
+}
+
+int cada_kv_cache_blocks_needed(const cada_kv_cache *kv, int slot, int n_new) {
+    const int len = kv->len[slot], have = slot_blocks(kv, slot);
+    int need = ceil_div(len + n_new, kv->block_tokens) - have;
+    if (n_new > 0 && len % kv->block_tokens && kv->ref[kv->table[(size_t)slot * kv->max_blocks + have - 1]] > 1)
+        need++; /* the shared partial last block is copied before it is written */
+    return need;
+}
+
+/* Makes room for n_new tokens at the end of slot: copies a shared partial last block
+ * (its rows [0, len % block_tokens), all layers), takes new blocks. The caller has
+ * checked that the pool holds enough. */
+static void slot_reserve(cada_kv_cache *kv, int slot, int n_new) {
+    const int B = kv->block_tokens, len = kv->len[slot], have = slot_blocks(kv, slot);
+    int *t = kv->table + (size_t)slot * kv->max_blocks;
+    if (n_new > 0 && len % B && kv->ref[t[have - 1]] > 1) {
+        int old = t[have - 1], b = block_take(kv);
+        size_t block = (size_t)kv->n_layers * B * kv->kv_dim, rows = (size_t)(len % B) * kv->kv_dim;
+        for (int l = 0; l < kv->n_layers; l++) {
+            size_t o = (size_t)l * B * kv->kv_dim;
+            memcpy(kv->k + b * block + o, kv->k + old * block + o, sizeof(float) * rows);
+            memcpy(kv->v + b * block + o, kv->v + old * block + o, sizeof(float) * rows);
+        }
+        block_release(kv, old);
+        t[have - 1] = b;
+    }
+    for (int i = have, nb = ceil_div(len + n_new, B); i < nb; i++) t[i] = block_take(kv);
+}
+
+/* Row of layer l's cache (k or v) holding slot's position t. */
+static inline size_t cache_row(const cada_kv_cache *kv, int slot, int l, int t) {
+    const int B = kv->block_tokens;
+    const int b = kv->table[(size_t)slot * kv->max_blocks + t / B];
+    return (((size_t)b * kv->n_layers + l) * B + t % B) * kv->kv_dim;
 }
 
 void cada_kv_cache_free(cada_kv_cache *kv) {
@@ -86,24 +180,27 @@ void cada_kv_cache_free(cada_kv_cache *kv) {
 
 /* Attention of one new token (row r of the call, sequence at `slot`, absolute position
  * P) against the slot's cache [0, P], all heads. Same operation order as
- * attention_forward: scaled dot products, max-subtracted exp, normalise, weighted sum. */
+ * attention_forward: scaled dot products, max-subtracted exp, normalise, weighted sum;
+ * positions in order 0..P through the block table. */
 static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const float *q, float *out, int H, int KVH,
                        int D, float *scores) {
-    const int group = H / KVH, kvd = kv->kv_dim;
+    const int group = H / KVH, kvd = kv->kv_dim, B = kv->block_tokens;
     const float scale = 1.0f / sqrtf((float)D);
-    const float *kc = kv->k + ((size_t)slot * kv->n_layers + l) * kv->max_len * kvd;
-    const float *vc = kv->v + ((size_t)slot * kv->n_layers + l) * kv->max_len * kvd;
     for (int h = 0; h < H; h++) {
         const float *qh = q + h * D;
         const int g = h / group;
         float mx = -INFINITY;
-        for (int t = 0; t <= P; t++) {
-            const float *kt = kc + (size_t)t * kvd + g * D;
-            float s = 0.0f;
-            for (int d = 0; d < D; d++) s += qh[d] * kt[d];
-            s *= scale;
-            scores[t] = s;
-            mx = s > mx ? s : mx;
+        for (int t0 = 0; t0 <= P; t0 += B) { /* block by block: positions t0 .. t0 + n - 1 */
+            const float *kb = kv->k + cache_row(kv, slot, l, t0) + g * D;
+            const int n = P + 1 - t0 < B ? P + 1 - t0 : B;
+            for (int j = 0; j < n; j++) {
+                const float *kt = kb + (size_t)j * kvd;
+                float s = 0.0f;
+                for (int d = 0; d < D; d++) s += qh[d] * kt[d];
+                s *= scale;
+                scores[t0 + j] = s;
+                mx = s > mx ? s : mx;
+            }
         }
         float sum = 0.0f;
         for (int t = 0; t <= P; t++) {
@@ -113,10 +210,14 @@ static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const fl
         float inv = 1.0f / sum;
         float *oh = out + h * D;
         for (int d = 0; d < D; d++) oh[d] = 0.0f;
-        for (int t = 0; t <= P; t++) {
-            const float *vt = vc + (size_t)t * kvd + g * D;
-            float p = scores[t] * inv;
-            for (int d = 0; d < D; d++) oh[d] += p * vt[d];
+        for (int t0 = 0; t0 <= P; t0 += B) {
+            const float *vb = kv->v + cache_row(kv, slot, l, t0) + g * D;
+            const int n = P + 1 - t0 < B ? P + 1 - t0 : B;
+            for (int j = 0; j < n; j++) {
+                const float *vt = vb + (size_t)j * kvd;
+                float p = scores[t0 + j] * inv;
+                for (int d = 0; d < D; d++) oh[d] += p * vt[d];
+            }
         }
     }
 }
@@ -150,6 +251,14 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
         N += q->n_tokens;
     }
     {
+        int need = 0;
+        for (int s = 0; s < n_seqs; s++) need += cada_kv_cache_blocks_needed(kv, seqs[s].slot, seqs[s].n_tokens);
+        if (need > kv->n_free)
+            return CADA_ERR(CADA_ERR_NOMEM, "infer: the call needs %d cache blocks; %d of %d are free", need, kv->n_free,
+                            kv->n_blocks);
+        for (int s = 0; s < n_seqs; s++) slot_reserve(kv, seqs[s].slot, seqs[s].n_tokens);
+    }
+    {
         int r = 0;
         for (int s = 0; s < n_seqs; s++)
             for (int j = 0; j < seqs[s].n_tokens; j++, r++) {
@@ -166,8 +275,7 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
         rope_forward(kv->qkv + HD, N, QKV, KVH, D, kv->pos, m->inv_freq);
         /* append this chunk's keys and values to the caches */
         for (int r = 0; r < N; r++) {
-            int slot = seqs[kv->row_seq[r]].slot;
-            size_t at = (((size_t)slot * L + l) * kv->max_len + kv->pos[r]) * kv->kv_dim;
+            size_t at = cache_row(kv, seqs[kv->row_seq[r]].slot, l, kv->pos[r]);
             memcpy(kv->k + at, kv->qkv + (size_t)r * QKV + HD, sizeof(float) * kv->kv_dim);
             memcpy(kv->v + at, kv->qkv + (size_t)r * QKV + HD + kv->kv_dim, sizeof(float) * kv->kv_dim);
         }

@@ -69,6 +69,7 @@ typedef struct {
     int slots;          /* S (rollout and colocated) */
     int max_len;        /* M */
     int prefill_tokens; /* G: rows of the largest infer call */
+    int samples;        /* samples per prompt: they share the prompt's cache blocks */
     int reference;      /* colocated: a reference copy on every rank */
 } cada_memplan_in;
 
@@ -96,7 +97,9 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
  *   gradients   and AdamW m, v: as the GPU table above (learn/learner.h's layout)
  *   activations one micro-batch: Nm / M rows of M tokens, every layer kept or one with
  *               recompute, logits in chunks of logits_chunk rows
- *   rollout     the KV cache (fp32) of S slots x M and the prefill rows of G tokens; it
+ *   rollout     the KV cache (fp32): a pool of blocks for S slots x M, the full blocks of
+ *               a prompt of G / S tokens counted once per group of `samples` samples
+ *               (cada_kv_pool_blocks), and the prefill rows of G tokens; it
  *               exists while a rank rolls out and is freed before it learns
  *   reference   its fp32 copy 4n and the forward of one sequence of M tokens (one kept
  *               layer: the reference never runs backward)

@@ -204,7 +204,7 @@ cada_status cada_judge_yesno(cada_judge *j, cada_judge_question q, const cada_ju
         if (st == CADA_OK && !(tokens[i] = malloc(sizeof(int) * ids[i].n))) st = CADA_ERR(CADA_ERR_NOMEM, "judge tokens");
         for (size_t k = 0; st == CADA_OK && k < ids[i].n; k++) tokens[i][k] = ids[i].ids[k];
     }
-    if (st == CADA_OK) st = cada_kv_cache_init(&kv, &j->m->cfg, slots, j->cfg.max_len, j->cfg.max_len);
+    if (st == CADA_OK) st = cada_kv_cache_init(&kv, &j->m->cfg, slots, j->cfg.max_len, j->cfg.max_len, 0, 0);
     /* groups of up to `slots` items whose tokens fit one call */
     for (int i = 0; i < n && st == CADA_OK;) {
         int g = 0, total = 0;

@@ -31,8 +31,24 @@ typedef struct {
     int request;   /* index into reqs, -1 when the slot is free */
     int pending;   /* the last sampled token, fed at the next step */
     int prefilled; /* prompt already in the cache */
+    int sibling;   /* starts from its prompt group's blocks and logits (set until it has) */
+    int row;       /* this step: row of the call's logits, -1 none */
     cada_rng rng;
 } slot_state;
+
+/* Requests a and b are samples of one prompt. */
+static int same_prompt(const cada_gen_request *a, const cada_gen_request *b) {
+    return a->prompt_id == b->prompt_id && a->prompt_len == b->prompt_len &&
+           (a->prompt == b->prompt || !memcmp(a->prompt, b->prompt, sizeof(int) * (size_t)a->prompt_len));
+}
+
+/* Blocks a request may take at worst: its cache never holds more than
+ * min(prompt + max_new_tokens, max_len) positions; a sibling's full prompt blocks are
+ * shared. */
+static int request_blocks(const cada_gen_request *q, int max_len, int B, int sibling) {
+    int worst = q->prompt_len + q->max_new_tokens < max_len ? q->prompt_len + q->max_new_tokens : max_len;
+    return (worst + B - 1) / B - (sibling ? q->prompt_len / B : 0);
+}
 
 int cada_eos_ids(int tokenizer_eos, int config_eos, int eos[2]) {
     int n = 0;
@@ -219,8 +235,13 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
     }
     /* A call carries at most one prompt per free slot plus one token per running slot
      * (the GPU model has its own cache and limits). */
+    /* CPU: slot S holds an open prompt group's blocks for its samples still waiting */
+    const int paged = !be->gm, share = paged && !cfg->no_prompt_sharing, holder = S;
+    const int B = cfg->kv_block_tokens > 0 ? cfg->kv_block_tokens : CADA_KV_BLOCK_TOKENS, Mb = (cfg->max_len + B - 1) / B;
     cada_status st = CADA_OK;
-    if (!be->gm) st = cada_kv_cache_init(&be->kv, &be->m->cfg, S, cfg->max_len, S * longest);
+    if (!be->gm)
+        st = cada_kv_cache_init(&be->kv, &be->m->cfg, S + 1, cfg->max_len, S * longest, B,
+                                cfg->kv_blocks > 0 ? cfg->kv_blocks : (S + 1) * Mb);
     if (st != CADA_OK) {
         for (int i = 0; i < n_reqs; i++) cada_gen_result_free(&results[i]);
         return st;
@@ -230,34 +251,76 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
     int *seq_slot = calloc((size_t)S, sizeof(int));
     int *one_token = calloc((size_t)S, sizeof(int));
     float *logits = malloc(sizeof(float) * (size_t)(be->gm ? 2 : 1) * S * V); /* GPU: + the calls' rows */
+    float *group_logits = share ? malloc(sizeof(float) * (size_t)V) : NULL; /* after the open group's prompt */
     cada_sampler sampler = {0};
-    if (!slots || !seqs || !seq_slot || !one_token || !logits || cada_sampler_init(&sampler, V) != 0) {
+    if (!slots || !seqs || !seq_slot || !one_token || !logits || (share && !group_logits) || cada_sampler_init(&sampler, V) != 0) {
         st = CADA_ERR(CADA_ERR_NOMEM, "generate: engine buffers");
         goto done;
     }
     if (stats) {
         memset(stats, 0, sizeof *stats);
         stats->cache_bytes = be->kv.bytes;
+        stats->cache_blocks = be->kv.n_blocks;
 #ifdef CADA_HAVE_CUDA
         if (be->gm) stats->cache_bytes = cada_gpu_model_plan_of(be->gm)->kv_cache;
 #endif
     }
     for (int s = 0; s < S; s++) slots[s].request = -1;
     int next = 0, active = 0;
+    /* the open prompt group (CPU): its first request, the slot that prefills it (-1 once
+     * the holder has its blocks), whether it closes once this step's samples have its
+     * blocks */
+    int group = -1, group_leader = -1, group_closing = 0;
     while (next < n_reqs || active > 0) {
-        /* admit waiting requests into free slots */
+        /* admit waiting requests into free slots, in order, while the pool allows */
+        int committed = 0;
+        if (paged) {
+            committed = be->kv.n_blocks - be->kv.n_free;
+            for (int s = 0; s < S; s++) {
+                if (slots[s].request < 0) continue;
+                const cada_gen_request *q = &reqs[slots[s].request];
+                int worst = q->prompt_len + q->max_new_tokens < cfg->max_len ? q->prompt_len + q->max_new_tokens : cfg->max_len;
+                committed += cada_kv_cache_blocks_needed(&be->kv, s, worst - be->kv.len[s]);
+            }
+        }
         for (int s = 0; s < S && next < n_reqs; s++) {
             if (slots[s].request >= 0) continue;
+            const cada_gen_request *q = &reqs[next];
+            const int sib = share && group >= 0 && same_prompt(&reqs[group], q);
+            const int more = share && next + 1 < n_reqs && same_prompt(q, &reqs[next + 1]);
+            if (share && !sib && more && group >= 0) break; /* the last group's samples take its blocks first */
+            if (paged) {
+                int need = request_blocks(q, cfg->max_len, B, sib);
+                if (committed + need > be->kv.n_blocks) {
+                    if (active == 0) {
+                        st = CADA_ERR(CADA_ERR_NOMEM,
+                                      "generate: request %d needs up to %d cache blocks of %d tokens; the pool has %d "
+                                      "(raise the KV budget)",
+                                      next, need, B, be->kv.n_blocks);
+                        goto done;
+                    }
+                    break; /* it waits for running sequences to end */
+                }
+                committed += need;
+            }
+            backend_clear_slot(be, s);
             slots[s].request = next;
             slots[s].prefilled = 0;
-            cada_rng_init(&slots[s].rng, cfg->seed, reqs[next].prompt_id, reqs[next].sample_index, 0);
-            backend_clear_slot(be, s);
+            slots[s].sibling = sib;
+            cada_rng_init(&slots[s].rng, cfg->seed, q->prompt_id, q->sample_index, 0);
+            if (share && !sib && more) { /* a new group: this one prefills for the next ones */
+                group = next;
+                group_leader = s;
+                group_closing = 0;
+            }
+            if (sib && !more) group_closing = 1;
             next++;
             active++;
         }
         int n = 0, new_prompt_tokens = 0;
         for (int s = 0; s < S; s++) {
-            if (slots[s].request < 0) continue;
+            slots[s].row = -1;
+            if (slots[s].request < 0 || slots[s].sibling) continue;
             const cada_gen_request *q = &reqs[slots[s].request];
             seqs[n].slot = s;
             if (!slots[s].prefilled) {
@@ -269,18 +332,43 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
                 seqs[n].tokens = &one_token[s];
                 seqs[n].n_tokens = 1;
             }
+            slots[s].row = n;
             seq_slot[n++] = s;
         }
-        st = backend_infer(be, seqs, n, new_prompt_tokens, logits, V, stats);
-        if (st != CADA_OK) goto done;
-        for (int i = 0; i < n; i++) {
-            int s = seq_slot[i];
+        if (n > 0) {
+            st = backend_infer(be, seqs, n, new_prompt_tokens, logits, V, stats);
+            if (st != CADA_OK) goto done;
+        }
+        if (share && group >= 0) {
+            if (group_leader >= 0) { /* the prompt was prefilled in this call: keep its blocks and logits */
+                memcpy(group_logits, logits + (size_t)slots[group_leader].row * V, sizeof(float) * (size_t)V);
+                cada_kv_cache_clear_slot(&be->kv, holder);
+                st = cada_kv_cache_share(&be->kv, holder, group_leader, reqs[group].prompt_len);
+                if (st != CADA_OK) goto done;
+                group_leader = -1;
+            }
+            for (int s = 0; s < S; s++) {
+                if (slots[s].request < 0 || !slots[s].sibling) continue;
+                st = cada_kv_cache_share(&be->kv, s, holder, reqs[group].prompt_len);
+                if (st != CADA_OK) goto done;
+                if (stats) stats->shared_prompt_tokens += reqs[group].prompt_len;
+            }
+            if (group_closing) {
+                cada_kv_cache_clear_slot(&be->kv, holder);
+                group = -1;
+                group_closing = 0;
+            }
+        }
+        for (int s = 0; s < S; s++) {
             slot_state *ss = &slots[s];
+            if (ss->request < 0 || (ss->row < 0 && !ss->sibling)) continue;
             int r = ss->request;
             cada_gen_result *res = &results[r];
+            const float *row = ss->sibling ? group_logits : logits + (size_t)ss->row * V;
             ss->prefilled = 1;
+            ss->sibling = 0;
             float lp;
-            int tok = cada_sample(&sampler, logits + (size_t)i * V, &cfg->sampling, &ss->rng, &lp);
+            int tok = cada_sample(&sampler, row, &cfg->sampling, &ss->rng, &lp);
             res->tokens[res->n] = tok;
             res->logprobs[res->n] = lp;
             res->n++;
@@ -294,6 +382,7 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
             if (fin != CADA_FINISH_NONE) {
                 res->finish = fin;
                 ss->request = -1;
+                if (paged) backend_clear_slot(be, s); /* its blocks back to the pool now */
                 active--;
             } else {
                 ss->pending = tok;
@@ -309,6 +398,8 @@ done:
     free(seq_slot);
     free(one_token);
     free(logits);
+    free(group_logits);
+    if (stats && !be->gm) stats->cache_blocks_peak = be->kv.peak_used;
     if (!be->gm) cada_kv_cache_free(&be->kv);
     return st;
 }

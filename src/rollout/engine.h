@@ -13,7 +13,19 @@
  * A sequence ends on an EOS id, when the caller's stop check says so (stop strings
  * need the tokenizer, which the caller has), at max_new_tokens, or at the context
  * limit (the cache's max_len). A prompt longer than max_len - 1 is an error naming the
- * request, never truncated silently. */
+ * request, never truncated silently.
+ *
+ * On the CPU the cache is paged (model/infer.h). Consecutive requests with the same
+ * prompt (same prompt id and tokens: the samples of one prompt) share it: the first
+ * prefills it, the cache keeps a reference to its blocks until the last of them has
+ * started, and each other sample starts from those blocks (its partial last block is
+ * copied when it appends its first own token) and from the logits after the prompt,
+ * drawing its first token with its own stream. Results are the same as if each sample
+ * had prefilled the prompt itself (up to the sgemm row-count effect noted in infer.h:
+ * a prefill call with fewer rows). A request is admitted when a slot is free and the
+ * pool has the blocks it may need at worst (min(prompt + max_new_tokens, max_len)
+ * positions, less the shared ones) beyond what running sequences may still take, so a
+ * pool below the worst case delays admissions but never fails a call. */
 #ifndef CADA_ROLLOUT_ENGINE_H
 #define CADA_ROLLOUT_ENGINE_H
 
@@ -62,6 +74,11 @@ typedef struct {
     cada_stop_fn stop;  /* may be NULL */
     cada_token_fn on_token; /* may be NULL */
     void *ctx;
+    /* CPU KV cache (model/infer.h): positions per block (0: CADA_KV_BLOCK_TOKENS) and
+     * blocks in the pool (0: room for every slot to reach max_len, plus one prompt's
+     * blocks held for its waiting samples, so admission never waits on memory) */
+    int kv_block_tokens, kv_blocks;
+    int no_prompt_sharing; /* 1: every sample prefills its prompt (the reference for tests) */
 } cada_engine_config;
 
 typedef struct {
@@ -69,6 +86,8 @@ typedef struct {
     long prefill_tokens, decode_tokens;
     int model_calls;
     size_t cache_bytes;
+    int cache_blocks, cache_blocks_peak; /* CPU: the pool's blocks, the most in use at once */
+    long shared_prompt_tokens;           /* CPU: prompt tokens not prefilled (shared with a sample before) */
 } cada_engine_stats;
 
 /* The end-of-sequence ids of a model: its tokenizer's and its configuration's (either

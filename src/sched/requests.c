@@ -26,5 +26,7 @@ cada_engine_config cada_request_engine(const cada_run_config *c, long long step,
     ec.max_len = c->max_len;
     ec.eos_ids = eos;
     ec.n_eos = n_eos;
+    /* a pool with the prompt blocks of each group of samples counted once (the plan's) */
+    ec.kv_blocks = cada_kv_pool_blocks(c->slots, c->max_len, 0, c->samples_per_prompt, c->max_len - c->max_new_tokens);
     return ec;
 }

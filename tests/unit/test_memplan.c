@@ -210,7 +210,9 @@ TEST(memplan_cpu_matches_allocations) {
             EXPECT(p.params == 4 * m.n_params + (size_t)c.head_dim / 2 * 4, "parameters %zu for %zu", p.params, m.n_params);
             cada_model_free(&m);
             cada_kv_cache kv;
-            REQUIRE_OK(cada_kv_cache_init(&kv, &c, in.slots, in.max_len, in.prefill_tokens));
+            /* as the rollout engine allocates it: a prompt holder slot, the shared pool */
+            REQUIRE_OK(cada_kv_cache_init(&kv, &c, in.slots + 1, in.max_len, in.prefill_tokens, 0,
+                                          cada_kv_pool_blocks(in.slots, in.max_len, 0, in.samples, in.prefill_tokens / in.slots)));
             EXPECT(p.rollout <= kv.bytes && kv.bytes - p.rollout <= (size_t)in.max_len * 4 * 64,
                    "KV cache planned %zu (1 thread), allocated %zu", p.rollout, kv.bytes);
             cada_kv_cache_free(&kv);
