@@ -849,8 +849,7 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
             L->player[0] = L->player[1] = -1;
             CADA_TRY(cada_comm_allgather_range(L->c, &L->sh, m->params, 0, L->layer0_off, m->params));
             CADA_TRY(cada_comm_allgather_range(L->c, &L->sh, m->params, L->layers_end, np, m->params + L->layers_end));
-            L->whole = L->W == 1;
-            z3_release(L);
+            z3_release(L); /* W > 1: the layers outside the shard are stale now */
         } else if (ar.applied && L->cfg.zero != CADA_DP) {
             CADA_TRY(cada_comm_allgather(L->c, &L->sh, m->params));
         }

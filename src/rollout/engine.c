@@ -42,12 +42,14 @@ static int same_prompt(const cada_gen_request *a, const cada_gen_request *b) {
            (a->prompt == b->prompt || !memcmp(a->prompt, b->prompt, sizeof(int) * (size_t)a->prompt_len));
 }
 
-/* Blocks a request may take at worst: its cache never holds more than
- * min(prompt + max_new_tokens, max_len) positions; a sibling's full prompt blocks are
- * shared. */
+/* Positions a request's cache holds at most: min(prompt + max_new_tokens, max_len). */
+static int worst_len(const cada_gen_request *q, int max_len) {
+    return q->prompt_len + q->max_new_tokens < max_len ? q->prompt_len + q->max_new_tokens : max_len;
+}
+
+/* Blocks a request may take at worst; a sibling's full prompt blocks are shared. */
 static int request_blocks(const cada_gen_request *q, int max_len, int B, int sibling) {
-    int worst = q->prompt_len + q->max_new_tokens < max_len ? q->prompt_len + q->max_new_tokens : max_len;
-    return (worst + B - 1) / B - (sibling ? q->prompt_len / B : 0);
+    return (worst_len(q, max_len) + B - 1) / B - (sibling ? q->prompt_len / B : 0);
 }
 
 int cada_eos_ids(int tokenizer_eos, int config_eos, int eos[2]) {
@@ -278,9 +280,8 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
             committed = be->kv.n_blocks - be->kv.n_free;
             for (int s = 0; s < S; s++) {
                 if (slots[s].request < 0) continue;
-                const cada_gen_request *q = &reqs[slots[s].request];
-                int worst = q->prompt_len + q->max_new_tokens < cfg->max_len ? q->prompt_len + q->max_new_tokens : cfg->max_len;
-                committed += cada_kv_cache_blocks_needed(&be->kv, s, worst - be->kv.len[s]);
+                const int left = worst_len(&reqs[slots[s].request], cfg->max_len) - be->kv.len[s];
+                committed += cada_kv_cache_blocks_needed(&be->kv, s, left);
             }
         }
         for (int s = 0; s < S && next < n_reqs; s++) {
