@@ -22,15 +22,18 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
     *n_out = 0;
     *generate_s = 0;
     if (!mine) return CADA_OK;
-    cada_tok_ids *ids = calloc((size_t)mine, sizeof *ids);
+    const int bare = cada_request_condition_bare(&t->cfg);
+    cada_tok_ids *ids = calloc((size_t)mine, sizeof *ids), *bare_ids = calloc((size_t)mine, sizeof *bare_ids);
     cada_rollout_prompt *prompts = calloc((size_t)mine, sizeof *prompts);
-    cada_status st = ids && prompts ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: rollout prompts", t->rank);
+    cada_status st = ids && bare_ids && prompts ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: rollout prompts", t->rank);
     for (int p = 0, k = 0; p < P && st == CADA_OK; p++) {
         if (p % t->world != t->rank) continue;
         int item = cada_cursor_item(&t->cursor, step * P + p);
         const cada_item *it = &t->cursor.data.items[item];
         st = cada_request_render(&t->builder, t->tok, it, &ids[k]);
-        prompts[k] = (cada_rollout_prompt){item, p, it->label != CADA_LABEL_BENIGN, ids[k].ids, (int)ids[k].n};
+        if (st == CADA_OK && bare) st = cada_request_render_bare(t->tok, it, &bare_ids[k]);
+        prompts[k] = (cada_rollout_prompt){item, p, it->label != CADA_LABEL_BENIGN, ids[k].ids, (int)ids[k].n,
+                                           bare ? bare_ids[k].ids : NULL, (int)bare_ids[k].n};
         k++;
     }
     cada_rollout_policy pol = trainer_policy(t);
@@ -46,8 +49,12 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
         *out = NULL;
         *n_out = 0;
     }
-    for (int k = 0; ids && k < mine; k++) cada_tok_ids_free(&ids[k]);
+    for (int k = 0; ids && bare_ids && k < mine; k++) {
+        cada_tok_ids_free(&ids[k]);
+        cada_tok_ids_free(&bare_ids[k]);
+    }
     free(ids);
+    free(bare_ids);
     free(prompts);
     return st;
 }

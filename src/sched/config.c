@@ -104,6 +104,7 @@ static const key_spec keys[] = {
     {"learn", "kl_coef", KEY_FLOAT, F(kl_coef), "0.01", 0, 1e3, NULL, "KL-to-reference coefficient (the paper: 0.01)"},
     {"learn", "kl_estimator", KEY_CHOICE, F(kl_estimator), "k3", 0, 0, "k1|k2|k3", "KL estimator"},
     {"learn", "kl_in", KEY_CHOICE, F(kl_in), "loss", 0, 0, "reward|loss", "apply the KL term in the reward or in the loss"},
+    {"learn", "condition", KEY_CHOICE, F(condition), "bare", 0, 0, "bare|augmented", "the prompt the learner trains the sampled (analysis, response) on: bare (the request alone in the chat template, as the paper writes the update, grad log pi(R, y | x): the codes and cases shape the samples and the model learns to reason that way without them) or augmented (the case-augmented prompt it was sampled under)"},
     {"learn", "clip_low", KEY_FLOAT, F(clip_low), "0.2", 0, 10, NULL, "PPO/GRPO ratio clip below 1"},
     {"learn", "clip_high", KEY_FLOAT, F(clip_high), "0.28", 0, 10, NULL, "PPO/GRPO ratio clip above 1"},
     {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "auto", 0, 0, "auto|token-mean|sequence-mean|sequence-sum", "how per-token losses add up: token-mean (every completion token of the step weighs the same), sequence-mean (mean over sequences of each one's token mean), sequence-sum (mean over sequences of each one's token sum: REINFORCE on sequence log-probs); auto: the algorithm's own (reinforce, rloo: sequence-sum; grpo, ppo: token-mean)"},

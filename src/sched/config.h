@@ -103,6 +103,7 @@ typedef struct {
     float kl_coef;
     char kl_estimator[8];              /* k1 | k2 | k3 */
     char kl_in[8];                     /* reward | loss */
+    char condition[16];                /* bare | augmented: the prompt the learner conditions on */
     float clip_low, clip_high;
     char loss_agg[16];                 /* auto | token-mean | sequence-mean | sequence-sum */
     int micro_batch_tokens;

@@ -6,6 +6,7 @@
 #ifdef CADA_HAVE_MPI
 #include "base/log.h"
 #include "sched/exchange.h"
+#include "sched/requests.h"
 #include "sched/rollout_stage.h"
 
 #include <mpi.h>
@@ -38,15 +39,25 @@ static cada_status rollout_work(trainer *t, long long step) {
     t->watch.phase = "rollout";
     int P = (int)rq->n_prompts, n = 0;
     cada_rollout_prompt *prompts = calloc((size_t)(P ? P : 1), sizeof *prompts);
+    const int bare = cada_request_condition_bare(&t->cfg);
+    cada_tok_ids *bare_ids = calloc((size_t)(P ? P : 1), sizeof *bare_ids);
     seq_rec *seqs = NULL;
     Cada__Trajectory *tm = NULL, **tp = NULL;
-    cada_status st = prompts ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: rollout prompts", t->rank);
+    cada_status st = prompts && bare_ids ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: rollout prompts", t->rank);
     for (int p = 0; p < P && st == CADA_OK; p++) {
         const Cada__Prompt *pr = rq->prompts[p];
         if (pr->prompt_id >= (uint64_t)t->cursor.data.n || pr->n_tokens == 0 || pr->position < 0 || pr->position >= t->cfg.prompts_per_step)
             st = CADA_ERR(CADA_ERR_FORMAT, "rank %d: rollout request prompt %d: id %llu, position %d, %zu tokens", t->rank, p,
                           (unsigned long long)pr->prompt_id, pr->position, pr->n_tokens);
-        prompts[p] = (cada_rollout_prompt){(int)pr->prompt_id, pr->position, pr->label, pr->tokens, (int)pr->n_tokens};
+        prompts[p] = (cada_rollout_prompt){(int)pr->prompt_id, pr->position, pr->label, pr->tokens, (int)pr->n_tokens, NULL, 0};
+        /* learn.condition = bare: the sequences carry the bare request's prompt, rendered
+         * here from this rank's copy of the training set (the scheduler sends the prompt
+         * the samples are drawn under) */
+        if (st == CADA_OK && bare) {
+            st = cada_request_render_bare(t->tok, &t->cursor.data.items[pr->prompt_id], &bare_ids[p]);
+            prompts[p].train_ids = bare_ids[p].ids;
+            prompts[p].n_train_ids = (int)bare_ids[p].n;
+        }
     }
     double generate_s = 0;
     cada_rollout_policy pol = trainer_policy(t);
@@ -78,6 +89,8 @@ static cada_status rollout_work(trainer *t, long long step) {
     }
     seqs_free(seqs, n);
     free(prompts);
+    for (int p = 0; bare_ids && p < P; p++) cada_tok_ids_free(&bare_ids[p]);
+    free(bare_ids);
     free(tm);
     free(tp);
     cada_wire_free(env);

@@ -13,6 +13,16 @@ cada_status cada_request_render(const cada_prompt_builder *builder, cada_tokeniz
     return st;
 }
 
+cada_status cada_request_render_bare(const cada_tokenizer *tok, const cada_item *it, cada_tok_ids *ids) {
+    cada_str rendered = {0};
+    cada_status st = cada_chat_text(tok, NULL, it->prompt, &rendered);
+    if (st == CADA_OK) st = cada_tok_encode(tok, rendered.data, rendered.len, 0, ids);
+    cada_str_free(&rendered);
+    return st;
+}
+
+int cada_request_condition_bare(const cada_run_config *c) { return !strcmp(c->condition, "bare"); }
+
 void cada_request_samples(cada_gen_request *out, int item, const int *prompt, int prompt_len, int samples, int max_new_tokens) {
     for (int s = 0; s < samples; s++) out[s] = (cada_gen_request){(uint64_t)item, (uint32_t)s, prompt, prompt_len, max_new_tokens};
 }

@@ -17,6 +17,16 @@
 cada_status cada_request_render(const cada_prompt_builder *builder, cada_tokenizer *tok, const cada_item *item,
                                 cada_tok_ids *ids);
 
+/* The prompt the learner trains on under learn.condition = bare: the request alone as
+ * the user turn of the model's chat template (its default system turn, generation prompt
+ * added), tokenized (ids owned by the caller). The samples are drawn under the
+ * case-augmented prompt (cada_request_render); the learner and the reference score the
+ * same completion tokens after this prompt instead: the update is grad log pi(R, y | x)
+ * on the bare request, as the paper writes it (shared/CADA.md, "Update"). */
+cada_status cada_request_render_bare(const cada_tokenizer *tok, const cada_item *item, cada_tok_ids *ids);
+/* 1 when the run trains on the bare request (learn.condition = bare). */
+int cada_request_condition_bare(const cada_run_config *c);
+
 /* The `samples` requests of one prompt into out[0..samples): sampling stream (item,
  * sample s), the prompt tokens (borrowed, not copied), max_new_tokens. */
 void cada_request_samples(cada_gen_request *out, int item, const int *prompt, int prompt_len, int samples, int max_new_tokens);

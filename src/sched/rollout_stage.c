@@ -79,7 +79,7 @@ cada_status cada_rollout_stage_run(const cada_rollout_policy *pol, const cada_ru
         q->item = pr->item;
         q->harmful = pr->harmful;
         q->version = version;
-        st = seq_from_generation(q, &reqs[i], &res[i]);
+        st = seq_from_generation(q, pr->train_ids ? pr->train_ids : pr->ids, pr->train_ids ? pr->n_train_ids : pr->n_ids, &res[i]);
     }
     if (res)
         for (int i = 0; i < n; i++) cada_gen_result_free(&res[i]);

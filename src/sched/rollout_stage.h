@@ -27,13 +27,17 @@ typedef struct {
     int item;      /* dataset index: the sampling stream's prompt id */
     int position;  /* position in the step */
     int harmful;
-    const int *ids;
+    const int *ids;       /* the prompt the samples are drawn under */
     int n_ids;
+    const int *train_ids; /* the prompt the sequences carry to the learner (learn.condition
+                             = bare: requests.h's bare render); NULL: ids */
+    int n_train_ids;
 } cada_rollout_prompt;
 
 /* Generates the samples of p[0..n_prompts) for step `step` (0-based) with policy version
  * `version`; *out (n_prompts x samples_per_prompt records, prompt-major, malloc'd) holds
- * tokens, rollout log-probs, order, sample, item, harmful, finish and version.
+ * tokens (the train prompt, then the completion), rollout log-probs (under the sampling
+ * prompt), order, sample, item, harmful, finish and version.
  * *generate_s: the generation's wall time. progress (may be NULL) shows the phase under
  * `label`. */
 cada_status cada_rollout_stage_run(const cada_rollout_policy *pol, const cada_run_config *c, long long step,

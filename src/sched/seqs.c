@@ -26,14 +26,14 @@ void seqs_sort(seq_rec *s, int n) {
     if (n > 1) qsort(s, (size_t)n, sizeof *s, by_order);
 }
 
-cada_status seq_from_generation(seq_rec *q, const cada_gen_request *req, const cada_gen_result *res) {
-    q->prompt_len = req->prompt_len;
+cada_status seq_from_generation(seq_rec *q, const int *prompt, int prompt_len, const cada_gen_result *res) {
+    q->prompt_len = prompt_len;
     q->completion_len = res->n;
     q->finish = (int)res->finish;
     q->tokens = malloc(sizeof(int) * (size_t)(q->prompt_len + q->completion_len));
     q->rollout_lp = malloc(sizeof(float) * (size_t)(q->completion_len ? q->completion_len : 1));
     if (!q->tokens || !q->rollout_lp) return CADA_ERR(CADA_ERR_NOMEM, "trajectories");
-    memcpy(q->tokens, req->prompt, sizeof(int) * (size_t)q->prompt_len);
+    memcpy(q->tokens, prompt, sizeof(int) * (size_t)q->prompt_len);
     memcpy(q->tokens + q->prompt_len, res->tokens, sizeof(int) * (size_t)q->completion_len);
     memcpy(q->rollout_lp, res->logprobs, sizeof(float) * (size_t)q->completion_len);
     return CADA_OK;

@@ -37,9 +37,12 @@ typedef struct {
 void seqs_free(seq_rec *s, int n);
 /* Sorts s[0..n) by (order, sample): the batch order every learner uses. */
 void seqs_sort(seq_rec *s, int n);
-/* q's tokens (prompt + completion) and rollout log-probs from a generation request and
- * its result; q's other fields are the caller's. */
-cada_status seq_from_generation(seq_rec *q, const cada_gen_request *req, const cada_gen_result *res);
+/* q's tokens (prompt[0..prompt_len), then the completion) and rollout log-probs from a
+ * generation result; q's other fields are the caller's. prompt is the one the learner
+ * conditions on: the generation request's own, or another rendering of the same request
+ * (learn.condition = bare: the completion's log-probs are still the engine's under the
+ * prompt it was sampled with). */
+cada_status seq_from_generation(seq_rec *q, const int *prompt, int prompt_len, const cada_gen_result *res);
 
 /* Limits a received Trajectory is checked against. */
 typedef struct {

@@ -1,5 +1,5 @@
 # cada train end to end on the real SmolLM2 under mpirun with 2 colocated ranks, one
-# short step: case-augmented prompts, sampling, rule rewards, reference log-probs,
+# short step: case-augmented prompts, sampling, the learner on the bare request, rule rewards, reference log-probs,
 # protobuf exchange of trajectories, a ZeRO-1 REINFORCE update, progress lines inside
 # the rollout and learn phases, metrics and a checkpoint that loads again. Then a
 # layout that does not fit the world size must be refused before any work starts.
@@ -19,6 +19,10 @@ import json, sys, math
 m = json.loads(open(sys.argv[1]).readline())
 assert m["step"] == 1 and m["sequences"] == 4, m
 assert math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]) and m["grad_norm"] > 0, m
+# learn.condition = bare (the default): the learner scores the completions after the bare
+# request, not after the case-augmented prompt they were sampled under, so its log-probs
+# are far from the engine's (under augmented they agree to ~1e-5: tests/cli/train_resume.sh)
+assert m["logprob_mismatch"] > 0.05, m
 PY
 for f in config.json config.ini run_state.json tokenizer.json; do
   [ -s "$TMP/run/checkpoint-1/$f" ] || fail "checkpoint lacks $f"

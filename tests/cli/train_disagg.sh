@@ -13,8 +13,9 @@
 #     does not depend on the rank that draws it; the learner uses learn.fixed_order, whose
 #     reductions are bit-identical across learner counts when each learner's share of
 #     micro-batches is a power of two (learn/learner.h), as it is here;
-#  3. one-step-off asynchronous mode: staleness 1 from the second step, recorded;
-#  4. a layout that does not fit the world size is refused before any work.
+#  3. the bare conditioning (learn.condition) alike in both placements;
+#  4. one-step-off asynchronous mode: staleness 1 from the second step, recorded;
+#  5. a layout that does not fit the world size is refused before any work.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
 cd "$ROOT"
@@ -64,6 +65,22 @@ for zero in 1 3; do
 done
 cmp "$TMP/colo1/samples.jsonl" "$TMP/colo3/samples.jsonl" || fail "colocated ZeRO-3: samples differ from ZeRO-1"
 same_weights "$TMP/colo1/checkpoint-3" "$TMP/colo3/checkpoint-3" || fail "colocated ZeRO-3: weights differ from ZeRO-1"
+# learn.condition = bare (the default) with the case-augmented template: the scheduler
+# sends the sampling prompt, the rollout ranks render the bare request the learners
+# train on; the colocated ranks render both themselves. Both placements must give the
+# same samples and weights, and the learner's log-probs must be those of another prompt.
+B=(--set prompt.template=cada --set prompt.k=1 --set rollout.max_len=1024 --set learn.micro_batch_tokens=1024 --set run.steps=2)
+train 4 2 1 1 "$TMP/bare_d" "${B[@]}"
+run_expect_rc 0 timeout 100 "${MPIRUN[@]}" -np 2 "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${B[@]}" \
+  --set cluster.placement=colocated --set cluster.learner_ranks=2 --set cluster.rollout_ranks=0 --set cluster.reward_ranks=0 \
+  --set run.checkpoint_every=2 --set run.out_dir="$TMP/bare_c"
+cmp "$TMP/bare_d/samples.jsonl" "$TMP/bare_c/samples.jsonl" || fail "bare conditioning: samples differ between placements"
+same_weights "$TMP/bare_d/checkpoint-2" "$TMP/bare_c/checkpoint-2" || fail "bare conditioning: weights differ between placements"
+python3 - "$TMP/bare_d/metrics.jsonl" <<'PY' || fail "bare conditioning: the learner scored the sampling prompt"
+import json, sys
+m = json.loads(open(sys.argv[1]).readline())
+assert m["logprob_mismatch"] > 1e-2, m
+PY
 # one-step-off: step 1 samples with version 0, step s > 1 with version s - 2 (staleness 1)
 train 4 1 2 1 "$TMP/async" --set run.steps=3 --set rollout.mode=async
 expect_contains "$OUT" "one-step-off asynchronous" "step 3/3"

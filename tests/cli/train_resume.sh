@@ -70,13 +70,23 @@ train 1 2 --resume "$TMP/bad" --set run.steps=4 --set run.out_dir="$TMP/badrun"
 expect_contains "$OUT" "is BF16; --resume needs the fp32 weights"
 
 # ZeRO-3 (each learner holds a shard of the layers; checkpoints gather them, a resume
-# loads them whole): 2 + resume + 2 == 4 straight
-train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" --set learn.zero=3 --set run.steps=4 --set run.out_dir="$TMP/z3straight"
-train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" --set learn.zero=3 --set run.steps=2 --set run.out_dir="$TMP/z3split"
+# loads them whole): 2 + resume + 2 == 4 straight. These runs sample under the
+# case-augmented prompt and train on it (learn.condition = augmented), so the learner's
+# log-probs of step 1 are the engine's (CPU, same weights: ~1e-5); tests/cli/train.sh
+# checks that the default, bare, scores them after another prompt.
+Z3=(--set learn.zero=3 --set learn.condition=augmented --set prompt.template=cada --set prompt.k=1
+    --set rollout.max_len=1024 --set learn.micro_batch_tokens=1024)
+train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${Z3[@]}" --set run.steps=4 --set run.out_dir="$TMP/z3straight"
+train 0 2 -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${Z3[@]}" --set run.steps=2 --set run.out_dir="$TMP/z3split"
 train 0 2 --resume "$TMP/z3split/checkpoint-2" --set run.steps=4
 for f in $WEIGHTS optimizer-rank-0.bin optimizer-rank-1.bin run_state.json; do
   cmp "$TMP/z3straight/checkpoint-4/$f" "$TMP/z3split/checkpoint-4/$f" || fail "ZeRO-3: $f differs between the straight and the resumed run"
 done
+python3 - "$TMP/z3straight/metrics.jsonl" <<'PY' || fail "learn.condition = augmented: the learner's log-probs are not the engine's"
+import json, sys
+m = json.loads(open(sys.argv[1]).readline())
+assert m["logprob_mismatch"] < 1e-3, m
+PY
 
 # disaggregated (2 learners, 1 rollout rank, 1 reward rank): 2 + resume + 2 == 4 straight
 D=(--set cluster.placement=disaggregated --set cluster.learner_ranks=2 --set cluster.rollout_ranks=1 --set cluster.reward_ranks=1)
