@@ -111,14 +111,14 @@ TEST(learn_advantages_baselines) {
     float adv[5];
     cada_adv_config c;
     cada_adv_config_default(&c, CADA_ADV_LEAVE_ONE_OUT);
-    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL));
     EXPECT(adv[0] == 1.0f - 0.25f && adv[1] == 0.0f - 0.75f && adv[2] == 0.5f - 0.5f && adv[3] == 0 && adv[4] == 0);
     cada_adv_config_default(&c, CADA_ADV_GROUP);
     c.group_std = 0;
-    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL));
     EXPECT(adv[0] == 0.5f && adv[1] == -0.5f && adv[2] == 0.0f && adv[3] == 0.0f);
     cada_adv_config_default(&c, CADA_ADV_BATCH_MEAN);
-    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL));
     EXPECT(fabsf(adv[4] - (7.0f - 2.1f)) < 1e-6f);
     /* running mean: advantages use the baseline of earlier steps, then b moves once */
     cada_adv_config_default(&c, CADA_ADV_RUNNING_MEAN);
@@ -126,24 +126,21 @@ TEST(learn_advantages_baselines) {
     cada_baseline b;
     cada_baseline_init(&b, &c);
     cada_adv_stats st;
-    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, &st));
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, &st));
     EXPECT(adv[4] == 7.0f && st.baseline_used == 0.0 && fabs(b.value - 1.05) < 1e-12 && b.updates == 1);
     cada_baseline saved = b; /* the run state is a plain struct */
-    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL));
     EXPECT(fabsf(adv[4] - (7.0f - 1.05f)) < 1e-6f);
     float again[5];
-    REQUIRE_OK(cada_advantages(&c, t, 5, &saved, again, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, &saved, again, NULL));
     EXPECT(!memcmp(adv, again, sizeof adv) && saved.value == b.value, "restored baseline continues identically");
     /* beta <= 0: b is the mean of batch means */
     c.baseline_beta = 0;
     cada_baseline_init(&b, &c);
-    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, NULL));
-    REQUIRE_OK(cada_advantages(&c, t, 2, &b, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 2, &b, adv, NULL));
     EXPECT(fabs(b.value - (2.1 + 0.5) / 2) < 1e-12, "b = %g", b.value);
-    /* KL in the reward needs reference log-probs; the error names the sequence */
-    c.kl_place = CADA_KL_IN_REWARD;
-    EXPECT(cada_advantages(&c, t, 5, &b, adv, NULL, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0"));
-    EXPECT(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL) == CADA_ERR_ARG);
+    EXPECT(cada_advantages(&c, t, 5, NULL, adv, NULL) == CADA_ERR_ARG, "the running mean needs its state");
 }
 
 TEST(learn_loss_errors_and_zero_outside_completions) {
@@ -163,7 +160,16 @@ TEST(learn_loss_errors_and_zero_outside_completions) {
     EXPECT(dlp[3] == 0 && dlp[6] == 0 && dlp[7] == 0, "entries outside completions are zeroed");
     EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 5, &norm, dlp, NULL) == CADA_ERR_ARG, "indices past n_lp");
     c.kl_place = CADA_KL_IN_LOSS;
+    c.kl_est = CADA_KL_K3;
     EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 8, &norm, dlp, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0"));
+    c.kl_place = CADA_KL_IN_REWARD;
+    EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 8, &norm, dlp, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0") &&
+               strstr(cada_error_message(), "reward"), "%s", cada_error_message());
+    /* k1 in the loss: refused (its expected gradient is zero) */
+    c.kl_place = CADA_KL_IN_LOSS;
+    c.kl_est = CADA_KL_K1;
+    EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 8, &norm, dlp, NULL) == CADA_ERR_CONFIG && strstr(cada_error_message(), "zero"),
+           "%s", cada_error_message());
     /* DPO: both members present with reference log-probs, else an error naming the pair */
     t[0].ref_logprob = t[1].ref_logprob = ref;
     cada_token_stats st;
