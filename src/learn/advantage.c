@@ -13,9 +13,6 @@ void cada_adv_config_default(cada_adv_config *c, cada_adv_kind kind) {
     c->baseline_init = 0.0;
     c->group_std = 1;
     c->std_eps = 1e-6;
-    c->kl_place = CADA_KL_OFF;
-    c->kl_est = CADA_KL_K3;
-    c->kl_coef = 0.01;
 }
 
 void cada_baseline_init(cada_baseline *b, const cada_adv_config *c) {
@@ -75,31 +72,16 @@ static cada_status group_advantages(const cada_adv_config *c, const double *r, c
 }
 
 cada_status cada_advantages(const cada_adv_config *c, const cada_traj *t, int n, cada_baseline *baseline, float *adv,
-                            float *shaped_out, cada_adv_stats *stats) {
+                            cada_adv_stats *stats) {
     if (n < 0) return CADA_ERR(CADA_ERR_ARG, "advantages: %d sequences", n);
     if (c->kind == CADA_ADV_RUNNING_MEAN && !baseline)
         return CADA_ERR(CADA_ERR_ARG, "advantages: the running-mean baseline needs its state (baseline is NULL)");
-    double *r = CADA_MALLOC(sizeof(double) * (size_t)(n ? n : 1), "shaped rewards");
+    double *r = CADA_MALLOC(sizeof(double) * (size_t)(n ? n : 1), "rewards");
     if (!r) return CADA_ERR_NOMEM;
-    double raw_sum = 0.0, kl_sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        double ri = t[i].reward, kl = 0.0;
-        raw_sum += ri;
-        if (c->kl_place == CADA_KL_IN_REWARD && t[i].completion_len > 0) {
-            if (!t[i].ref_logprob) {
-                free(r);
-                return CADA_ERR(CADA_ERR_ARG, "advantages: sequence %d has no reference log-probs (KL in the reward needs them)", i);
-            }
-            const float *lp = t[i].old_logprob ? t[i].old_logprob : t[i].rollout_logprob;
-            for (int k = 0; k < t[i].completion_len; k++) kl += cada_kl_value(c->kl_est, lp[k], t[i].ref_logprob[k]);
-            ri -= c->kl_coef * kl;
-        }
-        kl_sum += kl;
-        r[i] = ri;
-    }
-    double shaped_sum = 0.0;
-    for (int i = 0; i < n; i++) shaped_sum += r[i];
-    double mean = n ? shaped_sum / n : 0.0;
+    for (int i = 0; i < n; i++) r[i] = t[i].reward;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += r[i];
+    double mean = n ? sum / n : 0.0;
     double b_used = 0.0, b_next = 0.0;
     switch (c->kind) {
     case CADA_ADV_RUNNING_MEAN:
@@ -131,8 +113,6 @@ cada_status cada_advantages(const cada_adv_config *c, const cada_traj *t, int n,
         free(r);
         return CADA_ERR(CADA_ERR_ARG, "advantages: unknown kind %d", (int)c->kind);
     }
-    if (shaped_out)
-        for (int i = 0; i < n; i++) shaped_out[i] = (float)r[i];
     if (stats) {
         double as = 0.0, aa = 0.0;
         for (int i = 0; i < n; i++) {
@@ -140,9 +120,7 @@ cada_status cada_advantages(const cada_adv_config *c, const cada_traj *t, int n,
             aa += fabs(adv[i]);
         }
         stats->n_seqs = n;
-        stats->reward_mean = n ? raw_sum / n : 0.0;
-        stats->shaped_reward_mean = mean;
-        stats->kl_reward_mean = n ? kl_sum / n : 0.0;
+        stats->reward_mean = mean;
         stats->adv_mean = n ? as / n : 0.0;
         stats->adv_abs_mean = n ? aa / n : 0.0;
         stats->baseline_used = b_used;

@@ -1,8 +1,8 @@
 /* learn/advantage.h: per-sequence advantages from rewards (no model involved).
  *
  * Computed over the GLOBAL batch (every sequence of the optimizer step, on every
- * learner rank alike, from rewards and the log-probs that came with the rollouts), so
- * the result does not depend on how sequences are split over ranks or micro-batches.
+ * learner rank alike, from the rewards), so the result does not depend on how
+ * sequences are split over ranks or micro-batches.
  * A sequence's advantage is broadcast to each of its completion tokens by the loss
  * (learn/policy_loss.h): none of these methods has a critic.
  *
@@ -28,15 +28,19 @@
  *   BATCH_MEAN    A_i = r_i - mean of the batch (PPO-clip without a critic).
  *   RAW           A_i = r_i.
  *
- * KL in the reward (kl_place = CADA_KL_IN_REWARD): r_i <- r_i - kl_coef * sum_k
- * est(lp_k, ref_k) over the sequence's completion tokens, with lp the learner's
- * old_logprob when given, else the rollout log-prob (both are the policy that sampled;
- * no gradient flows through the penalty). Requires ref_logprob. The baseline tracks the
- * shaped reward: it is what the policy is trained to raise. */
+ * The rewards here are the task's only. A KL penalty placed in the reward is applied by
+ * the loss (learn/policy_loss.h) as a per-sequence shift of these advantages,
+ * -kl_coef * sum_t est(lp_t, ref_t), because only the learner's forward has the policy's
+ * own log-probs (the rollout engine's are another version's in async runs, and differ
+ * numerically); it needs no extra forward since a sequence stays in one micro-batch.
+ * So the running-mean baseline tracks the task reward alone: any baseline that does not
+ * depend on the current samples keeps the gradient unbiased, the KL part is small
+ * (beta 0.01) and has its own exact expectation, and a baseline of the task reward is
+ * the number to read in metrics.jsonl. For GROUP and the others the shift also comes
+ * after normalisation: the KL's weight does not change with the spread of the rewards. */
 #ifndef CADA_LEARN_ADVANTAGE_H
 #define CADA_LEARN_ADVANTAGE_H
 
-#include "learn/kl.h"
 #include "learn/traj.h"
 
 typedef enum {
@@ -60,9 +64,6 @@ typedef struct {
     double baseline_init; /* b before the first update */
     int group_std;        /* GROUP: divide by the group's std */
     double std_eps;       /* GROUP: (std + eps); 1e-6 as in TRL/verl */
-    cada_kl_placement kl_place;
-    cada_kl_estimator kl_est;
-    double kl_coef;       /* the paper: 0.01 */
 } cada_adv_config;
 
 void cada_adv_config_default(cada_adv_config *c, cada_adv_kind kind);
@@ -70,18 +71,15 @@ void cada_baseline_init(cada_baseline *b, const cada_adv_config *c);
 
 typedef struct {
     int n_seqs;
-    double reward_mean;        /* raw rewards */
-    double shaped_reward_mean; /* after the KL penalty (= reward_mean without one) */
-    double kl_reward_mean;     /* mean over sequences of sum_k est (0 without KL in reward) */
+    double reward_mean;        /* task rewards */
     double adv_mean, adv_abs_mean;
     double baseline_used;      /* RUNNING_MEAN: b the advantages used */
     double baseline_next;      /* RUNNING_MEAN: b after this step's update */
 } cada_adv_stats;
 
 /* adv: (n) out. baseline: read and updated for RUNNING_MEAN (may be NULL otherwise).
- * shaped: (n) out or NULL: the reward after the KL penalty. stats may be NULL.
- * Errors: KL in reward without ref_logprob (names the sequence), bad kind. */
+ * stats may be NULL. Errors: a missing baseline, bad kind. */
 cada_status cada_advantages(const cada_adv_config *c, const cada_traj *t, int n, cada_baseline *baseline, float *adv,
-                            float *shaped, cada_adv_stats *stats);
+                            cada_adv_stats *stats);
 
 #endif

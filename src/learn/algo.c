@@ -51,23 +51,23 @@ int cada_algo_parse(const char *name, cada_algo *out) {
 }
 
 void cada_algo_set_kl(cada_algo_config *c, cada_kl_placement place, cada_kl_estimator est, double coef) {
-    c->adv.kl_place = c->pg.kl_place = place;
-    c->adv.kl_est = c->pg.kl_est = est;
-    c->adv.kl_coef = c->pg.kl_coef = coef;
+    c->pg.kl_place = place;
+    c->pg.kl_est = est;
+    c->pg.kl_coef = coef;
 }
 
 static int is_rl(cada_algo a) { return a != CADA_ALGO_SFT && a != CADA_ALGO_DPO; }
 
 cada_status cada_algo_prepare(const cada_algo_config *c, const cada_traj *t, int n, cada_baseline *baseline, float *adv,
                               cada_adv_stats *stats) {
-    if (is_rl(c->algo)) return cada_advantages(&c->adv, t, n, baseline, adv, NULL, stats);
+    if (is_rl(c->algo)) return cada_advantages(&c->adv, t, n, baseline, adv, stats);
     memset(adv, 0, sizeof(float) * (size_t)n);
     if (stats) {
         memset(stats, 0, sizeof *stats);
         stats->n_seqs = n;
         double s = 0.0;
         for (int i = 0; i < n; i++) s += t[i].reward;
-        stats->reward_mean = stats->shaped_reward_mean = n ? s / n : 0.0;
+        stats->reward_mean = n ? s / n : 0.0;
     }
     return CADA_OK;
 }

@@ -8,9 +8,11 @@
  *   PPO        BATCH_MEAN (no critic)       PPO_CLIP eps 0.2/0.2, TOKEN_MEAN
  *   SFT        -                            mean cross-entropy on completions
  *   DPO        -                            DPO, beta 0.1
- * Every field can be changed after cada_algo_config_default. KL: estimator k3 and
+ * Every field can be changed after cada_algo_config_default. KL: estimator k1 and
  * coefficient 0.01 (the paper's beta_KL) are preset, placement is OFF until a run turns
- * it on (CADA's REINFORCE: in the reward), because it needs reference log-probs.
+ * it on (cada train: in the reward, the gradient of the sequence-level KL(pi || pi_ref);
+ * learn/kl.h), because it needs reference log-probs. Truncated importance sampling
+ * (pg.tis_cap) is off here; cada train turns it on (learn.tis_cap).
  *
  * A step: cada_algo_prepare once on the GLOBAL batch (every rank alike; advantages and
  * the running baseline's update), then cada_algo_loss per micro-batch on the log-probs
@@ -40,8 +42,8 @@ typedef struct {
 void cada_algo_config_default(cada_algo_config *c, cada_algo algo);
 const char *cada_algo_name(cada_algo a); /* "reinforce", "grpo", ... */
 int cada_algo_parse(const char *name, cada_algo *out); /* 0 on success */
-/* Sets the KL placement, estimator and coefficient in both the advantage and the loss
- * configuration (only the part that matches `place` acts). */
+/* Sets the KL placement, estimator and coefficient (the loss applies both placements:
+ * learn/policy_loss.h). */
 void cada_algo_set_kl(cada_algo_config *c, cada_kl_placement place, cada_kl_estimator est, double coef);
 
 /* adv: (n) out (zeros for SFT and DPO). baseline: the run's running-mean state

@@ -883,6 +883,10 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
     sm.ratio_min = st.tokens > 0 ? -st.ratio_min_neg : 0.0;
     sm.lp_diff_mean = st.lp_diff_sum / nt;
     sm.lp_diff_max = st.lp_diff_max;
+    sm.kl_reward_mean = st.seqs > 0 ? st.kl_reward_sum / st.seqs : 0.0;
+    sm.is_weight_mean = st.is_weight_sum / nt;
+    sm.is_weight_max = st.tokens > 0 ? st.is_weight_max : 0.0;
+    sm.is_weight_min = st.tokens > 0 ? -st.is_weight_min_neg : 0.0;
     sm.tis_frac = st.tis_truncated / nt;
     sm.dpo_accuracy = st.pairs > 0 ? st.dpo_correct / st.pairs : 0.0;
     sm.tokens = sums[CADA_TOKEN_STATS_NSUM];

@@ -117,9 +117,14 @@ typedef struct {
     int local_micro_batches;
     cada_adv_stats adv;     /* rewards, advantages, baseline */
     cada_token_stats tok;   /* summed over every rank's tokens */
-    /* derived from tok */
-    double loss, entropy_mean, kl_mean, clip_frac, ratio_mean, ratio_min, ratio_max;
-    double lp_diff_mean, lp_diff_max, tis_frac, dpo_accuracy;
+    /* derived from tok (learn/stats.h, learn/policy_loss.h) */
+    double loss, entropy_mean, clip_frac, ratio_mean, ratio_min, ratio_max;
+    double kl_mean;         /* per token, k3: an estimate of KL(pi || pi_ref) whatever the penalty's estimator */
+    double kl_reward_mean;  /* KL in the reward: mean over sequences of sum_t est (the advantage shift / kl_coef) */
+    double lp_diff_mean, lp_diff_max; /* |learner - engine| log-prob per token */
+    double is_weight_mean, is_weight_min, is_weight_max; /* exp(old - rollout) before truncation */
+    double tis_frac;        /* tokens whose IS weight was truncated at tis_cap */
+    double dpo_accuracy;
     double seconds;         /* wall time of the step on this rank */
     double tokens;          /* sequence tokens of the step (all ranks) */
     double tokens_per_s;    /* tokens / seconds */

@@ -30,10 +30,16 @@ typedef struct {
     double kl_loss;       /* KL-in-loss part of loss */
     double tokens;        /* completion tokens seen */
     double seqs;          /* sequences seen */
-    double kl_sum;        /* sum over tokens of est(logprob, ref) when ref_logprob is given */
+    double kl_sum;        /* sum over tokens of k3(logprob, ref) when ref_logprob is given: an
+                             estimate of KL(pi || pi_ref) per token whatever the penalty's
+                             estimator (learn/kl.h: unbiased, >= 0) */
     double kl_tokens;     /* tokens in kl_sum */
+    double kl_reward_sum; /* KL in the reward: sum over sequences of sum_t est(logprob, ref),
+                             the amount each one's advantage was shifted by / kl_coef */
     double ratio_sum;     /* importance ratio pi / pi_old (PPO) or pi / pi_rollout (vanilla) */
     double clipped;       /* tokens whose clipped PPO term was the minimum (zero gradient) */
+    double is_weight_sum; /* the importance weight learner / engine before truncation,
+                             exp(old - rollout_logprob) (policy_loss.h) */
     double tis_truncated; /* tokens whose IS weight hit the cap */
     double lp_diff_sum;   /* |logprob - rollout_logprob|: learner/rollout mismatch */
     double entropy_sum;   /* per-token entropy (learn/entropy.h), summed by the learner */
@@ -44,10 +50,12 @@ typedef struct {
     double ratio_max;
     double ratio_min_neg; /* -min ratio, so every maximum reduces with MAX */
     double lp_diff_max;
+    double is_weight_max;
+    double is_weight_min_neg;
 } cada_token_stats;
 
-#define CADA_TOKEN_STATS_NSUM 15
-#define CADA_TOKEN_STATS_NMAX 3
+#define CADA_TOKEN_STATS_NSUM 17
+#define CADA_TOKEN_STATS_NMAX 5
 
 void cada_token_stats_zero(cada_token_stats *s);
 void cada_token_stats_merge(cada_token_stats *into, const cada_token_stats *add);

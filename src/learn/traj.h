@@ -23,8 +23,9 @@ typedef struct {
     int prompt_len;               /* >= 1 (the first completion token needs a predecessor) */
     int completion_len;           /* >= 0 */
     const float *rollout_logprob; /* (completion_len) log pi_rollout(token): the engine's */
-    const float *old_logprob;     /* (completion_len) or NULL: the learner's log-probs under the
-                                     policy that generated (PPO's pi_old, recomputed) */
+    const float *old_logprob;     /* (completion_len) or NULL: PPO's pi_old, recomputed by the
+                                     learner before several optimizer steps on one batch;
+                                     NULL: pi_old is the forward's own log-probs (policy_loss.h) */
     const float *ref_logprob;     /* (completion_len) or NULL: the frozen reference model's */
     float reward;                 /* scalar reward of the whole sequence */
     int group;                    /* prompt id: GRPO/RLOO groups; DPO: the pair id */

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/config.h"
 
+#include "learn/kl.h"
+
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -102,11 +104,12 @@ static const key_spec keys[] = {
     {"learn", "grad_clip", KEY_FLOAT, F(grad_clip), "1.0", 0, 1e9, NULL, "global gradient-norm clip (0: off)"},
     {"learn", "baseline_beta", KEY_FLOAT, F(baseline_beta), "0.1", 0, 1, NULL, "running-mean baseline step, b += beta (r - b)"},
     {"learn", "kl_coef", KEY_FLOAT, F(kl_coef), "0.01", 0, 1e3, NULL, "KL-to-reference coefficient (the paper: 0.01)"},
-    {"learn", "kl_estimator", KEY_CHOICE, F(kl_estimator), "k3", 0, 0, "k1|k2|k3", "KL estimator"},
-    {"learn", "kl_in", KEY_CHOICE, F(kl_in), "loss", 0, 0, "reward|loss", "apply the KL term in the reward or in the loss"},
+    {"learn", "kl_estimator", KEY_CHOICE, F(kl_estimator), "k1", 0, 0, "k1|k2|k3", "KL estimator per token (k1 = log pi - log pi_ref; learn/kl.h)"},
+    {"learn", "kl_in", KEY_CHOICE, F(kl_in), "reward", 0, 0, "reward|loss", "where the KL term acts: reward (summed over the sequence from the learner's log-probs, subtracted from its advantage; with k1 the gradient of the sequence-level KL(pi || pi_ref), the paper's penalty) or loss (per token: k3 is GRPO's reverse KL, k2 the per-token KL ignoring later tokens; k1 is refused, its expected gradient being zero)"},
     {"learn", "condition", KEY_CHOICE, F(condition), "bare", 0, 0, "bare|augmented", "the prompt the learner trains the sampled (analysis, response) on: bare (the request alone in the chat template, as the paper writes the update, grad log pi(R, y | x): the codes and cases shape the samples and the model learns to reason that way without them) or augmented (the case-augmented prompt it was sampled under)"},
-    {"learn", "clip_low", KEY_FLOAT, F(clip_low), "0.2", 0, 10, NULL, "PPO/GRPO ratio clip below 1"},
-    {"learn", "clip_high", KEY_FLOAT, F(clip_high), "0.28", 0, 10, NULL, "PPO/GRPO ratio clip above 1"},
+    {"learn", "tis_cap", KEY_FLOAT, F(tis_cap), "2.0", 0, 1e6, NULL, "truncated importance sampling: each token's policy-gradient term weighs min(pi_learner / pi_engine, tis_cap), a constant (Yao et al. 2025), correcting the engine/learner gap, async's one-step lag and a training prompt other than the sampling one; 0: off"},
+    {"learn", "clip_low", KEY_FLOAT, F(clip_low), "0.2", 0, 10, NULL, "PPO/GRPO ratio clip below 1 (the ratio to pi_old; cada train takes one optimizer step per batch, so pi_old is the learner's own weights and the ratio 1: learn.tis_cap weighs the engine's samples)"},
+    {"learn", "clip_high", KEY_FLOAT, F(clip_high), "0.28", 0, 10, NULL, "PPO/GRPO ratio clip above 1 (see learn.clip_low)"},
     {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "auto", 0, 0, "auto|token-mean|sequence-mean|sequence-sum", "how per-token losses add up: token-mean (every completion token of the step weighs the same), sequence-mean (mean over sequences of each one's token mean), sequence-sum (mean over sequences of each one's token sum: REINFORCE on sequence log-probs); auto: the algorithm's own (reinforce, rloo: sequence-sum; grpo, ppo: token-mean)"},
     {"learn", "micro_batch_tokens", KEY_INT, F(micro_batch_tokens), "4096", 1, 1e9, NULL, "tokens per forward/backward (gradient accumulation)"},
     {"learn", "zero", KEY_INT, F(zero), "1", 0, 3, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too), 3 ZeRO-3 (layers' parameters too, gathered layer by layer; CPU learner)"},
@@ -366,6 +369,12 @@ static cada_status check_train(const cada_run_config *c) {
         return CADA_ERR(CADA_ERR_UNSUPPORTED,
                         "learn.algorithm = %s needs a fixed dataset; cada train runs RL algorithms (reinforce, grpo, rloo, ppo)",
                         c->algorithm);
+    cada_kl_estimator kl_est;
+    if (c->kl_coef > 0 && cada_kl_parse(c->kl_estimator, &kl_est) == 0 &&
+        cada_kl_check(!strcmp(c->kl_in, "loss") ? CADA_KL_IN_LOSS : CADA_KL_IN_REWARD, kl_est) != CADA_OK) {
+        cada_error_wrap("learn.kl_in = %s with learn.kl_estimator = %s", c->kl_in, c->kl_estimator);
+        return CADA_ERR_CONFIG;
+    }
     if ((!strcmp(c->algorithm, "grpo") || !strcmp(c->algorithm, "rloo")) && c->samples_per_prompt < 2)
         return CADA_ERR(CADA_ERR_CONFIG, "learn.algorithm = %s needs rollout.samples_per_prompt >= 2", c->algorithm);
     return CADA_OK;

@@ -104,6 +104,7 @@ typedef struct {
     char kl_estimator[8];              /* k1 | k2 | k3 */
     char kl_in[8];                     /* reward | loss */
     char condition[16];                /* bare | augmented: the prompt the learner conditions on */
+    float tis_cap;                     /* truncated importance sampling cap (0: off) */
     float clip_low, clip_high;
     char loss_agg[16];                 /* auto | token-mean | sequence-mean | sequence-sum */
     int micro_batch_tokens;

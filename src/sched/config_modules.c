@@ -90,7 +90,12 @@ cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *o
         else if (!strcmp(c->kl_in, "loss")) place = CADA_KL_IN_LOSS;
         else return CADA_ERR(CADA_ERR_CONFIG, "learn.kl_in = '%s' is not one of reward|loss", c->kl_in);
     }
+    if (cada_kl_check(place, est) != CADA_OK) {
+        cada_error_wrap("learn.kl_in = %s with learn.kl_estimator = %s", c->kl_in, c->kl_estimator);
+        return CADA_ERR_CONFIG;
+    }
     cada_algo_set_kl(&out->algo, place, est, c->kl_coef);
+    out->algo.pg.tis_cap = c->tis_cap;
     out->algo.pg.clip_low = c->clip_low;
     out->algo.pg.clip_high = c->clip_high;
     /* auto leaves the aggregation cada_algo_config_default chose for the algorithm */

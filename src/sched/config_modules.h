@@ -23,7 +23,9 @@
  *   trainer computes itself from reward.target_ids) gives detector rule here, whose
  *   verdicts the trainer does not use.
  * learner: learn.algorithm (RL only: sft and dpo are refused), learn.baseline_beta, the
- *   KL term (learn.kl_coef > 0 turns it on, in learn.kl_in, with learn.kl_estimator),
+ *   KL term (learn.kl_coef > 0 turns it on, in learn.kl_in, with learn.kl_estimator;
+ *   k1 in the loss is refused, learn/kl.h's cada_kl_check), learn.tis_cap (the loss's
+ *   truncated importance sampling cap, learn/policy_loss.h),
  *   learn.clip_low/high, learn.loss_agg (auto keeps each algorithm's own), AdamW
  *   (learn.lr, beta1, beta2, eps, weight_decay, grad_clip) and its schedule
  *   (learn.warmup_steps of linear warm-up, then learn.lr_schedule: constant, or cosine

@@ -124,12 +124,16 @@ cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long lo
                               const cada_step_metrics *sm, const cada_metric_field *fields, int n_fields, double *refusal_out) {
     int harmful = 0, refused_harmful = 0;
     double reward_sq = 0, completion_tokens = 0, comp[SEQ_N_COMP] = {0}; /* spread, rollout tokens/s, component means */
+    double lag_sum = 0, lag_max = 0;
     for (int i = 0; i < n_all; i++) {
         harmful += all[i].harmful;
         refused_harmful += all[i].harmful && all[i].refused;
         reward_sq += (double)all[i].reward * all[i].reward;
         completion_tokens += all[i].completion_len;
         for (int k = 0; k < SEQ_N_COMP; k++) comp[k] += all[i].comp[k] / (double)n_all;
+        double lag = (double)(step - all[i].version); /* the learner holds version `step` */
+        lag_sum += lag;
+        lag_max = i == 0 || lag > lag_max ? lag : lag_max;
     }
     const double refusal = harmful ? (double)refused_harmful / harmful : NAN;
     *refusal_out = refusal;
@@ -150,7 +154,18 @@ cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long lo
     json_num(f, "grad_norm", sm->grad_norm);
     json_num(f, "lr", sm->lr);
     json_num(f, "baseline", sm->adv.baseline_next);
-    json_num(f, "logprob_mismatch", sm->lp_diff_max); /* max |rollout - learner| log-prob of the step's tokens */
+    json_num(f, "kl_penalty", sm->kl_reward_mean); /* KL in the reward: mean over sequences of sum_t est */
+    /* how far the samples are from the learner's policy (learn/policy_loss.h): |engine -
+     * learner| log-prob per token, the IS weight learner / engine before truncation and
+     * the share of tokens whose weight met learn.tis_cap, the samples' policy version lag */
+    json_num(f, "engine_lp_gap_mean", sm->lp_diff_mean);
+    json_num(f, "engine_lp_gap_max", sm->lp_diff_max);
+    json_num(f, "is_weight_mean", sm->is_weight_mean);
+    json_num(f, "is_weight_min", sm->is_weight_min);
+    json_num(f, "is_weight_max", sm->is_weight_max);
+    json_num(f, "tis_truncated_frac", sm->tis_frac);
+    json_num(f, "version_lag_mean", n_all ? lag_sum / n_all : 0.0);
+    json_num(f, "version_lag_max", lag_max);
     fprintf(f, ", \"sequences\": %d", n_all);
     for (int k = 0; k < SEQ_N_COMP; k++) {
         char key[32];

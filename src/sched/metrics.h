@@ -1,7 +1,11 @@
 /* sched/metrics.h: what a training run records of each step (rank 0):
  *   out_dir/metrics.jsonl   one JSON line per step: reward mean and spread, refusal
- *                           rate on harmful prompts, KL, entropy, loss, grad norm, lr,
- *                           baseline, log-prob mismatch, reward component means, the
+ *                           rate on harmful prompts, KL (k3 per token) and the KL
+ *                           penalty in the reward, entropy, loss, grad norm, lr,
+ *                           baseline, the off-policy gap (engine_lp_gap_mean/max,
+ *                           is_weight_mean/min/max, tis_truncated_frac: learn/
+ *                           policy_loss.h; version_lag_mean/max: the learner's version
+ *                           minus each sample's), reward component means, the
  *                           placement's fields (phase times "X_s", staleness, ...),
  *                           rollout and learner tokens/s (JSON has no NaN: null);
  *   out_dir/tb/             the same numbers as TensorBoard scalars (tb_events.h;

@@ -202,6 +202,10 @@ cada_status trainer_setup(trainer *t) {
     CADA_TRY(setup_comms(t, role));
     cada_learner_config lc;
     CADA_TRY(cada_config_learner(c, &lc));
+    if (t->rank == 0) /* what the KL term's expected gradient is (learn/kl.h), and the IS weights' cap */
+        CADA_INFO("update: %s, KL: %s (learn.kl_coef %g), truncated importance sampling %s%g", c->algorithm,
+                  cada_kl_gradient(lc.algo.pg.kl_place, lc.algo.pg.kl_est), (double)c->kl_coef,
+                  lc.algo.pg.tis_cap > 0 ? "cap " : "off, learn.tis_cap ", lc.algo.pg.tis_cap);
     if (!strcmp(c->device, "cuda")) CADA_TRY(gpu_setup(t, &lc));
     else if (role == CADA_ROLE_LEARNER) CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->learn_comm, &lc));
     if (t->have_reference) {

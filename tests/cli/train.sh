@@ -22,7 +22,7 @@ assert math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]) and m["grad_no
 # learn.condition = bare (the default): the learner scores the completions after the bare
 # request, not after the case-augmented prompt they were sampled under, so its log-probs
 # are far from the engine's (under augmented they agree to ~1e-5: tests/cli/train_resume.sh)
-assert m["logprob_mismatch"] > 0.05, m
+assert m["engine_lp_gap_max"] > 0.05, m
 PY
 for f in config.json config.ini run_state.json tokenizer.json; do
   [ -s "$TMP/run/checkpoint-1/$f" ] || fail "checkpoint lacks $f"

@@ -14,7 +14,9 @@
 #     reductions are bit-identical across learner counts when each learner's share of
 #     micro-batches is a power of two (learn/learner.h), as it is here;
 #  3. the bare conditioning (learn.condition) alike in both placements;
-#  4. one-step-off asynchronous mode: staleness 1 from the second step, recorded;
+#  4. one-step-off asynchronous mode: staleness 1 from the second step, recorded, with
+#     the samples' version lag and the engine/learner gap it opens (the log-prob gap and
+#     the importance weights of learn.tis_cap's correction) in metrics.jsonl;
 #  5. a layout that does not fit the world size is refused before any work.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
@@ -31,7 +33,8 @@ train() { # NP LEARNERS ROLLOUT REWARD OUT_DIR [more --set ...]
 
 train 5 2 2 1 "$TMP/a" --set run.steps=15
 expect_contains "$OUT" "layout: 5 ranks, disaggregated: rank 0 scheduler + learner 0, rank 1 learner 1, ranks 2-3 rollout, rank 4 reward; synchronous on-policy" \
-  "step 15/15" "checkpoint $TMP/a/checkpoint-15"
+  "step 15/15" "checkpoint $TMP/a/checkpoint-15" \
+  "update: reinforce, KL: k1 summed over the sequence, in the reward: the gradient of the sequence-level KL(pi || pi_ref), exact (learn.kl_coef 0.01), truncated importance sampling cap 2"
 python3 - "$TMP/a" <<'PY' || fail "the reward did not rise, or the samples are off"
 import json, sys
 d = sys.argv[1]
@@ -79,7 +82,7 @@ same_weights "$TMP/bare_d/checkpoint-2" "$TMP/bare_c/checkpoint-2" || fail "bare
 python3 - "$TMP/bare_d/metrics.jsonl" <<'PY' || fail "bare conditioning: the learner scored the sampling prompt"
 import json, sys
 m = json.loads(open(sys.argv[1]).readline())
-assert m["logprob_mismatch"] > 1e-2, m
+assert m["engine_lp_gap_max"] > 1e-2, m
 PY
 # one-step-off: step 1 samples with version 0, step s > 1 with version s - 2 (staleness 1)
 train 4 1 2 1 "$TMP/async" --set run.steps=3 --set rollout.mode=async
@@ -88,6 +91,17 @@ python3 - "$TMP/async" <<'PY' || fail "async staleness"
 import json, sys
 m = [json.loads(l) for l in open(f"{sys.argv[1]}/metrics.jsonl")]
 assert [x["staleness"] for x in m] == [0, 1, 1] and [x["policy_version"] for x in m] == [0, 0, 1], m
+assert [x["version_lag_mean"] for x in m] == [0, 1, 1] and [x["version_lag_max"] for x in m] == [0, 1, 1], m
+for k in ("engine_lp_gap_mean", "engine_lp_gap_max", "is_weight_mean", "is_weight_min", "is_weight_max", "tis_truncated_frac",
+          "kl", "kl_penalty"):
+    assert all(isinstance(x.get(k), (int, float)) for x in m), k
+gap = [x["engine_lp_gap_max"] for x in m]
+print("engine/learner log-prob gap per step:", gap, "IS weights min/max:", [(x["is_weight_min"], x["is_weight_max"]) for x in m])
+# step 1 is on-policy (the engine's numerics only); a step trained on the previous
+# version's samples sees the last update in the gap and in weights away from 1
+assert gap[0] < 1e-3 and min(gap[1:]) > 10 * gap[0], gap
+assert all(x["is_weight_min"] <= x["is_weight_mean"] <= x["is_weight_max"] for x in m), m
+assert all(abs(x["is_weight_max"] - 1) > 1e-3 or abs(x["is_weight_min"] - 1) > 1e-3 for x in m[1:]), m
 s = [json.loads(l) for l in open(f"{sys.argv[1]}/samples.jsonl")]
 assert all(x["policy_version"] == max(0, x["step"] - 2) for x in s)
 PY

@@ -85,7 +85,7 @@ done
 python3 - "$TMP/z3straight/metrics.jsonl" <<'PY' || fail "learn.condition = augmented: the learner's log-probs are not the engine's"
 import json, sys
 m = json.loads(open(sys.argv[1]).readline())
-assert m["logprob_mismatch"] < 1e-3, m
+assert m["engine_lp_gap_max"] < 1e-3, m
 PY
 
 # disaggregated (2 learners, 1 rollout rank, 1 reward rank): 2 + resume + 2 == 4 straight

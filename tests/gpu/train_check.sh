@@ -10,7 +10,7 @@
 # the CPU is fp32; the tiny model's weights are stored in bf16, so both start from the
 # same numbers and the differences are the GPU's arithmetic alone):
 #   complete            both runs end with 3 metrics lines and checkpoint-3
-#   logprob_mismatch    max |rollout log-prob - learner log-prob| over a run's tokens:
+#   engine_lp_gap_max    max |rollout log-prob - learner log-prob| over a run's tokens:
 #                       GPU <= 0.1 nats (KV-cache inference against the training forward,
 #                       both bf16); CPU <= 1e-3 (the same fp32 arithmetic)
 #   step-1 reward       |GPU - CPU| <= 1e-6: the same samples (the same sampler and RNG
@@ -89,8 +89,8 @@ maxof() { awk -v k="$2" 'match($0, "\"" k "\": [^,}]*") { v = substr($0, RSTART,
   if (v + 0 > m) m = v + 0 } END { printf "%.6g", m }' "$1"; }
 absdiff() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; printf "%.6g", d < 0 ? -d : d }'; }
 scaled() { awk -v s="$1" -v x="$2" -v f="$3" 'BEGIN { x = x < 0 ? -x : x; if (f && x < 1) x = 1; printf "%.6g", s * x }'; }
-check logprob_mismatch_gpu "max |rollout - learner| log-prob, GPU, steps 1-3" "$(maxof "$m_gpu" logprob_mismatch)" 0.1
-check logprob_mismatch_cpu "max |rollout - learner| log-prob, CPU, steps 1-3" "$(maxof "$m_cpu" logprob_mismatch)" 0.001
+check engine_lp_gap_max_gpu "max |rollout - learner| log-prob, GPU, steps 1-3" "$(maxof "$m_gpu" engine_lp_gap_max)" 0.1
+check engine_lp_gap_max_cpu "max |rollout - learner| log-prob, CPU, steps 1-3" "$(maxof "$m_cpu" engine_lp_gap_max)" 0.001
 for k in reward_mean kl loss entropy grad_norm; do
   a=$(get "$m_gpu" 1 $k) b=$(get "$m_cpu" 1 $k)
   case $k in

@@ -22,7 +22,7 @@ Files (all tensors f32 unless noted, S sequences, n_lp log-prob slots):
     get dlogprob 0); has_old, has_ref (i32, 1)
     baseline_value, baseline_updates (REINFORCE: the state before the step)
     adv (S), baseline_next (1), loss (1), dlogprob (n_lp), kl_mean (1): mean over tokens
-    of est(logprob, ref) (when ref given), clip_frac (1): PPO tokens whose clipped term
+    of k3(logprob, ref) (when ref given), clip_frac (1): PPO tokens whose clipped term
     was the minimum
   learn_entropy.gold: logits (N, V), lse (N), mask (i32 N), entropy (N)
   learn_adamw.gold, learn_adamw_linear.gold: cfg.*, params0 (P), grads (K, P),
@@ -76,15 +76,8 @@ def kl_est(k, lp, ref):
 
 
 def advantages(cfg, seqs, baseline):
-    """Per-sequence advantages (float64) and the baseline after the step."""
-    r = []
-    for s in seqs:
-        ri = s["reward"]
-        if cfg["kl_place"] == KLP["reward"] and s["len"] > 0:
-            lp = s["old"] if s["old"] is not None else s["rollout"]
-            ri = ri - cfg["kl_coef"] * float(kl_est(cfg["kl_est"], lp, s["ref"]).sum())
-        r.append(ri)
-    r = np.array(r, dtype=np.float64)
+    """Per-sequence advantages (float64) of the task rewards and the baseline after the step."""
+    r = np.array([s["reward"] for s in seqs], dtype=np.float64)  # task rewards: KL in the reward acts in the loss
     kind = cfg["adv"]
     b_next = None
     if kind == ADV["running_mean"]:
@@ -125,26 +118,26 @@ def pg_loss(cfg, seqs, adv, lp_leaves, norm_tokens, norm_seqs):
         if s["len"] == 0:
             continue
         ro = s["rollout"]
-        old = s["old"] if s["old"] is not None else ro
-        if cfg["pg"] == PG["ppo_clip"]:
+        if cfg["kl_place"] == KLP["reward"]:
+            # the sequence's KL from the learner's log-probs, a constant shift of its advantage
+            a = a - cfg["kl_coef"] * float(kl_est(cfg["kl_est"], lp.detach(), s["ref"]).sum())
+        ppo = cfg["pg"] == PG["ppo_clip"]
+        # pi_old: the given old log-probs (PPO), else the learner's own, detached
+        old = s["old"] if ppo and s["old"] is not None else lp.detach()
+        # truncated importance sampling against the engine's log-probs (Yao et al. 2025)
+        w = torch.clamp(torch.exp(old - ro), max=cfg["tis_cap"]) if cfg["tis_cap"] > 0 else torch.ones_like(ro)
+        if ppo:
             ratio = torch.exp(lp - old)
             clipped_ratio = torch.clamp(ratio, 1 - cfg["clip_low"], 1 + cfg["clip_high"])
-            w = torch.ones_like(ro)
-            if s["old"] is not None and cfg["tis_cap"] > 0:
-                w = torch.clamp(torch.exp(old - ro), max=cfg["tis_cap"])
             l = -w * torch.minimum(ratio * a, clipped_ratio * a)
             clipped += int(((ratio * a) > (clipped_ratio * a)).sum())
         else:
-            w = torch.ones_like(ro)
-            if cfg["tis_cap"] > 0:
-                w = torch.clamp(torch.exp(lp.detach() - ro), max=cfg["tis_cap"])
             l = -w * a * lp
         if s["ref"] is not None:
-            k = kl_est(cfg["kl_est"], lp, s["ref"])
-            kl_sum += float(k.detach().sum())
+            kl_sum += float(kl_est(3, lp.detach(), s["ref"]).sum())  # the KL value reported: k3 per token
             kl_n += s["len"]
             if cfg["kl_place"] == KLP["loss"]:
-                l = l + cfg["kl_coef"] * k
+                l = l + cfg["kl_coef"] * kl_est(cfg["kl_est"], lp, s["ref"])
         if cfg["agg"] == AGG["token_mean"]:
             total = total + l.sum() / norm_tokens
         elif cfg["agg"] == AGG["seq_mean_token_mean"]:
@@ -177,7 +170,7 @@ def dpo_loss(beta, seqs, lp_leaves):
 # ---- the RL cases ------------------------------------------------------------------------------
 
 CASES = {
-    # the paper's update: running-mean baseline, KL (k1) in the reward at 0.01
+    # the paper's update: running-mean baseline, KL (k1, the sequence's sum) in the reward at 0.01
     "reinforce": dict(algo="reinforce", adv="running_mean", baseline_beta=0.1, baseline=(0.25, 4),
                       pg="vanilla", agg="seq_mean_token_sum", kl_place="reward", kl_est=1, kl_coef=0.01,
                       tis_cap=0.0, old=False, ref=True),
@@ -185,14 +178,14 @@ CASES = {
                           pg="vanilla", agg="token_mean", kl_place="off", kl_est=3, kl_coef=0.01,
                           tis_cap=1.1, old=False, ref=False),
     "grpo": dict(algo="grpo", adv="group", group_std=1, pg="ppo_clip", clip_low=0.2, clip_high=0.28,
-                 agg="token_mean", kl_place="loss", kl_est=3, kl_coef=0.04, tis_cap=0.0, old=False, ref=True),
+                 agg="token_mean", kl_place="loss", kl_est=3, kl_coef=0.04, tis_cap=1.1, old=False, ref=True),
     "grpo_seq": dict(algo="grpo", adv="group", group_std=0, pg="ppo_clip", clip_low=0.2, clip_high=0.2,
                      agg="seq_mean_token_mean", kl_place="reward", kl_est=2, kl_coef=0.05, tis_cap=1.05,
                      old=True, ref=True),
     "rloo": dict(algo="rloo", adv="leave_one_out", pg="vanilla", agg="seq_mean_token_sum", kl_place="loss",
                  kl_est=2, kl_coef=0.02, tis_cap=0.0, old=False, ref=True),
     "ppo": dict(algo="ppo", adv="batch_mean", pg="ppo_clip", clip_low=0.1, clip_high=0.15, agg="token_mean",
-                kl_place="loss", kl_est=1, kl_coef=0.03, tis_cap=1.02, old=True, ref=True),
+                kl_place="reward", kl_est=1, kl_coef=0.03, tis_cap=1.02, old=True, ref=True),
     "sft": dict(algo="sft", adv="raw", pg="vanilla", agg="token_mean", kl_place="off", kl_est=3, kl_coef=0.0,
                 tis_cap=0.0, old=False, ref=False),
     "dpo": dict(algo="dpo", adv="raw", pg="vanilla", agg="token_mean", kl_place="off", kl_est=3, kl_coef=0.0,
@@ -256,13 +249,14 @@ def check_margins(cfg, seqs, lp_leaves, adv):
     for s, lp in zip(seqs, lp_leaves):
         if s["len"] == 0:
             continue
-        old = s["old"] if s["old"] is not None else s["rollout"]
+        ppo = cfg["pg"] == PG["ppo_clip"]
+        old = s["old"] if ppo and s["old"] is not None else lp.detach()
         ratio = torch.exp(lp.detach() - old)
-        if cfg["pg"] == PG["ppo_clip"]:
+        if ppo and s["old"] is not None:
             for b in (1 - cfg["clip_low"], 1 + cfg["clip_high"]):
                 assert (ratio - b).abs().min() > 1e-5, "ratio at a clip bound"
         if cfg["tis_cap"] > 0:
-            w = torch.exp(lp.detach() - s["rollout"]) if cfg["pg"] == PG["vanilla"] else torch.exp(old - s["rollout"])
+            w = torch.exp(old - s["rollout"])
             assert (w - cfg["tis_cap"]).abs().min() > 1e-5, "IS weight at the cap"
 
 
@@ -425,7 +419,7 @@ def make_e2e_grpo(summary):
     tokens, positions, targets, spans, lp_index = pack_like_cada(seqs, T)
     B = tokens.shape[0]
     spec = dict(algo="grpo", adv="group", group_std=1, pg="ppo_clip", clip_low=0.2, clip_high=0.28,
-                agg="token_mean", kl_place="loss", kl_est=3, kl_coef=0.05, tis_cap=0.0)
+                agg="token_mean", kl_place="loss", kl_est=3, kl_coef=0.05, tis_cap=1.1)
     cfg = config_of(spec)
     with float64_exact(model):
         model.zero_grad(set_to_none=True)
@@ -448,7 +442,9 @@ def make_e2e_grpo(summary):
                 ref_list.append(np.float32(lp_det[li:li + n] + 0.2 * g.standard_normal(n)).astype(np.float64))
             ratios = np.concatenate([np.exp(lp_det[li:li + s["completion_len"]] - ro)
                                      for s, li, ro in zip(seqs, lp_index, ro_list)])
-            margin = min(np.abs(ratios - (1 - cfg["clip_low"])).min(), np.abs(ratios - (1 + cfg["clip_high"])).min())
+            # pi_old is the learner's own log-prob (no old given): the ratio is 1, never
+            # clipped; the learner / engine weight meets the TIS cap instead
+            margin = np.abs(ratios - cfg["tis_cap"]).min()
             if margin > 1e-3:  # cada's fp32 log-probs differ from these by ~1e-6
                 break
             tries += 1
@@ -487,7 +483,7 @@ def make_e2e_grpo(summary):
     gnorm = math.sqrt(sum(float((prm.grad ** 2).sum()) for prm in model.parameters()))
     summary.append(f"grpo_tiny_qwen2: {len(seqs)} sequences packed in {B} x {T}, {int(norm_tokens)} completion tokens, "
                    f"loss {loss.item():+.6f}, clip fraction {clip_frac:.3f}, kl mean {kl_mean:.4f}, "
-                   f"grad norm {gnorm:.5f}, {n_grads} grads, ratio margin to clip bounds {margin:.2e}")
+                   f"grad norm {gnorm:.5f}, {n_grads} grads, IS weight margin to the TIS cap {margin:.2e}")
     return path
 
 

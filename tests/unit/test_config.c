@@ -29,6 +29,8 @@ TEST(config_defaults_ini_and_overrides) {
     cada_config_defaults(&c);
     REQUIRE_OK(cada_config_validate_run(&c));
     EXPECT(!strcmp(c.algorithm, "reinforce") && fabsf(c.kl_coef - 0.01f) < 1e-9f && c.learner_ranks == 1);
+    /* the paper's KL: k1 summed over the sequence, in the reward; truncated IS at 2 */
+    EXPECT(!strcmp(c.kl_in, "reward") && !strcmp(c.kl_estimator, "k1") && c.tis_cap == 2.0f);
     const char *p = write_tmp("a.ini", "; comment\n[run]\nsteps = 42\nseed = 18446744073709551615\n\n[learn]\nalgorithm = grpo\nlr = 5e-6\n"
                                        "[rollout]\nsamples_per_prompt = 8\n[data]\nshuffle = false\n");
     REQUIRE_OK(cada_config_load(&c, p));

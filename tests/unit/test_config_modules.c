@@ -216,8 +216,8 @@ TEST(config_learner_takes_every_learn_key) {
            fabs(lc.opt.max_grad_norm - 0.5) < 1e-7);
     EXPECT(lc.opt.warmup_steps == 3 && lc.opt.total_steps == 40 && lc.opt.schedule == CADA_LR_COSINE);
     EXPECT(lc.zero == CADA_ZERO2 && lc.row_tokens == 300 && lc.micro_tokens == 300 && lc.pad_id == 0 && lc.fixed_order == 1);
-    EXPECT(fabs(lc.algo.adv.baseline_beta - 0.3) < 1e-7 && lc.algo.adv.kl_place == CADA_KL_IN_REWARD &&
-           lc.algo.pg.kl_place == CADA_KL_IN_REWARD && lc.algo.adv.kl_est == CADA_KL_K2 && fabs(lc.algo.pg.kl_coef - 0.02) < 1e-7);
+    EXPECT(fabs(lc.algo.adv.baseline_beta - 0.3) < 1e-7 && lc.algo.pg.kl_place == CADA_KL_IN_REWARD &&
+           lc.algo.pg.kl_est == CADA_KL_K2 && fabs(lc.algo.pg.kl_coef - 0.02) < 1e-7);
     EXPECT(fabs(lc.algo.pg.clip_low - 0.1) < 1e-7 && fabs(lc.algo.pg.clip_high - 0.4) < 1e-7);
     /* the micro-batch takes the larger of its budget and one whole row */
     set(&c, "learn.micro_batch_tokens=4096");
@@ -233,12 +233,24 @@ TEST(config_learner_takes_every_learn_key) {
     /* no KL coefficient: no KL term, wherever kl_in points */
     set(&c, "learn.kl_coef=0");
     REQUIRE_OK(cada_config_learner(&c, &lc));
-    EXPECT(lc.algo.adv.kl_place == CADA_KL_OFF && lc.algo.pg.kl_place == CADA_KL_OFF);
+    EXPECT(lc.algo.pg.kl_place == CADA_KL_OFF);
     set(&c, "learn.kl_coef=0.01");
     set(&c, "learn.kl_in=loss");
-    set(&c, "learn.kl_estimator=k1");
+    set(&c, "learn.kl_estimator=k3");
     REQUIRE_OK(cada_config_learner(&c, &lc));
-    EXPECT(lc.algo.pg.kl_place == CADA_KL_IN_LOSS && lc.algo.pg.kl_est == CADA_KL_K1);
+    EXPECT(lc.algo.pg.kl_place == CADA_KL_IN_LOSS && lc.algo.pg.kl_est == CADA_KL_K3);
+    /* k1 in the loss has expected gradient zero: refused, by cada train's validation too */
+    set(&c, "learn.kl_estimator=k1");
+    expect_error(cada_config_learner(&c, &lc), "learn.kl_in = loss with learn.kl_estimator = k1", "expected gradient is zero");
+    expect_error(cada_config_validate_run(&c), "learn.kl_in = loss with learn.kl_estimator = k1", "expected gradient is zero");
+    set(&c, "learn.kl_coef=0"); /* no KL term: nothing to refuse */
+    REQUIRE_OK(cada_config_learner(&c, &lc));
+    REQUIRE_OK(cada_config_validate_run(&c));
+    /* learn.tis_cap: 2 by default (Yao et al. 2025), 0 turns it off */
+    EXPECT(fabs(lc.algo.pg.tis_cap - 2.0) < 1e-7, "tis_cap %g", lc.algo.pg.tis_cap);
+    set(&c, "learn.tis_cap=0");
+    REQUIRE_OK(cada_config_learner(&c, &lc));
+    EXPECT(lc.algo.pg.tis_cap == 0.0);
 }
 
 TEST(config_commands_refuse_what_they_cannot_honour) {

@@ -1,7 +1,7 @@
 /* tests/unit/test_learn.c: src/learn pieces on one process: packing, KL estimators,
- * advantages, loss edge cases and errors, AdamW schedules and skipping, the tree
- * accumulator, and the learner on one rank (ZeRO stages agree, micro-batching,
- * non-finite steps, SFT and DPO). Multi-rank checks are in tests/mpi; the golden
+ * advantages, loss edge cases and errors, truncated importance sampling and PPO's pi_old,
+ * AdamW schedules and skipping, the tree accumulator, and the learner on one rank (ZeRO
+ * stages agree, micro-batching, non-finite steps, SFT and DPO). Multi-rank checks are in tests/mpi; the golden
  * comparisons with PyTorch in test_learn_golden.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
@@ -111,14 +111,14 @@ TEST(learn_advantages_baselines) {
     float adv[5];
     cada_adv_config c;
     cada_adv_config_default(&c, CADA_ADV_LEAVE_ONE_OUT);
-    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL));
     EXPECT(adv[0] == 1.0f - 0.25f && adv[1] == 0.0f - 0.75f && adv[2] == 0.5f - 0.5f && adv[3] == 0 && adv[4] == 0);
     cada_adv_config_default(&c, CADA_ADV_GROUP);
     c.group_std = 0;
-    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL));
     EXPECT(adv[0] == 0.5f && adv[1] == -0.5f && adv[2] == 0.0f && adv[3] == 0.0f);
     cada_adv_config_default(&c, CADA_ADV_BATCH_MEAN);
-    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, NULL, adv, NULL));
     EXPECT(fabsf(adv[4] - (7.0f - 2.1f)) < 1e-6f);
     /* running mean: advantages use the baseline of earlier steps, then b moves once */
     cada_adv_config_default(&c, CADA_ADV_RUNNING_MEAN);
@@ -126,24 +126,21 @@ TEST(learn_advantages_baselines) {
     cada_baseline b;
     cada_baseline_init(&b, &c);
     cada_adv_stats st;
-    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, &st));
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, &st));
     EXPECT(adv[4] == 7.0f && st.baseline_used == 0.0 && fabs(b.value - 1.05) < 1e-12 && b.updates == 1);
     cada_baseline saved = b; /* the run state is a plain struct */
-    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL));
     EXPECT(fabsf(adv[4] - (7.0f - 1.05f)) < 1e-6f);
     float again[5];
-    REQUIRE_OK(cada_advantages(&c, t, 5, &saved, again, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, &saved, again, NULL));
     EXPECT(!memcmp(adv, again, sizeof adv) && saved.value == b.value, "restored baseline continues identically");
     /* beta <= 0: b is the mean of batch means */
     c.baseline_beta = 0;
     cada_baseline_init(&b, &c);
-    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL, NULL));
-    REQUIRE_OK(cada_advantages(&c, t, 2, &b, adv, NULL, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 5, &b, adv, NULL));
+    REQUIRE_OK(cada_advantages(&c, t, 2, &b, adv, NULL));
     EXPECT(fabs(b.value - (2.1 + 0.5) / 2) < 1e-12, "b = %g", b.value);
-    /* KL in the reward needs reference log-probs; the error names the sequence */
-    c.kl_place = CADA_KL_IN_REWARD;
-    EXPECT(cada_advantages(&c, t, 5, &b, adv, NULL, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0"));
-    EXPECT(cada_advantages(&c, t, 5, NULL, adv, NULL, NULL) == CADA_ERR_ARG);
+    EXPECT(cada_advantages(&c, t, 5, NULL, adv, NULL) == CADA_ERR_ARG, "the running mean needs its state");
 }
 
 TEST(learn_loss_errors_and_zero_outside_completions) {
@@ -163,7 +160,16 @@ TEST(learn_loss_errors_and_zero_outside_completions) {
     EXPECT(dlp[3] == 0 && dlp[6] == 0 && dlp[7] == 0, "entries outside completions are zeroed");
     EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 5, &norm, dlp, NULL) == CADA_ERR_ARG, "indices past n_lp");
     c.kl_place = CADA_KL_IN_LOSS;
+    c.kl_est = CADA_KL_K3;
     EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 8, &norm, dlp, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0"));
+    c.kl_place = CADA_KL_IN_REWARD;
+    EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 8, &norm, dlp, NULL) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0") &&
+               strstr(cada_error_message(), "reward"), "%s", cada_error_message());
+    /* k1 in the loss: refused (its expected gradient is zero) */
+    c.kl_place = CADA_KL_IN_LOSS;
+    c.kl_est = CADA_KL_K1;
+    EXPECT(cada_pg_loss(&c, t, 2, idx, adv, lp, 8, &norm, dlp, NULL) == CADA_ERR_CONFIG && strstr(cada_error_message(), "zero"),
+           "%s", cada_error_message());
     /* DPO: both members present with reference log-probs, else an error naming the pair */
     t[0].ref_logprob = t[1].ref_logprob = ref;
     cada_token_stats st;
@@ -175,6 +181,74 @@ TEST(learn_loss_errors_and_zero_outside_completions) {
     EXPECT(cada_dpo_loss(0.1, t, 2, idx, lp, 8, &norm, dlp, NULL) == CADA_ERR_ARG);
     cada_algo a;
     EXPECT(cada_algo_parse("rloo", &a) == 0 && a == CADA_ALGO_RLOO && !strcmp(cada_algo_name(CADA_ALGO_DPO), "dpo"));
+}
+
+/* ---- truncated importance sampling and pi_old ------------------------------------------------ */
+
+/* The policy loss of one sequence alone with advantage A, sequence-sum aggregation (the
+ * loss weight is 1); st is zeroed first. */
+static cada_status one_sequence_loss(cada_pg_kind kind, double tis_cap, const cada_traj *t, float A, const float *lp, float *dlp,
+                                     cada_token_stats *st) {
+    cada_pg_config c;
+    cada_pg_config_default(&c, kind);
+    c.agg = CADA_AGG_SEQ_MEAN_TOKEN_SUM;
+    c.tis_cap = tis_cap;
+    cada_loss_norm norm;
+    cada_loss_norm_of(t, 1, &norm);
+    const int idx[1] = {0};
+    cada_token_stats_zero(st);
+    return cada_pg_loss(&c, t, 1, idx, &A, lp, t->completion_len, &norm, dlp, st);
+}
+
+/* One sequence of four tokens whose learner / engine ratios are 0.5, 1.5, 3 and 10, A = 1:
+ * d loss / d lp = -w with w = min(ratio, C), a constant (were w differentiated,
+ * d(-w lp)/d lp = -w (1 + lp) would show). */
+TEST(learn_tis_weights_truncate_and_are_constant) {
+    static const int tok[5] = {1, 2, 3, 4, 5};
+    const float lp[4] = {-1.0f, -0.5f, -2.0f, -0.25f};
+    const double ratio[4] = {0.5, 1.5, 3.0, 10.0};
+    float ro[4], dlp[4];
+    for (int k = 0; k < 4; k++) ro[k] = (float)(lp[k] - log(ratio[k]));
+    cada_traj t = {.tokens = tok, .prompt_len = 1, .completion_len = 4, .rollout_logprob = ro};
+    cada_token_stats st;
+    for (int kind = 0; kind < 2; kind++) { /* VANILLA, then PPO_CLIP without old log-probs: the same weights */
+        REQUIRE_OK(one_sequence_loss((cada_pg_kind)kind, 2.0, &t, 1.0f, lp, dlp, &st));
+        for (int k = 0; k < 4; k++) {
+            double w = fmin(exp((double)lp[k] - ro[k]), 2.0);
+            EXPECT(fabs(dlp[k] + w) < 1e-6, "kind %d token %d: dlogprob %.9g, want %.9g", kind, k, (double)dlp[k], -w);
+        }
+        EXPECT(st.tis_truncated == 2 && fabs(st.is_weight_max - 10.0) < 1e-5 && fabs(-st.is_weight_min_neg - 0.5) < 1e-6 &&
+                   fabs(st.is_weight_sum - 15.0) < 1e-5,
+               "truncated %g, max %g, min %g, sum %g", st.tis_truncated, st.is_weight_max, -st.is_weight_min_neg, st.is_weight_sum);
+        EXPECT(fabs(st.lp_diff_max - log(10.0)) < 1e-6, "the engine gap: %g", st.lp_diff_max);
+        /* off: every weight 1, the statistics still report the ratios */
+        REQUIRE_OK(one_sequence_loss((cada_pg_kind)kind, 0.0, &t, 1.0f, lp, dlp, &st));
+        for (int k = 0; k < 4; k++) EXPECT(dlp[k] == -1.0f, "kind %d token %d: %g", kind, k, (double)dlp[k]);
+        EXPECT(st.tis_truncated == 0 && fabs(st.is_weight_max - 10.0) < 1e-5);
+    }
+}
+
+/* PPO/GRPO with one optimizer step per batch: pi_old is the learner's own log-prob, so the
+ * ratio is 1 and never clipped, however far the engine's log-probs are; given old
+ * log-probs, the ratio is taken against them and the TIS weight is old / engine. */
+TEST(learn_ppo_old_is_the_learner_when_none_given) {
+    static const int tok[4] = {1, 2, 3, 4};
+    const float lp[3] = {-1.0f, -0.7f, -2.0f}, ro[3] = {-1.6f, -0.2f, -2.05f};
+    cada_traj t = {.tokens = tok, .prompt_len = 1, .completion_len = 3, .rollout_logprob = ro};
+    float dlp[3];
+    cada_token_stats st;
+    REQUIRE_OK(one_sequence_loss(CADA_PG_PPO_CLIP, 0.0, &t, 0.5f, lp, dlp, &st));
+    /* against the engine, token 0 (ratio e^0.6 = 1.82 > 1.2, A > 0) would be clipped */
+    EXPECT(st.clipped == 0 && st.ratio_max == 1.0 && -st.ratio_min_neg == 1.0, "clipped %g, ratio %g..%g", st.clipped,
+           -st.ratio_min_neg, st.ratio_max);
+    for (int k = 0; k < 3; k++) EXPECT(dlp[k] == -0.5f, "token %d: %g", k, (double)dlp[k]);
+    /* given old log-probs: ratio lp / old (token 0 clipped: e^0.6 > 1.2), weight old / engine */
+    const float old[3] = {-1.6f, -0.7f, -2.0f};
+    t.old_logprob = old;
+    REQUIRE_OK(one_sequence_loss(CADA_PG_PPO_CLIP, 1.5, &t, 0.5f, lp, dlp, &st));
+    EXPECT(st.clipped == 1 && dlp[0] == 0.0f, "clipped %g, dlogprob %g", st.clipped, (double)dlp[0]);
+    EXPECT(fabs(dlp[1] + 0.5 * fmin(exp(-0.7 + 0.2), 1.5)) < 1e-6 && fabs(dlp[2] + 0.5 * fmin(exp(-2.0 + 2.05), 1.5)) < 1e-6,
+           "%g %g", (double)dlp[1], (double)dlp[2]);
 }
 
 /* ---- AdamW ----------------------------------------------------------------------------------- */

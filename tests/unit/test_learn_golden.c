@@ -136,10 +136,10 @@ static void check_rl_case(const char *name) {
 
 TEST(learn_golden_reinforce_running_mean_kl_k1_in_reward) { check_rl_case("reinforce"); }
 TEST(learn_golden_reinforce_tis_beta_1_over_t) { check_rl_case("reinforce_tis"); }
-TEST(learn_golden_grpo_clip_higher_kl_k3_in_loss) { check_rl_case("grpo"); }
+TEST(learn_golden_grpo_old_is_learner_tis_kl_k3_in_loss) { check_rl_case("grpo"); }
 TEST(learn_golden_grpo_seq_mean_no_std_kl_k2_reward_tis) { check_rl_case("grpo_seq"); }
 TEST(learn_golden_rloo_kl_k2_in_loss) { check_rl_case("rloo"); }
-TEST(learn_golden_ppo_batch_mean_old_logprob_tis) { check_rl_case("ppo"); }
+TEST(learn_golden_ppo_batch_mean_old_logprob_tis_kl_k1_in_reward) { check_rl_case("ppo"); }
 TEST(learn_golden_sft) { check_rl_case("sft"); }
 TEST(learn_golden_dpo) { check_rl_case("dpo"); }
 
