@@ -397,6 +397,7 @@ cada_status cada_judge_rubric(cada_judge *j, const cada_judge_item *items, int n
 int cada_helpful_parse(const char *text, cada_helpful *out) {
     memset(out, 0, sizeof *out);
     int h = find_value(text, "helpful");
+    if (h < 0) h = find_value(text, "helpfulness");
     if (h < 0) h = find_value(text, "rating");
     if (h < 0) h = find_value(text, "score");
     out->rating = h >= 1 && h <= 5 ? h : 0;

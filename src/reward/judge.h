@@ -115,7 +115,8 @@ typedef struct {
 } cada_helpful;
 
 /* Reads "helpful: 1-5" (any case; ':' or '=' or spaces or '*' between; the first
- * occurrence counts), else "rating: N" or "score: N"; a value outside 1-5 is not ok.
+ * occurrence counts), else "helpfulness: N", "rating: N" or "score: N"; a value
+ * outside 1-5 is not ok.
  * Returns ok. */
 int cada_helpful_parse(const char *text, cada_helpful *out);
 

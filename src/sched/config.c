@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/config.h"
 
+#include "reward/reward.h"
+
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -345,8 +347,16 @@ static const char *judge_key(const cada_run_config *c) {
     return NULL;
 }
 
+/* reward.judge_scores' words, checked before anything starts. */
+static cada_status check_judge_scores(const cada_run_config *c) {
+    cada_reward_config rc;
+    cada_reward_config_default(&rc);
+    return cada_reward_judge_scores_parse(&rc, "reward.judge_scores", c->judge_scores);
+}
+
 /* The cross-key checks of a training run. */
 static cada_status check_train(const cada_run_config *c) {
+    CADA_TRY(check_judge_scores(c));
     if (!strcmp(c->device, "cuda")) {
 #ifndef CADA_HAVE_CUDA
         return CADA_ERR(CADA_ERR_CONFIG,
@@ -384,6 +394,7 @@ static cada_status check_train(const cada_run_config *c) {
 
 cada_status cada_config_check_command(const cada_run_config *c, const char *command) {
     if (!strcmp(command, "train")) return check_train(c);
+    CADA_TRY(check_judge_scores(c));
     int eval = !strcmp(command, "eval");
     if (!eval && strcmp(command, "score")) return CADA_ERR(CADA_ERR_INTERNAL, "config: no command '%s'", command);
     if (!strcmp(c->detector, "target_tokens"))
