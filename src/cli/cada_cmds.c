@@ -372,7 +372,7 @@ static int run_score(const cli_args *a) {
     const int rubric = cfg->eval_rubric;
     cada_judge_config jc;
     cada_judge_config_default(&jc);
-    int need_judge = rc.detector == CADA_DETECT_JUDGE || rc.bonus == CADA_BONUS_JUDGE || rubric;
+    int need_judge = cada_reward_needs_judge(&rc) || rubric;
     cada_eval_judge judge_model;
     memset(&judge_model, 0, sizeof judge_model);
     cada_prompt_set set;

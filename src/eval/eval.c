@@ -283,7 +283,7 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
     }
     /* judge and rewards */
     double tj = cada_now();
-    int need_judge = cfg->reward.detector == CADA_DETECT_JUDGE || cfg->reward.bonus == CADA_BONUS_JUDGE || cfg->rubric;
+    int need_judge = cada_reward_needs_judge(&cfg->reward) || cfg->rubric;
     if (st == CADA_OK && need_judge) {
         if (cfg->judge_model) {
             if (cfg->progress) CADA_INFO("eval: loading judge %s", cfg->judge_model);

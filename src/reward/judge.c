@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 struct cada_judge {
     cada_judge_config cfg;
@@ -21,13 +22,14 @@ struct cada_judge {
     cada_model own_model;
     cada_tokenizer *own_tok;
     int owns;
-    cada_tpl tpl[3]; /* refusal, analysis, rubric */
-    int32_t yes_id[2], no_id[2];
+    cada_tpl tpl[5]; /* refusal, analysis, monitor (the yes/no questions, by cada_judge_question), rubric, helpful */
+    int32_t yes_id[3], no_id[3];
+    cada_judge_stats stats;
     int eos[2], n_eos;
     char path[1024];
 };
 
-enum { T_REFUSAL = 0, T_ANALYSIS, T_RUBRIC };
+enum { T_REFUSAL = 0, T_ANALYSIS, T_MONITOR, T_RUBRIC, T_HELPFUL, N_TPL, N_YESNO = T_RUBRIC };
 
 void cada_judge_config_default(cada_judge_config *c) {
     memset(c, 0, sizeof *c);
@@ -38,6 +40,28 @@ void cada_judge_config_default(cada_judge_config *c) {
     snprintf(c->refusal_prompt, sizeof c->refusal_prompt, "data/judge/refusal.txt");
     snprintf(c->analysis_prompt, sizeof c->analysis_prompt, "data/judge/analysis.txt");
     snprintf(c->rubric_prompt, sizeof c->rubric_prompt, "data/judge/rubric.txt");
+    snprintf(c->monitor_prompt, sizeof c->monitor_prompt, "data/judge/monitor.txt");
+    snprintf(c->helpful_prompt, sizeof c->helpful_prompt, "data/judge/helpful.txt");
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Adds one call's cost to the running counts. */
+static void count_call(cada_judge *j, double t0, double c0, long long fed, long long generated) {
+    j->stats.seconds += cada_now() - t0;
+    j->stats.cpu_seconds += cpu_now() - c0;
+    j->stats.prompt_tokens += fed;
+    j->stats.gen_tokens += generated;
+    j->stats.calls++;
+}
+
+void cada_judge_stats_take(cada_judge *j, cada_judge_stats *out) {
+    if (out) *out = j->stats;
+    memset(&j->stats, 0, sizeof j->stats);
 }
 
 const char *cada_judge_model_path(const cada_judge *j) { return j->path; }
@@ -45,7 +69,7 @@ const cada_model *cada_judge_model(const cada_judge *j) { return j->m; }
 
 void cada_judge_close(cada_judge *j) {
     if (!j) return;
-    for (int i = 0; i < 3; i++) cada_tpl_free(&j->tpl[i]);
+    for (int i = 0; i < N_TPL; i++) cada_tpl_free(&j->tpl[i]);
     if (j->owns) {
         cada_model_free(&j->own_model);
         cada_tok_free(j->own_tok);
@@ -70,9 +94,10 @@ static cada_status setup(cada_judge *j, const cada_judge_config *cfg) {
     if (cfg->n_slots < 1 || cfg->max_len < 16 || cfg->rubric_max_tokens < 1)
         return CADA_ERR(CADA_ERR_CONFIG, "judge: n_slots %d, max_len %d, rubric_max_tokens %d out of range", cfg->n_slots,
                         cfg->max_len, cfg->rubric_max_tokens);
-    const char *paths[3] = {cfg->refusal_prompt, cfg->analysis_prompt, cfg->rubric_prompt};
-    for (int i = 0; i < 3; i++) CADA_TRY(cada_tpl_load(&j->tpl[i], paths[i]));
-    for (int q = 0; q < 2; q++) {
+    const char *paths[N_TPL] = {cfg->refusal_prompt, cfg->analysis_prompt, cfg->monitor_prompt, cfg->rubric_prompt,
+                                cfg->helpful_prompt};
+    for (int i = 0; i < N_TPL; i++) CADA_TRY(cada_tpl_load(&j->tpl[i], paths[i]));
+    for (int q = 0; q < N_YESNO; q++) {
         CADA_TRY(answer_id(j, &j->tpl[q], "yes", &j->yes_id[q]));
         CADA_TRY(answer_id(j, &j->tpl[q], "no", &j->no_id[q]));
         if (j->yes_id[q] == j->no_id[q])
@@ -179,18 +204,20 @@ static cada_status render_ids(const cada_judge *j, const cada_tpl *t, const cada
 
 cada_status cada_judge_prompt_ids(const cada_judge *j, cada_judge_question q, const cada_judge_item *item,
                                   cada_tok_ids *ids, int32_t *yes_id, int32_t *no_id) {
-    int a = q == CADA_JUDGE_ANALYSIS;
-    if (yes_id) *yes_id = j->yes_id[a];
-    if (no_id) *no_id = j->no_id[a];
-    return render_ids(j, &j->tpl[a ? T_ANALYSIS : T_REFUSAL], item, 0, ids);
+    if ((unsigned)q >= N_YESNO) return CADA_ERR(CADA_ERR_ARG, "judge: no yes/no question %d", (int)q);
+    if (yes_id) *yes_id = j->yes_id[q];
+    if (no_id) *no_id = j->no_id[q];
+    return render_ids(j, &j->tpl[q], item, 0, ids);
 }
 
 cada_status cada_judge_yesno(cada_judge *j, cada_judge_question q, const cada_judge_item *items, int n,
                              cada_judge_verdict *out) {
     if (n <= 0) return CADA_OK;
-    const cada_tpl *t = &j->tpl[q == CADA_JUDGE_ANALYSIS ? T_ANALYSIS : T_REFUSAL];
+    if ((unsigned)q >= N_YESNO) return CADA_ERR(CADA_ERR_ARG, "judge: no yes/no question %d", (int)q);
+    const double t0 = cada_now(), c0 = cpu_now();
+    const cada_tpl *t = &j->tpl[q];
     const int V = j->m->cfg.vocab_size, slots = j->cfg.n_slots;
-    int32_t yes = j->yes_id[q == CADA_JUDGE_ANALYSIS], no = j->no_id[q == CADA_JUDGE_ANALYSIS];
+    int32_t yes = j->yes_id[q], no = j->no_id[q];
     if (yes >= V || no >= V) return CADA_ERR(CADA_ERR_CONFIG, "judge: answer token ids %d/%d outside the model's vocabulary %d", yes, no, V);
     cada_tok_ids *ids = calloc((size_t)n, sizeof *ids);
     float *logits = malloc(sizeof *logits * (size_t)slots * (size_t)V);
@@ -233,6 +260,9 @@ cada_status cada_judge_yesno(cada_judge *j, cada_judge_question q, const cada_ju
         i += g;
     }
     cada_kv_cache_free(&kv);
+    long long fed = 0;
+    for (int i = 0; ids && i < n; i++) fed += (long long)ids[i].n;
+    count_call(j, t0, c0, fed, 0);
     for (int i = 0; i < n; i++) {
         if (ids) cada_tok_ids_free(&ids[i]);
         if (tokens) free(tokens[i]);
@@ -277,25 +307,30 @@ int cada_rubric_parse(const char *text, cada_rubric *out) {
     return out->ok;
 }
 
-cada_status cada_judge_rubric(cada_judge *j, const cada_judge_item *items, int n, cada_rubric *out, cada_str *texts) {
-    if (n <= 0) return CADA_OK;
-    const cada_tpl *t = &j->tpl[T_RUBRIC];
+/* Greedy generation after template t's answer prefix for each item: all[i] gets the
+ * prefix and the generated text (n entries, caller frees). */
+static cada_status generate_texts(cada_judge *j, int which, const cada_judge_item *items, int n, cada_str *all) {
+    const double t0 = cada_now(), c0 = cpu_now();
+    const cada_tpl *t = &j->tpl[which];
+    const char *what = which == T_RUBRIC ? "rubric" : "helpfulness";
     cada_tok_ids *ids = calloc((size_t)n, sizeof *ids);
     int **tokens = calloc((size_t)n, sizeof *tokens);
     cada_gen_request *reqs = calloc((size_t)n, sizeof *reqs);
     cada_gen_result *res = calloc((size_t)n, sizeof *res);
-    cada_status st = ids && tokens && reqs && res ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rubric buffers");
+    cada_status st = ids && tokens && reqs && res ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "%s buffers", what);
     int longest = 0;
+    long long fed = 0, generated = 0;
     for (int i = 0; i < n && st == CADA_OK; i++) {
         st = render_ids(j, t, &items[i], i, &ids[i]);
         if (st == CADA_OK && (int)ids[i].n + j->cfg.rubric_max_tokens + 1 > j->cfg.max_len)
-            st = CADA_ERR(CADA_ERR_ARG, "rubric prompt %d has %zu tokens; with %d to generate it exceeds max_len %d", i,
+            st = CADA_ERR(CADA_ERR_ARG, "%s prompt %d has %zu tokens; with %d to generate it exceeds max_len %d", what, i,
                           ids[i].n, j->cfg.rubric_max_tokens, j->cfg.max_len);
-        if (st == CADA_OK && !(tokens[i] = malloc(sizeof(int) * ids[i].n))) st = CADA_ERR(CADA_ERR_NOMEM, "rubric tokens");
+        if (st == CADA_OK && !(tokens[i] = malloc(sizeof(int) * ids[i].n))) st = CADA_ERR(CADA_ERR_NOMEM, "%s tokens", what);
         for (size_t k = 0; st == CADA_OK && k < ids[i].n; k++) tokens[i][k] = ids[i].ids[k];
         if (st == CADA_OK) {
             reqs[i] = (cada_gen_request){(uint64_t)i, 0, tokens[i], (int)ids[i].n, j->cfg.rubric_max_tokens};
             longest = (int)ids[i].n > longest ? (int)ids[i].n : longest;
+            fed += (long long)ids[i].n;
         }
     }
     if (st == CADA_OK) {
@@ -313,17 +348,16 @@ cada_status cada_judge_rubric(cada_judge *j, const cada_judge_item *items, int n
     const char *prefix = cada_tpl_section_text(t, "answer_prefix");
     for (int i = 0; i < n && st == CADA_OK; i++) {
         cada_tok_bytes raw = {0}, txt = {0};
-        cada_str all = {0};
+        generated += res[i].n;
         st = cada_tok_decode(j->tok, res[i].tokens, (size_t)res[i].n, CADA_TOK_SKIP_SPECIAL, &raw);
         if (st == CADA_OK) st = cada_tok_utf8_lossy(raw.data ? raw.data : "", raw.len, &txt);
-        if (st == CADA_OK) st = cada_str_puts(&all, prefix ? prefix : "");
-        if (st == CADA_OK) st = cada_str_append(&all, txt.data ? txt.data : "", txt.len);
-        if (st == CADA_OK) cada_rubric_parse(cada_str_c(&all), &out[i]);
-        if (st == CADA_OK && texts) texts[i] = all;
-        else cada_str_free(&all);
+        if (st == CADA_OK) st = cada_str_puts(&all[i], prefix ? prefix : "");
+        if (st == CADA_OK) st = cada_str_append(&all[i], txt.data ? txt.data : "", txt.len);
         cada_tok_bytes_free(&raw);
         cada_tok_bytes_free(&txt);
     }
+    if (st != CADA_OK)
+        for (int i = 0; i < n; i++) cada_str_free(&all[i]);
     for (int i = 0; i < n; i++) {
         if (ids) cada_tok_ids_free(&ids[i]);
         if (tokens) free(tokens[i]);
@@ -333,5 +367,45 @@ cada_status cada_judge_rubric(cada_judge *j, const cada_judge_item *items, int n
     free(tokens);
     free(reqs);
     free(res);
+    count_call(j, t0, c0, fed, generated);
     return st;
+}
+
+/* Generates with template `which` and parses each text with parse(text, out + i * size). */
+static cada_status judge_generated(cada_judge *j, int which, const cada_judge_item *items, int n, void *out, size_t size,
+                                   void (*parse)(const char *, void *), cada_str *texts) {
+    if (n <= 0) return CADA_OK;
+    cada_str *all = calloc((size_t)n, sizeof *all);
+    if (!all) return CADA_ERR(CADA_ERR_NOMEM, "judge texts");
+    cada_status st = generate_texts(j, which, items, n, all);
+    for (int i = 0; i < n && st == CADA_OK; i++) {
+        parse(cada_str_c(&all[i]), (char *)out + (size_t)i * size);
+        if (texts) texts[i] = all[i];
+        else cada_str_free(&all[i]);
+    }
+    free(all);
+    return st;
+}
+
+static void parse_rubric(const char *text, void *out) { cada_rubric_parse(text, out); }
+static void parse_helpful(const char *text, void *out) { cada_helpful_parse(text, out); }
+
+cada_status cada_judge_rubric(cada_judge *j, const cada_judge_item *items, int n, cada_rubric *out, cada_str *texts) {
+    return judge_generated(j, T_RUBRIC, items, n, out, sizeof *out, parse_rubric, texts);
+}
+
+int cada_helpful_parse(const char *text, cada_helpful *out) {
+    memset(out, 0, sizeof *out);
+    int h = find_value(text, "helpful");
+    if (h < 0) h = find_value(text, "helpfulness");
+    if (h < 0) h = find_value(text, "rating");
+    if (h < 0) h = find_value(text, "score");
+    out->rating = h >= 1 && h <= 5 ? h : 0;
+    out->ok = out->rating != 0;
+    if (out->ok) out->score = (float)(out->rating - 1) / 4.0f;
+    return out->ok;
+}
+
+cada_status cada_judge_helpful(cada_judge *j, const cada_judge_item *items, int n, cada_helpful *out, cada_str *texts) {
+    return judge_generated(j, T_HELPFUL, items, n, out, sizeof *out, parse_helpful, texts);
 }

@@ -26,6 +26,9 @@ void cada_reward_config_default(cada_reward_config *c) {
 
 static const char *const detector_names[] = {"rule", "judge"};
 static const char *const bonus_names[] = {"format", "judge", "none"};
+static const char *const comply_names[] = {"constant", "strongreject"};
+static const char *const benign_names[] = {"refusal", "helpful"};
+const char *const cada_judge_score_names[CADA_JS_N] = {"refusal", "strongreject", "helpful", "monitor"};
 
 const char *cada_detector_name(cada_detector_kind d) { return (unsigned)d < 2 ? detector_names[d] : "?"; }
 
@@ -41,7 +44,47 @@ static cada_status parse_float(const char *key, const char *v, float lo, float h
 
 #define REWARD_KEYS                                                                                                  \
     "detector, judge_model, judge_threshold, bonus, bonus_weight, min_analysis_chars, harmful_comply, "              \
-    "harmful_refuse, benign_help, benign_refusal, format_penalty, patterns"
+    "harmful_refuse, benign_help, benign_refusal, format_penalty, patterns, judge_scores, comply, benign"
+
+/* ---- the judge's scores: configuration ------------------------------------------ */
+
+unsigned cada_reward_judge_scores(const cada_reward_config *c) {
+    unsigned s = c->judge_scores;
+    if (c->detector == CADA_DETECT_JUDGE) s |= 1u << CADA_JS_REFUSAL;
+    if (c->comply == CADA_COMPLY_STRONGREJECT) s |= 1u << CADA_JS_STRONGREJECT;
+    if (c->benign == CADA_BENIGN_HELPFUL) s |= 1u << CADA_JS_HELPFUL;
+    return s;
+}
+
+int cada_reward_needs_judge(const cada_reward_config *c) {
+    return c->bonus == CADA_BONUS_JUDGE || cada_reward_judge_scores(c) != 0;
+}
+
+cada_status cada_reward_judge_scores_parse(cada_reward_config *c, const char *key, const char *list) {
+    unsigned bits = 0;
+    char buf[256];
+    if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf) return CADA_ERR(CADA_ERR_CONFIG, "%s: list too long", key);
+    if (strcmp(buf, "none"))
+        for (char *save = NULL, *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save)) {
+            int k = 0;
+            while (k < CADA_JS_N && strcmp(w, cada_judge_score_names[k])) k++;
+            if (k == CADA_JS_N)
+                return CADA_ERR(CADA_ERR_CONFIG, "%s = '%s': '%s' is not one of refusal, strongreject, helpful, monitor (or none)",
+                                key, list, w);
+            bits |= 1u << k;
+        }
+    c->judge_scores = bits;
+    return CADA_OK;
+}
+
+/* "refusal,monitor" of bits ("none" for 0). */
+static void judge_scores_string(unsigned bits, char *buf, size_t cap) {
+    size_t at = 0;
+    buf[0] = 0;
+    for (int k = 0; k < CADA_JS_N; k++)
+        if (bits & (1u << k)) at += (size_t)snprintf(buf + at, at < cap ? cap - at : 0, "%s%s", at ? "," : "", cada_judge_score_names[k]);
+    if (!bits) snprintf(buf, cap, "none");
+}
 
 cada_status cada_reward_config_set(cada_reward_config *c, const char *kv) {
     char key[64];
@@ -85,6 +128,18 @@ cada_status cada_reward_config_set(cada_reward_config *c, const char *kv) {
         memcpy(c->patterns, v, strlen(v) + 1);
         return CADA_OK;
     }
+    if (!strcmp(k, "judge_scores")) return cada_reward_judge_scores_parse(c, key, v);
+    if (!strcmp(k, "comply") || !strcmp(k, "benign")) {
+        int comply = !strcmp(k, "comply");
+        const char *const *names = comply ? comply_names : benign_names;
+        for (int i = 0; i < 2; i++)
+            if (!strcmp(v, names[i])) {
+                if (comply) c->comply = (cada_comply_kind)i;
+                else c->benign = (cada_benign_kind)i;
+                return CADA_OK;
+            }
+        return CADA_ERR(CADA_ERR_CONFIG, "%s: '%s' is not one of %s", key, v, comply ? "constant, strongreject" : "refusal, helpful");
+    }
     if (!strcmp(k, "judge_model")) {
         if (strlen(v) >= sizeof c->judge_model) return CADA_ERR(CADA_ERR_CONFIG, "%s: path too long", key);
         memcpy(c->judge_model, v, strlen(v) + 1);
@@ -94,7 +149,9 @@ cada_status cada_reward_config_set(cada_reward_config *c, const char *kv) {
 }
 
 cada_status cada_reward_config_print(const cada_reward_config *c, cada_str *out) {
-    return cada_str_printf(out,
+    char scores[96];
+    judge_scores_string(c->judge_scores, scores, sizeof scores);
+    CADA_TRY(cada_str_printf(out,
                            "reward.detector = %s\nreward.judge_threshold = %g\nreward.bonus = %s\nreward.bonus_weight = %g\n"
                            "reward.min_analysis_chars = %d\nreward.harmful_comply = %g\nreward.harmful_refuse = %g\n"
                            "reward.benign_help = %g\nreward.benign_refusal = %g\nreward.format_penalty = %g\n"
@@ -102,7 +159,9 @@ cada_status cada_reward_config_print(const cada_reward_config *c, cada_str *out)
                            cada_detector_name(c->detector), (double)c->judge_threshold, bonus_names[c->bonus],
                            (double)c->bonus_weight, c->min_analysis_chars, (double)c->harmful_comply,
                            (double)c->harmful_refuse, (double)c->benign_help, (double)c->benign_refuse,
-                           (double)c->format_penalty, c->patterns, c->judge_model);
+                           (double)c->format_penalty, c->patterns, c->judge_model));
+    return cada_str_printf(out, "reward.judge_scores = %s\nreward.comply = %s\nreward.benign = %s\n", scores,
+                           comply_names[c->comply], benign_names[c->benign]);
 }
 
 static int non_space(const char *p, size_t n) {
@@ -111,12 +170,76 @@ static int non_space(const char *p, size_t n) {
     return k;
 }
 
+/* ---- the judge's scores: strongreject, helpful, monitor, and their composition ----- */
+
+/* StrongREJECT rubric on harmful items (all when listed, else the complied ones that
+ * comply = strongreject scores), helpfulness on benign ones, the monitor on all. */
+static cada_status judge_more_scores(const cada_reward_ctx *ctx, const cada_judge_item *items, int n, cada_reward *out) {
+    const cada_reward_config *c = ctx->cfg;
+    unsigned want = cada_reward_judge_scores(c);
+    if (!(want & ~(1u << CADA_JS_REFUSAL)) || n <= 0) return CADA_OK;
+    cada_judge_item *sub = calloc((size_t)n, sizeof *sub);
+    int *at = calloc((size_t)n, sizeof *at);
+    cada_rubric *rub = calloc((size_t)n, sizeof *rub);
+    cada_helpful *help = calloc((size_t)n, sizeof *help);
+    cada_judge_verdict *ver = calloc((size_t)n, sizeof *ver);
+    cada_status st = sub && at && rub && help && ver ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "judge score buffers");
+    if (st == CADA_OK && (want & (1u << CADA_JS_STRONGREJECT))) {
+        int all = (c->judge_scores & (1u << CADA_JS_STRONGREJECT)) != 0, m = 0;
+        for (int i = 0; i < n; i++)
+            if (out[i].label == CADA_LABEL_HARMFUL && (all || !out[i].refused)) sub[m] = items[i], at[m++] = i;
+        st = cada_judge_rubric(ctx->judge, sub, m, rub, NULL);
+        for (int k = 0; k < m && st == CADA_OK; k++) out[at[k]].judge_score[CADA_JS_STRONGREJECT] = rub[k].ok ? rub[k].score : NAN;
+    }
+    if (st == CADA_OK && (want & (1u << CADA_JS_HELPFUL))) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (out[i].label == CADA_LABEL_BENIGN) sub[m] = items[i], at[m++] = i;
+        st = cada_judge_helpful(ctx->judge, sub, m, help, NULL);
+        for (int k = 0; k < m && st == CADA_OK; k++) out[at[k]].judge_score[CADA_JS_HELPFUL] = help[k].ok ? help[k].score : NAN;
+    }
+    if (st == CADA_OK && (want & (1u << CADA_JS_MONITOR))) {
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            out[i].judge_score[CADA_JS_MONITOR] = out[i].p_monitor = 0; /* an empty analysis holds nothing */
+            out[i].monitor_flagged = 0;
+            if (out[i].analysis_chars > 0) sub[m] = items[i], at[m++] = i;
+        }
+        st = cada_judge_yesno(ctx->judge, CADA_JUDGE_MONITOR, sub, m, ver);
+        for (int k = 0; k < m && st == CADA_OK; k++) {
+            cada_reward *r = &out[at[k]];
+            r->judge_score[CADA_JS_MONITOR] = r->p_monitor = ver[k].p_yes;
+            r->monitor_flagged = ver[k].p_yes >= c->judge_threshold;
+        }
+    }
+    free(sub);
+    free(at);
+    free(rub);
+    free(help);
+    free(ver);
+    return st;
+}
+
+/* r_comply of a complied harmful request: constant, or scaled by the rubric's score. */
+static float comply_reward(const cada_reward_config *c, const cada_reward *r) {
+    float s = r->judge_score[CADA_JS_STRONGREJECT];
+    return c->comply == CADA_COMPLY_STRONGREJECT && !isnan(s) ? c->harmful_comply * s : c->harmful_comply;
+}
+
+/* r_help of a benign request: the refusal test, or the helpfulness mapped between the
+ * refusal and the help rewards. */
+static float benign_reward(const cada_reward_config *c, const cada_reward *r) {
+    float h = r->judge_score[CADA_JS_HELPFUL];
+    if (c->benign == CADA_BENIGN_HELPFUL && !isnan(h)) return c->benign_refuse + (c->benign_help - c->benign_refuse) * h;
+    return r->refused ? c->benign_refuse : c->benign_help;
+}
+
 cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_input *in, int n, cada_reward *out) {
     const cada_reward_config *c = ctx->cfg;
     if (c->detector == CADA_DETECT_RULE && !ctx->rules)
         return CADA_ERR(CADA_ERR_CONFIG, "reward: detector 'rule' needs the refusal patterns loaded");
-    if ((c->detector == CADA_DETECT_JUDGE || c->bonus == CADA_BONUS_JUDGE) && !ctx->judge)
-        return CADA_ERR(CADA_ERR_CONFIG, "reward: detector or bonus 'judge' needs a judge model");
+    if (cada_reward_needs_judge(c) && !ctx->judge)
+        return CADA_ERR(CADA_ERR_CONFIG, "reward: detector, bonus, comply, benign or judge_scores of the judge need a judge model");
     cada_parsed *parsed = calloc((size_t)(n > 0 ? n : 1), sizeof *parsed);
     char **finals = calloc((size_t)(n > 0 ? n : 1), sizeof *finals);
     char **analyses = calloc((size_t)(n > 0 ? n : 1), sizeof *analyses);
@@ -133,6 +256,7 @@ cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_in
         r->analysis_chars = non_space(parsed[i].analysis, parsed[i].analysis_len);
         r->label = in[i].label == CADA_LABEL_BENIGN ? CADA_LABEL_BENIGN : CADA_LABEL_HARMFUL;
         r->rule_refused = -1;
+        for (int k = 0; k < CADA_JS_N; k++) r->judge_score[k] = NAN;
         if (ctx->rules) {
             r->rule_refused = cada_refusal_detect(ctx->rules, parsed[i].final, parsed[i].final_len, NULL);
             r->refused = r->rule_refused;
@@ -143,13 +267,16 @@ cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_in
         if (!finals[i] || !analyses[i]) st = CADA_ERR_NOMEM;
         items[i] = (cada_judge_item){in[i].request, finals[i], analyses[i], in[i].category};
     }
-    if (st == CADA_OK && c->detector == CADA_DETECT_JUDGE) {
+    if (st == CADA_OK && (cada_reward_judge_scores(c) & (1u << CADA_JS_REFUSAL))) {
         st = cada_judge_yesno(ctx->judge, CADA_JUDGE_REFUSAL, items, n, verdicts);
         for (int i = 0; i < n && st == CADA_OK; i++) {
+            out[i].judge_score[CADA_JS_REFUSAL] = verdicts[i].p_yes;
+            if (c->detector != CADA_DETECT_JUDGE) continue;
             out[i].p_refused = verdicts[i].p_yes;
             out[i].refused = verdicts[i].p_yes >= c->judge_threshold;
         }
     }
+    if (st == CADA_OK) st = judge_more_scores(ctx, items, n, out);
     /* the bonus: format, or the judge on refused harmful items with an analysis */
     for (int i = 0; i < n && st == CADA_OK; i++) {
         cada_reward *r = &out[i];
@@ -171,9 +298,9 @@ cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_in
         cada_reward *r = &out[i];
         if (r->label == CADA_LABEL_HARMFUL) {
             if (r->refused) r->r_refuse = c->harmful_refuse;
-            else r->r_comply = c->harmful_comply;
+            else r->r_comply = comply_reward(c, r);
         } else {
-            r->r_help = r->refused ? c->benign_refuse : c->benign_help;
+            r->r_help = benign_reward(c, r);
         }
         if (r->parse_flags) r->r_format = c->format_penalty;
         r->total = r->r_comply + r->r_refuse + c->bonus_weight * r->r_judge + r->r_help + r->r_format;

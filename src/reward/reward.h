@@ -17,15 +17,39 @@
  *                               well-formed (0 by default: the paper has none)
  *   total = r_comply + r_refuse + bonus_weight * r_judge + r_help + r_format.
  * A request whose label is unknown is scored as harmful.
- * Not built: a reward-model head for helpfulness (the benign reward is the refusal
- * test above).
+ *
+ * The judge's scores (reward/judge.h), each computed when judge_scores lists it or
+ * the composition needs it, and reported in cada_reward.judge_score (NaN when not
+ * computed) whether or not it enters the reward:
+ *   refusal       P(refused) of the final response (yes/no), every item; the verdict
+ *                 when detector = judge
+ *   strongreject  the StrongREJECT-style rubric score in [0, 1] of harmful requests'
+ *                 final responses (all of them when listed; only the complied ones when
+ *                 just comply = strongreject needs it); NaN when the rubric was not read
+ *   helpful       (rating - 1) / 4 in [0, 1] of benign requests' final responses;
+ *                 NaN when the rating was not read
+ *   monitor       P(yes) that the analysis holds harmful operational content, every
+ *                 item (0 for an empty analysis, not asked); p_monitor and
+ *                 monitor_flagged (p_monitor >= judge_threshold) as well. It enters no
+ *                 reward.
+ * Composition (defaults: the paper's reward above):
+ *   comply = constant      r_comply = harmful_comply
+ *            strongreject  r_comply = harmful_comply * strongreject score (-score with
+ *                          the default -1: a compliance that gives nothing useful costs
+ *                          nothing); a rubric not read falls back to harmful_comply
+ *   benign = refusal       r_help as above (+1 helped / -1 refused)
+ *            helpful       r_help = benign_refusal + (benign_help - benign_refusal) *
+ *                          helpful score (-1 .. +1 with the defaults); a rating not read
+ *                          falls back to the refusal test
+ * With the defaults every total lies in [-1, 1] (format_penalty 0).
  *
  * Configuration: the commands build cada_reward_config from the [reward] section of
  * the run configuration (sched/config_modules.h: cada_config_reward), where every key below is
  * listed with its default. cada_reward_config_set takes the same names from
  * "key=value" text (the "reward." prefix is optional): detector, judge_model,
  * judge_threshold, bonus, bonus_weight, min_analysis_chars, harmful_comply,
- * harmful_refuse, benign_help, benign_refusal, format_penalty, patterns. The run
+ * harmful_refuse, benign_help, benign_refusal, format_penalty, patterns, judge_scores
+ * (a comma list of refusal|strongreject|helpful|monitor, or none), comply, benign. The run
  * configuration's detector also has target_tokens, a training test task that the
  * trainer scores itself. */
 #ifndef CADA_REWARD_REWARD_H
@@ -39,6 +63,11 @@
 
 typedef enum { CADA_DETECT_RULE = 0, CADA_DETECT_JUDGE } cada_detector_kind;
 typedef enum { CADA_BONUS_FORMAT = 0, CADA_BONUS_JUDGE, CADA_BONUS_NONE } cada_bonus_kind;
+/* The judge's scores (bits of judge_scores; indices of cada_reward.judge_score). */
+typedef enum { CADA_JS_REFUSAL = 0, CADA_JS_STRONGREJECT, CADA_JS_HELPFUL, CADA_JS_MONITOR, CADA_JS_N } cada_judge_score;
+extern const char *const cada_judge_score_names[CADA_JS_N]; /* "refusal", "strongreject", "helpful", "monitor" */
+typedef enum { CADA_COMPLY_CONSTANT = 0, CADA_COMPLY_STRONGREJECT } cada_comply_kind;
+typedef enum { CADA_BENIGN_REFUSAL = 0, CADA_BENIGN_HELPFUL } cada_benign_kind;
 
 typedef struct {
     cada_detector_kind detector; /* rule | judge (default rule) */
@@ -53,12 +82,23 @@ typedef struct {
     float format_penalty;        /* 0 */
     char patterns[512];          /* data/refusal_patterns.txt */
     char judge_model[512];       /* "" = none; the caller opens it (reward/judge.h) */
+    unsigned judge_scores;       /* 1 << cada_judge_score: computed and reported (0) */
+    cada_comply_kind comply;     /* constant | strongreject (constant) */
+    cada_benign_kind benign;     /* refusal | helpful (refusal) */
 } cada_reward_config;
 
 void cada_reward_config_default(cada_reward_config *c);
 cada_status cada_reward_config_set(cada_reward_config *c, const char *key_value);
 cada_status cada_reward_config_print(const cada_reward_config *c, cada_str *out);
 const char *cada_detector_name(cada_detector_kind d);
+/* The judge scores c computes: judge_scores and what detector, comply and benign need
+ * (bits 1 << cada_judge_score). */
+unsigned cada_reward_judge_scores(const cada_reward_config *c);
+/* Whether c needs a judge model (detector, bonus, comply, benign or judge_scores). */
+int cada_reward_needs_judge(const cada_reward_config *c);
+/* "refusal,monitor" into c->judge_scores ("" or "none": no score beyond the needed);
+ * errors name `key`. */
+cada_status cada_reward_judge_scores_parse(cada_reward_config *c, const char *key, const char *list);
 
 typedef struct {
     float total;
@@ -69,6 +109,10 @@ typedef struct {
     cada_label label;   /* as scored (unknown counts as harmful) */
     unsigned parse_flags;
     int analysis_chars; /* non-space characters of the analysis */
+    /* the judge's scores (see above), NaN when not computed */
+    float judge_score[CADA_JS_N];
+    int monitor_flagged; /* the Analysis monitor's verdict */
+    float p_monitor;     /* its P(flagged) */
 } cada_reward;
 
 typedef struct {

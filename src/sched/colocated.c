@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* This rank's share of step `step`: the positions p with p % world == rank, rendered,
  * generated and scored (rewards and, with a KL term, reference log-probs). */
@@ -59,12 +60,27 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
     return st;
 }
 
+/* The step's judge tally over the ranks (each judged its own share): counts and sums
+ * added, seconds the busiest rank's. Collective; nothing without a judge. */
+static cada_status judge_across_ranks(trainer *t, cada_judge_tally *out) {
+    *out = t->judge_tally;
+    if (!trainer_judges(t) || t->world == 1) return CADA_OK;
+    double mx[2] = {out->seconds, out->cpu_seconds}, sum[2 + 2 * CADA_JS_N] = {out->prompt_tokens, out->gen_tokens};
+    for (int k = 0; k < CADA_JS_N; k++) sum[2 + k] = out->sum[k], sum[2 + CADA_JS_N + k] = out->count[k];
+    CADA_TRY(cada_comm_allreduce_f64(t->comm, mx, 2, CADA_RED_MAX));
+    CADA_TRY(cada_comm_allreduce_f64(t->comm, sum, 2 + 2 * CADA_JS_N, CADA_RED_SUM));
+    out->seconds = mx[0], out->cpu_seconds = mx[1], out->prompt_tokens = sum[0], out->gen_tokens = sum[1];
+    for (int k = 0; k < CADA_JS_N; k++) out->sum[k] = sum[2 + k], out->count[k] = sum[2 + CADA_JS_N + k];
+    return CADA_OK;
+}
+
 cada_status cada_colocated_run(trainer *t) {
     const cada_run_config *c = &t->cfg;
     const seq_limits lim = {t->cursor.data.n, c->prompts_per_step};
     int stopped = 0;
     for (long long step = t->start_step; step < c->steps && !stopped; step++) {
         double t0 = cada_now(), generate_s = 0;
+        memset(&t->judge_tally, 0, sizeof t->judge_tally);
         seq_rec *mine = NULL, *all = NULL;
         int n_mine = 0, n_all = 0;
         t->watch.at_step = step + 1;
@@ -75,13 +91,20 @@ cada_status cada_colocated_run(trainer *t) {
         double t1 = cada_now();
         t->watch.phase = "trajectory exchange";
         CADA_TRY(cada_exchange_all(mine, n_mine, step, t->rank, t->world, &lim, c->timeout_seconds, &t->watch.peer, &all, &n_all));
+        cada_judge_tally judge = {0};
+        cada_status jst = judge_across_ranks(t, &judge);
+        if (jst != CADA_OK) {
+            seqs_free(all, n_all);
+            return jst;
+        }
         double t2 = cada_now(), learn_s = 0;
         cada_step_metrics sm;
         t->watch.phase = "learner step";
         trainer_test_stall(t, "learn", step + 1);
         cada_status st = cada_learn_stage_run(t->learner, all, n_all, t->rank == 0 ? &t->progress : NULL, "learn (rank 0)", &sm, &learn_s);
-        cada_metric_field fields[] = {{"rollout_s", t1 - t0}, {"exchange_s", t2 - t1}, {"learn_s", learn_s}};
-        if (st == CADA_OK) st = trainer_report(t, step, all, n_all, &sm, fields, 3);
+        cada_metric_field fields[3 + 5 + CADA_JS_N] = {{"rollout_s", t1 - t0}, {"exchange_s", t2 - t1}, {"learn_s", learn_s}};
+        int n_fields = 3 + trainer_judge_fields(t, &judge, fields + 3);
+        if (st == CADA_OK) st = trainer_report(t, step, all, n_all, &sm, fields, n_fields);
         seqs_free(all, n_all);
         if (st != CADA_OK) return st;
         CADA_TRY(trainer_step_end(t, step, &stopped));

@@ -3,6 +3,7 @@
 #include "sched/config.h"
 
 #include "learn/kl.h"
+#include "reward/reward.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -92,6 +93,10 @@ static const key_spec keys[] = {
     {"reward", "benign_refusal", KEY_FLOAT, F(benign_refusal_reward), "-1.0", -1e6, 1e6, NULL, "reward for refusing a benign request"},
     {"reward", "benign_help", KEY_FLOAT, F(benign_help_reward), "1.0", -1e6, 1e6, NULL, "reward for helping with a benign request"},
     {"reward", "format_penalty", KEY_FLOAT, F(format_penalty), "0.0", -1e6, 1e6, NULL, "added when a completion lacks the Analysis / Final Response form"},
+    {"reward", "judge_scores", KEY_STR, F(judge_scores), "none", 0, 0, NULL, "judge scores computed and reported in metrics (comma list of refusal|strongreject|helpful|monitor, or none) beyond those detector, comply and benign need: refusal P(refused), strongreject the rubric score of harmful requests' answers, helpful (rating-1)/4 of benign answers, monitor P(the analysis holds harmful operational content)"},
+    {"reward", "comply", KEY_CHOICE, F(comply), "constant", 0, 0, "constant|strongreject", "reward of complying with a harmful request: constant (harmful_comply) or strongreject (harmful_comply x the judge's rubric score)"},
+    {"reward", "benign", KEY_CHOICE, F(benign), "refusal", 0, 0, "refusal|helpful", "reward of a benign request: refusal (benign_help or benign_refusal by the refusal verdict) or helpful (the judge's helpfulness mapped from benign_refusal to benign_help)"},
+    {"reward", "judge_slots", KEY_INT, F(judge_slots), "8", 1, 4096, NULL, "judge items per model call (one batched forward of yes/no questions; rubric sequences decoded together)"},
     {"reward", "patterns", KEY_STR, F(patterns), "data/refusal_patterns.txt", 0, 0, NULL, "refusal phrase patterns of the rule detector"},
     {"learn", "algorithm", KEY_CHOICE, F(algorithm), "reinforce", 0, 0, "reinforce|grpo|rloo|ppo|sft|dpo", "policy update (reinforce: the paper's running-mean baseline)"},
     {"learn", "lr", KEY_FLOAT, F(lr), "2e-6", 0, 1, NULL, "peak learning rate"},
@@ -335,8 +340,26 @@ int cada_config_is_assignment(const char *text) {
     return dots == 1 && left > 0 && right > 0;
 }
 
+/* The first key that asks for the LLM judge, as "reward.X = V" (NULL: none). */
+static const char *judge_key(const cada_run_config *c) {
+    if (!strcmp(c->detector, "judge")) return "reward.detector = judge";
+    if (!strcmp(c->bonus, "judge")) return "reward.bonus = judge";
+    if (!strcmp(c->comply, "strongreject")) return "reward.comply = strongreject";
+    if (!strcmp(c->benign, "helpful")) return "reward.benign = helpful";
+    if (c->judge_scores[0] && strcmp(c->judge_scores, "none")) return "reward.judge_scores";
+    return NULL;
+}
+
+/* reward.judge_scores' words, checked before anything starts. */
+static cada_status check_judge_scores(const cada_run_config *c) {
+    cada_reward_config rc;
+    cada_reward_config_default(&rc);
+    return cada_reward_judge_scores_parse(&rc, "reward.judge_scores", c->judge_scores);
+}
+
 /* The cross-key checks of a training run. */
 static cada_status check_train(const cada_run_config *c) {
+    CADA_TRY(check_judge_scores(c));
     if (!strcmp(c->device, "cuda")) {
 #ifndef CADA_HAVE_CUDA
         return CADA_ERR(CADA_ERR_CONFIG,
@@ -355,14 +378,12 @@ static cada_status check_train(const cada_run_config *c) {
     if (c->max_new_tokens >= c->max_len)
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.max_new_tokens (%d) must be below rollout.max_len (%d)", c->max_new_tokens,
                         c->max_len);
-    if (!strcmp(c->detector, "judge"))
-        return CADA_ERR(CADA_ERR_UNSUPPORTED,
-                        "reward.detector = judge: the LLM judge in training is not built yet (cada train scores with rule or "
-                        "target_tokens); cada eval and cada score run the judge");
-    if (!strcmp(c->bonus, "judge"))
-        return CADA_ERR(CADA_ERR_UNSUPPORTED,
-                        "reward.bonus = judge: the LLM judge in training is not built yet (cada train's bonus is format or "
-                        "none); cada eval and cada score run the judge");
+    const char *judge = judge_key(c);
+    if (judge && !strcmp(c->detector, "target_tokens"))
+        return CADA_ERR(CADA_ERR_CONFIG, "%s with reward.detector = target_tokens: the test task has no judge", judge);
+    if (judge && !c->judge_model[0])
+        return CADA_ERR(CADA_ERR_CONFIG, "%s needs a judge model: set reward.judge_model (a GGUF file or Hugging Face folder)",
+                        judge);
     if (!strcmp(c->detector, "target_tokens") && !c->target_ids[0])
         return CADA_ERR(CADA_ERR_CONFIG, "reward.detector = target_tokens needs reward.target_ids (e.g. 0-6143)");
     if (!strcmp(c->algorithm, "sft") || !strcmp(c->algorithm, "dpo"))
@@ -382,20 +403,19 @@ static cada_status check_train(const cada_run_config *c) {
 
 cada_status cada_config_check_command(const cada_run_config *c, const char *command) {
     if (!strcmp(command, "train")) return check_train(c);
+    CADA_TRY(check_judge_scores(c));
     int eval = !strcmp(command, "eval");
     if (!eval && strcmp(command, "score")) return CADA_ERR(CADA_ERR_INTERNAL, "config: no command '%s'", command);
     if (!strcmp(c->detector, "target_tokens"))
         return CADA_ERR(CADA_ERR_CONFIG,
                         "reward.detector = target_tokens is a training test task (it rewards token ids); cada %s detects "
                         "refusals: use rule or judge", command);
-    int judge = !strcmp(c->detector, "judge") || !strcmp(c->bonus, "judge") || c->eval_rubric;
+    int judge = judge_key(c) || c->eval_rubric;
     if (!eval && judge && !c->judge_model[0])
         return CADA_ERR(CADA_ERR_CONFIG,
                         "%s needs a judge model: set reward.judge_model (--judge-model PATH); cada score has no policy model "
                         "to judge with",
-                        !strcmp(c->detector, "judge") ? "reward.detector = judge"
-                        : !strcmp(c->bonus, "judge")  ? "reward.bonus = judge"
-                                                      : "eval.rubric (--rubric)");
+                        judge_key(c) ? judge_key(c) : "eval.rubric (--rubric)");
     if (!strcmp(c->device, "cuda") && (eval || judge))
         return CADA_ERR(CADA_ERR_CONFIG,
                         "cluster.device = cuda: cada %s runs its model%s on the CPU (the GPU path is cada train's); set "

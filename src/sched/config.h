@@ -21,7 +21,7 @@
  *   eval   run.seed, model, data (format, on_error, *_field), prompt, reward, eval
  *   score  data (format, on_error, *_field), reward, eval.rubric, eval.limit
  * A key a command cannot honour although a user would expect it to is refused by
- * cada_config_check_command before anything starts (e.g. reward.detector = judge in
+ * cada_config_check_command before anything starts (e.g. learn.algorithm = sft in
  * `cada train`). */
 #ifndef CADA_SCHED_CONFIG_H
 #define CADA_SCHED_CONFIG_H
@@ -92,6 +92,10 @@ typedef struct {
     float benign_help_reward;
     float format_penalty;
     char patterns[512];                /* refusal phrase patterns of the rule detector */
+    char judge_scores[128];            /* judge scores computed: "refusal,strongreject,helpful,monitor" or none */
+    char comply[16];                   /* constant | strongreject */
+    char benign[16];                   /* refusal | helpful */
+    int judge_slots;                   /* judge items per model call */
     /* [learn] */
     char algorithm[32];                /* reinforce | grpo | rloo | ppo | sft | dpo */
     float lr;
@@ -139,11 +143,12 @@ int cada_config_is_assignment(const char *text);
 /* What `command` ("train", "eval" or "score") cannot honour, refused before anything
  * starts, naming the key and why: for train every cross-key check of a run (placement
  * and rank counts, rollout.max_new_tokens below rollout.max_len, GRPO/RLOO groups,
- * reward.target_ids for detector target_tokens), learn.algorithm sft|dpo, and
- * reward.detector or reward.bonus = judge (the judge in training is not built yet);
- * for eval and score reward.detector = target_tokens (a training test task) and
- * cluster.device = cuda (they compute on the CPU); for score a judge (detector, bonus
- * or eval.rubric) without reward.judge_model (score has no policy model to judge with).
+ * reward.target_ids for detector target_tokens), learn.algorithm sft|dpo, and a
+ * judge (reward.detector or bonus = judge, comply = strongreject, benign = helpful,
+ * judge_scores) without reward.judge_model or with detector target_tokens; for eval
+ * and score reward.detector = target_tokens (a training test task) and cluster.device
+ * = cuda (they compute on the CPU); for score a judge (as for train, or eval.rubric)
+ * without reward.judge_model (score has no policy model to judge with).
  * Unknown commands are CADA_ERR_INTERNAL. */
 cada_status cada_config_check_command(const cada_run_config *c, const char *command);
 /* cada_config_check_command(c, "train"): what `cada train` and `cada plan` call. */

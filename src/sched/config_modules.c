@@ -68,6 +68,14 @@ cada_status cada_config_reward(const cada_run_config *c, cada_reward_config *out
     if (strlen(c->judge_model) >= sizeof out->judge_model)
         return CADA_ERR(CADA_ERR_CONFIG, "reward.judge_model is longer than %zu characters", sizeof out->judge_model - 1);
     memcpy(out->judge_model, c->judge_model, strlen(c->judge_model) + 1);
+    out->comply = !strcmp(c->comply, "strongreject") ? CADA_COMPLY_STRONGREJECT : CADA_COMPLY_CONSTANT;
+    out->benign = !strcmp(c->benign, "helpful") ? CADA_BENIGN_HELPFUL : CADA_BENIGN_REFUSAL;
+    return cada_reward_judge_scores_parse(out, "reward.judge_scores", c->judge_scores);
+}
+
+cada_status cada_config_judge(const cada_run_config *c, cada_judge_config *out) {
+    cada_judge_config_default(out);
+    out->n_slots = c->judge_slots;
     return CADA_OK;
 }
 

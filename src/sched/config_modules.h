@@ -19,7 +19,7 @@
  *
  * prompt: template, k, selection, pool, balance, data_dir and the file names; the seed
  *   of case choice is run.seed (one seed for every random stream of a run).
- * reward: every reward.* key. reward.detector = target_tokens (a training test task the
+ * reward: every reward.* key but judge_slots (the judge's). reward.detector = target_tokens (a training test task the
  *   trainer computes itself from reward.target_ids) gives detector rule here, whose
  *   verdicts the trainer does not use.
  * learner: learn.algorithm (RL only: sft and dpo are refused), learn.baseline_beta, the
@@ -36,6 +36,8 @@
  *   point into *c, which must outlive *out. */
 cada_status cada_config_prompt(const cada_run_config *c, cada_prompt_config *out);
 cada_status cada_config_reward(const cada_run_config *c, cada_reward_config *out);
+/* judge: reward.judge_slots (items per model call); the prompts are the files in data/judge. */
+cada_status cada_config_judge(const cada_run_config *c, cada_judge_config *out);
 cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *out);
 cada_status cada_config_dataset(const cada_run_config *c, cada_set_options *out);
 /* model.gguf_tokenizer as cada_tok_load flags (CADA_TOK_LOAD_*, tok/tokenizer.h). */

@@ -78,6 +78,7 @@ static cada_status send_requests(trainer *t, long long step, long long version) 
 
 typedef struct {
     double generate_s, reward_s, reference_s; /* the busiest rank's, summed over its batches */
+    cada_judge_tally judge;                   /* the judge's, over the scoring ranks */
 } work_times;
 
 /* Every sample of step `step`, in (position, sample) order, from one batch per rollout
@@ -94,7 +95,9 @@ static cada_status collect(trainer *t, long long step, long long version, seq_re
     int *done = calloc((size_t)R, sizeof(int));
     double *gen = calloc((size_t)R, sizeof(double)), *rew = calloc((size_t)t->world, sizeof(double)),
            *ref = calloc((size_t)t->world, sizeof(double));
-    cada_status st = all && got && done && gen && rew && ref ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "step batch");
+    cada_judge_tally *jt = calloc((size_t)t->world, sizeof *jt); /* per scoring rank, over its batches */
+    memset(&t->judge_tally, 0, sizeof t->judge_tally);          /* the scheduler's own, without reward ranks */
+    cada_status st = all && got && done && gen && rew && ref && jt ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "step batch");
     for (int b = 0; b < R && st == CADA_OK; b++) {
         t->watch.n_missing = 0; /* who a timeout would be blamed on: a reward rank nothing came from, else the rollout ranks */
         for (int r = 0; r < R && t->watch.n_missing < 8; r++) {
@@ -145,6 +148,11 @@ static cada_status collect(trainer *t, long long step, long long version, seq_re
             else got[slot] = 1;
             if (st == CADA_OK && from_reward) seq_apply_reward(q, env->rewards->results[i]);
         }
+        if (st == CADA_OK && from_reward && env->rewards->judge) {
+            cada_judge_tally one;
+            st = cada_judge_tally_from_msg(env->rewards->judge, &one, src);
+            if (st == CADA_OK) cada_judge_tally_add(&jt[src], &one);
+        }
         if (st == CADA_OK) {
             done[r] = 1;
             gen[r] = disagg_metric_of(m, n_m, "generate_s");
@@ -163,9 +171,11 @@ static cada_status collect(trainer *t, long long step, long long version, seq_re
         memset(wt, 0, sizeof *wt);
         for (int r = 0; r < R; r++) wt->generate_s = fmax(wt->generate_s, gen[r]);
         for (int k = 0; k < t->world; k++) wt->reward_s = fmax(wt->reward_s, rew[k]), wt->reference_s = fmax(wt->reference_s, ref[k]);
+        if (!from_reward) jt[0] = t->judge_tally;
+        for (int k = 0; k < t->world; k++) cada_judge_tally_merge(&wt->judge, &jt[k]);
         seqs_sort(all, n);
     }
-    free(got); free(done); free(gen); free(rew); free(ref);
+    free(got); free(done); free(gen); free(rew); free(ref); free(jt);
     if (st != CADA_OK) {
         if (all) seqs_free(all, n);
         return st;
@@ -183,6 +193,7 @@ static cada_status collect_ahead(trainer *t, long long step) {
     CADA_TRY(collect(t, step, step - 1, &a->seqs, &a->n, &wt));
     a->step = step;
     a->generate_s = wt.generate_s, a->reward_s = wt.reward_s, a->reference_s = wt.reference_s;
+    t->ahead_judge = wt.judge;
     a->collect_s = cada_now() - t0;
     return CADA_OK;
 }
@@ -210,7 +221,8 @@ cada_status disagg_run_learner(trainer *t, int *stopped) {
             double t1 = cada_now();
             if (t->ahead.seqs) { /* async: collected before the last step boundary */
                 all = t->ahead.seqs, n_all = t->ahead.n;
-                wt = (work_times){t->ahead.generate_s, t->ahead.reward_s, t->ahead.reference_s};
+                wt = (work_times){t->ahead.generate_s, t->ahead.reward_s, t->ahead.reference_s, t->ahead_judge};
+                memset(&t->ahead_judge, 0, sizeof t->ahead_judge);
                 t1 -= t->ahead.collect_s;
                 memset(&t->ahead, 0, sizeof t->ahead);
             } else CADA_TRY(collect(t, step, version, &all, &n_all, &wt));
@@ -254,12 +266,13 @@ cada_status disagg_run_learner(trainer *t, int *stopped) {
              * compute (sync: rollout, reward and reference run one after the other inside
              * collect_s; async: they overlap the previous learner step) */
             double overhead_s = schedule_s + distribute_s + (async ? 0 : fmax(0, collect_s - wt.generate_s - wt.reward_s - wt.reference_s));
-            cada_metric_field fields[] = {{"rollout_s", wt.generate_s}, {"reward_s", wt.reward_s}, {"reference_s", wt.reference_s},
+            cada_metric_field fields[12 + 5 + CADA_JS_N] = {{"rollout_s", wt.generate_s}, {"reward_s", wt.reward_s}, {"reference_s", wt.reference_s},
                                     {"collect_s", collect_s},     {"schedule_s", schedule_s}, {"distribute_s", distribute_s},
                                     {"learn_s", learn_s},         {"sync_s", sync_s},       {"step_s", step_s},
                                     {"overhead_s", overhead_s},   {"staleness", (double)(step - version)},
                                     {"policy_version", (double)version}};
-            st = trainer_report(t, step, all, n_all, &sm, fields, (int)(sizeof fields / sizeof fields[0]));
+            int n_fields = 12 + trainer_judge_fields(t, &wt.judge, fields + 12);
+            st = trainer_report(t, step, all, n_all, &sm, fields, n_fields);
         }
         seqs_free(all, n_all);
         if (st != CADA_OK) return st;

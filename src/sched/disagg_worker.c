@@ -135,6 +135,7 @@ static cada_status reward_work(trainer *t, long long step) {
         const seq_limits lim = {t->cursor.data.n, t->cfg.prompts_per_step};
         for (int i = 0; st == CADA_OK && i < n; i++, parsed++) st = seq_from_msg(tb->trajectories[i], &lim, &s[i], src, i);
         double reward_s = 0, reference_s = 0;
+        memset(&t->judge_tally, 0, sizeof t->judge_tally); /* this batch's judge work, sent with it */
         cada_score_ctx sc = trainer_scoring(t);
         if (st == CADA_OK) st = cada_score_all(&sc, s, n, &reward_s, &reference_s);
         seq_reward_msg rm = {0};
@@ -145,6 +146,12 @@ static cada_status reward_work(trainer *t, long long step) {
                                          disagg_metric(&m[3], "reference_s", reference_s)};
             rm.batch.n_metrics = 4;
             rm.batch.metrics = mp;
+            Cada__JudgeStats js;
+            Cada__JudgeScoreSum sums[CADA_JS_N], *sp[CADA_JS_N];
+            if (trainer_judges(t)) {
+                cada_judge_tally_to_msg(&t->judge_tally, &js, sums, sp);
+                rm.batch.judge = &js;
+            }
             Cada__Envelope e = CADA__ENVELOPE__INIT;
             e.body_case = CADA__ENVELOPE__BODY_REWARDS;
             e.rewards = &rm.batch;

@@ -82,18 +82,18 @@ static int is_time(const char *name) {
 /* The same numbers as TensorBoard scalars; a failed write stops the charts, not the run. */
 static void tb_step(cada_metrics *m, long long step, const double *common, const double *comp, const cada_metric_field *fields,
                     int n_fields) {
-    const char *tags[32] = {"reward/mean", "reward/std", "refusal_rate", "kl", "entropy", "loss", "grad_norm", "lr",
+    const char *tags[48] = {"reward/mean", "reward/std", "refusal_rate", "kl", "entropy", "loss", "grad_norm", "lr",
                             "baseline", "tokens_per_s/rollout", "tokens_per_s/learner"};
-    double vals[32];
+    double vals[48];
     memcpy(vals, common, sizeof(double) * 11);
-    char names[16][48], comp_tags[SEQ_N_COMP][32];
+    char names[32][48], comp_tags[SEQ_N_COMP][32];
     int n = 11;
     for (int k = 0; k < SEQ_N_COMP; k++) { /* each reward component's mean: "reward/refuse" */
         snprintf(comp_tags[k], sizeof comp_tags[k], "reward/%s", seq_comp_names[k]);
         tags[n] = comp_tags[k];
         vals[n++] = comp[k];
     }
-    for (int i = 0; i < n_fields && i < 16 && n < 32; i++) { /* "rollout_s" -> "time/rollout" */
+    for (int i = 0; i < n_fields && i < 32 && n < 48; i++) { /* "rollout_s" -> "time/rollout" */
         size_t len = strlen(fields[i].name);
         if (is_time(fields[i].name)) snprintf(names[i], sizeof names[i], "time/%.*s", (int)(len - 2), fields[i].name);
         else snprintf(names[i], sizeof names[i], "%s", fields[i].name);
@@ -188,6 +188,8 @@ cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long lo
             size_t len = strlen(fields[i].name);
             if (is_time(fields[i].name))
                 at += (size_t)snprintf(phases + at, sizeof phases - at, " %.*s %.2fs", (int)(len - 2), fields[i].name, fields[i].value);
+            else if (!strcmp(fields[i].name, "judge_tokens")) /* the judge's tokens beside its time */
+                at += (size_t)snprintf(phases + at, sizeof phases - at, " judge_tokens %.0f", fields[i].value);
         }
         CADA_INFO("step %lld/%d  reward %+.3f  refusal(harmful) %.2f  kl %.4f  entropy %.3f  grad %.3f  |%s", step + 1, c->steps,
                   sm->adv.reward_mean, refusal, sm->kl_mean, sm->entropy_mean, sm->grad_norm, phases);

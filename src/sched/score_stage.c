@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,88 @@ static float target_share(const cada_target_ranges *t, const seq_rec *q) {
     return (float)hit / (float)q->completion_len;
 }
 
+/* ---- the judge's tally ---------------------------------------------------------------- */
+
+/* The judge's cost since the last call and the scores of rout into c->tally. */
+static void tally_rewards(const cada_score_ctx *c, const cada_reward *rout, int n) {
+    cada_judge_stats js;
+    cada_judge_stats_take(c->judge, &js);
+    cada_judge_tally *t = c->tally;
+    t->seconds += js.seconds;
+    t->cpu_seconds += js.cpu_seconds;
+    t->prompt_tokens += (double)js.prompt_tokens;
+    t->gen_tokens += (double)js.gen_tokens;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < CADA_JS_N; k++)
+            if (!isnan(rout[i].judge_score[k])) t->sum[k] += rout[i].judge_score[k], t->count[k] += 1;
+}
+
+void cada_judge_tally_add(cada_judge_tally *t, const cada_judge_tally *o) {
+    double s = t->seconds + o->seconds, c = t->cpu_seconds + o->cpu_seconds;
+    cada_judge_tally_merge(t, o);
+    t->seconds = s, t->cpu_seconds = c;
+}
+
+void cada_judge_tally_merge(cada_judge_tally *t, const cada_judge_tally *o) {
+    t->seconds = fmax(t->seconds, o->seconds);
+    t->cpu_seconds = fmax(t->cpu_seconds, o->cpu_seconds);
+    t->prompt_tokens += o->prompt_tokens;
+    t->gen_tokens += o->gen_tokens;
+    for (int k = 0; k < CADA_JS_N; k++) t->sum[k] += o->sum[k], t->count[k] += o->count[k];
+}
+
+int cada_judge_tally_fields(const cada_judge_tally *t, unsigned scores, cada_metric_field *out) {
+    static const char *const mean_names[CADA_JS_N] = {"judge_refusal", "judge_strongreject", "judge_helpful", "judge_monitor"};
+    int n = 0;
+    out[n++] = (cada_metric_field){"judge_s", t->seconds};
+    out[n++] = (cada_metric_field){"judge_cpu_s", t->cpu_seconds};
+    out[n++] = (cada_metric_field){"judge_prompt_tokens", t->prompt_tokens};
+    out[n++] = (cada_metric_field){"judge_gen_tokens", t->gen_tokens};
+    out[n++] = (cada_metric_field){"judge_tokens", t->prompt_tokens + t->gen_tokens};
+    for (int k = 0; k < CADA_JS_N; k++)
+        if (scores & (1u << k)) out[n++] = (cada_metric_field){mean_names[k], t->count[k] > 0 ? t->sum[k] / t->count[k] : NAN};
+    return n;
+}
+
+void cada_judge_tally_to_msg(const cada_judge_tally *t, Cada__JudgeStats *m, Cada__JudgeScoreSum *sums,
+                             Cada__JudgeScoreSum **ptrs) {
+    cada__judge_stats__init(m);
+    m->seconds = t->seconds;
+    m->cpu_seconds = t->cpu_seconds;
+    m->prompt_tokens = (uint64_t)t->prompt_tokens;
+    m->generated_tokens = (uint64_t)t->gen_tokens;
+    for (int k = 0; k < CADA_JS_N; k++) {
+        cada__judge_score_sum__init(&sums[k]);
+        sums[k].name = (char *)cada_judge_score_names[k];
+        sums[k].sum = t->sum[k];
+        sums[k].count = (uint32_t)t->count[k];
+        ptrs[k] = &sums[k];
+    }
+    m->n_scores = CADA_JS_N;
+    m->scores = ptrs;
+}
+
+cada_status cada_judge_tally_from_msg(const Cada__JudgeStats *m, cada_judge_tally *t, int from) {
+    memset(t, 0, sizeof *t);
+    if (!isfinite(m->seconds) || m->seconds < 0 || !isfinite(m->cpu_seconds) || m->cpu_seconds < 0)
+        return CADA_ERR(CADA_ERR_FORMAT, "judge stats from rank %d: seconds %g, cpu seconds %g", from, m->seconds, m->cpu_seconds);
+    t->seconds = m->seconds;
+    t->cpu_seconds = m->cpu_seconds;
+    t->prompt_tokens = (double)m->prompt_tokens;
+    t->gen_tokens = (double)m->generated_tokens;
+    for (size_t i = 0; i < m->n_scores; i++) {
+        const Cada__JudgeScoreSum *s = m->scores[i];
+        int k = 0;
+        while (k < CADA_JS_N && (!s->name || strcmp(s->name, cada_judge_score_names[k]))) k++;
+        if (k == CADA_JS_N || !isfinite(s->sum))
+            return CADA_ERR(CADA_ERR_FORMAT, "judge stats from rank %d: score '%s' (sum %g) is not one of refusal, strongreject, helpful, monitor",
+                            from, s->name ? s->name : "", s->sum);
+        t->sum[k] += s->sum;
+        t->count[k] += s->count;
+    }
+    return CADA_OK;
+}
+
 cada_status cada_score_rewards(const cada_score_ctx *c, seq_rec *s, int n) {
     for (int i = 0; i < n; i++) {
         memset(s[i].comp, 0, sizeof s[i].comp);
@@ -68,8 +151,9 @@ cada_status cada_score_rewards(const cada_score_ctx *c, seq_rec *s, int n) {
         st = cada_tok_decode(c->tok, s[i].tokens + s[i].prompt_len, (size_t)s[i].completion_len, CADA_TOK_SKIP_SPECIAL, &text[i]);
         rin[i] = (cada_reward_input){it->prompt, text[i].data ? text[i].data : "", text[i].len, it->label, it->cat};
     }
-    cada_reward_ctx rctx = {c->reward, c->rules, NULL};
+    cada_reward_ctx rctx = {c->reward, c->rules, c->judge};
     if (st == CADA_OK) st = cada_reward_compute(&rctx, rin, n, rout);
+    if (st == CADA_OK && c->judge && c->tally) tally_rewards(c, rout, n);
     for (int i = 0; st == CADA_OK && i < n; i++) {
         s[i].reward = rout[i].total;
         s[i].refused = rout[i].refused;

@@ -146,6 +146,27 @@ static cada_status setup_layout(trainer *t) {
     return CADA_OK;
 }
 
+/* The LLM judge, opened once where sequences are scored (every colocated rank; the
+ * reward ranks; the scheduler without reward ranks) when the reward needs one. It runs
+ * on the CPU whatever cluster.device is (reward/judge.h uses the CPU model). */
+static cada_status setup_judge(trainer *t) {
+    const cada_run_config *c = &t->cfg;
+    cada_role role = cada_roles_of(&t->roles, t->rank);
+    int scores = !t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0);
+    if (!scores || !cada_reward_needs_judge(&t->reward_cfg) || t->target.n) return CADA_OK;
+    cada_judge_config jc;
+    CADA_TRY(cada_config_judge(c, &jc));
+    double t0 = cada_now();
+    cada_status st = cada_eval_judge_open(&t->judge, c->judge_model, cada_config_tok_flags(c), &jc);
+    if (st != CADA_OK) {
+        cada_error_wrap("rank %d: reward.judge_model", t->rank);
+        return st;
+    }
+    CADA_INFO("rank %d: judge %s loaded in %.1fs (%d items per call, on the CPU)", t->rank, c->judge_model, cada_now() - t0,
+              jc.n_slots);
+    return CADA_OK;
+}
+
 /* Prompt builder, rewards, training set (what the rollout and score stages read): the
  * modules' configurations come from the run configuration (config.h), as in cada eval
  * and cada score. */
@@ -157,6 +178,7 @@ static cada_status setup_task(trainer *t) {
     CADA_TRY(cada_config_reward(c, &t->reward_cfg));
     if (!strcmp(c->detector, "target_tokens")) CADA_TRY(cada_target_parse(&t->target, c->target_ids, (int)cada_tok_vocab_size(t->tok)));
     CADA_TRY(cada_refusal_rules_load(&t->rules, t->reward_cfg.patterns));
+    CADA_TRY(setup_judge(t));
     cada_set_options so;
     CADA_TRY(cada_config_dataset(c, &so));
     return cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
@@ -227,8 +249,15 @@ cada_rollout_policy trainer_policy(trainer *t) {
 }
 
 cada_score_ctx trainer_scoring(trainer *t) {
-    cada_score_ctx s = {&t->cursor.data, t->tok, &t->reward_cfg, t->rules, &t->target, t->ref, t->rank};
+    cada_score_ctx s = {&t->cursor.data, t->tok, &t->reward_cfg, t->rules, &t->target, t->ref, t->rank, t->judge.judge, &t->judge_tally};
     return s;
+}
+
+int trainer_judges(const trainer *t) { return cada_reward_needs_judge(&t->reward_cfg) && !t->target.n; }
+
+int trainer_judge_fields(const trainer *t, const cada_judge_tally *step, cada_metric_field *out) {
+    if (!trainer_judges(t)) return 0;
+    return cada_judge_tally_fields(step, cada_reward_judge_scores(&t->reward_cfg), out);
 }
 
 void trainer_teardown(trainer *t) {
@@ -242,6 +271,7 @@ void trainer_teardown(trainer *t) {
     cada_target_free(&t->target);
     cada_cursor_free(&t->cursor);
     cada_refusal_rules_free(t->rules);
+    cada_eval_judge_close(&t->judge);
     cada_prompt_builder_free(&t->builder);
     cada_tok_free(t->tok);
     cada_model_free(&t->policy);

@@ -37,6 +37,7 @@
 #include "sched/progress.h"
 #include "sched/roles.h"
 #include "sched/rollout_stage.h"
+#include "eval/eval.h"
 #include "sched/score_stage.h"
 #include "sched/seqs.h"
 #include "sched/wire.h"
@@ -61,6 +62,9 @@ typedef struct trainer {
     cada_refusal_rules *rules;
     cada_reward_config reward_cfg;
     cada_target_ranges target; /* reward.detector = target_tokens */
+    cada_eval_judge judge;     /* the LLM judge where this rank scores and the reward needs one */
+    cada_judge_tally judge_tally; /* what it did since the placement last took it */
+    cada_judge_tally ahead_judge; /* async, rank 0: the judge's part of t->ahead (not in pipeline.bin) */
     cada_cursor cursor;
     cada_comm *comm;         /* every rank */
     cada_comm *learn_comm;   /* the learner group (disaggregated; colocated: comm) */
@@ -97,6 +101,11 @@ void trainer_teardown(trainer *t);
 cada_rollout_policy trainer_policy(trainer *t);
 /* The scoring context of this rank (rewards; reference log-probs when it holds them). */
 cada_score_ctx trainer_scoring(trainer *t);
+/* Whether the step's sequences are judged (the same on every rank). */
+int trainer_judges(const trainer *t);
+/* metrics.jsonl fields of a step's judge tally (none without a judge); out holds
+ * 5 + CADA_JS_N. */
+int trainer_judge_fields(const trainer *t, const cada_judge_tally *step, cada_metric_field *out);
 /* A collective piece of work's outcome, agreed by every rank (a max over ranks): all
  * ranks fail together, the rank at fault keeps its own message. */
 cada_status trainer_agree(trainer *t, cada_status mine, const char *what);

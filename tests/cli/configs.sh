@@ -93,13 +93,14 @@ expect_contains "$OUT" "learn.loss_agg = 'token' is not one of auto|token-mean|s
 run_expect_rc 0 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.recompute=true --set learn.logits_chunk_tokens=0 --check
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.logits_chunk_tokens=-1 --check
 expect_contains "$OUT" "learn.logits_chunk_tokens"
-# refused in validation, before MPI starts: the judge in training, sft/dpo
+# refused in validation, before MPI starts: the judge in training without its model, sft/dpo
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.detector=judge --check
-expect_contains "$OUT" "reward.detector = judge" "judge in training is not built yet"
-run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.detector=judge --set reward.judge_model="$MODEL"
-expect_contains "$OUT" "reward.detector = judge" "not built yet"
+expect_contains "$OUT" "reward.detector = judge needs a judge model: set reward.judge_model"
+run_expect_rc 0 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.detector=judge --set reward.judge_model="$MODEL" --check
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.bonus=judge --check
-expect_contains "$OUT" "reward.bonus = judge" "not built yet"
+expect_contains "$OUT" "reward.bonus = judge needs a judge model"
+run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.judge_scores=monitor,harm --set reward.judge_model="$MODEL" --check
+expect_contains "$OUT" "reward.judge_scores = 'monitor,harm': 'harm' is not one of refusal, strongreject, helpful, monitor"
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.algorithm=sft --check
 expect_contains "$OUT" "learn.algorithm = sft needs a fixed dataset"
 # ... and what eval and score cannot do

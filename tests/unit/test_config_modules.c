@@ -119,6 +119,20 @@ TEST(config_prompt_reward_dataset_keys_reach_their_fields) {
     set(&c, "reward.detector=target_tokens"); /* the trainer's own; rule here, unused */
     REQUIRE_OK(cada_config_reward(&c, &r));
     EXPECT(r.bonus == CADA_BONUS_JUDGE && r.detector == CADA_DETECT_RULE);
+    EXPECT(r.judge_scores == 0 && r.comply == CADA_COMPLY_CONSTANT && r.benign == CADA_BENIGN_REFUSAL); /* the defaults */
+    set(&c, "reward.judge_scores=monitor, strongreject");
+    set(&c, "reward.comply=strongreject");
+    set(&c, "reward.benign=helpful");
+    REQUIRE_OK(cada_config_reward(&c, &r));
+    EXPECT(r.judge_scores == (1u << CADA_JS_MONITOR | 1u << CADA_JS_STRONGREJECT) && r.comply == CADA_COMPLY_STRONGREJECT &&
+           r.benign == CADA_BENIGN_HELPFUL);
+    set(&c, "reward.judge_scores=monitor,harm");
+    expect_error(cada_config_reward(&c, &r), "reward.judge_scores", "'harm' is not one of");
+    set(&c, "reward.judge_scores=none");
+    set(&c, "reward.judge_slots=3");
+    cada_judge_config jc;
+    REQUIRE_OK(cada_config_judge(&c, &jc));
+    EXPECT(jc.n_slots == 3 && !strcmp(jc.monitor_prompt, "data/judge/monitor.txt") && !strcmp(jc.helpful_prompt, "data/judge/helpful.txt"));
 
     const char *const data_keys[] = {"data.format=csv", "data.on_error=skip", "data.id_field=uid", "data.prompt_field=q",
                                      "data.category_field=cat", "data.label_field=lab", "data.response_field=ans",
@@ -260,11 +274,11 @@ TEST(config_commands_refuse_what_they_cannot_honour) {
     REQUIRE_OK(cada_config_check_command(&c, "eval"));
     REQUIRE_OK(cada_config_check_command(&c, "score"));
     expect_error(cada_config_check_command(&c, "bake"), "bake", NULL);
-    /* the judge in training: refused in validation, not after the ranks start */
+    /* the judge in training needs its model: refused in validation, not after the ranks start */
     set(&c, "reward.detector=judge");
+    expect_error(cada_config_validate_run(&c), "reward.detector = judge", "reward.judge_model");
     set(&c, "reward.judge_model=/j.gguf");
-    expect_error(cada_config_validate_run(&c), "reward.detector = judge", "not built yet");
-    expect_error(cada_config_check_command(&c, "train"), "reward.detector = judge", "rule or target_tokens");
+    REQUIRE_OK(cada_config_check_command(&c, "train"));
     REQUIRE_OK(cada_config_check_command(&c, "eval"));
     REQUIRE_OK(cada_config_check_command(&c, "score"));
     set(&c, "reward.judge_model=");
@@ -275,9 +289,26 @@ TEST(config_commands_refuse_what_they_cannot_honour) {
     expect_error(cada_config_check_command(&c, "score"), "eval.rubric", "reward.judge_model");
     set(&c, "eval.rubric=false");
     set(&c, "reward.bonus=judge");
-    expect_error(cada_config_check_command(&c, "train"), "reward.bonus = judge", "not built yet");
+    expect_error(cada_config_check_command(&c, "train"), "reward.bonus = judge", "reward.judge_model");
     expect_error(cada_config_check_command(&c, "score"), "reward.bonus = judge", NULL);
     set(&c, "reward.bonus=format");
+    const char *const judge_keys[][3] = {{"reward.comply=strongreject", "reward.comply = strongreject", "reward.comply=constant"},
+                                         {"reward.benign=helpful", "reward.benign = helpful", "reward.benign=refusal"},
+                                         {"reward.judge_scores=monitor", "reward.judge_scores", "reward.judge_scores=none"}};
+    for (int i = 0; i < 3; i++) {
+        set(&c, judge_keys[i][0]);
+        expect_error(cada_config_check_command(&c, "train"), judge_keys[i][1], "reward.judge_model");
+        expect_error(cada_config_check_command(&c, "score"), judge_keys[i][1], "--judge-model");
+        set(&c, "reward.judge_model=/j.gguf");
+        REQUIRE_OK(cada_config_check_command(&c, "train"));
+        set(&c, "reward.detector=target_tokens");
+        set(&c, "reward.target_ids=0-100");
+        expect_error(cada_config_check_command(&c, "train"), judge_keys[i][1], "target_tokens");
+        set(&c, "reward.detector=rule");
+        set(&c, "reward.judge_model=");
+        set(&c, judge_keys[i][2]);
+    }
+    set(&c, "reward.target_ids=");
     set(&c, "learn.algorithm=dpo");
     expect_error(cada_config_check_command(&c, "train"), "learn.algorithm = dpo", NULL);
     REQUIRE_OK(cada_config_check_command(&c, "score")); /* learn.* has no part in scoring */

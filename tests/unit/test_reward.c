@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
 
+#include "cada/category.h"
 #include "cada/dataset.h"
 #include "cada/text.h"
 #include "reward/judge.h"
@@ -152,6 +153,67 @@ TEST(reward_rubric_parser) {
     EXPECT(!cada_rubric_parse("I think the answer is fine.", &r));
     /* the key must start a word: "unrefused" is not "refused" */
     EXPECT(!cada_rubric_parse("unrefused: 1", &r));
+}
+
+TEST(reward_helpful_parser) {
+    cada_helpful h;
+    for (int s = 1; s <= 5; s++) { /* (s - 1) / 4 */
+        char text[32];
+        snprintf(text, sizeof text, "helpful: %d\n", s);
+        EXPECT(cada_helpful_parse(text, &h) && h.rating == s && fabsf(h.score - (float)(s - 1) / 4.0f) < 1e-6f, "%s", text);
+    }
+    EXPECT(cada_helpful_parse("Helpful=5", &h) && h.score == 1.0f);
+    EXPECT(cada_helpful_parse("**helpful:** 2 because it is vague", &h) && h.rating == 2 && h.score == 0.25f);
+    EXPECT(cada_helpful_parse("Helpfulness: 4", &h) && h.rating == 4);
+    EXPECT(cada_helpful_parse("My rating: 3 out of 5", &h) && h.rating == 3);
+    EXPECT(cada_helpful_parse("helpful: 1\nhelpful: 5", &h) && h.rating == 1); /* the first counts */
+    /* out of range, missing, or not a word start: not ok, score 0 */
+    EXPECT(!cada_helpful_parse("helpful: 0", &h) && h.rating == 0 && h.score == 0.0f);
+    EXPECT(!cada_helpful_parse("helpful: 7", &h) && h.score == 0.0f);
+    EXPECT(!cada_helpful_parse("helpful: very", &h));
+    EXPECT(!cada_helpful_parse("The reply is fine.", &h));
+    EXPECT(!cada_helpful_parse("unhelpful: 4", &h));
+}
+
+/* Composition keys, and a judge score asked for without a judge. */
+TEST(reward_judge_score_keys) {
+    cada_reward_config c;
+    cada_reward_config_default(&c);
+    EXPECT(!cada_reward_needs_judge(&c) && cada_reward_judge_scores(&c) == 0); /* the paper's reward needs none */
+    REQUIRE_OK(cada_reward_config_set(&c, "reward.judge_scores=monitor,helpful"));
+    EXPECT(c.judge_scores == (1u << CADA_JS_MONITOR | 1u << CADA_JS_HELPFUL) && cada_reward_needs_judge(&c));
+    REQUIRE_OK(cada_reward_config_set(&c, "judge_scores=none"));
+    REQUIRE_OK(cada_reward_config_set(&c, "reward.comply=strongreject"));
+    REQUIRE_OK(cada_reward_config_set(&c, "reward.benign=helpful"));
+    REQUIRE_OK(cada_reward_config_set(&c, "reward.detector=judge"));
+    EXPECT(c.judge_scores == 0 && c.comply == CADA_COMPLY_STRONGREJECT && c.benign == CADA_BENIGN_HELPFUL);
+    EXPECT(cada_reward_judge_scores(&c) == (1u << CADA_JS_REFUSAL | 1u << CADA_JS_STRONGREJECT | 1u << CADA_JS_HELPFUL));
+    EXPECT(cada_reward_config_set(&c, "reward.comply=scaled") == CADA_ERR_CONFIG);
+    EXPECT(strstr(cada_error_message(), "constant, strongreject"), "message: %s", cada_error_message());
+    EXPECT(cada_reward_config_set(&c, "reward.judge_scores=refusal,harm") == CADA_ERR_CONFIG);
+    EXPECT(strstr(cada_error_message(), "'harm' is not one of"), "message: %s", cada_error_message());
+    REQUIRE_OK(cada_reward_config_set(&c, "reward.judge_scores=refusal,monitor"));
+    cada_str s = {0};
+    REQUIRE_OK(cada_reward_config_print(&c, &s));
+    EXPECT(strstr(cada_str_c(&s), "reward.judge_scores = refusal,monitor\nreward.comply = strongreject\nreward.benign = helpful\n"),
+           "%s", cada_str_c(&s));
+    cada_str_free(&s);
+    /* the rule detector with a judge score but no judge: refused, naming what needs it */
+    cada_reward_config_default(&c);
+    REQUIRE_OK(cada_reward_config_set(&c, "reward.judge_scores=monitor"));
+    cada_refusal_rules *rules = NULL;
+    REQUIRE_OK(cada_refusal_rules_load(&rules, root_path("data/refusal_patterns.txt")));
+    const char *a = "### Analysis\nfine\n### Final Response\nI can't help with that.";
+    cada_reward_input in = {"q", a, strlen(a), CADA_LABEL_HARMFUL, CADA_CAT_NONE};
+    cada_reward r;
+    cada_reward_ctx ctx = {&c, rules, NULL};
+    EXPECT(cada_reward_compute(&ctx, &in, 1, &r) == CADA_ERR_CONFIG && strstr(cada_error_message(), "judge_scores"));
+    /* without judge scores nothing is computed: NaN */
+    cada_reward_config_default(&c);
+    REQUIRE_OK(cada_reward_compute(&ctx, &in, 1, &r));
+    for (int k = 0; k < CADA_JS_N; k++) EXPECT(isnan(r.judge_score[k]));
+    EXPECT(r.total == 1.0f && r.refused == 1);
+    cada_refusal_rules_free(rules);
 }
 
 TEST(reward_config_keys) {

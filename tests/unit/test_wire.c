@@ -1,8 +1,10 @@
 /* tests/unit/test_wire.c: protobuf frames: round trips, with and without zstd, and
- * every malformed frame the decoder must refuse without crashing or over-allocating. */
+ * every malformed frame the decoder must refuse without crashing or over-allocating;
+ * the judge tally a RewardBatch carries. */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
 
+#include "sched/score_stage.h"
 #include "sched/wire.h"
 
 #include <stdlib.h>
@@ -138,4 +140,47 @@ TEST(wire_refuses_malformed_frames) {
     free(z);
     free(bad);
     free(frame);
+}
+
+/* RewardBatch.judge: a reward rank's judge tally survives packing, and what a
+ * malformed one holds is refused naming the sending rank. */
+TEST(wire_reward_batch_judge_stats) {
+    cada_judge_tally t = {.seconds = 1.5, .cpu_seconds = 2.75, .prompt_tokens = 1234, .gen_tokens = 56};
+    t.sum[CADA_JS_REFUSAL] = 3.25, t.count[CADA_JS_REFUSAL] = 8;
+    t.sum[CADA_JS_MONITOR] = 0.5, t.count[CADA_JS_MONITOR] = 5;
+    Cada__JudgeStats js;
+    Cada__JudgeScoreSum sums[CADA_JS_N], *sp[CADA_JS_N];
+    cada_judge_tally_to_msg(&t, &js, sums, sp);
+    Cada__RewardBatch rb = CADA__REWARD_BATCH__INIT;
+    rb.step = 3;
+    rb.judge = &js;
+    size_t len = cada__reward_batch__get_packed_size(&rb);
+    uint8_t *buf = malloc(len);
+    REQUIRE(buf);
+    cada__reward_batch__pack(&rb, buf);
+    Cada__RewardBatch *back = cada__reward_batch__unpack(NULL, len, buf);
+    REQUIRE(back && back->judge);
+    cada_judge_tally u;
+    REQUIRE_OK(cada_judge_tally_from_msg(back->judge, &u, 4));
+    EXPECT(u.seconds == 1.5 && u.cpu_seconds == 2.75 && u.prompt_tokens == 1234 && u.gen_tokens == 56);
+    for (int k = 0; k < CADA_JS_N; k++) EXPECT(u.sum[k] == t.sum[k] && u.count[k] == t.count[k], "score %d", k);
+    /* merged over two reward ranks: sums and counts add, seconds the busiest rank's */
+    cada_judge_tally m = u;
+    t.seconds = 0.5, t.cpu_seconds = 3.0;
+    cada_judge_tally_merge(&m, &t);
+    EXPECT(m.seconds == 1.5 && m.cpu_seconds == 3.0 && m.prompt_tokens == 2468 && m.count[CADA_JS_REFUSAL] == 16);
+    cada_metric_field f[5 + CADA_JS_N];
+    int n = cada_judge_tally_fields(&m, 1u << CADA_JS_REFUSAL | 1u << CADA_JS_HELPFUL, f);
+    EXPECT(n == 7 && !strcmp(f[0].name, "judge_s") && !strcmp(f[4].name, "judge_tokens") && f[4].value == 2468 + 112);
+    EXPECT(!strcmp(f[5].name, "judge_refusal") && f[5].value == 6.5 / 16 && !strcmp(f[6].name, "judge_helpful") && f[6].value != f[6].value,
+           "a score never computed is NaN (null in metrics.jsonl)");
+    cada__reward_batch__free_unpacked(back, NULL);
+    /* malformed: a negative time, an unknown score */
+    js.seconds = -1;
+    EXPECT(cada_judge_tally_from_msg(&js, &u, 4) == CADA_ERR_FORMAT && strstr(cada_error_message(), "rank 4"));
+    js.seconds = 1;
+    sums[1].name = "harm";
+    EXPECT(cada_judge_tally_from_msg(&js, &u, 5) == CADA_ERR_FORMAT && strstr(cada_error_message(), "rank 5") &&
+           strstr(cada_error_message(), "'harm'"));
+    free(buf);
 }
