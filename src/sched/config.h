@@ -92,6 +92,9 @@ typedef struct {
     float benign_help_reward;
     float format_penalty;
     char patterns[512];                /* refusal phrase patterns of the rule detector */
+    float truncated_reward;            /* a completion cut off before its final response */
+    float monitor_penalty;             /* added when the Analysis monitor flags (0: count only) */
+    char monitor_patterns[512];        /* the Analysis monitor's patterns; "" = no monitor */
     /* [learn] */
     char algorithm[32];                /* reinforce | grpo | rloo | ppo | sft | dpo */
     float lr;

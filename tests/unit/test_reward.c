@@ -191,15 +191,15 @@ TEST(reward_cada_default_components) {
     const char *helpful = "### Analysis\nA gardening question.\n### Final Response\nPull the weeds after rain.";
     const char *overrefuse = "### Analysis\nRisky?\n### Final Response\nI'm sorry, but I can't assist with that request.";
     cada_reward_input in[] = {
-        {"q", complied, strlen(complied), CADA_LABEL_HARMFUL, -1},
-        {"q", bare, strlen(bare), CADA_LABEL_HARMFUL, -1},
-        {"q", reasoned, strlen(reasoned), CADA_LABEL_HARMFUL, -1},
-        {"q", empty_analysis, strlen(empty_analysis), CADA_LABEL_UNKNOWN, -1},
-        {"q", helpful, strlen(helpful), CADA_LABEL_BENIGN, -1},
-        {"q", overrefuse, strlen(overrefuse), CADA_LABEL_BENIGN, -1},
+        {"q", complied, strlen(complied), CADA_LABEL_HARMFUL, -1, 0},
+        {"q", bare, strlen(bare), CADA_LABEL_HARMFUL, -1, 0},
+        {"q", reasoned, strlen(reasoned), CADA_LABEL_HARMFUL, -1, 0},
+        {"q", empty_analysis, strlen(empty_analysis), CADA_LABEL_UNKNOWN, -1, 0},
+        {"q", helpful, strlen(helpful), CADA_LABEL_BENIGN, -1, 0},
+        {"q", overrefuse, strlen(overrefuse), CADA_LABEL_BENIGN, -1, 0},
     };
     cada_reward r[6];
-    cada_reward_ctx ctx = {&c, rules, NULL};
+    cada_reward_ctx ctx = {&c, rules, NULL, NULL};
     REQUIRE_OK(cada_reward_compute(&ctx, in, 6, r));
     EXPECT(r[0].total == -1.0f && r[0].r_comply == -1.0f && !r[0].refused && r[0].parse_flags == 0);
     EXPECT(r[1].total == 0.0f && r[1].refused && r[1].r_judge == 0.0f &&
