@@ -40,9 +40,11 @@ typedef struct {
     const cada_target_ranges *target;   /* n > 0: the target_tokens task */
     cada_scorer *reference;             /* NULL: this rank computes no reference log-probs */
     int rank;                           /* for messages */
+    const cada_monitor *monitor;        /* the Analysis monitor; NULL: none (reward.monitor_patterns = "") */
 } cada_score_ctx;
 
-/* reward, comp[], refused and harmful of s[0..n) (by each s[i].item's prompt). */
+/* reward, comp[], refused, harmful, truncated and the monitor's verdict of s[0..n) (by
+ * each s[i].item's prompt; s[i].finish says whether the generation was cut off). */
 cada_status cada_score_rewards(const cada_score_ctx *c, seq_rec *s, int n);
 /* s[i].ref_lp (malloc'd, completion_len floats) under the reference model. */
 cada_status cada_score_reference(const cada_score_ctx *c, seq_rec *s, int n);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const seq_comp_names[SEQ_N_COMP] = {"comply", "refuse", "judge", "help", "format"};
+const char *const seq_comp_names[SEQ_N_COMP] = {"comply", "refuse", "judge", "help", "format", "truncated", "monitor"};
 
 void seqs_free(seq_rec *s, int n) {
     if (!s) return;
@@ -58,6 +58,9 @@ void seq_to_msg(const seq_rec *q, Cada__Trajectory *tr) {
     }
     tr->label = q->harmful;
     tr->category = q->refused ? "refused" : "";
+    tr->truncated = q->truncated != 0;
+    tr->monitor_flagged = q->monitor_flagged != 0;
+    tr->p_monitor = q->p_monitor;
 }
 
 cada_status seq_from_msg(const Cada__Trajectory *tr, const seq_limits *lim, seq_rec *q, int from, int i) {
@@ -83,6 +86,9 @@ cada_status seq_from_msg(const Cada__Trajectory *tr, const seq_limits *lim, seq_
     q->finish = (int)tr->finish;
     q->harmful = tr->label;
     q->refused = tr->category && !strcmp(tr->category, "refused");
+    q->truncated = tr->truncated;
+    q->monitor_flagged = tr->monitor_flagged;
+    q->p_monitor = tr->p_monitor;
     return CADA_OK;
 }
 

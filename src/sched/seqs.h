@@ -6,7 +6,8 @@
  *
  * On the wire a sequence is a cada.Trajectory (proto/cada.proto): the dataset index
  * travels in prompt_id, the step position in position, the sample in sample_index,
- * harmful in label and refused as category "refused". seq_from_msg checks every length
+ * harmful in label and refused as category "refused"; the reward's truncated,
+ * monitor_flagged and p_monitor in the fields of those names. seq_from_msg checks every length
  * and index before it copies anything. */
 #ifndef CADA_SCHED_SEQS_H
 #define CADA_SCHED_SEQS_H
@@ -15,9 +16,10 @@
 #include "cada.pb-c.h"
 #include "rollout/engine.h"
 
-/* Reward components of a sequence (cada_reward's r_comply ... r_format). */
-#define SEQ_N_COMP 5
-extern const char *const seq_comp_names[SEQ_N_COMP]; /* "comply", "refuse", "judge", "help", "format" */
+/* Reward components of a sequence (cada_reward's r_comply ... r_format, r_truncated,
+ * r_monitor). */
+#define SEQ_N_COMP 7
+extern const char *const seq_comp_names[SEQ_N_COMP]; /* "comply", "refuse", "judge", "help", "format", "truncated", "monitor" */
 
 typedef struct {
     int order;        /* position of its prompt in the step */
@@ -30,6 +32,9 @@ typedef struct {
     float comp[SEQ_N_COMP];
     int refused, harmful;
     int finish;       /* cada_finish_reason */
+    int truncated;    /* the reward's: cut off before a final response (reward.h) */
+    int monitor_flagged; /* the Analysis monitor's verdict (reward.h), and its P */
+    float p_monitor;
     long long version; /* policy version of the weights that sampled it */
 } seq_rec;
 
