@@ -71,5 +71,10 @@ cada_status seq_reward_msg_init(seq_reward_msg *m, const seq_rec *s, int n, long
 void seq_reward_msg_free(seq_reward_msg *m);
 /* A RewardResult's reward into q (total, refused, the components it names). */
 void seq_apply_reward(seq_rec *q, const Cada__RewardResult *res);
+/* q's SEQ_N_COMP components as messages: cm[c] filled (names point to seq_comp_names),
+ * cp[c] = &cm[c]. */
+void seq_comp_to_msg(const seq_rec *q, Cada__RewardComponent *cm, Cada__RewardComponent **cp);
+/* The components of c[0..n) that name one of q's into q->comp; others are ignored. */
+void seq_comp_from_msg(seq_rec *q, Cada__RewardComponent *const *c, size_t n);
 
 #endif
