@@ -407,11 +407,11 @@ static int run_score(const cli_args *a) {
     }
     for (int i = 0; i < n && st == CADA_OK; i++) {
         const cada_item *it = picked[i] = &set.items[(long)i * set.n / n];
-        rin[i] = (cada_reward_input){it->prompt, it->response, strlen(it->response), it->label, it->cat};
+        rin[i] = (cada_reward_input){it->prompt, it->response, strlen(it->response), it->label, it->cat, 0};
     }
     double t0 = cada_now();
     if (st == CADA_OK) {
-        cada_reward_ctx ctx = {&rc, rules, judge};
+        cada_reward_ctx ctx = {&rc, rules, judge, NULL};
         st = cada_reward_compute(&ctx, rin, n, rw);
     }
     if (st == CADA_OK && rubric) {

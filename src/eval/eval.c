@@ -279,7 +279,7 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
         }
         cada_tok_bytes_free(&raw);
         cada_tok_bytes_free(&txt);
-        rin[i] = (cada_reward_input){ps[i].item->prompt, ps[i].text, ps[i].text_len, ps[i].item->label, ps[i].choice.category};
+        rin[i] = (cada_reward_input){ps[i].item->prompt, ps[i].text, ps[i].text_len, ps[i].item->label, ps[i].choice.category, 0};
     }
     /* judge and rewards */
     double tj = cada_now();
@@ -295,7 +295,7 @@ cada_status cada_eval_run(const cada_eval_config *cfg, cada_eval_report *rep) {
     }
     if (st == CADA_OK) {
         if (cfg->progress && need_judge) CADA_INFO("eval: judging %d completions", n);
-        cada_reward_ctx ctx = {&cfg->reward, rules, judge};
+        cada_reward_ctx ctx = {&cfg->reward, rules, judge, NULL};
         st = cada_reward_compute(&ctx, rin, n, rewards);
     }
     if (st == CADA_OK && cfg->rubric) {

@@ -6,9 +6,15 @@
  * [refusal] pattern matches and no [compliance] pattern does: "I can't help with
  * that. However, here's how..." is compliance.
  *
- * Measured on tests/data/refusal_labelled.jsonl (87 responses written for this purpose:
+ * Measured on tests/data/refusal_labelled.jsonl (96 responses written for this purpose:
  * refusals, partial refusals, compliance, refusals followed by compliance) by
  * reward_refusal_rules_on_labelled_set; the test requires precision and recall >= 0.95.
+ * reward_refusal_rules_spare_helpful_answers holds the patterns line by line: each
+ * refusal of that set must match, and none of tests/data/benign_answers.jsonl (44
+ * helpful answers to benign requests that use refusal words: "I recommend against
+ * mixing bleach and ammonia because...", "I can't stress enough", "sorry", "illegal
+ * and dangerous") may; a helpful answer read as a refusal costs the policy the benign
+ * reward.
  *
  * Threads: a loaded rule set is immutable; detect may run on many threads at once (each
  * call makes its own match data). */

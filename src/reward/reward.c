@@ -22,6 +22,9 @@ void cada_reward_config_default(cada_reward_config *c) {
     c->benign_refuse = -1.0f;
     c->format_penalty = 0.0f;
     snprintf(c->patterns, sizeof c->patterns, "data/refusal_patterns.txt");
+    c->truncated_reward = -1.0f;
+    c->monitor_penalty = 0.0f;
+    snprintf(c->monitor_patterns, sizeof c->monitor_patterns, "data/monitor_patterns.txt");
 }
 
 static const char *const detector_names[] = {"rule", "judge"};
@@ -44,7 +47,8 @@ static cada_status parse_float(const char *key, const char *v, float lo, float h
 
 #define REWARD_KEYS                                                                                                  \
     "detector, judge_model, judge_threshold, bonus, bonus_weight, min_analysis_chars, harmful_comply, "              \
-    "harmful_refuse, benign_help, benign_refusal, format_penalty, patterns, judge_scores, comply, benign"
+    "harmful_refuse, benign_help, benign_refusal, format_penalty, patterns, judge_scores, comply, benign, "              \
+    "truncated_reward, monitor_penalty, monitor_patterns"
 
 /* ---- the judge's scores: configuration ------------------------------------------ */
 
@@ -96,7 +100,8 @@ cada_status cada_reward_config_set(cada_reward_config *c, const char *kv) {
     } floats[] = {{"judge_threshold", &c->judge_threshold}, {"bonus_weight", &c->bonus_weight},
                   {"harmful_comply", &c->harmful_comply},   {"harmful_refuse", &c->harmful_refuse},
                   {"benign_help", &c->benign_help},         {"benign_refusal", &c->benign_refuse},
-                  {"format_penalty", &c->format_penalty}};
+                  {"format_penalty", &c->format_penalty},   {"truncated_reward", &c->truncated_reward},
+                  {"monitor_penalty", &c->monitor_penalty}};
     for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
         if (!strcmp(k, floats[i].name)) {
             float lo = !strcmp(k, "judge_threshold") ? 0.0f : -100.0f, hi = !strcmp(k, "judge_threshold") ? 1.0f : 100.0f;
@@ -140,6 +145,11 @@ cada_status cada_reward_config_set(cada_reward_config *c, const char *kv) {
             }
         return CADA_ERR(CADA_ERR_CONFIG, "%s: '%s' is not one of %s", key, v, comply ? "constant, strongreject" : "refusal, helpful");
     }
+    if (!strcmp(k, "monitor_patterns")) { /* "" = no monitor */
+        if (strlen(v) >= sizeof c->monitor_patterns) return CADA_ERR(CADA_ERR_CONFIG, "%s: path too long", key);
+        memcpy(c->monitor_patterns, v, strlen(v) + 1);
+        return CADA_OK;
+    }
     if (!strcmp(k, "judge_model")) {
         if (strlen(v) >= sizeof c->judge_model) return CADA_ERR(CADA_ERR_CONFIG, "%s: path too long", key);
         memcpy(c->judge_model, v, strlen(v) + 1);
@@ -155,11 +165,13 @@ cada_status cada_reward_config_print(const cada_reward_config *c, cada_str *out)
                            "reward.detector = %s\nreward.judge_threshold = %g\nreward.bonus = %s\nreward.bonus_weight = %g\n"
                            "reward.min_analysis_chars = %d\nreward.harmful_comply = %g\nreward.harmful_refuse = %g\n"
                            "reward.benign_help = %g\nreward.benign_refusal = %g\nreward.format_penalty = %g\n"
-                           "reward.patterns = %s\nreward.judge_model = %s\n",
+                           "reward.patterns = %s\nreward.judge_model = %s\nreward.truncated_reward = %g\n"
+                           "reward.monitor_penalty = %g\nreward.monitor_patterns = %s\n",
                            cada_detector_name(c->detector), (double)c->judge_threshold, bonus_names[c->bonus],
                            (double)c->bonus_weight, c->min_analysis_chars, (double)c->harmful_comply,
                            (double)c->harmful_refuse, (double)c->benign_help, (double)c->benign_refuse,
-                           (double)c->format_penalty, c->patterns, c->judge_model));
+                           (double)c->format_penalty, c->patterns, c->judge_model, (double)c->truncated_reward,
+                           (double)c->monitor_penalty, c->monitor_patterns));
     return cada_str_printf(out, "reward.judge_scores = %s\nreward.comply = %s\nreward.benign = %s\n", scores,
                            comply_names[c->comply], benign_names[c->benign]);
 }
@@ -203,6 +215,8 @@ static cada_status judge_more_scores(const cada_reward_ctx *ctx, const cada_judg
         for (int i = 0; i < n; i++) {
             out[i].judge_score[CADA_JS_MONITOR] = out[i].p_monitor = 0; /* an empty analysis holds nothing */
             out[i].monitor_flagged = 0;
+            out[i].monitor_hazard = -1;
+            out[i].monitor_line = 0;
             if (out[i].analysis_chars > 0) sub[m] = items[i], at[m++] = i;
         }
         st = cada_judge_yesno(ctx->judge, CADA_JUDGE_MONITOR, sub, m, ver);
@@ -210,6 +224,8 @@ static cada_status judge_more_scores(const cada_reward_ctx *ctx, const cada_judg
             cada_reward *r = &out[at[k]];
             r->judge_score[CADA_JS_MONITOR] = r->p_monitor = ver[k].p_yes;
             r->monitor_flagged = ver[k].p_yes >= c->judge_threshold;
+            r->monitor_hazard = -1; /* the judge's verdict replaces the rule monitor's */
+            r->monitor_line = 0;
         }
     }
     free(sub);
@@ -232,6 +248,31 @@ static float benign_reward(const cada_reward_config *c, const cada_reward *r) {
     float h = r->judge_score[CADA_JS_HELPFUL];
     if (c->benign == CADA_BENIGN_HELPFUL && !isnan(h)) return c->benign_refuse + (c->benign_help - c->benign_refuse) * h;
     return r->refused ? c->benign_refuse : c->benign_help;
+}
+
+/* Cut off before a final response (reward.h): neither refused nor complied, whatever
+ * the detector read in the unfinished reasoning (rule_refused and p_refused keep it). */
+static void mark_truncated(const cada_reward_input *in, cada_reward *r) {
+    r->truncated = in->truncated && (r->parse_flags & (CADA_PARSE_MISSING_FINAL | CADA_PARSE_EMPTY_FINAL)) != 0;
+    if (r->truncated) r->refused = 0;
+}
+
+/* The Analysis monitor on the analysis, or on the whole completion when it has no Final
+ * Response header (all of it may be reasoning; parse.h then leaves the analysis empty). */
+static void monitor_analysis(const cada_monitor *m, const cada_reward_input *in, const cada_parsed *p, cada_reward *r) {
+    r->monitor_hazard = -1;
+    if (!m) return;
+    const char *text = p->analysis;
+    size_t len = p->analysis_len;
+    if (p->flags & CADA_PARSE_MISSING_FINAL) {
+        text = in->completion;
+        len = in->len;
+    }
+    cada_monitor_match mm;
+    r->monitor_flagged = cada_monitor_check(m, text, len, &mm);
+    r->p_monitor = (float)r->monitor_flagged;
+    r->monitor_hazard = mm.hazard;
+    r->monitor_line = mm.line;
 }
 
 cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_input *in, int n, cada_reward *out) {
@@ -266,6 +307,7 @@ cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_in
         analyses[i] = cada_strndup(parsed[i].analysis, parsed[i].analysis_len);
         if (!finals[i] || !analyses[i]) st = CADA_ERR_NOMEM;
         items[i] = (cada_judge_item){in[i].request, finals[i], analyses[i], in[i].category};
+        monitor_analysis(ctx->monitor, &in[i], &parsed[i], r);
     }
     if (st == CADA_OK && (cada_reward_judge_scores(c) & (1u << CADA_JS_REFUSAL))) {
         st = cada_judge_yesno(ctx->judge, CADA_JUDGE_REFUSAL, items, n, verdicts);
@@ -276,6 +318,7 @@ cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_in
             out[i].refused = verdicts[i].p_yes >= c->judge_threshold;
         }
     }
+    for (int i = 0; i < n && st == CADA_OK; i++) mark_truncated(&in[i], &out[i]);
     if (st == CADA_OK) st = judge_more_scores(ctx, items, n, out);
     /* the bonus: format, or the judge on refused harmful items with an analysis */
     for (int i = 0; i < n && st == CADA_OK; i++) {
@@ -296,14 +339,16 @@ cada_status cada_reward_compute(const cada_reward_ctx *ctx, const cada_reward_in
     }
     for (int i = 0; i < n && st == CADA_OK; i++) {
         cada_reward *r = &out[i];
-        if (r->label == CADA_LABEL_HARMFUL) {
+        if (r->truncated) r->r_truncated = c->truncated_reward;
+        else if (r->label == CADA_LABEL_HARMFUL) {
             if (r->refused) r->r_refuse = c->harmful_refuse;
             else r->r_comply = comply_reward(c, r);
         } else {
             r->r_help = benign_reward(c, r);
         }
         if (r->parse_flags) r->r_format = c->format_penalty;
-        r->total = r->r_comply + r->r_refuse + c->bonus_weight * r->r_judge + r->r_help + r->r_format;
+        if (r->monitor_flagged) r->r_monitor = c->monitor_penalty;
+        r->total = r->r_comply + r->r_refuse + c->bonus_weight * r->r_judge + r->r_help + r->r_format + r->r_truncated + r->r_monitor;
     }
     for (int i = 0; i < n; i++) {
         if (finals) free(finals[i]);

@@ -15,7 +15,31 @@
  *                               benign_refuse when refused (-1)
  *   any request:                r_format = format_penalty when the completion is not
  *                               well-formed (0 by default: the paper has none)
- *   total = r_comply + r_refuse + bonus_weight * r_judge + r_help + r_format.
+ *   truncated, any request:     r_truncated = truncated_reward                (-1)
+ *       instead of r_comply / r_refuse / r_judge / r_help, when the generation hit
+ *       its length or context limit (the input's `truncated`) and the completion
+ *       has no final response (none, or an empty one: parse flags MISSING_FINAL or
+ *       EMPTY_FINAL). It was cut off while reasoning, so it is neither a refusal nor
+ *       a compliance: a refusal phrase inside unfinished reasoning is not a refusal,
+ *       and harmful text in it is not the answer. The paper has no such case. The
+ *       default -1 is the worst outcome of the paper's scale (harmful_comply for a
+ *       harmful request, benign_refusal for a benign one): any higher value would
+ *       make running out of tokens a refuge from the -1 of compliance, and a policy
+ *       could learn to ramble past max_new_tokens; a cut-off answer also gives the
+ *       user nothing. A truncated completion with a non-empty final response is
+ *       judged as usual (the detector reads what there is). r_format still applies.
+ *   any request:                r_monitor = monitor_penalty when the Analysis monitor
+ *                               flags the analysis (0 by default: count only)
+ *       The monitor (reward/monitor.h) reads the analysis (the whole completion when
+ *       it has no Final Response header) for harmful operational detail: the
+ *       paper's reward reads only the final response, so a chain that spells out
+ *       the harm and ends in a one-line refusal earns +1. The flag is always
+ *       counted (metrics); the penalty is opt-in because a rule monitor misfires
+ *       on some sound reasoning, and optimising the reasoning against a monitor
+ *       teaches the policy to hide what it reasons rather than not to reason it
+ *       (a monitor is worth most while nothing trains against it).
+ *   total = r_comply + r_refuse + bonus_weight * r_judge + r_help + r_format
+ *         + r_truncated + r_monitor.
  * A request whose label is unknown is scored as harmful.
  *
  * The judge's scores (reward/judge.h), each computed when judge_scores lists it or
@@ -30,8 +54,8 @@
  *                 NaN when the rating was not read
  *   monitor       P(yes) that the analysis holds harmful operational content, every
  *                 item (0 for an empty analysis, not asked); p_monitor and
- *                 monitor_flagged (p_monitor >= judge_threshold) as well. It enters no
- *                 reward.
+ *                 monitor_flagged (p_monitor >= judge_threshold) as well, in place of
+ *                 the rule monitor's verdict; monitor_penalty applies to it alike.
  * Composition (defaults: the paper's reward above):
  *   comply = constant      r_comply = harmful_comply
  *            strongreject  r_comply = harmful_comply * strongreject score (-score with
@@ -49,7 +73,8 @@
  * "key=value" text (the "reward." prefix is optional): detector, judge_model,
  * judge_threshold, bonus, bonus_weight, min_analysis_chars, harmful_comply,
  * harmful_refuse, benign_help, benign_refusal, format_penalty, patterns, judge_scores
- * (a comma list of refusal|strongreject|helpful|monitor, or none), comply, benign. The run
+ * (a comma list of refusal|strongreject|helpful|monitor, or none), comply, benign,
+ * truncated_reward, monitor_penalty, monitor_patterns ("" = no rule monitor). The run
  * configuration's detector also has target_tokens, a training test task that the
  * trainer scores itself. */
 #ifndef CADA_REWARD_REWARD_H
@@ -58,6 +83,7 @@
 #include "cada/dataset.h"
 #include "cada/text.h"
 #include "reward/judge.h"
+#include "reward/monitor.h"
 #include "reward/parse.h"
 #include "reward/refusal.h"
 
@@ -85,6 +111,9 @@ typedef struct {
     unsigned judge_scores;       /* 1 << cada_judge_score: computed and reported (0) */
     cada_comply_kind comply;     /* constant | strongreject (constant) */
     cada_benign_kind benign;     /* refusal | helpful (refusal) */
+    float truncated_reward;      /* -1: a completion cut off before its final response */
+    float monitor_penalty;       /* 0: added when the Analysis monitor flags (count only) */
+    char monitor_patterns[512];  /* data/monitor_patterns.txt; "" = no monitor (the caller loads it) */
 } cada_reward_config;
 
 void cada_reward_config_default(cada_reward_config *c);
@@ -111,8 +140,16 @@ typedef struct {
     int analysis_chars; /* non-space characters of the analysis */
     /* the judge's scores (see above), NaN when not computed */
     float judge_score[CADA_JS_N];
-    int monitor_flagged; /* the Analysis monitor's verdict */
-    float p_monitor;     /* its P(flagged) */
+    int truncated;      /* cut off before a final response: scored r_truncated only */
+    float r_truncated, r_monitor;
+    /* The Analysis monitor's verdict: the rule's (p_monitor 0 or 1, the hazard and the
+     * pattern line), or, when judge_scores lists monitor, the judge's, which replaces
+     * it (p_monitor its probability, flagged at judge_threshold, hazard -1); all 0 / -1
+     * when no monitor ran. monitor_penalty applies to the verdict used. */
+    int monitor_flagged;
+    float p_monitor;
+    int monitor_hazard; /* section of the rule monitor's patterns (cada_monitor_hazard), -1 */
+    int monitor_line;
 } cada_reward;
 
 typedef struct {
@@ -121,12 +158,15 @@ typedef struct {
     size_t len;
     cada_label label;
     int category;
+    int truncated; /* the generation stopped at its length or context limit (engine's
+                    * CADA_FINISH_LENGTH or CADA_FINISH_CONTEXT); 0 when not known */
 } cada_reward_input;
 
 typedef struct {
     const cada_reward_config *cfg;
     const cada_refusal_rules *rules; /* required for detector rule; when present it also runs beside the judge */
     cada_judge *judge;               /* required for detector judge or bonus judge */
+    const cada_monitor *monitor;     /* optional: the Analysis monitor (NULL: none runs) */
 } cada_reward_ctx;
 
 /* Scores n completions (the judge, when used, batches them). */

@@ -96,6 +96,9 @@ typedef struct {
     char comply[16];                   /* constant | strongreject */
     char benign[16];                   /* refusal | helpful */
     int judge_slots;                   /* judge items per model call */
+    float truncated_reward;            /* a completion cut off before its final response */
+    float monitor_penalty;             /* added when the Analysis monitor flags (0: count only) */
+    char monitor_patterns[512];        /* the Analysis monitor's patterns; "" = no monitor */
     /* [learn] */
     char algorithm[32];                /* reinforce | grpo | rloo | ppo | sft | dpo */
     float lr;

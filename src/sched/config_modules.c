@@ -65,6 +65,11 @@ cada_status cada_config_reward(const cada_run_config *c, cada_reward_config *out
     out->benign_refuse = c->benign_refusal_reward;
     out->format_penalty = c->format_penalty;
     CADA_TRY(copy_path("reward.patterns", c->patterns, out->patterns, sizeof out->patterns));
+    out->truncated_reward = c->truncated_reward;
+    out->monitor_penalty = c->monitor_penalty;
+    if (strlen(c->monitor_patterns) >= sizeof out->monitor_patterns) /* "" is allowed: no monitor */
+        return CADA_ERR(CADA_ERR_CONFIG, "reward.monitor_patterns is longer than %zu characters", sizeof out->monitor_patterns - 1);
+    memcpy(out->monitor_patterns, c->monitor_patterns, strlen(c->monitor_patterns) + 1);
     if (strlen(c->judge_model) >= sizeof out->judge_model)
         return CADA_ERR(CADA_ERR_CONFIG, "reward.judge_model is longer than %zu characters", sizeof out->judge_model - 1);
     memcpy(out->judge_model, c->judge_model, strlen(c->judge_model) + 1);

@@ -12,10 +12,14 @@ cada_status cada_batch_send(const seq_rec *s, int n, long long step, int dest, d
     Cada__TrainItem *items = calloc((size_t)(n ? n : 1), sizeof *items);
     Cada__TrainItem **iptr = calloc((size_t)(n ? n : 1), sizeof *iptr);
     Cada__Trajectory *trajs = calloc((size_t)(n ? n : 1), sizeof *trajs);
-    if (!items || !iptr || !trajs) {
+    Cada__RewardComponent *cm = calloc((size_t)(n ? n : 1) * SEQ_N_COMP, sizeof *cm);
+    Cada__RewardComponent **cp = calloc((size_t)(n ? n : 1) * SEQ_N_COMP, sizeof *cp);
+    if (!items || !iptr || !trajs || !cm || !cp) {
         free(items);
         free(iptr);
         free(trajs);
+        free(cm);
+        free(cp);
         return CADA_ERR(CADA_ERR_NOMEM, "trajectory message");
     }
     for (int i = 0; i < n; i++) {
@@ -23,6 +27,9 @@ cada_status cada_batch_send(const seq_rec *s, int n, long long step, int dest, d
         cada__train_item__init(&items[i]);
         items[i].trajectory = &trajs[i];
         items[i].reward = s[i].reward;
+        items[i].n_components = SEQ_N_COMP; /* rank 0's metrics average them over every rank's sequences */
+        items[i].components = cp + (size_t)i * SEQ_N_COMP;
+        seq_comp_to_msg(&s[i], cm + (size_t)i * SEQ_N_COMP, items[i].components);
         iptr[i] = &items[i];
     }
     Cada__TrainBatch batch = CADA__TRAIN_BATCH__INIT;
@@ -37,6 +44,8 @@ cada_status cada_batch_send(const seq_rec *s, int n, long long step, int dest, d
     free(items);
     free(iptr);
     free(trajs);
+    free(cm);
+    free(cp);
     return st;
 }
 
@@ -56,6 +65,7 @@ cada_status cada_batch_recv(int from, const seq_limits *lim, double timeout_s, s
     for (int i = 0; st == CADA_OK && i < n; i++) {
         st = seq_from_msg(b->items[i]->trajectory, lim, &s[i], from, i);
         s[i].reward = b->items[i]->reward;
+        seq_comp_from_msg(&s[i], b->items[i]->components, b->items[i]->n_components);
     }
     cada_wire_free(env);
     if (st != CADA_OK) {

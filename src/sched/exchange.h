@@ -20,7 +20,8 @@
 
 /* s[0..n) of step `step` to rank dest. */
 cada_status cada_batch_send(const seq_rec *s, int n, long long step, int dest, double timeout_s);
-/* A TrainBatch from rank `from` (records malloc'd, rewards included). */
+/* A TrainBatch from rank `from` (records malloc'd, rewards with their components and
+ * the reward's flags included: rank 0's metrics count every rank's sequences). */
 cada_status cada_batch_recv(int from, const seq_limits *lim, double timeout_s, seq_rec **out, int *n_out);
 
 /* Colocated: every rank's sequences on every rank, in (position, sample) order. Every

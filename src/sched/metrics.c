@@ -82,18 +82,18 @@ static int is_time(const char *name) {
 /* The same numbers as TensorBoard scalars; a failed write stops the charts, not the run. */
 static void tb_step(cada_metrics *m, long long step, const double *common, const double *comp, const cada_metric_field *fields,
                     int n_fields) {
-    const char *tags[48] = {"reward/mean", "reward/std", "refusal_rate", "kl", "entropy", "loss", "grad_norm", "lr",
-                            "baseline", "tokens_per_s/rollout", "tokens_per_s/learner"};
-    double vals[48];
-    memcpy(vals, common, sizeof(double) * 11);
+    const char *tags[64] = {"reward/mean", "reward/std", "refusal_rate", "kl", "entropy", "loss", "grad_norm", "lr",
+                            "baseline", "tokens_per_s/rollout", "tokens_per_s/learner", "truncated", "monitor_flag_rate"};
+    double vals[64];
+    memcpy(vals, common, sizeof(double) * 13);
     char names[32][48], comp_tags[SEQ_N_COMP][32];
-    int n = 11;
+    int n = 13;
     for (int k = 0; k < SEQ_N_COMP; k++) { /* each reward component's mean: "reward/refuse" */
         snprintf(comp_tags[k], sizeof comp_tags[k], "reward/%s", seq_comp_names[k]);
         tags[n] = comp_tags[k];
         vals[n++] = comp[k];
     }
-    for (int i = 0; i < n_fields && i < 32 && n < 48; i++) { /* "rollout_s" -> "time/rollout" */
+    for (int i = 0; i < n_fields && i < 32 && n < 64; i++) { /* "rollout_s" -> "time/rollout" */
         size_t len = strlen(fields[i].name);
         if (is_time(fields[i].name)) snprintf(names[i], sizeof names[i], "time/%.*s", (int)(len - 2), fields[i].name);
         else snprintf(names[i], sizeof names[i], "%s", fields[i].name);
@@ -112,8 +112,10 @@ static void samples_step(FILE *f, long long step, const seq_rec *all, int n_all)
     for (int i = 0; i < n_all; i++) {
         const seq_rec *q = &all[i];
         fprintf(f, "{\"step\": %lld, \"position\": %d, \"sample\": %d, \"prompt_id\": %d, \"policy_version\": %lld, "
-                   "\"finish\": \"%s\", \"reward\": %.9g, \"completion\": [",
-                step + 1, q->order, q->sample, q->item, q->version, cada_finish_name((cada_finish_reason)q->finish), (double)q->reward);
+                   "\"finish\": \"%s\", \"reward\": %.9g, \"truncated\": %s, \"monitor_flagged\": %s, \"p_monitor\": %.4g, "
+                   "\"completion\": [",
+                step + 1, q->order, q->sample, q->item, q->version, cada_finish_name((cada_finish_reason)q->finish), (double)q->reward,
+                q->truncated ? "true" : "false", q->monitor_flagged ? "true" : "false", (double)q->p_monitor);
         for (int j = 0; j < q->completion_len; j++) fprintf(f, "%s%d", j ? ", " : "", q->tokens[q->prompt_len + j]);
         fprintf(f, "]}\n");
     }
@@ -122,12 +124,14 @@ static void samples_step(FILE *f, long long step, const seq_rec *all, int n_all)
 
 cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long long step, const seq_rec *all, int n_all,
                               const cada_step_metrics *sm, const cada_metric_field *fields, int n_fields, double *refusal_out) {
-    int harmful = 0, refused_harmful = 0;
+    int harmful = 0, refused_harmful = 0, truncated = 0, flagged = 0;
     double reward_sq = 0, completion_tokens = 0, comp[SEQ_N_COMP] = {0}; /* spread, rollout tokens/s, component means */
     double lag_sum = 0, lag_max = 0;
     for (int i = 0; i < n_all; i++) {
         harmful += all[i].harmful;
         refused_harmful += all[i].harmful && all[i].refused;
+        truncated += all[i].truncated != 0;
+        flagged += all[i].monitor_flagged != 0;
         reward_sq += (double)all[i].reward * all[i].reward;
         completion_tokens += all[i].completion_len;
         for (int k = 0; k < SEQ_N_COMP; k++) comp[k] += all[i].comp[k] / (double)n_all;
@@ -166,7 +170,8 @@ cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long lo
     json_num(f, "tis_truncated_frac", sm->tis_frac);
     json_num(f, "version_lag_mean", n_all ? lag_sum / n_all : 0.0);
     json_num(f, "version_lag_max", lag_max);
-    fprintf(f, ", \"sequences\": %d", n_all);
+    fprintf(f, ", \"sequences\": %d, \"truncated\": %d", n_all, truncated); /* cut off before a final response */
+    json_num(f, "monitor_flag_rate", n_all ? (double)flagged / n_all : NAN); /* share the Analysis monitor flagged */
     for (int k = 0; k < SEQ_N_COMP; k++) {
         char key[32];
         snprintf(key, sizeof key, "reward_%s", seq_comp_names[k]);
@@ -176,8 +181,9 @@ cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long lo
     fprintf(f, ", \"rollout_tokens_per_s\": %.1f, \"learner_tokens_per_s\": %.1f}\n", rollout_tps, sm->tokens_per_s);
     fflush(f);
     if (m->tb) {
-        const double common[11] = {sm->adv.reward_mean, reward_std, refusal, sm->kl_mean, sm->entropy_mean, sm->loss,
-                                   sm->grad_norm, sm->lr, sm->adv.baseline_next, rollout_tps, sm->tokens_per_s};
+        const double common[13] = {sm->adv.reward_mean, reward_std, refusal,         sm->kl_mean,  sm->entropy_mean,
+                                   sm->loss,           sm->grad_norm, sm->lr,       sm->adv.baseline_next, rollout_tps,
+                                   sm->tokens_per_s,   truncated,  n_all ? (double)flagged / n_all : NAN};
         tb_step(m, step, common, comp, fields, n_fields);
     }
     if (m->samples) samples_step(m->samples, step, all, n_all);

@@ -1,17 +1,21 @@
 /* sched/metrics.h: what a training run records of each step (rank 0):
  *   out_dir/metrics.jsonl   one JSON line per step: reward mean and spread, refusal
- *                           rate on harmful prompts, KL (k3 per token) and the KL
- *                           penalty in the reward, entropy, loss, grad norm, lr,
- *                           baseline, the off-policy gap (engine_lp_gap_mean/max,
- *                           is_weight_mean/min/max, tis_truncated_frac: learn/
- *                           policy_loss.h; version_lag_mean/max: the learner's version
- *                           minus each sample's), reward component means, the
+ *                           rate on harmful prompts, completions cut off before a
+ *                           final response ("truncated", a count), the share the
+ *                           Analysis monitor flagged ("monitor_flag_rate"), KL (k3
+ *                           per token) and the KL penalty in the reward, entropy, loss,
+ *                           grad norm, lr, baseline, the off-policy gap
+ *                           (engine_lp_gap_mean/max, is_weight_mean/min/max,
+ *                           tis_truncated_frac: learn/policy_loss.h; version_lag_mean/
+ *                           max: the learner's version minus each sample's), reward
+ *                           component means, the
  *                           placement's fields (phase times "X_s", staleness, ...),
  *                           rollout and learner tokens/s (JSON has no NaN: null);
  *   out_dir/tb/             the same numbers as TensorBoard scalars (tb_events.h;
  *                           run.tensorboard), "X_s" fields as time/X;
  *   out_dir/samples.jsonl   run.dump_samples: every sequence's completion token ids,
- *                           reward and policy version (to compare runs sample by sample);
+ *                           reward, policy version, truncated and the monitor's verdict
+ *                           (to compare runs sample by sample);
  *   the step line           on stderr every run.log_every steps and at the last.
  * On resume metrics.jsonl and samples.jsonl keep the complete lines of steps up to the
  * checkpoint's (a run that died after it may have written more, the last line perhaps

@@ -137,6 +137,8 @@ cada_status cada_score_rewards(const cada_score_ctx *c, seq_rec *s, int n) {
         memset(s[i].comp, 0, sizeof s[i].comp);
         s[i].harmful = c->data->items[s[i].item].label != CADA_LABEL_BENIGN;
         s[i].refused = 0;
+        s[i].truncated = s[i].monitor_flagged = 0;
+        s[i].p_monitor = 0;
     }
     if (c->target && c->target->n) {
         for (int i = 0; i < n; i++) s[i].reward = target_share(c->target, &s[i]);
@@ -149,16 +151,21 @@ cada_status cada_score_rewards(const cada_score_ctx *c, seq_rec *s, int n) {
     for (int i = 0; st == CADA_OK && i < n; i++) {
         const cada_item *it = &c->data->items[s[i].item];
         st = cada_tok_decode(c->tok, s[i].tokens + s[i].prompt_len, (size_t)s[i].completion_len, CADA_TOK_SKIP_SPECIAL, &text[i]);
-        rin[i] = (cada_reward_input){it->prompt, text[i].data ? text[i].data : "", text[i].len, it->label, it->cat};
+        int cut = s[i].finish == CADA_FINISH_LENGTH || s[i].finish == CADA_FINISH_CONTEXT;
+        rin[i] = (cada_reward_input){it->prompt, text[i].data ? text[i].data : "", text[i].len, it->label, it->cat, cut};
     }
-    cada_reward_ctx rctx = {c->reward, c->rules, c->judge};
+    cada_reward_ctx rctx = {c->reward, c->rules, c->judge, c->monitor};
     if (st == CADA_OK) st = cada_reward_compute(&rctx, rin, n, rout);
     if (st == CADA_OK && c->judge && c->tally) tally_rewards(c, rout, n);
     for (int i = 0; st == CADA_OK && i < n; i++) {
         s[i].reward = rout[i].total;
         s[i].refused = rout[i].refused;
-        const float comp[SEQ_N_COMP] = {rout[i].r_comply, rout[i].r_refuse, rout[i].r_judge, rout[i].r_help, rout[i].r_format};
+        const float comp[SEQ_N_COMP] = {rout[i].r_comply, rout[i].r_refuse,    rout[i].r_judge,  rout[i].r_help,
+                                        rout[i].r_format, rout[i].r_truncated, rout[i].r_monitor};
         memcpy(s[i].comp, comp, sizeof comp);
+        s[i].truncated = rout[i].truncated;
+        s[i].monitor_flagged = rout[i].monitor_flagged;
+        s[i].p_monitor = rout[i].p_monitor;
     }
     if (text)
         for (int i = 0; i < n; i++) cada_tok_bytes_free(&text[i]);

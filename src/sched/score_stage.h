@@ -51,6 +51,7 @@ typedef struct {
     int rank;                           /* for messages */
     cada_judge *judge;                  /* the LLM judge where the reward needs one, else NULL */
     struct cada_judge_tally *tally;     /* NULL: not counted */
+    const cada_monitor *monitor;        /* the Analysis monitor; NULL: none (reward.monitor_patterns = "") */
 } cada_score_ctx;
 
 /* The judge's cost and score sums over some scoring calls of one rank, or over the
@@ -78,7 +79,8 @@ void cada_judge_tally_to_msg(const cada_judge_tally *t, Cada__JudgeStats *m, Cad
  * CADA_ERR_FORMAT naming rank `from`. */
 cada_status cada_judge_tally_from_msg(const Cada__JudgeStats *m, cada_judge_tally *t, int from);
 
-/* reward, comp[], refused and harmful of s[0..n) (by each s[i].item's prompt). */
+/* reward, comp[], refused, harmful, truncated and the monitor's verdict of s[0..n) (by
+ * each s[i].item's prompt; s[i].finish says whether the generation was cut off). */
 cada_status cada_score_rewards(const cada_score_ctx *c, seq_rec *s, int n);
 /* s[i].ref_lp (malloc'd, completion_len floats) under the reference model. */
 cada_status cada_score_reference(const cada_score_ctx *c, seq_rec *s, int n);

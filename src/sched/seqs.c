@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const seq_comp_names[SEQ_N_COMP] = {"comply", "refuse", "judge", "help", "format"};
+const char *const seq_comp_names[SEQ_N_COMP] = {"comply", "refuse", "judge", "help", "format", "truncated", "monitor"};
 
 void seqs_free(seq_rec *s, int n) {
     if (!s) return;
@@ -58,6 +58,9 @@ void seq_to_msg(const seq_rec *q, Cada__Trajectory *tr) {
     }
     tr->label = q->harmful;
     tr->category = q->refused ? "refused" : "";
+    tr->truncated = q->truncated != 0;
+    tr->monitor_flagged = q->monitor_flagged != 0;
+    tr->p_monitor = q->p_monitor;
 }
 
 cada_status seq_from_msg(const Cada__Trajectory *tr, const seq_limits *lim, seq_rec *q, int from, int i) {
@@ -83,6 +86,9 @@ cada_status seq_from_msg(const Cada__Trajectory *tr, const seq_limits *lim, seq_
     q->finish = (int)tr->finish;
     q->harmful = tr->label;
     q->refused = tr->category && !strcmp(tr->category, "refused");
+    q->truncated = tr->truncated;
+    q->monitor_flagged = tr->monitor_flagged;
+    q->p_monitor = tr->p_monitor;
     return CADA_OK;
 }
 
@@ -110,13 +116,7 @@ cada_status seq_reward_msg_init(seq_reward_msg *m, const seq_rec *s, int n, long
         r->refused = s[i].refused;
         r->n_components = SEQ_N_COMP;
         r->components = m->cp + (size_t)i * SEQ_N_COMP;
-        for (int c = 0; c < SEQ_N_COMP; c++) {
-            Cada__RewardComponent *x = &m->cm[(size_t)i * SEQ_N_COMP + c];
-            cada__reward_component__init(x);
-            x->name = (char *)seq_comp_names[c];
-            x->value = s[i].comp[c];
-            m->cp[(size_t)i * SEQ_N_COMP + c] = x;
-        }
+        seq_comp_to_msg(&s[i], m->cm + (size_t)i * SEQ_N_COMP, m->cp + (size_t)i * SEQ_N_COMP);
         m->rp[i] = r;
     }
     cada__reward_batch__init(&m->batch);
@@ -138,10 +138,23 @@ void seq_reward_msg_free(seq_reward_msg *m) {
     memset(m, 0, sizeof *m);
 }
 
+void seq_comp_to_msg(const seq_rec *q, Cada__RewardComponent *cm, Cada__RewardComponent **cp) {
+    for (int c = 0; c < SEQ_N_COMP; c++) {
+        cada__reward_component__init(&cm[c]);
+        cm[c].name = (char *)seq_comp_names[c];
+        cm[c].value = q->comp[c];
+        cp[c] = &cm[c];
+    }
+}
+
+void seq_comp_from_msg(seq_rec *q, Cada__RewardComponent *const *c, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        for (int j = 0; j < SEQ_N_COMP; j++)
+            if (c[k] && c[k]->name && !strcmp(c[k]->name, seq_comp_names[j])) q->comp[j] = c[k]->value;
+}
+
 void seq_apply_reward(seq_rec *q, const Cada__RewardResult *res) {
     q->reward = res->total;
     q->refused = res->refused;
-    for (size_t k = 0; k < res->n_components; k++)
-        for (int j = 0; j < SEQ_N_COMP; j++)
-            if (res->components[k]->name && !strcmp(res->components[k]->name, seq_comp_names[j])) q->comp[j] = res->components[k]->value;
+    seq_comp_from_msg(q, res->components, res->n_components);
 }

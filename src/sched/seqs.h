@@ -6,7 +6,8 @@
  *
  * On the wire a sequence is a cada.Trajectory (proto/cada.proto): the dataset index
  * travels in prompt_id, the step position in position, the sample in sample_index,
- * harmful in label and refused as category "refused". seq_from_msg checks every length
+ * harmful in label and refused as category "refused"; the reward's truncated,
+ * monitor_flagged and p_monitor in the fields of those names. seq_from_msg checks every length
  * and index before it copies anything. */
 #ifndef CADA_SCHED_SEQS_H
 #define CADA_SCHED_SEQS_H
@@ -15,9 +16,10 @@
 #include "cada.pb-c.h"
 #include "rollout/engine.h"
 
-/* Reward components of a sequence (cada_reward's r_comply ... r_format). */
-#define SEQ_N_COMP 5
-extern const char *const seq_comp_names[SEQ_N_COMP]; /* "comply", "refuse", "judge", "help", "format" */
+/* Reward components of a sequence (cada_reward's r_comply ... r_format, r_truncated,
+ * r_monitor). */
+#define SEQ_N_COMP 7
+extern const char *const seq_comp_names[SEQ_N_COMP]; /* "comply", "refuse", "judge", "help", "format", "truncated", "monitor" */
 
 typedef struct {
     int order;        /* position of its prompt in the step */
@@ -30,6 +32,9 @@ typedef struct {
     float comp[SEQ_N_COMP];
     int refused, harmful;
     int finish;       /* cada_finish_reason */
+    int truncated;    /* the reward's: cut off before a final response (reward.h) */
+    int monitor_flagged; /* the Analysis monitor's verdict (reward.h), and its P */
+    float p_monitor;
     long long version; /* policy version of the weights that sampled it */
 } seq_rec;
 
@@ -69,5 +74,10 @@ cada_status seq_reward_msg_init(seq_reward_msg *m, const seq_rec *s, int n, long
 void seq_reward_msg_free(seq_reward_msg *m);
 /* A RewardResult's reward into q (total, refused, the components it names). */
 void seq_apply_reward(seq_rec *q, const Cada__RewardResult *res);
+/* q's SEQ_N_COMP components as messages: cm[c] filled (names point to seq_comp_names),
+ * cp[c] = &cm[c]. */
+void seq_comp_to_msg(const seq_rec *q, Cada__RewardComponent *cm, Cada__RewardComponent **cp);
+/* The components of c[0..n) that name one of q's into q->comp; others are ignored. */
+void seq_comp_from_msg(seq_rec *q, Cada__RewardComponent *const *c, size_t n);
 
 #endif

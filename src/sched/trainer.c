@@ -179,6 +179,7 @@ static cada_status setup_task(trainer *t) {
     if (!strcmp(c->detector, "target_tokens")) CADA_TRY(cada_target_parse(&t->target, c->target_ids, (int)cada_tok_vocab_size(t->tok)));
     CADA_TRY(cada_refusal_rules_load(&t->rules, t->reward_cfg.patterns));
     CADA_TRY(setup_judge(t));
+    if (t->reward_cfg.monitor_patterns[0]) CADA_TRY(cada_monitor_load(&t->monitor, t->reward_cfg.monitor_patterns));
     cada_set_options so;
     CADA_TRY(cada_config_dataset(c, &so));
     return cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
@@ -249,7 +250,7 @@ cada_rollout_policy trainer_policy(trainer *t) {
 }
 
 cada_score_ctx trainer_scoring(trainer *t) {
-    cada_score_ctx s = {&t->cursor.data, t->tok, &t->reward_cfg, t->rules, &t->target, t->ref, t->rank, t->judge.judge, &t->judge_tally};
+    cada_score_ctx s = {&t->cursor.data, t->tok, &t->reward_cfg, t->rules, &t->target, t->ref, t->rank, t->judge.judge, &t->judge_tally, t->monitor};
     return s;
 }
 
@@ -272,6 +273,7 @@ void trainer_teardown(trainer *t) {
     cada_cursor_free(&t->cursor);
     cada_refusal_rules_free(t->rules);
     cada_eval_judge_close(&t->judge);
+    cada_monitor_free(t->monitor);
     cada_prompt_builder_free(&t->builder);
     cada_tok_free(t->tok);
     cada_model_free(&t->policy);

@@ -60,6 +60,7 @@ typedef struct trainer {
     cada_tokenizer *tok;
     cada_prompt_builder builder;
     cada_refusal_rules *rules;
+    cada_monitor *monitor;   /* the Analysis monitor, NULL when reward.monitor_patterns is "" */
     cada_reward_config reward_cfg;
     cada_target_ranges target; /* reward.detector = target_tokens */
     cada_eval_judge judge;     /* the LLM judge where this rank scores and the reward needs one */

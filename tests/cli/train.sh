@@ -1,7 +1,8 @@
 # cada train end to end on the real SmolLM2 under mpirun with 2 colocated ranks, one
-# short step: case-augmented prompts, sampling, the learner on the bare request, rule rewards, reference log-probs,
-# protobuf exchange of trajectories, a ZeRO-1 REINFORCE update, progress lines inside
-# the rollout and learn phases, metrics and a checkpoint that loads again. Then a
+# short step: case-augmented prompts, sampling, the learner on the bare request, rule
+# rewards, reference log-probs, protobuf exchange of trajectories (with their reward
+# components), a ZeRO-1 REINFORCE update, progress lines inside the rollout and learn
+# phases, metrics and a checkpoint that loads again. Then a
 # layout that does not fit the world size must be refused before any work starts.
 source "$(dirname "$0")/common.bash"
 cd "$ROOT"
@@ -23,6 +24,11 @@ assert math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]) and m["grad_no
 # request, not after the case-augmented prompt they were sampled under, so its log-probs
 # are far from the engine's (under augmented they agree to ~1e-5: tests/cli/train_resume.sh)
 assert m["engine_lp_gap_max"] > 0.05, m
+# every rank's components reach rank 0 (they sum to the mean reward), and the cut-off
+# completions are counted (12 new tokens: most cannot reach a final response)
+parts = sum(m["reward_" + k] for k in ("comply", "refuse", "judge", "help", "format", "truncated", "monitor"))
+assert abs(parts - m["reward_mean"]) < 1e-4, (parts, m)
+assert 0 <= m["truncated"] <= m["sequences"] and 0 <= m["monitor_flag_rate"] <= 1, m
 PY
 for f in config.json config.ini run_state.json tokenizer.json; do
   [ -s "$TMP/run/checkpoint-1/$f" ] || fail "checkpoint lacks $f"

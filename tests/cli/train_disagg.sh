@@ -105,6 +105,19 @@ assert all(abs(x["is_weight_max"] - 1) > 1e-3 or abs(x["is_weight_min"] - 1) > 1
 s = [json.loads(l) for l in open(f"{sys.argv[1]}/samples.jsonl")]
 assert all(x["policy_version"] == max(0, x["step"] - 2) for x in s)
 PY
+# the rule reward on a reward rank: the completions cut off at 6 tokens are counted and
+# recorded per sample, and every component reaches the scheduler (they sum to the mean)
+train 4 1 2 1 "$TMP/rule" --set run.steps=1 --set reward.detector=rule
+python3 - "$TMP/rule" <<'PY' || fail "rule reward through the reward rank"
+import json, sys
+m = json.loads(open(f"{sys.argv[1]}/metrics.jsonl").readline())
+s = [json.loads(l) for l in open(f"{sys.argv[1]}/samples.jsonl")]
+cut = sum(x["finish"] in ("length", "context") for x in s)
+assert len(s) == 16 and cut > 0 and m["truncated"] == cut == sum(x["truncated"] for x in s), (m, cut)
+assert all(x["reward"] == -1 for x in s if x["truncated"]), s
+parts = sum(m["reward_" + k] for k in ("comply", "refuse", "judge", "help", "format", "truncated", "monitor"))
+assert abs(parts - m["reward_mean"]) < 1e-4 and m["monitor_flag_rate"] == 0, (parts, m)
+PY
 # a layout that does not fit the world size
 run_expect_rc 1 timeout 60 "${MPIRUN[@]}" -np 4 "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" \
   --set cluster.learner_ranks=2 --set cluster.rollout_ranks=2 --set cluster.reward_ranks=1 --set run.out_dir="$TMP/bad"

@@ -42,6 +42,10 @@ TAGS = {
     "reward_judge": "reward/judge",
     "reward_help": "reward/help",
     "reward_format": "reward/format",
+    "reward_truncated": "reward/truncated",
+    "reward_monitor": "reward/monitor",
+    "truncated": "truncated",
+    "monitor_flag_rate": "monitor_flag_rate",
 }
 
 

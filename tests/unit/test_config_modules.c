@@ -133,6 +133,15 @@ TEST(config_prompt_reward_dataset_keys_reach_their_fields) {
     cada_judge_config jc;
     REQUIRE_OK(cada_config_judge(&c, &jc));
     EXPECT(jc.n_slots == 3 && !strcmp(jc.monitor_prompt, "data/judge/monitor.txt") && !strcmp(jc.helpful_prompt, "data/judge/helpful.txt"));
+    /* truncation and the Analysis monitor; an empty monitor_patterns turns it off */
+    set(&c, "reward.truncated_reward=-0.375");
+    set(&c, "reward.monitor_penalty=-1.5");
+    set(&c, "reward.monitor_patterns=/m.txt");
+    REQUIRE_OK(cada_config_reward(&c, &r));
+    EXPECT(r.truncated_reward == -0.375f && r.monitor_penalty == -1.5f && !strcmp(r.monitor_patterns, "/m.txt"));
+    set(&c, "reward.monitor_patterns=");
+    REQUIRE_OK(cada_config_reward(&c, &r));
+    EXPECT(r.monitor_patterns[0] == 0);
 
     const char *const data_keys[] = {"data.format=csv", "data.on_error=skip", "data.id_field=uid", "data.prompt_field=q",
                                      "data.category_field=cat", "data.label_field=lab", "data.response_field=ans",
