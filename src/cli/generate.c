@@ -244,7 +244,7 @@ static int read_prompts(const char *path, char lines[][4096], int cap) {
  * requests come in groups of that many samples of one prompt (as a rollout makes them),
  * sampled at temperature 1 so the samples differ. */
 static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompts, int n_prompts, int batch, int n_reqs,
-                     int new_tokens, int samples) {
+                     int new_tokens, int samples, int kv_blocks) {
     cada_gen_request *reqs = calloc((size_t)n_reqs, sizeof *reqs);
     cada_gen_result *res = calloc((size_t)n_reqs, sizeof *res);
     if (!reqs || !res) {
@@ -264,6 +264,7 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
     ec.sampling.top_p = 1.0f;
     ec.n_slots = batch;
     ec.max_len = longest + new_tokens + 1;
+    ec.kv_blocks = kv_blocks;
     cada_engine_stats st;
     double t0 = cada_now();
     cada_status s = cada_generate(m, &ec, reqs, n_reqs, res, &st);
@@ -283,6 +284,8 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
         printf("cada rollout tokens/s %.1f (%d slots, %d samples per prompt, %ld tokens generated in %.3f s; %ld prompt tokens "
                "prefilled; KV cache %.1f MiB)\n",
                st.decode_tokens / dt, batch, samples, st.decode_tokens, dt, st.prefill_tokens, (double)st.cache_bytes / (1 << 20));
+        printf("  pool %d blocks, peak %d in use; %d preemptions, %ld tokens recomputed\n", st.cache_blocks,
+               st.cache_blocks_peak, st.preemptions, st.recomputed_tokens);
     }
     for (int i = 0; i < n_reqs; i++) cada_gen_result_free(&res[i]);
     free(reqs);
@@ -292,7 +295,7 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
 
 int cada_cmd_bench_generate(int argc, char **argv) {
     const char *model_path = cada_cli_default_model(), *prompt_file = "tests/data/bench_prompts.txt";
-    int new_tokens = 64, big_batch = 16, samples = 0, requests = 0;
+    int new_tokens = 64, big_batch = 16, samples = 0, requests = 0, kv_blocks = 0;
     unsigned tok_flags = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
@@ -307,21 +310,30 @@ int cada_cmd_bench_generate(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) big_batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--samples") && i + 1 < argc) samples = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--requests") && i + 1 < argc) requests = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kv-blocks") && i + 1 < argc) kv_blocks = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: cada bench generate [--model PATH] [--prompts FILE] [--new-tokens 64] [--batch 16]\n"
                             "                           [--gguf-tokenizer llama.cpp|transformers]\n"
                             "                           [--samples N [--requests R]]  (rollout: R requests, N samples per\n"
-                            "                           prompt, in --batch slots; R defaults to 4 x batch)\n");
+                            "                           prompt, in --batch slots; R defaults to 4 x batch)\n"
+                            "                           [--kv-blocks B]  (rollout: a pool of B blocks of %d positions;\n"
+                            "                           default room for --batch sequences; --batch 0 with it: as memory\n"
+                            "                           allows)\n",
+                    CADA_KV_BLOCK_TOKENS);
             return 2;
         }
     }
     static char lines[64][4096];
     int n = read_prompts(prompt_file, lines, 64);
-    if (samples < 0 || requests < 0) {
-        fprintf(stderr, "cada bench generate: --samples and --requests must be positive\n");
+    if (samples < 0 || requests < 0 || kv_blocks < 0) {
+        fprintf(stderr, "cada bench generate: --samples, --requests and --kv-blocks must be positive\n");
         return 2;
     }
-    if (n <= 0 || new_tokens <= 0 || big_batch <= 0) {
+    if (big_batch < 0 || (big_batch == 0 && (samples == 0 || kv_blocks == 0))) {
+        fprintf(stderr, "cada bench generate: --batch must be positive (0, as memory allows, needs --samples and --kv-blocks)\n");
+        return 2;
+    }
+    if (n <= 0 || new_tokens <= 0) {
         fprintf(stderr, "cada bench generate: no prompts in %s (one per line)\n", prompt_file);
         return 1;
     }
@@ -343,14 +355,15 @@ int cada_cmd_bench_generate(int argc, char **argv) {
     printf("cada bench generate: %s, %d chat prompts from %s, %d new tokens, greedy, threads %d\n", model_path, n,
            prompt_file, new_tokens, omp_get_max_threads());
     /* warm-up: page in the weights and size the allocator */
-    rc = bench_run(&m, "decode", ids, n, 1, 1, 4, 1);
+    rc = bench_run(&m, "decode", ids, n, 1, 1, 4, 1, 0);
     if (samples > 0) { /* the rollout measurement only */
-        if (!rc) rc = bench_run(&m, "rollout", ids, n, big_batch, requests > 0 ? requests : 4 * big_batch, new_tokens, samples);
+        int n_reqs = requests > 0 ? requests : 4 * (big_batch > 0 ? big_batch : 16);
+        if (!rc) rc = bench_run(&m, "rollout", ids, n, big_batch, n_reqs, new_tokens, samples, kv_blocks);
         goto rss;
     }
-    if (!rc) rc = bench_run(&m, "prefill", ids, n, 1, 1, 1, 1);
-    if (!rc) rc = bench_run(&m, "decode", ids, n, 1, 1, new_tokens, 1);
-    if (!rc) rc = bench_run(&m, "decode", ids, n, big_batch, big_batch, new_tokens, 1);
+    if (!rc) rc = bench_run(&m, "prefill", ids, n, 1, 1, 1, 1, 0);
+    if (!rc) rc = bench_run(&m, "decode", ids, n, 1, 1, new_tokens, 1, 0);
+    if (!rc) rc = bench_run(&m, "decode", ids, n, big_batch, big_batch, new_tokens, 1, 0);
 rss:;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -30,7 +30,8 @@ static void usage(FILE *f) {
                "  change when it does not. The model's shape comes from model.path (config.json or GGUF);\n"
                "  --preset %s plans without the weights.\n"
                "  --device cpu: host memory per rank of the CPU path instead (fp32 parameters, gradients,\n"
-               "  AdamW state, activations, rollout cache, reference). Default: the GPU plan when --gpu-mem\n"
+               "  AdamW state, activations, rollout cache: rollout.kv_memory_mb, else rollout.slots at worst,\n"
+               "  reference). Default: the GPU plan when --gpu-mem\n"
                "  or --preset is given or cluster.device = cuda, else the CPU plan.\n",
             cada_memplan_presets());
 }
@@ -49,10 +50,13 @@ static void inputs_from_config(plan_ctx *p) {
     long long K = (seqs + rows - 1) / rows;
     in->micro_per_rank = (int)((K + in->learners - 1) / in->learners);
     if (in->micro_per_rank < 1) in->micro_per_rank = 1;
-    in->slots = c->slots;
+    /* slots 0 (as the KV pool allows): every sequence of a step, the pool bounds them (memplan) */
+    long long all = (long long)c->prompts_per_step * c->samples_per_prompt;
+    in->slots = c->slots > 0 ? c->slots : all > (1 << 20) ? 1 << 20 : (int)all;
+    in->kv_pool = (size_t)c->kv_memory_mb << 20;
     in->max_len = c->max_len;
     /* the largest infer call: every slot's prompt prefilled at once */
-    long long g = (long long)c->slots * (c->max_len - c->max_new_tokens);
+    long long g = (long long)in->slots * (c->max_len - c->max_new_tokens);
     in->prefill_tokens = g > (1 << 24) ? (1 << 24) : (int)g;
     in->samples = c->samples_per_prompt;
     in->reference = c->kl_coef > 0;
@@ -295,9 +299,10 @@ int cada_cmd_plan(int argc, char **argv) {
            m->hidden_size, m->intermediate_size, m->n_heads, m->n_kv_heads, m->head_dim, m->vocab_size,
            m->tie_embeddings ? ", tied embeddings" : "", m->qkv_bias ? ", QKV bias" : "");
     printf("layout: %s, %d learner%s, ZeRO stage %d; micro-batch %d tokens, %d per learner per step "
-           "(%d x %d sequences of up to %d tokens); rollout %d slots x %d tokens; reference %s\n",
+           "(%d x %d sequences of up to %d tokens); rollout %d slots x %d tokens%s%s; reference %s\n",
            c->placement, c->learner_ranks, c->learner_ranks == 1 ? "" : "s", c->zero, p->in.micro_tokens, p->in.micro_per_rank,
-           c->prompts_per_step, c->samples_per_prompt, c->max_len, c->slots, c->max_len,
+           c->prompts_per_step, c->samples_per_prompt, c->max_len, p->in.slots, c->max_len,
+           c->slots ? "" : " at most (as the KV pool allows)", c->kv_memory_mb ? " over a KV pool of rollout.kv_memory_mb" : "",
            p->in.reference ? "held (learn.kl_coef > 0)" : "not needed (learn.kl_coef = 0)");
     int bad = 0, r;
     const int host_plan = device ? !strcmp(device, "cpu") : !gpu_mem_given && !preset && strcmp(c->device, "cuda");

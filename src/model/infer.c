@@ -31,6 +31,22 @@ int cada_kv_pool_blocks(int n_slots, int max_len, int block_tokens, int samples,
     return n_slots * per_slot - (n_slots - groups) * shared + (samples > 1 ? groups : 0);
 }
 
+int cada_kv_blocks_for_bytes(const cada_model_config *cfg, size_t bytes, int block_tokens) {
+    if (block_tokens <= 0) block_tokens = CADA_KV_BLOCK_TOKENS;
+    const size_t block = (size_t)cada_config_kv_bytes_per_token(cfg, 4) * (size_t)block_tokens;
+    const size_t n = block > 0 ? bytes / block : 0;
+    return n > (1u << 30) ? 1 << 30 : (int)n;
+}
+
+int cada_kv_prefill_budget(int n_slots, int max_len, int prompt_tokens) {
+    const long long k = n_slots < CADA_KV_PREFILL_PROMPTS ? n_slots : CADA_KV_PREFILL_PROMPTS, g = k * prompt_tokens;
+    return g > max_len ? (g > (1 << 24) ? 1 << 24 : (int)g) : max_len;
+}
+
+int cada_kv_call_tokens(int n_slots, int max_len, int prompt_tokens) {
+    return n_slots + cada_kv_prefill_budget(n_slots, max_len, prompt_tokens);
+}
+
 static void kv_plan(cada_kv_cache *kv, const cada_model_config *c, int n_slots, int max_len, int max_tokens, int block_tokens,
                     int n_blocks, int threads, kv_block *plan) {
     kv->n_slots = n_slots;

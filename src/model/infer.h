@@ -60,6 +60,16 @@ size_t cada_kv_cache_bytes(const cada_model_config *cfg, int n_slots, int max_le
  * case is still safe with an engine that admits a sequence only when its blocks are
  * free (rollout/engine.h). */
 int cada_kv_pool_blocks(int n_slots, int max_len, int block_tokens, int samples, int prompt_tokens);
+/* Blocks of block_tokens positions (0: CADA_KV_BLOCK_TOKENS) whose keys and values fit
+ * in `bytes` (a memory budget for the pool: rollout.kv_memory_mb). */
+int cada_kv_blocks_for_bytes(const cada_model_config *cfg, size_t bytes, int block_tokens);
+
+/* The rollout engine's calls (rollout/engine.h) carry the decode steps of its n_slots
+ * sequences plus prefills of at most max(max_len, min(n_slots, CADA_KV_PREFILL_PROMPTS)
+ * x prompt_tokens) tokens: the new tokens a cache for it takes per call. */
+#define CADA_KV_PREFILL_PROMPTS 16
+int cada_kv_prefill_budget(int n_slots, int max_len, int prompt_tokens);
+int cada_kv_call_tokens(int n_slots, int max_len, int prompt_tokens);
 void cada_kv_cache_free(cada_kv_cache *kv);
 /* Drops the slot's tokens; blocks no other slot references return to the pool. */
 void cada_kv_cache_clear_slot(cada_kv_cache *kv, int slot);

@@ -130,12 +130,14 @@ cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_mempl
         const cada_model_options o = {in->recompute, logits_chunk};
         p->activations = cada_model_activation_bytes(cfg, rows, M, &o);
     }
-    if (role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_COLOCATED)
-        p->rollout = cada_kv_cache_bytes(cfg, in->slots + 1 /* the engine's prompt holder */, in->max_len,
-                                         in->prefill_tokens, 0,
-                                         cada_kv_pool_blocks(in->slots, in->max_len, 0, in->samples,
-                                                             in->slots > 0 ? in->prefill_tokens / in->slots : 0),
-                                         threads > 0 ? threads : 1);
+    if (role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_COLOCATED) { /* as rollout/engine.c sizes its cache */
+        const int prompt = in->slots > 0 ? in->prefill_tokens / in->slots : 0;
+        const int blocks = in->kv_pool > 0 ? cada_kv_blocks_for_bytes(cfg, in->kv_pool, 0)
+                                           : cada_kv_pool_blocks(in->slots, in->max_len, 0, in->samples, prompt);
+        const int S = in->slots < blocks ? in->slots : blocks > 0 ? blocks : 1;
+        p->rollout = cada_kv_cache_bytes(cfg, S + 1 /* the engine's prompt holder */, in->max_len,
+                                         cada_kv_call_tokens(S, in->max_len, prompt), 0, blocks, threads > 0 ? threads : 1);
+    }
     if (role == CADA_ROLE_REFERENCE || (role == CADA_ROLE_COLOCATED && in->reference)) {
         const cada_model_options o = {1, logits_chunk};
         p->reference = 4 * n + (size_t)cfg->head_dim / 2 * 4 + cada_model_activation_bytes(cfg, 1, M, &o);

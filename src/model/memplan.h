@@ -71,6 +71,8 @@ typedef struct {
     int prefill_tokens; /* G: rows of the largest infer call */
     int samples;        /* samples per prompt: they share the prompt's cache blocks */
     int reference;      /* colocated: a reference copy on every rank */
+    size_t kv_pool;     /* CPU plan: the rollout's KV pool in bytes (rollout.kv_memory_mb; 0: the
+                         * worst case of S slots, cada_kv_pool_blocks) */
 } cada_memplan_in;
 
 typedef struct {
@@ -97,10 +99,13 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
  *   gradients   and AdamW m, v: as the GPU table above (learn/learner.h's layout)
  *   activations one micro-batch: Nm / M rows of M tokens, every layer kept or one with
  *               recompute, logits in chunks of logits_chunk rows
- *   rollout     the KV cache (fp32): a pool of blocks for S slots x M, the full blocks of
- *               a prompt of G / S tokens counted once per group of `samples` samples
- *               (cada_kv_pool_blocks), and the prefill rows of G tokens; it
- *               exists while a rank rolls out and is freed before it learns
+ *   rollout     the KV cache (fp32): a pool of blocks, kv_pool's worth (the engine runs as
+ *               many sequences as it holds, preempting when they outgrow it), else for S
+ *               slots x M with the full blocks of a prompt of G / S tokens counted once
+ *               per group of `samples` samples (cada_kv_pool_blocks); tables for S slots
+ *               (no more than the blocks) and the rows of the engine's largest call
+ *               (cada_kv_call_tokens: S decode steps and the prefills of prompts of G / S
+ *               tokens); it exists while a rank rolls out and is freed before it learns
  *   reference   its fp32 copy 4n and the forward of one sequence of M tokens (one kept
  *               layer: the reference never runs backward)
  * peak = parameters + gradients + AdamW + reference + max(activations, rollout): the

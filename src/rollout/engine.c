@@ -30,10 +30,11 @@ void cada_gen_result_free(cada_gen_result *r) {
 typedef struct {
     int request;   /* index into reqs, -1 when the slot is free */
     int pending;   /* the last sampled token, fed at the next step */
-    int prefilled; /* prompt already in the cache */
+    int prefilled; /* prompt (and, after a preemption, its generated tokens) already in the cache */
     int sibling;   /* starts from its prompt group's blocks and logits (set until it has) */
+    int recompute; /* re-admitted after a preemption: prefills prompt + its tokens so far */
     int row;       /* this step: row of the call's logits, -1 none */
-    cada_rng rng;
+    long stamp;    /* admission order: the most recent is preempted first */
 } slot_state;
 
 /* Requests a and b are samples of one prompt. */
@@ -45,11 +46,6 @@ static int same_prompt(const cada_gen_request *a, const cada_gen_request *b) {
 /* Positions a request's cache holds at most: min(prompt + max_new_tokens, max_len). */
 static int worst_len(const cada_gen_request *q, int max_len) {
     return q->prompt_len + q->max_new_tokens < max_len ? q->prompt_len + q->max_new_tokens : max_len;
-}
-
-/* Blocks a request may take at worst; a sibling's full prompt blocks are shared. */
-static int request_blocks(const cada_gen_request *q, int max_len, int B, int sibling) {
-    return (worst_len(q, max_len) + B - 1) / B - (sibling ? q->prompt_len / B : 0);
 }
 
 int cada_eos_ids(int tokenizer_eos, int config_eos, int eos[2]) {
@@ -207,10 +203,151 @@ static cada_status backend_infer(backend *be, const cada_infer_seq *seqs, int n,
     return CADA_OK;
 }
 
+/* The engine's working state: slots (running sequences), the waiting requests (the
+ * preempted ones first, in admission order, then reqs from `next` on), the open prompt
+ * group (CPU). */
+typedef struct {
+    backend *be;
+    const cada_engine_config *cfg;
+    const cada_gen_request *reqs;
+    cada_gen_result *results;
+    cada_engine_stats *stats;
+    int S, B, holder, paged, share;
+    slot_state *slots;
+    int active;
+    long stamps;
+    int *front, n_front;  /* preempted requests waiting, by their stamp (oldest first) */
+    long *req_stamp;      /* (n_reqs) a preempted request's admission stamp */
+    cada_rng *rngs;       /* (n_reqs) each request's sampling stream, kept across preemptions */
+    /* the open prompt group (CPU): its first request, the slot that prefills it (-1 once
+     * the holder has its blocks), whether it closes once this step's samples have its
+     * blocks */
+    int group, group_leader, group_closing;
+} engine;
+
+/* Blocks this step's decode tokens take (every running sequence has been prefilled). */
+static int decode_blocks(const engine *e) {
+    int need = 0;
+    for (int s = 0; s < e->S; s++)
+        if (e->slots[s].request >= 0) need += cada_kv_cache_blocks_needed(&e->be->kv, s, 1);
+    return need;
+}
+
+/* The holder's prompt blocks go back to the pool; the group's samples still waiting
+ * start a group of their own (the first of them prefills the prompt again). */
+static void close_group(engine *e) {
+    cada_kv_cache_clear_slot(&e->be->kv, e->holder);
+    e->group = -1;
+    e->group_closing = 0;
+}
+
+/* vLLM's recompute preemption: the most recently admitted running sequence gives back
+ * its blocks and waits at the front of the queue with the tokens it generated (its
+ * stream and log-probs stay with its request). */
+static void preempt_latest(engine *e) {
+    int v = -1;
+    for (int s = 0; s < e->S; s++)
+        if (e->slots[s].request >= 0 && (v < 0 || e->slots[s].stamp > e->slots[v].stamp)) v = s;
+    const int r = e->slots[v].request;
+    cada_kv_cache_clear_slot(&e->be->kv, v);
+    e->slots[v].request = -1;
+    e->active--;
+    e->req_stamp[r] = e->slots[v].stamp;
+    int at = e->n_front++;
+    while (at > 0 && e->req_stamp[e->front[at - 1]] > e->req_stamp[r]) {
+        e->front[at] = e->front[at - 1];
+        at--;
+    }
+    e->front[at] = r;
+    if (e->stats) e->stats->preemptions++;
+}
+
+/* Frees blocks until this step's decode tokens fit: preempts the most recently admitted
+ * sequences; a lone sequence first gets the blocks the open group's holder keeps. */
+static cada_status make_room(engine *e) {
+    cada_kv_cache *kv = &e->be->kv;
+    while (e->active > 0 && decode_blocks(e) > kv->n_free) {
+        if (e->active == 1 && kv->len[e->holder] > 0) {
+            close_group(e);
+            continue;
+        }
+        if (e->active == 1) { /* cannot happen: every request's worst case fits the pool (checked) */
+            int s = 0;
+            while (e->slots[s].request < 0) s++;
+            return CADA_ERR(CADA_ERR_NOMEM, "generate: request %d alone needs %d more cache blocks; %d of %d are free",
+                            e->slots[s].request, decode_blocks(e), kv->n_free, kv->n_blocks);
+        }
+        preempt_latest(e);
+    }
+    return CADA_OK;
+}
+
+/* Admits waiting requests into free slots, in order (preempted ones first), while the
+ * pool has the blocks each needs now plus one block per running sequence (the reserve
+ * that lets them all take their next block), and the call's prefill budget allows. */
+static void admit(engine *e, int n_reqs, int *next, int prefill_budget) {
+    const cada_engine_config *cfg = e->cfg;
+    cada_kv_cache *kv = &e->be->kv;
+    int taken = e->paged && e->active > 0 ? decode_blocks(e) : 0, prefill = 0;
+    for (int s = 0; s < e->S && (e->n_front > 0 || *next < n_reqs); s++) {
+        if (e->slots[s].request >= 0) continue;
+        const int recompute = e->n_front > 0, r = recompute ? e->front[0] : *next;
+        const cada_gen_request *q = &e->reqs[r];
+        const int sib = !recompute && e->share && e->group >= 0 && same_prompt(&e->reqs[e->group], q);
+        const int more = !recompute && e->share && r + 1 < n_reqs && same_prompt(q, &e->reqs[r + 1]);
+        if (!recompute && e->share && !sib && more && e->group >= 0) break; /* the last group's samples take its blocks first */
+        const int tokens = recompute ? q->prompt_len + e->results[r].n : sib ? 0 : q->prompt_len;
+        if (prefill > 0 && prefill + tokens > prefill_budget) break;
+        if (e->paged) {
+            const int need = (tokens + e->B - 1) / e->B, reserve = e->active > 0 ? e->active + 1 : 0;
+            if (taken + need + reserve > kv->n_free) {
+                if (e->active == 0 && kv->len[e->holder] > 0 && !sib) { /* the holder's blocks are all that is left */
+                    close_group(e);
+                    s--;
+                    continue;
+                }
+                break; /* it waits for running sequences to end */
+            }
+            taken += need;
+        }
+        prefill += tokens;
+        backend_clear_slot(e->be, s);
+        slot_state *ss = &e->slots[s];
+        ss->request = r;
+        ss->prefilled = 0;
+        ss->sibling = sib;
+        ss->recompute = recompute;
+        ss->stamp = e->stamps++;
+        if (recompute) {
+            memmove(e->front, e->front + 1, sizeof(int) * (size_t)--e->n_front);
+            if (e->stats) e->stats->recomputed_tokens += tokens;
+        } else {
+            cada_rng_init(&e->rngs[r], cfg->seed, q->prompt_id, q->sample_index, 0);
+            if (e->share && !sib && more) { /* a new group: this one prefills for the next ones */
+                e->group = r;
+                e->group_leader = s;
+                e->group_closing = 0;
+            }
+            if (sib && !more) e->group_closing = 1;
+            (*next)++;
+        }
+        e->active++;
+    }
+}
+
 static cada_status generate(backend *be, int V, const cada_engine_config *cfg, const cada_gen_request *reqs, int n_reqs,
                             cada_gen_result *results, cada_engine_stats *stats) {
-    const int S = cfg->n_slots;
-    if (S <= 0 || cfg->max_len <= 1) return CADA_ERR(CADA_ERR_ARG, "generate: n_slots %d and max_len %d", S, cfg->max_len);
+    const int paged = !be->gm, share = paged && !cfg->no_prompt_sharing;
+    if (cfg->n_slots < (paged ? 0 : 1) || cfg->max_len <= 1 || (paged && cfg->kv_blocks < 0))
+        return CADA_ERR(CADA_ERR_ARG, "generate: n_slots %d, max_len %d and kv_blocks %d", cfg->n_slots, cfg->max_len,
+                        cfg->kv_blocks);
+    if (paged && cfg->n_slots == 0 && cfg->kv_blocks == 0 && cfg->kv_pool_bytes == 0)
+        return CADA_ERR(CADA_ERR_ARG, "generate: n_slots 0 (as memory allows) needs a pool size (kv_blocks or kv_pool_bytes)");
+    const int B = cfg->kv_block_tokens > 0 ? cfg->kv_block_tokens : CADA_KV_BLOCK_TOKENS, Mb = (cfg->max_len + B - 1) / B;
+    const int n_blocks = !paged                ? 0
+                         : cfg->kv_blocks > 0  ? cfg->kv_blocks
+                         : cfg->kv_pool_bytes ? cada_kv_blocks_for_bytes(&be->m->cfg, cfg->kv_pool_bytes, B)
+                                               : (cfg->n_slots + 1) * Mb;
     int longest = 1;
     for (int i = 0; i < n_reqs; i++) {
         memset(&results[i], 0, sizeof results[i]);
@@ -224,7 +361,21 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
         if (reqs[i].max_new_tokens <= 0)
             return CADA_ERR(CADA_ERR_ARG, "generate: request %d (prompt %llu) asks for %d new tokens", i,
                             (unsigned long long)reqs[i].prompt_id, reqs[i].max_new_tokens);
+        /* a sequence alone always fits, so preemption always leaves one that progresses */
+        const int worst = (worst_len(&reqs[i], cfg->max_len) + B - 1) / B;
+        if (paged && worst > n_blocks)
+            return CADA_ERR(CADA_ERR_NOMEM,
+                            "generate: request %d needs up to %d cache blocks of %d tokens; the pool has %d "
+                            "(raise the KV budget)",
+                            i, worst, B, n_blocks);
         if (reqs[i].prompt_len > longest) longest = reqs[i].prompt_len;
+    }
+    /* slots: the concurrency bound (CPU: n_slots, 0 as memory allows; never more than
+     * the requests or the blocks, as each running sequence holds one at least) */
+    int S = cfg->n_slots;
+    if (paged) {
+        if (S == 0 || S > n_blocks) S = n_blocks;
+        if (S > n_reqs) S = n_reqs > 0 ? n_reqs : 1;
     }
     for (int i = 0; i < n_reqs; i++) {
         int cap = reqs[i].max_new_tokens;
@@ -235,27 +386,35 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
             return CADA_ERR(CADA_ERR_NOMEM, "generate: result buffers for %d requests", n_reqs);
         }
     }
-    /* A call carries at most one prompt per free slot plus one token per running slot
-     * (the GPU model has its own cache and limits). */
-    /* CPU: slot S holds an open prompt group's blocks for its samples still waiting */
-    const int paged = !be->gm, share = paged && !cfg->no_prompt_sharing, holder = S;
-    const int B = cfg->kv_block_tokens > 0 ? cfg->kv_block_tokens : CADA_KV_BLOCK_TOKENS, Mb = (cfg->max_len + B - 1) / B;
+    /* A call carries the decode steps of the running sequences plus prefills of at most
+     * prefill_budget tokens (one prefill of any length fits). CPU: slot S holds an open
+     * prompt group's blocks for its samples still waiting. The GPU model has its own
+     * cache and limits. */
+    const int prefill_budget = paged ? cada_kv_prefill_budget(S, cfg->max_len, longest) : S * longest;
     cada_status st = CADA_OK;
-    if (!be->gm)
-        st = cada_kv_cache_init(&be->kv, &be->m->cfg, S + 1, cfg->max_len, S * longest, B,
-                                cfg->kv_blocks > 0 ? cfg->kv_blocks : (S + 1) * Mb);
+    if (paged) st = cada_kv_cache_init(&be->kv, &be->m->cfg, S + 1, cfg->max_len, S + prefill_budget, B, n_blocks);
     if (st != CADA_OK) {
         for (int i = 0; i < n_reqs; i++) cada_gen_result_free(&results[i]);
         return st;
     }
-    slot_state *slots = calloc((size_t)S, sizeof *slots);
+    engine e;
+    memset(&e, 0, sizeof e);
+    e.be = be, e.cfg = cfg, e.reqs = reqs, e.results = results, e.stats = stats;
+    e.S = S, e.B = B, e.holder = S, e.paged = paged, e.share = share;
+    e.group = -1, e.group_leader = -1;
+    e.slots = calloc((size_t)S, sizeof *e.slots);
+    e.front = calloc((size_t)n_reqs + 1, sizeof(int));
+    e.req_stamp = calloc((size_t)n_reqs + 1, sizeof(long));
+    e.rngs = calloc((size_t)n_reqs + 1, sizeof *e.rngs);
+    slot_state *slots = e.slots;
     cada_infer_seq *seqs = calloc((size_t)S, sizeof *seqs);
-    int *seq_slot = calloc((size_t)S, sizeof(int));
     int *one_token = calloc((size_t)S, sizeof(int));
+    int *recomp = paged ? malloc(sizeof(int) * (size_t)S * cfg->max_len) : NULL; /* (S, max_len) recompute prefills */
     float *logits = malloc(sizeof(float) * (size_t)(be->gm ? 2 : 1) * S * V); /* GPU: + the calls' rows */
     float *group_logits = share ? malloc(sizeof(float) * (size_t)V) : NULL; /* after the open group's prompt */
     cada_sampler sampler = {0};
-    if (!slots || !seqs || !seq_slot || !one_token || !logits || (share && !group_logits) || cada_sampler_init(&sampler, V) != 0) {
+    if (!slots || !e.front || !e.req_stamp || !e.rngs || !seqs || !one_token || (paged && !recomp) || !logits ||
+        (share && !group_logits) || cada_sampler_init(&sampler, V) != 0) {
         st = CADA_ERR(CADA_ERR_NOMEM, "generate: engine buffers");
         goto done;
     }
@@ -268,63 +427,28 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
 #endif
     }
     for (int s = 0; s < S; s++) slots[s].request = -1;
-    int next = 0, active = 0;
-    /* the open prompt group (CPU): its first request, the slot that prefills it (-1 once
-     * the holder has its blocks), whether it closes once this step's samples have its
-     * blocks */
-    int group = -1, group_leader = -1, group_closing = 0;
-    while (next < n_reqs || active > 0) {
-        /* admit waiting requests into free slots, in order, while the pool allows */
-        int committed = 0;
+    int next = 0;
+    while (next < n_reqs || e.n_front > 0 || e.active > 0) {
         if (paged) {
-            committed = be->kv.n_blocks - be->kv.n_free;
-            for (int s = 0; s < S; s++) {
-                if (slots[s].request < 0) continue;
-                const int left = worst_len(&reqs[slots[s].request], cfg->max_len) - be->kv.len[s];
-                committed += cada_kv_cache_blocks_needed(&be->kv, s, left);
-            }
+            st = make_room(&e);
+            if (st != CADA_OK) goto done;
         }
-        for (int s = 0; s < S && next < n_reqs; s++) {
-            if (slots[s].request >= 0) continue;
-            const cada_gen_request *q = &reqs[next];
-            const int sib = share && group >= 0 && same_prompt(&reqs[group], q);
-            const int more = share && next + 1 < n_reqs && same_prompt(q, &reqs[next + 1]);
-            if (share && !sib && more && group >= 0) break; /* the last group's samples take its blocks first */
-            if (paged) {
-                int need = request_blocks(q, cfg->max_len, B, sib);
-                if (committed + need > be->kv.n_blocks) {
-                    if (active == 0) {
-                        st = CADA_ERR(CADA_ERR_NOMEM,
-                                      "generate: request %d needs up to %d cache blocks of %d tokens; the pool has %d "
-                                      "(raise the KV budget)",
-                                      next, need, B, be->kv.n_blocks);
-                        goto done;
-                    }
-                    break; /* it waits for running sequences to end */
-                }
-                committed += need;
-            }
-            backend_clear_slot(be, s);
-            slots[s].request = next;
-            slots[s].prefilled = 0;
-            slots[s].sibling = sib;
-            cada_rng_init(&slots[s].rng, cfg->seed, q->prompt_id, q->sample_index, 0);
-            if (share && !sib && more) { /* a new group: this one prefills for the next ones */
-                group = next;
-                group_leader = s;
-                group_closing = 0;
-            }
-            if (sib && !more) group_closing = 1;
-            next++;
-            active++;
-        }
+        admit(&e, n_reqs, &next, prefill_budget);
         int n = 0, new_prompt_tokens = 0;
         for (int s = 0; s < S; s++) {
             slots[s].row = -1;
             if (slots[s].request < 0 || slots[s].sibling) continue;
             const cada_gen_request *q = &reqs[slots[s].request];
             seqs[n].slot = s;
-            if (!slots[s].prefilled) {
+            if (!slots[s].prefilled && slots[s].recompute) { /* prompt + the tokens generated before the preemption */
+                const cada_gen_result *res = &results[slots[s].request];
+                int *buf = recomp + (size_t)s * cfg->max_len;
+                memcpy(buf, q->prompt, sizeof(int) * (size_t)q->prompt_len);
+                memcpy(buf + q->prompt_len, res->tokens, sizeof(int) * (size_t)res->n);
+                seqs[n].tokens = buf;
+                seqs[n].n_tokens = q->prompt_len + res->n;
+                new_prompt_tokens += seqs[n].n_tokens;
+            } else if (!slots[s].prefilled) {
                 seqs[n].tokens = q->prompt;
                 seqs[n].n_tokens = q->prompt_len;
                 new_prompt_tokens += q->prompt_len;
@@ -333,32 +457,28 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
                 seqs[n].tokens = &one_token[s];
                 seqs[n].n_tokens = 1;
             }
-            slots[s].row = n;
-            seq_slot[n++] = s;
+            slots[s].row = n++;
         }
         if (n > 0) {
             st = backend_infer(be, seqs, n, new_prompt_tokens, logits, V, stats);
             if (st != CADA_OK) goto done;
         }
-        if (share && group >= 0) {
-            if (group_leader >= 0) { /* the prompt was prefilled in this call: keep its blocks and logits */
-                memcpy(group_logits, logits + (size_t)slots[group_leader].row * V, sizeof(float) * (size_t)V);
+        if (share && e.group >= 0) {
+            const int holder = e.holder;
+            if (e.group_leader >= 0) { /* the prompt was prefilled in this call: keep its blocks and logits */
+                memcpy(group_logits, logits + (size_t)slots[e.group_leader].row * V, sizeof(float) * (size_t)V);
                 cada_kv_cache_clear_slot(&be->kv, holder);
-                st = cada_kv_cache_share(&be->kv, holder, group_leader, reqs[group].prompt_len);
+                st = cada_kv_cache_share(&be->kv, holder, e.group_leader, reqs[e.group].prompt_len);
                 if (st != CADA_OK) goto done;
-                group_leader = -1;
+                e.group_leader = -1;
             }
             for (int s = 0; s < S; s++) {
                 if (slots[s].request < 0 || !slots[s].sibling) continue;
-                st = cada_kv_cache_share(&be->kv, s, holder, reqs[group].prompt_len);
+                st = cada_kv_cache_share(&be->kv, s, holder, reqs[e.group].prompt_len);
                 if (st != CADA_OK) goto done;
-                if (stats) stats->shared_prompt_tokens += reqs[group].prompt_len;
+                if (stats) stats->shared_prompt_tokens += reqs[e.group].prompt_len;
             }
-            if (group_closing) {
-                cada_kv_cache_clear_slot(&be->kv, holder);
-                group = -1;
-                group_closing = 0;
-            }
+            if (e.group_closing) close_group(&e);
         }
         for (int s = 0; s < S; s++) {
             slot_state *ss = &slots[s];
@@ -369,7 +489,7 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
             ss->prefilled = 1;
             ss->sibling = 0;
             float lp;
-            int tok = cada_sample(&sampler, row, &cfg->sampling, &ss->rng, &lp);
+            int tok = cada_sample(&sampler, row, &cfg->sampling, &e.rngs[r], &lp);
             res->tokens[res->n] = tok;
             res->logprobs[res->n] = lp;
             res->n++;
@@ -384,7 +504,7 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
                 res->finish = fin;
                 ss->request = -1;
                 if (paged) backend_clear_slot(be, s); /* its blocks back to the pool now */
-                active--;
+                e.active--;
             } else {
                 ss->pending = tok;
             }
@@ -394,10 +514,13 @@ done:
     if (st != CADA_OK)
         for (int i = 0; i < n_reqs; i++) cada_gen_result_free(&results[i]);
     cada_sampler_free(&sampler);
-    free(slots);
+    free(e.slots);
+    free(e.front);
+    free(e.req_stamp);
+    free(e.rngs);
     free(seqs);
-    free(seq_slot);
     free(one_token);
+    free(recomp);
     free(logits);
     free(group_logits);
     if (stats && !be->gm) stats->cache_blocks_peak = be->kv.peak_used;

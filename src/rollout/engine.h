@@ -1,9 +1,11 @@
 /* rollout/engine.h: batched generation with continuous batching.
  *
- * The engine owns a KV cache of n_slots sequences. Requests wait in order; whenever a
- * slot is free the next request takes it, and its prompt is prefilled in the same
- * model call as the decode steps of the sequences already running (model/infer.h), so
- * a batch never waits on its longest member and a prompt is never fed token by token.
+ * Requests wait in order; whenever the engine can take one more sequence the next
+ * request starts, and its prompt is prefilled in the same model call as the decode
+ * steps of the sequences already running (model/infer.h), so a batch never waits on
+ * its longest member and a prompt is never fed token by token. On the GPU the model's
+ * cache has n_slots fixed slots and a request starts when one is free; on the CPU the
+ * batch follows free memory (below).
  *
  * Sampling draws from the stream keyed by (run seed, prompt id, sample index)
  * (base/rng.h), one draw per generated token, so a sample does not depend on which
@@ -15,17 +17,37 @@
  * limit (the cache's max_len). A prompt longer than max_len - 1 is an error naming the
  * request, never truncated silently.
  *
- * On the CPU the cache is paged (model/infer.h). Consecutive requests with the same
+ * On the CPU the cache is paged (model/infer.h) and the batch is sized by memory: a
+ * request is admitted when the pool has the blocks its prompt needs now (less the
+ * shared ones) plus a reserve of one block per running sequence (itself included), so
+ * each of them can take its next block; the sequences running are as many as the pool
+ * holds that way, up to n_slots (an upper bound; 0 or a large value: as memory allows).
+ * With nothing running the reserve is waived. Consecutive requests with the same
  * prompt (same prompt id and tokens: the samples of one prompt) share it: the first
  * prefills it, the cache keeps a reference to its blocks until the last of them has
  * started, and each other sample starts from those blocks (its partial last block is
  * copied when it appends its first own token) and from the logits after the prompt,
  * drawing its first token with its own stream. Results are the same as if each sample
  * had prefilled the prompt itself (up to the sgemm row-count effect noted in infer.h:
- * a prefill call with fewer rows). A request is admitted when a slot is free and the
- * pool has the blocks it may need at worst (min(prompt + max_new_tokens, max_len)
- * positions, less the shared ones) beyond what running sequences may still take, so a
- * pool below the worst case delays admissions but never fails a call. */
+ * a prefill call with fewer rows).
+ *
+ * Preemption (CPU only; the GPU path never preempts): when the running sequences' next
+ * tokens need more blocks than are free, the most recently admitted running sequence
+ * is preempted (vLLM's recompute policy): its blocks go back to the pool and it waits
+ * at the front of the queue (preempted ones in their admission order) with the tokens
+ * it has generated. Re-admitted, it prefills prompt + those tokens in one call and
+ * samples its next token from that call's logits, with its own stream where it left
+ * off (one draw per token), so its tokens are those it would have generated unpreempted;
+ * the log-probs of its earlier tokens are those of its first pass (later ones may
+ * differ by the sgemm row-count effect). A lone sequence whose next token needs a
+ * block, or a preempted one that cannot restart with nothing running, first gets the
+ * blocks the open prompt group holds for its waiting samples (they then prefill the
+ * prompt again). Progress: every request's worst case
+ * (min(prompt + max_new_tokens, max_len) positions) must fit the whole pool, else the
+ * call fails naming the request before generating anything; so a sequence alone
+ * always runs to its end. Prefills of one call hold at most max(max_len,
+ * min(slots, CADA_KV_PREFILL_PROMPTS) x the longest prompt) tokens
+ * (cada_kv_prefill_budget; one prefill of any length always fits). stats count preemptions and the tokens prefilled again. */
 #ifndef CADA_ROLLOUT_ENGINE_H
 #define CADA_ROLLOUT_ENGINE_H
 
@@ -67,7 +89,8 @@ typedef void (*cada_token_fn)(void *ctx, int request, int token, float logprob);
 typedef struct {
     cada_sampling sampling;
     uint64_t seed;
-    int n_slots;        /* sequences decoded together */
+    int n_slots;        /* GPU: sequences decoded together (its cache's slots). CPU: an upper bound
+                         * on them, the pool decides (0 or a large value: as memory allows) */
     int max_len;        /* context limit per sequence (prompt + generated) */
     const int *eos_ids; /* tokens that end a sequence */
     int n_eos;
@@ -75,9 +98,11 @@ typedef struct {
     cada_token_fn on_token; /* may be NULL */
     void *ctx;
     /* CPU KV cache (model/infer.h): positions per block (0: CADA_KV_BLOCK_TOKENS) and
-     * blocks in the pool (0: room for every slot to reach max_len, plus one prompt's
-     * blocks held for its waiting samples, so admission never waits on memory) */
+     * blocks in the pool (0: room for n_slots sequences to reach max_len plus one
+     * prompt's blocks held for its waiting samples, so nothing is ever preempted; needs
+     * n_slots > 0 or kv_pool_bytes) */
     int kv_block_tokens, kv_blocks;
+    size_t kv_pool_bytes; /* CPU, kv_blocks 0: the pool as a memory budget (as many blocks as fit) */
     int no_prompt_sharing; /* 1: every sample prefills its prompt (the reference for tests) */
 } cada_engine_config;
 
@@ -88,6 +113,8 @@ typedef struct {
     size_t cache_bytes;
     int cache_blocks, cache_blocks_peak; /* CPU: the pool's blocks, the most in use at once */
     long shared_prompt_tokens;           /* CPU: prompt tokens not prefilled (shared with a sample before) */
+    int preemptions;                     /* CPU: sequences preempted for want of a free block */
+    long recomputed_tokens;              /* CPU: tokens prefilled again on re-admission (in prefill_tokens too) */
 } cada_engine_stats;
 
 /* The end-of-sequence ids of a model: its tokenizer's and its configuration's (either

@@ -79,7 +79,8 @@ static const key_spec keys[] = {
     {"rollout", "top_k", KEY_INT, F(top_k), "0", 0, 1e7, NULL, "top-k sampling (0: off)"},
     {"rollout", "max_new_tokens", KEY_INT, F(max_new_tokens), "96", 1, 1e6, NULL, "tokens generated at most per completion"},
     {"rollout", "max_len", KEY_INT, F(max_len), "1024", 2, 1e7, NULL, "context limit (prompt + completion)"},
-    {"rollout", "slots", KEY_INT, F(slots), "16", 1, 65536, NULL, "sequences decoded together per rollout rank"},
+    {"rollout", "slots", KEY_INT, F(slots), "16", 0, 65536, NULL, "sequences decoded together per rollout rank; cuda: the cache's slots; cpu: an upper bound, the KV pool decides how many run (0: as it allows; needs rollout.kv_memory_mb)"},
+    {"rollout", "kv_memory_mb", KEY_INT, F(kv_memory_mb), "0", 0, 1e7, NULL, "cpu: the KV pool per rollout rank in MiB; the engine runs as many sequences as it holds (up to rollout.slots), preempting and recomputing the latest when they outgrow it; 0: room for rollout.slots sequences at worst (nothing preempted)"},
     {"rollout", "mode", KEY_CHOICE, F(mode), "sync", 0, 0, "sync|async", "on-policy steps, or one-step-off rollouts"},
     {"reward", "detector", KEY_CHOICE, F(detector), "rule", 0, 0, "rule|judge|target_tokens", "refusal detection: phrase patterns or an LLM judge; target_tokens: a test task (see target_ids)"},
     {"reward", "target_ids", KEY_STR, F(target_ids), "", 0, 0, NULL, "detector = target_tokens: reward = share of completion tokens whose id is in these ranges (\"lo-hi,id,...\"); a task any model learns in a few steps, for tests"},
@@ -381,6 +382,10 @@ static cada_status check_train(const cada_run_config *c) {
     if (c->max_new_tokens >= c->max_len)
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.max_new_tokens (%d) must be below rollout.max_len (%d)", c->max_new_tokens,
                         c->max_len);
+    if (c->slots == 0 && (!strcmp(c->device, "cuda") || c->kv_memory_mb == 0))
+        return CADA_ERR(CADA_ERR_CONFIG,
+                        "rollout.slots = 0 (as memory allows) needs cluster.device = cpu and rollout.kv_memory_mb > 0 (are %s, %d)",
+                        c->device, c->kv_memory_mb);
     const char *judge = judge_key(c);
     if (judge && !strcmp(c->detector, "target_tokens"))
         return CADA_ERR(CADA_ERR_CONFIG, "%s with reward.detector = target_tokens: the test task has no judge", judge);

@@ -77,7 +77,8 @@ typedef struct {
     int top_k;
     int max_new_tokens;
     int max_len;
-    int slots;
+    int slots;                         /* CPU: a bound on the sequences running (0: as the KV pool allows) */
+    int kv_memory_mb;                  /* CPU: the rollout's KV pool (0: slots sequences at worst) */
     char mode[32];                     /* sync | async */
     /* [reward] */
     char detector[32];                 /* rule | judge | target_tokens (a test task) */

@@ -36,7 +36,9 @@ cada_engine_config cada_request_engine(const cada_run_config *c, long long step,
     ec.max_len = c->max_len;
     ec.eos_ids = eos;
     ec.n_eos = n_eos;
-    /* a pool with the prompt blocks of each group of samples counted once (the plan's) */
-    ec.kv_blocks = cada_kv_pool_blocks(c->slots, c->max_len, 0, c->samples_per_prompt, c->max_len - c->max_new_tokens);
+    /* CPU: the memory budget, else a pool with the prompt blocks of each group of samples
+     * counted once (the plan's); the GPU model has its own cache */
+    if (c->kv_memory_mb > 0) ec.kv_pool_bytes = (size_t)c->kv_memory_mb << 20;
+    else ec.kv_blocks = cada_kv_pool_blocks(c->slots, c->max_len, 0, c->samples_per_prompt, c->max_len - c->max_new_tokens);
     return ec;
 }

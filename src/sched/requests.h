@@ -32,7 +32,8 @@ int cada_request_condition_bare(const cada_run_config *c);
 void cada_request_samples(cada_gen_request *out, int item, const int *prompt, int prompt_len, int samples, int max_new_tokens);
 
 /* The engine configuration of training step `step` (0-based): the configured sampling,
- * slots and context, eos ids borrowed, and a seed that is new each step (the same prompt
+ * slots and context, the CPU KV pool (rollout.kv_memory_mb, else room for the slots at
+ * worst), eos ids borrowed, and a seed that is new each step (the same prompt
  * drawn again in another epoch samples afresh) and the same on every rank. */
 cada_engine_config cada_request_engine(const cada_run_config *c, long long step, const int *eos, int n_eos);
 

@@ -80,6 +80,12 @@ TEST(config_rejects_wrong_input) {
     REQUIRE_OK(cada_config_set(&c, "learn.algorithm=grpo"));
     REQUIRE_OK(cada_config_set(&c, "rollout.samples_per_prompt=1"));
     expect_config_error(cada_config_validate_run(&c), "samples_per_prompt", NULL);
+    /* rollout.slots = 0 (as memory allows) needs the CPU engine and a KV pool budget */
+    cada_config_defaults(&c);
+    REQUIRE_OK(cada_config_set(&c, "rollout.slots=0"));
+    expect_config_error(cada_config_validate_run(&c), "rollout.slots = 0", "rollout.kv_memory_mb");
+    REQUIRE_OK(cada_config_set(&c, "rollout.kv_memory_mb=256"));
+    REQUIRE_OK(cada_config_validate_run(&c));
 }
 
 /* cluster.device: cpu by default; cuda is refused, naming the key and the reason, in a

@@ -231,3 +231,67 @@ TEST(engine_paged_pool_budget) {
     EXPECT(cada_generate(m, &cfg, reqs, 4, got, NULL) != CADA_OK);
     EXPECT(strstr(cada_error_message(), "request 0") != NULL, "%s", cada_error_message());
 }
+
+/* Runs reqs with a pool of `blocks` blocks of `block` positions and concurrency bound
+ * `slots` (0: as memory allows), and compares with ref (the roomy contiguous engine):
+ * the same tokens and finishes, log-probs within 5e-5. A preempted sequence prefills
+ * its prompt and tokens again in one call, so its later log-probs come from calls of
+ * other row counts than the roomy engine's (the sgemm row-count effect of
+ * engine_paged_cache_matches_contiguous; a wrong position or stream moves tokens, and
+ * log-probs by > 1e-2). Returns the preemptions. */
+static int run_tight(cada_model *m, const cada_gen_request *reqs, int n, int slots, int block, int blocks, int share,
+                     const cada_gen_result *ref) {
+    cada_engine_config cfg = sampling_config(slots);
+    cfg.max_len = 64;
+    cfg.kv_block_tokens = block;
+    cfg.kv_blocks = blocks;
+    cfg.no_prompt_sharing = !share;
+    cada_gen_result got[8];
+    cada_engine_stats st;
+    if (cada_generate(m, &cfg, reqs, n, got, &st) != CADA_OK) {
+        cada_test_fail(__FILE__, __LINE__, "generate: %s", cada_error_message());
+        return -1;
+    }
+    float worst = 0.0f;
+    for (int i = 0; i < n; i++) {
+        EXPECT(got[i].n == ref[i].n && got[i].finish == ref[i].finish &&
+                   !memcmp(got[i].tokens, ref[i].tokens, sizeof(int) * (size_t)ref[i].n),
+               "slots %d, block %d, %d blocks, sharing %d: request %d differs (%d vs %d tokens)", slots, block, blocks, share, i,
+               got[i].n, ref[i].n);
+        for (int j = 0; j < got[i].n && j < ref[i].n; j++) worst = fmaxf(worst, fabsf(got[i].logprobs[j] - ref[i].logprobs[j]));
+        cada_gen_result_free(&got[i]);
+    }
+    fprintf(stderr,
+            "    slots %2d, block %2d, %2d blocks, sharing %d: %d preemptions, %ld tokens recomputed, peak %d blocks; max "
+            "|log-prob diff| %.3g\n",
+            slots, block, blocks, share, st.preemptions, st.recomputed_tokens, st.cache_blocks_peak, (double)worst);
+    EXPECT(st.cache_blocks_peak <= blocks, "peak %d of %d blocks", st.cache_blocks_peak, blocks);
+    EXPECT(worst <= 5e-5f, "max |diff| %g", (double)worst);
+    return st.preemptions;
+}
+
+/* Batches sized by memory, with preemption: a pool far below the worst case (and a
+ * slot bound far above what it holds) runs every request to the same tokens as the
+ * roomy engine, for block sizes 16 and 4, with the samples of a prompt sharing its
+ * blocks or not. A preempted sample keeps its stream and the log-probs of its first
+ * pass; a preempted sharer drops only its own references (run under `make asan`). */
+TEST(engine_preemption_matches_roomy) {
+    cada_model *m = load_smol();
+    REQUIRE(m);
+    const int *prompts[2] = {prompt_a, prompt_b};
+    const int lens[2] = {LEN(prompt_a), LEN(prompt_b)};
+    cada_gen_request reqs[6]; /* two prompts x three samples, budgets 20 to 36 */
+    for (int i = 0; i < 6; i++)
+        reqs[i] = (cada_gen_request){(uint64_t)(i / 3), (uint32_t)(i % 3), prompts[i / 3], lens[i / 3], 20 + 8 * (i % 3)};
+    cada_gen_result ref[6];
+    run_shape(m, reqs, 6, 6, 0, 0, ref, NULL);
+    /* block 16: a sequence takes 4 blocks at most (16 + 36 positions); block 4: 13 */
+    struct { int slots, block, blocks, share; } runs[] = {
+        {6, 16, 5, 0}, {64, 16, 5, 0}, {0, 16, 5, 1}, {6, 4, 14, 0}, {64, 4, 14, 1}, {0, 4, 16, 1},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        int p = run_tight(m, reqs, 6, runs[k].slots, runs[k].block, runs[k].blocks, runs[k].share, ref);
+        EXPECT(p > 0, "run %zu: no preemption in a pool of %d blocks", k, runs[k].blocks);
+    }
+    for (int i = 0; i < 6; i++) cada_gen_result_free(&ref[i]);
+}

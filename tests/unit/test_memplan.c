@@ -6,6 +6,7 @@
 #include "model/infer.h"
 #include "model/memplan.h"
 #include "model/model.h"
+#include "rollout/engine.h"
 
 #include <string.h>
 
@@ -208,14 +209,38 @@ TEST(memplan_cpu_matches_allocations) {
             EXPECT(p.activations == m.act.bytes, "recompute %d chunk %d: planned %zu, allocated %zu", rc, chunk, p.activations,
                    m.act.bytes);
             EXPECT(p.params == 4 * m.n_params + (size_t)c.head_dim / 2 * 4, "parameters %zu for %zu", p.params, m.n_params);
+            /* as the rollout engine allocates its cache for in.slots requests with prompts
+             * of prefill_tokens / slots tokens: the pool for the slots at worst, then a
+             * budget (rollout.kv_memory_mb) of 5 blocks and a bit (the plan and the engine
+             * count whole blocks; a slot bound of 64, the engine's bound is the pool) */
+            for (int budget = 0; budget <= 1; budget++) {
+                cada_memplan_in x = in;
+                const size_t block = 16 * (size_t)cada_config_kv_bytes_per_token(&c, 4);
+                x.kv_pool = budget ? 5 * block + 100 : 0;
+                x.slots = budget ? 64 : in.slots;
+                x.prefill_tokens = x.slots * (in.prefill_tokens / in.slots);
+                cada_memplan_cpu q;
+                REQUIRE_OK(cada_memplan_cpu_role(&c, &x, chunk, 1, CADA_ROLE_COLOCATED, &q));
+                enum { R = 8 };
+                const int prompt[4] = {5, 6, 7, 8};
+                cada_gen_request reqs[R];
+                for (int i = 0; i < R; i++) reqs[i] = (cada_gen_request){(uint64_t)i, 0, prompt, in.prefill_tokens / in.slots, 4};
+                cada_engine_config ec;
+                memset(&ec, 0, sizeof ec);
+                ec.n_slots = x.slots;
+                ec.max_len = in.max_len;
+                ec.kv_pool_bytes = x.kv_pool;
+                ec.kv_blocks = budget ? 0 : cada_kv_pool_blocks(in.slots, in.max_len, 0, in.samples, in.prefill_tokens / in.slots);
+                cada_gen_result res[R];
+                cada_engine_stats st;
+                REQUIRE_OK(cada_generate(&m, &ec, reqs, R, res, &st));
+                for (int i = 0; i < R; i++) cada_gen_result_free(&res[i]);
+                EXPECT(!budget || st.cache_blocks == 5, "a budget of 5 blocks and a bit gave %d", st.cache_blocks);
+                EXPECT(q.rollout <= st.cache_bytes && st.cache_bytes - q.rollout <= (size_t)in.max_len * 4 * 64,
+                       "budget %d: KV cache planned %zu (1 thread), allocated %zu", budget, q.rollout, st.cache_bytes);
+                if (!budget) EXPECT(q.rollout == p.rollout, "rollout %zu vs %zu", q.rollout, p.rollout);
+            }
             cada_model_free(&m);
-            cada_kv_cache kv;
-            /* as the rollout engine allocates it: a prompt holder slot, the shared pool */
-            REQUIRE_OK(cada_kv_cache_init(&kv, &c, in.slots + 1, in.max_len, in.prefill_tokens, 0,
-                                          cada_kv_pool_blocks(in.slots, in.max_len, 0, in.samples, in.prefill_tokens / in.slots)));
-            EXPECT(p.rollout <= kv.bytes && kv.bytes - p.rollout <= (size_t)in.max_len * 4 * 64,
-                   "KV cache planned %zu (1 thread), allocated %zu", p.rollout, kv.bytes);
-            cada_kv_cache_free(&kv);
             const size_t phase = p.activations > p.rollout ? p.activations : p.rollout;
             EXPECT(p.peak == p.params + p.grads + p.adam + p.reference + phase, "peak %zu is not the sum of its parts", p.peak);
         }
