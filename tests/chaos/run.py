@@ -189,7 +189,10 @@ def inject(launch, kind, rank, rng, target, steps, np_):
     launch.pids = rank_pids(out_dir, launch.start)
     pid = launch.pids[rank]
     at = max(metrics_steps(out_dir) or [0]) + 1
-    if not launch.running() or not ours(pid, out_dir):
+    # past the last step the job is only writing its final checkpoint and ending: a
+    # signal now would hit a run that is done (a SIGTERM then ends it without the
+    # preemption line), so the fault's turn never came
+    if at > steps or not launch.running() or not ours(pid, out_dir):
         return False, None, None, "the run ended before the fault"
     sig = {"kill": signal.SIGKILL, "ckpt": signal.SIGKILL, "stop": signal.SIGSTOP, "term": signal.SIGTERM}[kind]
     os.kill(pid, sig)
