@@ -244,7 +244,7 @@ static int read_prompts(const char *path, char lines[][4096], int cap) {
  * requests come in groups of that many samples of one prompt (as a rollout makes them),
  * sampled at temperature 1 so the samples differ. */
 static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompts, int n_prompts, int batch, int n_reqs,
-                     int new_tokens, int samples, int kv_blocks) {
+                     int new_tokens, int samples, int kv_blocks, int no_prefix_cache) {
     cada_gen_request *reqs = calloc((size_t)n_reqs, sizeof *reqs);
     cada_gen_result *res = calloc((size_t)n_reqs, sizeof *res);
     if (!reqs || !res) {
@@ -265,6 +265,7 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
     ec.n_slots = batch;
     ec.max_len = longest + new_tokens + 1;
     ec.kv_blocks = kv_blocks;
+    ec.no_prefix_cache = no_prefix_cache;
     cada_engine_stats st;
     double t0 = cada_now();
     cada_status s = cada_generate(m, &ec, reqs, n_reqs, res, &st);
@@ -286,6 +287,8 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
                st.decode_tokens / dt, batch, samples, st.decode_tokens, dt, st.prefill_tokens, (double)st.cache_bytes / (1 << 20));
         printf("  pool %d blocks, peak %d in use; %d preemptions, %ld tokens recomputed\n", st.cache_blocks,
                st.cache_blocks_peak, st.preemptions, st.recomputed_tokens);
+        printf("  prefix cache %s: %ld prompt tokens found (not prefilled), %ld blocks evicted; %ld shared by samples\n",
+               no_prefix_cache ? "off" : "on", st.prefix_hit_tokens, st.prefix_evictions, st.shared_prompt_tokens);
     }
     for (int i = 0; i < n_reqs; i++) cada_gen_result_free(&res[i]);
     free(reqs);
@@ -295,7 +298,8 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
 
 int cada_cmd_bench_generate(int argc, char **argv) {
     const char *model_path = cada_cli_default_model(), *prompt_file = "tests/data/bench_prompts.txt";
-    int new_tokens = 64, big_batch = 16, samples = 0, requests = 0, kv_blocks = 0;
+    const char *system_file = NULL;
+    int new_tokens = 64, big_batch = 16, samples = 0, requests = 0, kv_blocks = 0, no_prefix_cache = 0;
     unsigned tok_flags = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
@@ -311,6 +315,8 @@ int cada_cmd_bench_generate(int argc, char **argv) {
         else if (!strcmp(argv[i], "--samples") && i + 1 < argc) samples = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--requests") && i + 1 < argc) requests = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--kv-blocks") && i + 1 < argc) kv_blocks = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--system-file") && i + 1 < argc) system_file = argv[++i];
+        else if (!strcmp(argv[i], "--no-prefix-cache")) no_prefix_cache = 1;
         else {
             fprintf(stderr, "usage: cada bench generate [--model PATH] [--prompts FILE] [--new-tokens 64] [--batch 16]\n"
                             "                           [--gguf-tokenizer llama.cpp|transformers]\n"
@@ -318,7 +324,10 @@ int cada_cmd_bench_generate(int argc, char **argv) {
                             "                           prompt, in --batch slots; R defaults to 4 x batch)\n"
                             "                           [--kv-blocks B]  (rollout: a pool of B blocks of %d positions;\n"
                             "                           default room for --batch sequences; --batch 0 with it: as memory\n"
-                            "                           allows)\n",
+                            "                           allows)\n"
+                            "                           [--system-file FILE]  (FILE's text is every prompt's system turn:\n"
+                            "                           a prefix all requests share, as a CADA rollout's)\n"
+                            "                           [--no-prefix-cache]  (rollout: prefill shared prefixes again)\n",
                     CADA_KV_BLOCK_TOKENS);
             return 2;
         }
@@ -337,33 +346,53 @@ int cada_cmd_bench_generate(int argc, char **argv) {
         fprintf(stderr, "cada bench generate: no prompts in %s (one per line)\n", prompt_file);
         return 1;
     }
+    char *system = NULL;
+    if (system_file) {
+        FILE *f = fopen(system_file, "rb");
+        long size = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+        if (size >= 0 && fseek(f, 0, SEEK_SET) == 0 && (system = calloc((size_t)size + 1, 1)) &&
+            fread(system, 1, (size_t)size, f) != (size_t)size) {
+            free(system);
+            system = NULL;
+        }
+        if (f) fclose(f);
+        if (!system) {
+            fprintf(stderr, "cada bench generate: --system-file %s: cannot read it\n", system_file);
+            return 1;
+        }
+    }
     cada_model m;
     cada_tokenizer *tok = NULL;
     cada_tok_ids ids[64];
     memset(ids, 0, sizeof ids);
     int rc = 0;
-    if (cada_model_load(&m, model_path) != CADA_OK) return cada_cli_fail("bench generate");
+    if (cada_model_load(&m, model_path) != CADA_OK) {
+        free(system);
+        return cada_cli_fail("bench generate");
+    }
     if (cada_tok_load(&tok, model_path, tok_flags) != CADA_OK) {
         rc = cada_cli_fail("bench generate");
         goto done;
     }
     for (int i = 0; i < n; i++)
-        if (encode_prompt(tok, NULL, lines[i], 1, &ids[i]) != CADA_OK) {
+        if (encode_prompt(tok, system, lines[i], 1, &ids[i]) != CADA_OK) {
             rc = cada_cli_fail("bench generate");
             goto done;
         }
     printf("cada bench generate: %s, %d chat prompts from %s, %d new tokens, greedy, threads %d\n", model_path, n,
            prompt_file, new_tokens, omp_get_max_threads());
+    if (system) printf("  system turn from %s: %d tokens in the first prompt\n", system_file, (int)ids[0].n);
     /* warm-up: page in the weights and size the allocator */
-    rc = bench_run(&m, "decode", ids, n, 1, 1, 4, 1, 0);
+    rc = bench_run(&m, "decode", ids, n, 1, 1, 4, 1, 0, no_prefix_cache);
     if (samples > 0) { /* the rollout measurement only */
         int n_reqs = requests > 0 ? requests : 4 * (big_batch > 0 ? big_batch : 16);
-        if (!rc) rc = bench_run(&m, "rollout", ids, n, big_batch, n_reqs, new_tokens, samples, kv_blocks);
+        if (!rc) rc = bench_run(&m, "rollout", ids, n, big_batch, n_reqs, new_tokens, samples, kv_blocks, no_prefix_cache);
         goto rss;
     }
-    if (!rc) rc = bench_run(&m, "prefill", ids, n, 1, 1, 1, 1, 0);
-    if (!rc) rc = bench_run(&m, "decode", ids, n, 1, 1, new_tokens, 1, 0);
-    if (!rc) rc = bench_run(&m, "decode", ids, n, big_batch, big_batch, new_tokens, 1, 0);
+    if (!rc) rc = bench_run(&m, "prefill", ids, n, 1, 1, 1, 1, 0, no_prefix_cache);
+    if (!rc) rc = bench_run(&m, "decode", ids, n, 1, 1, new_tokens, 1, 0, no_prefix_cache);
+    if (!rc) rc = bench_run(&m, "decode", ids, n, big_batch, big_batch, new_tokens, 1, 0, no_prefix_cache);
 rss:;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -372,5 +401,6 @@ done:
     for (int i = 0; i < n; i++) cada_tok_ids_free(&ids[i]);
     cada_tok_free(tok);
     cada_model_free(&m);
+    free(system);
     return rc;
 }

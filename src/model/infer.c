@@ -154,6 +154,27 @@ cada_status cada_kv_cache_share(cada_kv_cache *kv, int dst, int src, int n_token
     return CADA_OK;
 }
 
+cada_status cada_kv_cache_attach(cada_kv_cache *kv, int slot, const int *blocks, int n) {
+    if (slot < 0 || slot >= kv->n_slots || kv->len[slot] != 0 || n < 0 || n * kv->block_tokens > kv->max_len)
+        return CADA_ERR(CADA_ERR_ARG, "kv cache: attach %d blocks to slot %d (holding %d)", n, slot,
+                        slot >= 0 && slot < kv->n_slots ? kv->len[slot] : -1);
+    int *t = kv->table + (size_t)slot * kv->max_blocks;
+    for (int i = 0; i < n; i++) {
+        if (blocks[i] < 0 || blocks[i] >= kv->n_blocks || kv->ref[blocks[i]] <= 0)
+            return CADA_ERR(CADA_ERR_ARG, "kv cache: attach block %d (of %d) that is not in use", blocks[i], kv->n_blocks);
+    }
+    for (int i = 0; i < n; i++) {
+        t[i] = blocks[i];
+        kv->ref[blocks[i]]++;
+    }
+    kv->len[slot] = n * kv->block_tokens;
+    return CADA_OK;
+}
+
+void cada_kv_block_hold(cada_kv_cache *kv, int b) { kv->ref[b]++; }
+
+void cada_kv_block_drop(cada_kv_cache *kv, int b) { block_release(kv, b); }
+
 int cada_kv_cache_blocks_needed(const cada_kv_cache *kv, int slot, int n_new) {
     const int len = kv->len[slot], have = slot_blocks(kv, slot);
     int need = ceil_div(len + n_new, kv->block_tokens) - have;

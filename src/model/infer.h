@@ -15,7 +15,8 @@
  * Each slot (a sequence) has a block table: its position t lives in block
  * table[slot][t / block_tokens] at row t % block_tokens. Blocks carry reference
  * counts, so several slots may point at the same blocks (the samples of one prompt
- * share its prefilled blocks, cada_kv_cache_share); a shared block that a slot
+ * share its prefilled blocks, cada_kv_cache_share; the prefix cache holds full blocks
+ * across requests, cada_kv_block_hold); a shared block that a slot
  * appends to is copied first (copy-on-write). Attention visits positions 0..t in
  * order whatever block they live in, so the arithmetic is the contiguous cache's.
  * Memory per token is cada_config_kv_bytes_per_token(cfg, 4). */
@@ -76,6 +77,14 @@ void cada_kv_cache_clear_slot(cada_kv_cache *kv, int slot);
 /* The empty slot dst takes the first n_tokens tokens of src by reference (no copy):
  * src's blocks holding them gain a reference each. */
 cada_status cada_kv_cache_share(cada_kv_cache *kv, int dst, int src, int n_tokens);
+/* The empty slot takes n full blocks (ids in blocks) by reference as its first
+ * n x block_tokens positions (the rollout's prefix cache, rollout/prefix_cache.h);
+ * appending continues at that position in a new block, so the blocks are never written. */
+cada_status cada_kv_cache_attach(cada_kv_cache *kv, int slot, const int *blocks, int n);
+/* A reference on block b held outside the block tables (the prefix cache's); dropping
+ * the last reference returns b to the pool. */
+void cada_kv_block_hold(cada_kv_cache *kv, int b);
+void cada_kv_block_drop(cada_kv_cache *kv, int b);
 /* Blocks that appending n_new tokens to slot would take from the pool: new blocks
  * plus the copy of a shared partial last block. */
 int cada_kv_cache_blocks_needed(const cada_kv_cache *kv, int slot, int n_new);

@@ -3,6 +3,7 @@
 #include "rollout/engine.h"
 
 #include "base/log.h"
+#include "rollout/prefix_cache.h"
 
 #ifdef CADA_HAVE_CUDA
 #include "model/model_gpu.h"
@@ -33,6 +34,7 @@ typedef struct {
     int prefilled; /* prompt (and, after a preemption, its generated tokens) already in the cache */
     int sibling;   /* starts from its prompt group's blocks and logits (set until it has) */
     int recompute; /* re-admitted after a preemption: prefills prompt + its tokens so far */
+    int cached;    /* positions its prefill starts from: full blocks found in the prefix cache */
     int row;       /* this step: row of the call's logits, -1 none */
     long stamp;    /* admission order: the most recent is preempted first */
 } slot_state;
@@ -223,7 +225,13 @@ typedef struct {
      * the holder has its blocks), whether it closes once this step's samples have its
      * blocks */
     int group, group_leader, group_closing;
+    cada_prefix_cache *pc; /* CPU: full blocks across requests (NULL: off) */
+    int *hit;              /* (max blocks per sequence) a lookup's block ids */
+    int *recomp;           /* (S, max_len) a re-admitted sequence's prompt + tokens */
 } engine;
+
+/* Gives a cached block that only the prefix cache holds back to the pool; 0 if none. */
+static int evict_one(engine *e) { return e->pc && cada_prefix_cache_evict(e->pc, &e->be->kv); }
 
 /* Blocks this step's decode tokens take (every running sequence has been prefilled). */
 static int decode_blocks(const engine *e) {
@@ -262,11 +270,13 @@ static void preempt_latest(engine *e) {
     if (e->stats) e->stats->preemptions++;
 }
 
-/* Frees blocks until this step's decode tokens fit: preempts the most recently admitted
- * sequences; a lone sequence first gets the blocks the open group's holder keeps. */
+/* Frees blocks until this step's decode tokens fit: evicts blocks only the prefix cache
+ * holds, then preempts the most recently admitted sequences; a lone sequence first gets
+ * the blocks the open group's holder keeps. */
 static cada_status make_room(engine *e) {
     cada_kv_cache *kv = &e->be->kv;
     while (e->active > 0 && decode_blocks(e) > kv->n_free) {
+        if (evict_one(e)) continue; /* eviction before preemption */
         if (e->active == 1 && kv->len[e->holder] > 0) {
             close_group(e);
             continue;
@@ -296,11 +306,33 @@ static void admit(engine *e, int n_reqs, int *next, int prefill_budget) {
         const int sib = !recompute && e->share && e->group >= 0 && same_prompt(&e->reqs[e->group], q);
         const int more = !recompute && e->share && r + 1 < n_reqs && same_prompt(q, &e->reqs[r + 1]);
         if (!recompute && e->share && !sib && more && e->group >= 0) break; /* the last group's samples take its blocks first */
-        const int tokens = recompute ? q->prompt_len + e->results[r].n : sib ? 0 : q->prompt_len;
-        if (prefill > 0 && prefill + tokens > prefill_budget) break;
+        const int all = recompute ? q->prompt_len + e->results[r].n : sib ? 0 : q->prompt_len;
+        const int *toks = q->prompt;
+        if (recompute) { /* prompt + the tokens generated before the preemption */
+            int *buf = e->recomp + (size_t)s * cfg->max_len;
+            memcpy(buf, q->prompt, sizeof(int) * (size_t)q->prompt_len);
+            memcpy(buf + q->prompt_len, e->results[r].tokens, sizeof(int) * (size_t)e->results[r].n);
+            toks = buf;
+        }
+        backend_clear_slot(e->be, s);
+        /* the longest cached full-block prefix, leaving the last token to prefill (its
+         * logits are needed): the slot takes those blocks now, so they are not evictable */
+        int hit = 0;
+        if (e->pc && all > 0) {
+            hit = cada_prefix_cache_lookup(e->pc, toks, (all - 1) / e->B, e->hit);
+            if (hit > 0 && cada_kv_cache_attach(kv, s, e->hit, hit) != CADA_OK) hit = 0; /* cannot happen: checked blocks */
+        }
+        const int tokens = all - hit * e->B;
+        if (prefill > 0 && prefill + tokens > prefill_budget) {
+            backend_clear_slot(e->be, s);
+            break;
+        }
         if (e->paged) {
-            const int need = (tokens + e->B - 1) / e->B, reserve = e->active > 0 ? e->active + 1 : 0;
+            const int need = (all + e->B - 1) / e->B - hit, reserve = e->active > 0 ? e->active + 1 : 0;
+            while (taken + need + reserve > kv->n_free && evict_one(e)) {
+            }
             if (taken + need + reserve > kv->n_free) {
+                backend_clear_slot(e->be, s); /* its cached blocks stay cached */
                 if (e->active == 0 && kv->len[e->holder] > 0 && !sib) { /* the holder's blocks are all that is left */
                     close_group(e);
                     s--;
@@ -311,8 +343,9 @@ static void admit(engine *e, int n_reqs, int *next, int prefill_budget) {
             taken += need;
         }
         prefill += tokens;
-        backend_clear_slot(e->be, s);
         slot_state *ss = &e->slots[s];
+        ss->cached = hit * e->B;
+        if (e->stats) e->stats->prefix_hit_tokens += hit * e->B;
         ss->request = r;
         ss->prefilled = 0;
         ss->sibling = sib;
@@ -320,7 +353,7 @@ static void admit(engine *e, int n_reqs, int *next, int prefill_budget) {
         ss->stamp = e->stamps++;
         if (recompute) {
             memmove(e->front, e->front + 1, sizeof(int) * (size_t)--e->n_front);
-            if (e->stats) e->stats->recomputed_tokens += tokens;
+            if (e->stats) e->stats->recomputed_tokens += tokens; /* those found in the prefix cache excepted */
         } else {
             cada_rng_init(&e->rngs[r], cfg->seed, q->prompt_id, q->sample_index, 0);
             if (e->share && !sib && more) { /* a new group: this one prefills for the next ones */
@@ -410,6 +443,9 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
     cada_infer_seq *seqs = calloc((size_t)S, sizeof *seqs);
     int *one_token = calloc((size_t)S, sizeof(int));
     int *recomp = paged ? malloc(sizeof(int) * (size_t)S * cfg->max_len) : NULL; /* (S, max_len) recompute prefills */
+    cada_prefix_cache pc; /* CPU: dropped when this call ends, so it never outlives the weights */
+    memset(&pc, 0, sizeof pc);
+    e.recomp = recomp;
     float *logits = malloc(sizeof(float) * (size_t)(be->gm ? 2 : 1) * S * V); /* GPU: + the calls' rows */
     float *group_logits = share ? malloc(sizeof(float) * (size_t)V) : NULL; /* after the open group's prompt */
     cada_sampler sampler = {0};
@@ -417,6 +453,12 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
         (share && !group_logits) || cada_sampler_init(&sampler, V) != 0) {
         st = CADA_ERR(CADA_ERR_NOMEM, "generate: engine buffers");
         goto done;
+    }
+    if (paged && !cfg->no_prefix_cache) {
+        e.hit = malloc(sizeof(int) * (size_t)Mb);
+        st = e.hit ? cada_prefix_cache_init(&pc, n_blocks, B) : CADA_ERR(CADA_ERR_NOMEM, "generate: prefix cache buffers");
+        if (st != CADA_OK) goto done;
+        e.pc = &pc;
     }
     if (stats) {
         memset(stats, 0, sizeof *stats);
@@ -440,18 +482,12 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
             if (slots[s].request < 0 || slots[s].sibling) continue;
             const cada_gen_request *q = &reqs[slots[s].request];
             seqs[n].slot = s;
-            if (!slots[s].prefilled && slots[s].recompute) { /* prompt + the tokens generated before the preemption */
-                const cada_gen_result *res = &results[slots[s].request];
-                int *buf = recomp + (size_t)s * cfg->max_len;
-                memcpy(buf, q->prompt, sizeof(int) * (size_t)q->prompt_len);
-                memcpy(buf + q->prompt_len, res->tokens, sizeof(int) * (size_t)res->n);
-                seqs[n].tokens = buf;
-                seqs[n].n_tokens = q->prompt_len + res->n;
+            if (!slots[s].prefilled) { /* the prompt (recompute: + the tokens generated before the preemption) */
+                const int all = q->prompt_len + (slots[s].recompute ? results[slots[s].request].n : 0);
+                const int *toks = slots[s].recompute ? recomp + (size_t)s * cfg->max_len : q->prompt;
+                seqs[n].tokens = toks + slots[s].cached; /* after the blocks found in the prefix cache */
+                seqs[n].n_tokens = all - slots[s].cached;
                 new_prompt_tokens += seqs[n].n_tokens;
-            } else if (!slots[s].prefilled) {
-                seqs[n].tokens = q->prompt;
-                seqs[n].n_tokens = q->prompt_len;
-                new_prompt_tokens += q->prompt_len;
             } else {
                 one_token[s] = slots[s].pending;
                 seqs[n].tokens = &one_token[s];
@@ -463,6 +499,12 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
             st = backend_infer(be, seqs, n, new_prompt_tokens, logits, V, stats);
             if (st != CADA_OK) goto done;
         }
+        if (e.pc) /* the full blocks this call's prefills computed join the prefix cache */
+            for (int s = 0; s < S; s++) {
+                if (slots[s].row < 0 || slots[s].prefilled) continue;
+                const int *toks = slots[s].recompute ? recomp + (size_t)s * cfg->max_len : reqs[slots[s].request].prompt;
+                cada_prefix_cache_insert(e.pc, &be->kv, toks, be->kv.len[s] / B, be->kv.table + (size_t)s * be->kv.max_blocks);
+            }
         if (share && e.group >= 0) {
             const int holder = e.holder;
             if (e.group_leader >= 0) { /* the prompt was prefilled in this call: keep its blocks and logits */
@@ -521,6 +563,9 @@ done:
     free(seqs);
     free(one_token);
     free(recomp);
+    free(e.hit);
+    if (stats && e.pc) stats->prefix_evictions = pc.evictions;
+    cada_prefix_cache_free(&pc, be->gm ? NULL : &be->kv);
     free(logits);
     free(group_logits);
     if (stats && !be->gm) stats->cache_blocks_peak = be->kv.peak_used;

@@ -19,7 +19,7 @@
  *
  * On the CPU the cache is paged (model/infer.h) and the batch is sized by memory: a
  * request is admitted when the pool has the blocks its prompt needs now (less the
- * shared ones) plus a reserve of one block per running sequence (itself included), so
+ * shared ones and those found in the prefix cache, below) plus a reserve of one block per running sequence (itself included), so
  * each of them can take its next block; the sequences running are as many as the pool
  * holds that way, up to n_slots (an upper bound; 0 or a large value: as memory allows).
  * With nothing running the reserve is waived. Consecutive requests with the same
@@ -31,8 +31,23 @@
  * had prefilled the prompt itself (up to the sgemm row-count effect noted in infer.h:
  * a prefill call with fewer rows).
  *
+ * Prefix cache (CPU; off with no_prefix_cache): the full blocks that prefills compute
+ * (a prompt's, a re-admitted sequence's prompt + tokens) stay cached for the rest of
+ * the call, keyed by their whole token prefix (rollout/prefix_cache.h: a chain hash
+ * with the token ids compared on a hit). An admitted request (a re-admitted one
+ * included) takes the longest cached full-block prefix of what it prefills, leaving at
+ * least its last token to prefill (the logits after it are needed), by reference, and
+ * prefills only the rest, from that position on. Cached blocks are full and so never
+ * written (appends go to a sequence's own partial block). A block only the cache holds
+ * is free memory in waiting: when admission or the next decode tokens need blocks,
+ * such blocks are evicted (least recently used, a chain's last block first) before
+ * any open group is closed or any sequence preempted. The cache ends with the call, so
+ * it never serves KV of other weights (each call is one policy version). Results are
+ * those without it, up to the sgemm row-count effect (a prefill with fewer rows).
+ *
  * Preemption (CPU only; the GPU path never preempts): when the running sequences' next
- * tokens need more blocks than are free, the most recently admitted running sequence
+ * tokens need more blocks than are free (after evicting the prefix cache's unused
+ * blocks), the most recently admitted running sequence
  * is preempted (vLLM's recompute policy): its blocks go back to the pool and it waits
  * at the front of the queue (preempted ones in their admission order) with the tokens
  * it has generated. Re-admitted, it prefills prompt + those tokens in one call and
@@ -47,7 +62,10 @@
  * call fails naming the request before generating anything; so a sequence alone
  * always runs to its end. Prefills of one call hold at most max(max_len,
  * min(slots, CADA_KV_PREFILL_PROMPTS) x the longest prompt) tokens
- * (cada_kv_prefill_budget; one prefill of any length always fits). stats count preemptions and the tokens prefilled again. */
+ * (cada_kv_prefill_budget; one prefill of any length always fits). stats count
+ * preemptions, the tokens prefilled again (less those found in the prefix cache), the
+ * prefill tokens the prefix cache saved and its evictions; the peak of blocks in use
+ * counts cached ones (the cache fills free memory until it is needed). */
 #ifndef CADA_ROLLOUT_ENGINE_H
 #define CADA_ROLLOUT_ENGINE_H
 
@@ -104,6 +122,7 @@ typedef struct {
     int kv_block_tokens, kv_blocks;
     size_t kv_pool_bytes; /* CPU, kv_blocks 0: the pool as a memory budget (as many blocks as fit) */
     int no_prompt_sharing; /* 1: every sample prefills its prompt (the reference for tests) */
+    int no_prefix_cache;   /* CPU, 1: no reuse of full prompt blocks across requests (the reference) */
 } cada_engine_config;
 
 typedef struct {
@@ -115,6 +134,8 @@ typedef struct {
     long shared_prompt_tokens;           /* CPU: prompt tokens not prefilled (shared with a sample before) */
     int preemptions;                     /* CPU: sequences preempted for want of a free block */
     long recomputed_tokens;              /* CPU: tokens prefilled again on re-admission (in prefill_tokens too) */
+    long prefix_hit_tokens;              /* CPU: prefill tokens found in the prefix cache (not prefilled) */
+    long prefix_evictions;               /* CPU: cached blocks evicted for want of free blocks */
 } cada_engine_stats;
 
 /* The end-of-sequence ids of a model: its tokenizer's and its configuration's (either

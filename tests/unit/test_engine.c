@@ -7,6 +7,7 @@
 
 #include "model/load.h"
 #include "rollout/engine.h"
+#include "rollout/prefix_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -150,13 +151,14 @@ TEST(engine_bad_requests) {
 
 /* One run of `reqs` with the given cache shape; block 0 and sharing off is the
  * reference: one block of max_len positions per slot, every sample prefilling its
- * prompt (the contiguous cache's layout and calls). */
+ * prompt, no prefix cache (the contiguous cache's layout and calls). */
 static void run_shape(cada_model *m, const cada_gen_request *reqs, int n, int slots, int block, int share,
                       cada_gen_result *res, cada_engine_stats *st) {
     cada_engine_config cfg = sampling_config(slots);
     cfg.max_len = 64;
     cfg.kv_block_tokens = block ? block : cfg.max_len;
     cfg.no_prompt_sharing = !share;
+    cfg.no_prefix_cache = !share;
     REQUIRE_OK(cada_generate(m, &cfg, reqs, n, res, st));
 }
 
@@ -294,4 +296,182 @@ TEST(engine_preemption_matches_roomy) {
         EXPECT(p > 0, "run %zu: no preemption in a pool of %d blocks", k, runs[k].blocks);
     }
     for (int i = 0; i < 6; i++) cada_gen_result_free(&ref[i]);
+}
+
+/* ---- the prefix cache across prompts (rollout/prefix_cache.h) ---------------------- */
+
+/* Three prompts behind one 40-token head (prompt_a, prompt_b and the first 10 of
+ * prompt_c, as a system turn would be): with blocks of 16 the first two blocks are the
+ * same for all, the third mixes the head's end with each prompt's own tokens. */
+#define HEAD_LEN 40
+static int head_prompts[3][HEAD_LEN + 16];
+static int head_lens[3];
+
+static void make_head_prompts(void) {
+    int head[HEAD_LEN];
+    memcpy(head, prompt_a, sizeof prompt_a);
+    memcpy(head + LEN(prompt_a), prompt_b, sizeof prompt_b);
+    memcpy(head + LEN(prompt_a) + LEN(prompt_b), prompt_c, sizeof(int) * (HEAD_LEN - LEN(prompt_a) - LEN(prompt_b)));
+    const int *tails[3] = {prompt_a, prompt_b, prompt_c};
+    const int tail_lens[3] = {LEN(prompt_a), LEN(prompt_b), LEN(prompt_c)};
+    for (int i = 0; i < 3; i++) {
+        memcpy(head_prompts[i], head, sizeof head);
+        memcpy(head_prompts[i] + HEAD_LEN, tails[i], sizeof(int) * (size_t)tail_lens[i]);
+        head_lens[i] = HEAD_LEN + tail_lens[i];
+    }
+}
+
+/* Runs reqs (max_len 128) and compares with ref: the same tokens and finishes, log-probs
+ * within 5e-5. A prefill that starts after cached blocks has fewer rows than one of the
+ * whole prompt, so the sgemm row-count effect of engine_paged_cache_matches_contiguous
+ * applies (a wrong position or block moves log-probs by > 1e-2). */
+static void run_prefix(cada_model *m, const cada_gen_request *reqs, int n, int slots, int block, int blocks, int share,
+                       int cache, const cada_gen_result *ref, cada_engine_stats *st) {
+    cada_engine_config cfg = sampling_config(slots);
+    cfg.max_len = 128;
+    cfg.kv_block_tokens = block;
+    cfg.kv_blocks = blocks;
+    cfg.no_prompt_sharing = !share;
+    cfg.no_prefix_cache = !cache;
+    cada_gen_result got[8];
+    if (cada_generate(m, &cfg, reqs, n, got, st) != CADA_OK) {
+        cada_test_fail(__FILE__, __LINE__, "generate: %s", cada_error_message());
+        return;
+    }
+    float worst = 0.0f;
+    for (int i = 0; i < n; i++) {
+        EXPECT(got[i].n == ref[i].n && got[i].finish == ref[i].finish &&
+                   !memcmp(got[i].tokens, ref[i].tokens, sizeof(int) * (size_t)ref[i].n),
+               "slots %d, block %d, %d blocks, sharing %d, cache %d: request %d differs (%d vs %d tokens)", slots, block,
+               blocks, share, cache, i, got[i].n, ref[i].n);
+        for (int j = 0; j < got[i].n && j < ref[i].n; j++) worst = fmaxf(worst, fabsf(got[i].logprobs[j] - ref[i].logprobs[j]));
+        cada_gen_result_free(&got[i]);
+    }
+    fprintf(stderr,
+            "    slots %2d, block %2d, %3d blocks, sharing %d, cache %d: %ld prefix-hit tokens, %ld evictions, %d "
+            "preemptions, %ld recomputed; max |log-prob diff| %.3g\n",
+            slots, block, blocks, share, cache, st->prefix_hit_tokens, st->prefix_evictions, st->preemptions,
+            st->recomputed_tokens, (double)worst);
+    EXPECT(worst <= 5e-5f, "max |diff| %g", (double)worst);
+    if (blocks) EXPECT(st->cache_blocks_peak <= blocks, "peak %d of %d blocks", st->cache_blocks_peak, blocks);
+}
+
+/* Requests sharing a 2-block head with different tails give with the prefix cache the
+ * tokens they give without it (the reference: a roomy engine, no cache), with one and
+ * with two samples per prompt (the samples' own sharing on top), and in tight pools
+ * where cached blocks must be evicted and sequences preempted (a re-admitted sequence
+ * may start from cached blocks, its own included). */
+TEST(engine_prefix_cache_matches_no_cache) {
+    cada_model *m = load_smol();
+    REQUIRE(m);
+    make_head_prompts();
+    for (int spp = 1; spp <= 2; spp++) {
+        cada_gen_request reqs[6];
+        const int n = 3 * spp;
+        for (int i = 0; i < n; i++)
+            reqs[i] = (cada_gen_request){(uint64_t)(i / spp), (uint32_t)(i % spp), head_prompts[i / spp], head_lens[i / spp],
+                                         20 + 8 * (i % 3)};
+        cada_gen_result ref[6];
+        cada_engine_config cfg = sampling_config(n);
+        cfg.max_len = 128;
+        cfg.no_prefix_cache = 1;
+        REQUIRE_OK(cada_generate(m, &cfg, reqs, n, ref, NULL));
+        cada_engine_stats st;
+        /* roomy, 2 slots: a prompt admitted after the first prefill finds the head's 2
+         * blocks; the samples of a prompt share its blocks without a lookup. One sample:
+         * prompts 0 and 1 start together, 2 finds the head. Two: 1 and 2 find it. */
+        run_prefix(m, reqs, n, 2, 16, 0, 1, 1, ref, &st);
+        EXPECT(st.prefix_hit_tokens == (spp == 1 ? 32 : 64), "%ld prefix-hit tokens", st.prefix_hit_tokens);
+        EXPECT(st.prefix_evictions == 0 && st.preemptions == 0, "%ld evictions, %d preemptions", st.prefix_evictions,
+               st.preemptions);
+        /* the same without the samples' sharing: every sample admitted after the first
+         * call finds the head's 2 blocks at least (its prompt's 3 when a sample of it
+         * was prefilled before) */
+        run_prefix(m, reqs, n, 2, 16, 0, 0, 1, ref, &st);
+        EXPECT(spp == 1 ? st.prefix_hit_tokens == 32 : st.prefix_hit_tokens >= 4 * 32, "%ld prefix-hit tokens",
+               st.prefix_hit_tokens);
+        /* tight pools (a request's worst case: 6 blocks of 16, 24 of 4): eviction and preemption */
+        const struct { int slots, block, blocks, share; } tight[] = {{0, 16, 8, 1}, {0, 16, 8, 0}, {6, 4, 30, 1}, {0, 4, 24, 0}};
+        for (size_t k = 0; k < sizeof tight / sizeof tight[0]; k++) {
+            run_prefix(m, reqs, n, tight[k].slots, tight[k].block, tight[k].blocks, tight[k].share, 1, ref, &st);
+            EXPECT(st.prefix_hit_tokens > 0 && st.prefix_hit_tokens % tight[k].block == 0, "run %zu: %ld prefix-hit tokens",
+                   k, st.prefix_hit_tokens);
+            EXPECT(st.prefix_evictions > 0, "run %zu: no eviction in a pool of %d blocks", k, tight[k].blocks);
+            if (spp == 2) EXPECT(st.preemptions > 0, "run %zu: no preemption in a pool of %d blocks", k, tight[k].blocks);
+        }
+        for (int i = 0; i < n; i++) cada_gen_result_free(&ref[i]);
+    }
+}
+
+/* The lookup never serves a block whose hash matches but whose prefix does not: with
+ * hash_mask 0 every key has the same hash and bucket, so only the comparison of the
+ * parent entry and the token ids tells blocks apart. Also: a slot starts from attached
+ * cached blocks and prefills the rest at their positions (the logits equal a full
+ * prefill's up to the sgemm row-count effect); referenced blocks are not evictable,
+ * children go before parents, and eviction returns every block to the pool. */
+TEST(engine_prefix_cache_lookup_collisions) {
+    cada_model *m = load_smol();
+    REQUIRE(m);
+    const int B = 4, V = m->cfg.vocab_size;
+    cada_kv_cache kv;
+    REQUIRE_OK(cada_kv_cache_init(&kv, &m->cfg, 3, 32, 32, B, 12));
+    cada_prefix_cache pc;
+    REQUIRE_OK(cada_prefix_cache_init(&pc, kv.n_blocks, B));
+    pc.hash_mask = 0;
+    /* x: 14 tokens (3 full blocks); y: x's first block, then its own */
+    const int *x = prompt_a, nx = 14;
+    int y[14];
+    memcpy(y, prompt_a, sizeof(int) * 4);
+    memcpy(y + 4, prompt_b + 4, sizeof(int) * 10);
+    float *lx = malloc(sizeof(float) * (size_t)V), *ly = malloc(sizeof(float) * (size_t)V), *lf = malloc(sizeof(float) * (size_t)V);
+    cada_infer_seq sx = {0, nx, x};
+    REQUIRE_OK(cada_model_infer(m, &kv, &sx, 1, lx));
+    cada_prefix_cache_insert(&pc, &kv, x, kv.len[0] / B, kv.table);
+    EXPECT(pc.n == 3, "%d entries", pc.n);
+    int blocks[8];
+    int hit = cada_prefix_cache_lookup(&pc, y, (14 - 1) / B, blocks);
+    EXPECT(hit == 1 && blocks[0] == kv.table[0], "y: %d blocks", hit);
+    REQUIRE_OK(cada_kv_cache_attach(&kv, 1, blocks, hit));
+    cada_infer_seq sy = {1, 14 - hit * B, y + hit * B};
+    REQUIRE_OK(cada_model_infer(m, &kv, &sy, 1, ly));
+    cada_prefix_cache_insert(&pc, &kv, y, kv.len[1] / B, kv.table + kv.max_blocks);
+    EXPECT(pc.n == 5, "%d entries (y adds 2)", pc.n);
+    /* y's logits after a prefill from position 4 match a full prefill of y in a fresh slot */
+    cada_infer_seq sf = {2, 14, y};
+    REQUIRE_OK(cada_model_infer(m, &kv, &sf, 1, lf));
+    float worst = 0.0f;
+    for (int v = 0; v < V; v++) worst = fmaxf(worst, fabsf(ly[v] - lf[v]));
+    EXPECT(worst < 1e-3f, "logits from cached blocks differ by %g", (double)worst);
+    cada_kv_cache_clear_slot(&kv, 2);
+    /* every lookup walks colliding keys: each answer is the right chain */
+    hit = cada_prefix_cache_lookup(&pc, x, 3, blocks);
+    EXPECT(hit == 3 && !memcmp(blocks, kv.table, sizeof(int) * 3), "x: %d blocks", hit);
+    hit = cada_prefix_cache_lookup(&pc, y, 3, blocks);
+    EXPECT(hit == 3 && !memcmp(blocks, kv.table + kv.max_blocks, sizeof(int) * 3), "y: %d blocks", hit);
+    int z[12]; /* x's blocks 0 and 2 with y's block 1: the third block's parent differs */
+    memcpy(z, x, sizeof(int) * 4);
+    memcpy(z + 4, y + 4, sizeof(int) * 4);
+    memcpy(z + 8, x + 8, sizeof(int) * 4);
+    hit = cada_prefix_cache_lookup(&pc, z, 3, blocks);
+    EXPECT(hit == 2 && blocks[1] == kv.table[kv.max_blocks + 1], "z: %d blocks", hit);
+    int w[12]; /* x with its first token changed: nothing */
+    memcpy(w, x, sizeof(int) * 12);
+    w[0] = 5;
+    EXPECT(cada_prefix_cache_lookup(&pc, w, 3, blocks) == 0, "w hit");
+    EXPECT(cada_prefix_cache_lookup(&pc, x, 2, blocks) == 2, "max_blocks not respected");
+    /* while slots hold them, nothing is evictable; then all go, leaves first */
+    EXPECT(!cada_prefix_cache_evict(&pc, &kv), "evicted a referenced block");
+    cada_kv_cache_clear_slot(&kv, 1);
+    EXPECT(cada_prefix_cache_evict(&pc, &kv) && cada_prefix_cache_evict(&pc, &kv), "y's own blocks");
+    EXPECT(!cada_prefix_cache_evict(&pc, &kv), "evicted a block slot 0 holds");
+    EXPECT(cada_prefix_cache_lookup(&pc, x, 3, blocks) == 3 && cada_prefix_cache_lookup(&pc, y, 3, blocks) == 1,
+           "eviction took the wrong blocks");
+    cada_kv_cache_clear_slot(&kv, 0);
+    int n_ev = 0;
+    while (cada_prefix_cache_evict(&pc, &kv)) n_ev++;
+    EXPECT(n_ev == 3 && pc.n == 0 && kv.n_free == kv.n_blocks, "%d evicted, %d cached, %d of %d free", n_ev, pc.n, kv.n_free,
+           kv.n_blocks);
+    cada_prefix_cache_free(&pc, &kv);
+    cada_kv_cache_free(&kv);
+    free(lx), free(ly), free(lf);
 }
