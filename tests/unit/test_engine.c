@@ -236,11 +236,14 @@ TEST(engine_paged_pool_budget) {
 
 /* Runs reqs with a pool of `blocks` blocks of `block` positions and concurrency bound
  * `slots` (0: as memory allows), and compares with ref (the roomy contiguous engine):
- * the same tokens and finishes, log-probs within 5e-5. A preempted sequence prefills
+ * the same tokens and finishes, log-probs within 2e-4. A preempted sequence prefills
  * its prompt and tokens again in one call, so its later log-probs come from calls of
  * other row counts than the roomy engine's (the sgemm row-count effect of
  * engine_paged_cache_matches_contiguous; a wrong position or stream moves tokens, and
- * log-probs by > 1e-2). Returns the preemptions. */
+ * log-probs by > 1e-2). Measured here up to 4.1e-5 (block 4, with the prefix cache):
+ * recomputes change many calls' row counts, and another CPU's BLAS blocks its sums
+ * differently, so the bound is 2e-4, still 50x below what a wrong position does.
+ * Returns the preemptions. */
 static int run_tight(cada_model *m, const cada_gen_request *reqs, int n, int slots, int block, int blocks, int share,
                      const cada_gen_result *ref) {
     cada_engine_config cfg = sampling_config(slots);
@@ -268,7 +271,7 @@ static int run_tight(cada_model *m, const cada_gen_request *reqs, int n, int slo
             "|log-prob diff| %.3g\n",
             slots, block, blocks, share, st.preemptions, st.recomputed_tokens, st.cache_blocks_peak, (double)worst);
     EXPECT(st.cache_blocks_peak <= blocks, "peak %d of %d blocks", st.cache_blocks_peak, blocks);
-    EXPECT(worst <= 5e-5f, "max |diff| %g", (double)worst);
+    EXPECT(worst <= 2e-4f, "max |diff| %g", (double)worst);
     return st.preemptions;
 }
 
@@ -322,7 +325,7 @@ static void make_head_prompts(void) {
 }
 
 /* Runs reqs (max_len 128) and compares with ref: the same tokens and finishes, log-probs
- * within 5e-5. A prefill that starts after cached blocks has fewer rows than one of the
+ * within 2e-4 (run_tight's bound and reason). A prefill that starts after cached blocks has fewer rows than one of the
  * whole prompt, so the sgemm row-count effect of engine_paged_cache_matches_contiguous
  * applies (a wrong position or block moves log-probs by > 1e-2). */
 static void run_prefix(cada_model *m, const cada_gen_request *reqs, int n, int slots, int block, int blocks, int share,
@@ -352,7 +355,7 @@ static void run_prefix(cada_model *m, const cada_gen_request *reqs, int n, int s
             "preemptions, %ld recomputed; max |log-prob diff| %.3g\n",
             slots, block, blocks, share, cache, st->prefix_hit_tokens, st->prefix_evictions, st->preemptions,
             st->recomputed_tokens, (double)worst);
-    EXPECT(worst <= 5e-5f, "max |diff| %g", (double)worst);
+    EXPECT(worst <= 2e-4f, "max |diff| %g", (double)worst);
     if (blocks) EXPECT(st->cache_blocks_peak <= blocks, "peak %d of %d blocks", st->cache_blocks_peak, blocks);
 }
 
