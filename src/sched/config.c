@@ -81,6 +81,7 @@ static const key_spec keys[] = {
     {"rollout", "max_len", KEY_INT, F(max_len), "1024", 2, 1e7, NULL, "context limit (prompt + completion)"},
     {"rollout", "slots", KEY_INT, F(slots), "16", 0, 65536, NULL, "sequences decoded together per rollout rank; cuda: the cache's slots; cpu: an upper bound, the KV pool decides how many run (0: as it allows; needs rollout.kv_memory_mb)"},
     {"rollout", "kv_memory_mb", KEY_INT, F(kv_memory_mb), "0", 0, 1e7, NULL, "cpu: the KV pool per rollout rank in MiB; the engine runs as many sequences as it holds (up to rollout.slots), preempting and recomputing the latest when they outgrow it; 0: room for rollout.slots sequences at worst (nothing preempted)"},
+    {"rollout", "prefix_cache", KEY_BOOL, F(prefix_cache), "true", 0, 0, NULL, "cpu: keep the full KV blocks prefills compute for the other prompts of the step (the shared system turn is prefilled once per step and policy version; rollout/engine.h); false: every prompt prefills whole"},
     {"rollout", "mode", KEY_CHOICE, F(mode), "sync", 0, 0, "sync|async", "on-policy steps, or one-step-off rollouts"},
     {"reward", "detector", KEY_CHOICE, F(detector), "rule", 0, 0, "rule|judge|target_tokens", "refusal detection: phrase patterns or an LLM judge; target_tokens: a test task (see target_ids)"},
     {"reward", "target_ids", KEY_STR, F(target_ids), "", 0, 0, NULL, "detector = target_tokens: reward = share of completion tokens whose id is in these ranges (\"lo-hi,id,...\"); a task any model learns in a few steps, for tests"},

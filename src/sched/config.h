@@ -79,6 +79,7 @@ typedef struct {
     int max_len;
     int slots;                         /* CPU: a bound on the sequences running (0: as the KV pool allows) */
     int kv_memory_mb;                  /* CPU: the rollout's KV pool (0: slots sequences at worst) */
+    int prefix_cache;                  /* CPU: the rollout engine's prefix cache across prompts */
     char mode[32];                     /* sync | async */
     /* [reward] */
     char detector[32];                 /* rule | judge | target_tokens (a test task) */

@@ -40,5 +40,6 @@ cada_engine_config cada_request_engine(const cada_run_config *c, long long step,
      * counted once (the plan's); the GPU model has its own cache */
     if (c->kv_memory_mb > 0) ec.kv_pool_bytes = (size_t)c->kv_memory_mb << 20;
     else ec.kv_blocks = cada_kv_pool_blocks(c->slots, c->max_len, 0, c->samples_per_prompt, c->max_len - c->max_new_tokens);
+    ec.no_prefix_cache = !c->prefix_cache; /* CPU: the shared system turn prefilled once per call */
     return ec;
 }
