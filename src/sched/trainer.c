@@ -182,6 +182,9 @@ static cada_status setup_task(trainer *t) {
     if (t->reward_cfg.monitor_patterns[0]) CADA_TRY(cada_monitor_load(&t->monitor, t->reward_cfg.monitor_patterns));
     cada_set_options so;
     CADA_TRY(cada_config_dataset(c, &so));
+    /* sft and dpo learn from each record's response (dpo: and its rejected one) */
+    so.require_response = cada_config_offline(c);
+    so.require_rejected = !strcmp(c->algorithm, "dpo");
     return cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
 }
 
@@ -217,7 +220,7 @@ cada_status trainer_setup(trainer *t) {
      * the scheduler. */
     t->have_policy = role != CADA_ROLE_REWARD;
     if (t->have_policy) CADA_TRY(cada_model_load(&t->policy, c->model_path));
-    t->have_reference = c->kl_coef > 0 && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
+    t->have_reference = (!strcmp(c->algorithm, "dpo") || (c->kl_coef > 0 && !cada_config_offline(c))) && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
     if (t->have_reference) CADA_TRY(cada_model_load(&t->reference, c->reference_path[0] ? c->reference_path : c->model_path));
     CADA_TRY(cada_tok_load(&t->tok, c->model_path, cada_config_tok_flags(c)));
     t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->policy.cfg.eos_token_id : -1, t->eos);
@@ -225,7 +228,10 @@ cada_status trainer_setup(trainer *t) {
     CADA_TRY(setup_comms(t, role));
     cada_learner_config lc;
     CADA_TRY(cada_config_learner(c, &lc));
-    if (t->rank == 0) /* what the KL term's expected gradient is (learn/kl.h), and the IS weights' cap */
+    if (t->rank == 0 && cada_config_offline(c))
+        CADA_INFO("update: %s on the responses of data.train_set (no rollout, no reward; learn.condition = %s%s)", c->algorithm,
+                  c->condition, strcmp(c->algorithm, "dpo") ? "" : ", the reference model's log-probs of both responses");
+    else if (t->rank == 0) /* what the KL term's expected gradient is (learn/kl.h), and the IS weights' cap */
         CADA_INFO("update: %s, KL: %s (learn.kl_coef %g), truncated importance sampling %s%g", c->algorithm,
                   cada_kl_gradient(lc.algo.pg.kl_place, lc.algo.pg.kl_est), (double)c->kl_coef,
                   lc.algo.pg.tis_cap > 0 ? "cap " : "off, learn.tis_cap ", lc.algo.pg.tis_cap);

@@ -84,6 +84,7 @@ typedef struct trainer {
     long long start_step;    /* steps already done when the loop starts */
     double first_reward, first_refusal; /* of step 1, for the closing line */
     double last_reward, last_refusal;   /* of the last step */
+    double first_loss, last_loss;       /* the loss of step 1 and of the last (sft, dpo's closing line) */
     char last_ckpt[1200];    /* last complete checkpoint ("" none yet) */
     cada_watch watch;
     cada_wire_pending *pending[64]; /* sends that may cross a collective (disaggregated) */
