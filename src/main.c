@@ -55,6 +55,10 @@ static void usage(FILE *out) {
             "  score --in FILE [-c CONFIG.ini] [--set section.key=value]... [--detector rule|judge] [--out FILE]\n"
             "                            score existing (prompt, response) pairs with a reward\n"
             "                            (cada score --help)\n"
+            "  build-data -c CONFIG.ini --method dr|rule|cr|dpo-cr --out FILE.jsonl [--set FILE]... [--limit N]\n"
+            "             [--samples N] [--keep K]\n"
+            "                            a baseline's training set (SFT w DR, rule-only DA, SFT w CR, DPO w CR)\n"
+            "                            for cada train with learn.algorithm = sft | dpo (cada build-data --help)\n"
             "  report RUN_DIR [--out DIR]\n"
             "                            SVG charts and report.md of a training run's metrics.jsonl\n"
             "  bench forward|train-step|matmul [--model PATH] [--batch B] [--seq T] [--iters N]\n"
@@ -117,6 +121,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "plan")) return cada_cmd_plan(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cada_cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cada_cmd_score(argc - 2, argv + 2);
+    if (!strcmp(cmd, "build-data")) return cada_cmd_build_data(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cada_cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "cada: unknown command '%s'\n\n", cmd);
