@@ -144,7 +144,7 @@ static cada_status make_config(bd_args *a, cada_bd_config *c) {
     c->max_new_tokens = r->max_new_tokens;
     c->samples = a->samples;
     c->keep = a->keep;
-    c->refusal = r->baseline_refusal;
+    c->refusal = r->baseline_refusal[0] ? r->baseline_refusal : CADA_BD_DEFAULT_REFUSAL;
     c->out_path = a->out;
     c->progress = !a->quiet;
     return CADA_OK;

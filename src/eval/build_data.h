@@ -37,6 +37,11 @@
 #include "reward/reward.h"
 #include "rollout/engine.h"
 
+/* The fixed refusal when baseline.refusal is empty: one line of reasoning, one sentence
+ * of refusal (data/cases.jsonl's refusals are one sentence too). */
+#define CADA_BD_DEFAULT_REFUSAL                                                                                          \
+    "### Analysis\nThe request could lead to harm, so I decline.\n### Final Response\nI'm sorry, but I can't help with that."
+
 typedef enum { CADA_BD_DR = 0, CADA_BD_RULE, CADA_BD_CR, CADA_BD_DPO_CR } cada_bd_method;
 const char *cada_bd_method_name(cada_bd_method m); /* "dr", "rule", "cr", "dpo-cr" */
 int cada_bd_method_parse(const char *name, cada_bd_method *out); /* 0 on success */

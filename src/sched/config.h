@@ -123,7 +123,7 @@ typedef struct {
     int fixed_order;                   /* canonical reduction order (learn/learner.h) */
     float dpo_beta;                    /* learn.algorithm = dpo: the loss's beta */
     /* [baseline] (cada build-data) */
-    char baseline_refusal[512];        /* the fixed refusal as written: a backslash-n is a line break */
+    char baseline_refusal[512];        /* the fixed refusal as written: a backslash-n is a line break; "": eval/build_data.h's */
     /* [eval] (cada eval; rubric and limit also cada score) */
     char eval_sets[2048];              /* "[FORMAT:]FILE,..." prompt sets */
     int eval_limit;                    /* prompts per set, spread over the file; 0 = all */
