@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "eval/build_data.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "cada/text.h"
 #include "eval/eval.h"
@@ -325,6 +326,11 @@ cada_status cada_build_data(const cada_bd_config *c, cada_bd_stats *st) {
     char *refusal = unescape(c->refusal), tmp[1100];
     cada_status r = refusal ? load_prompts(c, &p, st) : CADA_ERR(CADA_ERR_NOMEM, "baseline.refusal");
     if (r == CADA_OK && snprintf(tmp, sizeof tmp, "%s.tmp", c->out_path) >= (int)sizeof tmp) r = CADA_ERR(CADA_ERR_CONFIG, "--out path too long");
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", c->out_path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) *slash = 0;
+    if (r == CADA_OK && slash && slash != dir) r = cada_mkdir_p(dir); /* runs/baselines/data/ on a first run */
     FILE *f = NULL;
     if (r == CADA_OK && !(f = fopen(tmp, "w"))) r = CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     if (r == CADA_OK) r = build(c, &p, refusal, f, st);

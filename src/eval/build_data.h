@@ -83,7 +83,8 @@ typedef struct {
  * for `finish` and was scored r: -1 when it passes, else its CADA_BD_* reason. */
 int cada_bd_verdict(int harmful, cada_finish_reason finish, const cada_reward *r);
 
-/* Builds the set into out_path (written whole, then renamed into place). */
+/* Builds the set into out_path (its folder created; written whole, then renamed into
+ * place). */
 cada_status cada_build_data(const cada_bd_config *c, cada_bd_stats *stats);
 /* The stats as a JSON object (method, counts, rejected by reason, seconds) into path. */
 cada_status cada_bd_stats_write(const cada_bd_config *c, const cada_bd_stats *s, const char *path);

@@ -1,16 +1,16 @@
-# Every configuration in configs/ passes the run-config validation (`cada train --check`,
+# Every configuration in configs/ and configs/baselines/ passes the run-config validation (`cada train --check`,
 # which starts nothing), an unknown key is refused with its file and line, and
 # `cada plan` gives each shipped configuration its verdict: the CPU default from the
 # real SmolLM2 GGUF, the GPU ones from their model presets (no weights needed).
 source "$(dirname "$0")/common.bash"
 cd "$ROOT"
 n=0
-for f in configs/*.ini; do
+for f in configs/*.ini configs/baselines/*.ini; do
   run_expect_rc 0 "$CADA" train -c "$f" --check
   expect_contains "$OUT" "configuration valid" "resolved: ranks="
   n=$((n + 1))
 done
-[ "$n" -ge 4 ] || fail "expected at least 4 configurations in configs/, found $n"
+[ "$n" -ge 8 ] || fail "expected at least 8 configurations in configs/ and configs/baselines/, found $n"
 
 # the layout line the launchers read
 run_expect_rc 0 "$CADA" train -c configs/llama3-70b-gpu.ini --check
