@@ -176,6 +176,22 @@ static void samples_free(bd_samples *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* Progress of the generation on stderr: tokens so far against the most there can be,
+ * a line every 15 s (nothing is printed with progress off). */
+typedef struct {
+    double t0, last, tokens, most;
+} bd_progress;
+
+static void on_token(void *ctx, int request, int token, float logprob) {
+    (void)request, (void)token, (void)logprob;
+    bd_progress *p = ctx;
+    p->tokens++;
+    double now = cada_now();
+    if (now - p->last < 15) return;
+    p->last = now;
+    CADA_INFO("build-data: %.0f tokens generated (at most %.0f), %.1f tokens/s", p->tokens, p->most, p->tokens / (now - p->t0));
+}
+
 /* Renders every prompt under the method's template and samples c->samples completions
  * each (one continuously batched call). */
 static cada_status generate(const cada_bd_config *c, const bd_prompts *p, const cada_model *m, const cada_tokenizer *tok,
@@ -211,6 +227,11 @@ static cada_status generate(const cada_bd_config *c, const bd_prompts *p, const 
         CADA_INFO("build-data %s: sampling %d completions (%d prompts x %d, template %s)", cada_bd_method_name(c->method), n, p->n, S,
                   cada_template_name(pc.template));
     double t0 = cada_now();
+    bd_progress prog = {t0, t0, 0, (double)n * c->max_new_tokens};
+    if (c->progress) {
+        ec.on_token = on_token;
+        ec.ctx = &prog;
+    }
     cada_engine_stats es;
     if (s == CADA_OK && n) s = cada_generate(m, &ec, reqs, n, out->res, &es);
     st->generate_seconds = cada_now() - t0;
