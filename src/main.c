@@ -56,7 +56,7 @@ static void usage(FILE *out) {
             "                            score existing (prompt, response) pairs with a reward\n"
             "                            (cada score --help)\n"
             "  build-data -c CONFIG.ini --method dr|rule|cr|dpo-cr --out FILE.jsonl [--set FILE]... [--limit N]\n"
-            "             [--samples N] [--keep K]\n"
+            "             [--samples N] [--keep K] [--rejected FILE]\n"
             "                            a baseline's training set (SFT w DR, rule-only DA, SFT w CR, DPO w CR)\n"
             "                            for cada train with learn.algorithm = sft | dpo (cada build-data --help)\n"
             "  report RUN_DIR [--out DIR]\n"

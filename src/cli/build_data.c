@@ -33,6 +33,7 @@ static const char usage[] =
     "  --limit N               prompts per file, spread evenly over it (0: all)\n"
     "  --samples N             completions sampled per prompt (default rollout.samples_per_prompt)\n"
     "  --keep K                completions kept per prompt at most (default 1)\n"
+    "  --rejected FILE         also write the completions the filter left out, each with its reason\n"
     "  --model PATH            model.path       --detector rule|judge  reward.detector\n"
     "  --judge-model PATH      reward.judge_model (detector judge; default: the model judges itself)\n"
     "  --quiet                 no progress lines\n"
@@ -40,7 +41,7 @@ static const char usage[] =
 
 typedef struct {
     cada_run_config cfg;
-    const char *method, *out;
+    const char *method, *out, *rejected;
     char files[4096];
     int limit, samples, keep, quiet;
 } bd_args;
@@ -76,6 +77,7 @@ static int apply(bd_args *a, const char *flag, const char *v) {
     cada_status st = CADA_OK;
     if (!strcmp(flag, "--method")) a->method = v;
     else if (!strcmp(flag, "--out")) a->out = v;
+    else if (!strcmp(flag, "--rejected")) a->rejected = v;
     else if (!strcmp(flag, "--set")) {
         if (!cada_config_is_assignment(v)) return add_file(a, v);
         st = cada_config_set(&a->cfg, v);
@@ -146,6 +148,7 @@ static cada_status make_config(bd_args *a, cada_bd_config *c) {
     c->keep = a->keep;
     c->refusal = r->baseline_refusal[0] ? r->baseline_refusal : CADA_BD_DEFAULT_REFUSAL;
     c->out_path = a->out;
+    c->rejected_path = a->rejected;
     c->progress = !a->quiet;
     return CADA_OK;
 }

@@ -114,7 +114,7 @@ static cada_status check_refusal(const char *refusal, const cada_refusal_rules *
 
 /* One output line. */
 static cada_status write_record(FILE *f, const cada_bd_config *c, const bd_prompt *p, const char *response, size_t len,
-                                const char *rejected, int sample, int tokens) {
+                                const char *rejected, int sample, int tokens, const char *reason) {
     const cada_item *it = p->item;
     cada_str o = {0};
     cada_status st = cada_str_puts(&o, "{\"id\": ");
@@ -127,6 +127,7 @@ static cada_status write_record(FILE *f, const cada_bd_config *c, const bd_promp
     if (st == CADA_OK) st = cada_str_json(&o, response, len);
     if (st == CADA_OK && rejected) st = cada_str_puts(&o, ", \"rejected\": ");
     if (st == CADA_OK && rejected) st = cada_str_json(&o, rejected, strlen(rejected));
+    if (st == CADA_OK && reason) st = cada_str_printf(&o, ", \"reason\": \"%s\"", reason);
     if (st == CADA_OK)
         st = cada_str_printf(&o, ", \"method\": \"%s\", \"sample\": %d, \"tokens\": %d}\n", cada_bd_method_name(c->method), sample, tokens);
     if (st == CADA_OK && fwrite(o.data, 1, o.len, f) != o.len) st = CADA_ERR(CADA_ERR_IO, "%s: write failed", c->out_path);
@@ -148,7 +149,7 @@ static cada_status write_dr(FILE *f, const cada_bd_config *c, const bd_prompts *
     int tokens = 0;
     CADA_TRY(count_tokens(tok, refusal, &tokens));
     for (int i = 0; i < p->n; i++) {
-        CADA_TRY(write_record(f, c, &p->ps[i], refusal, strlen(refusal), NULL, -1, tokens));
+        CADA_TRY(write_record(f, c, &p->ps[i], refusal, strlen(refusal), NULL, -1, tokens, NULL));
         st->records++;
     }
     return CADA_OK;
@@ -290,8 +291,8 @@ int cada_bd_verdict(int harmful, cada_finish_reason finish, const cada_reward *r
 }
 
 /* rule, cr, dpo-cr: the kept completions of every prompt. */
-static cada_status write_kept(FILE *f, const cada_bd_config *c, const bd_prompts *p, const bd_samples *s, const char *refusal,
-                              cada_bd_stats *st) {
+static cada_status write_kept(FILE *f, FILE *rf, const cada_bd_config *c, const bd_prompts *p, const bd_samples *s,
+                              const char *refusal, cada_bd_stats *st) {
     const int S = c->samples;
     for (int i = 0; i < p->n; i++) {
         int kept = 0;
@@ -299,12 +300,13 @@ static cada_status write_kept(FILE *f, const cada_bd_config *c, const bd_prompts
             int j = i * S + k, why = cada_bd_verdict(p->ps[i].harmful, s->res[j].finish, &s->rw[j]);
             if (why >= 0) {
                 st->rejected[why]++;
+                if (rf) CADA_TRY(write_record(rf, c, &p->ps[i], s->text[j], s->len[j], NULL, k, s->res[j].n, cada_bd_reason_names[why]));
                 continue;
             }
             st->passed++;
             if (kept == c->keep) continue;
             kept++;
-            CADA_TRY(write_record(f, c, &p->ps[i], s->text[j], s->len[j], c->method == CADA_BD_DPO_CR ? refusal : NULL, k, s->res[j].n));
+            CADA_TRY(write_record(f, c, &p->ps[i], s->text[j], s->len[j], c->method == CADA_BD_DPO_CR ? refusal : NULL, k, s->res[j].n, NULL));
             st->records++;
         }
         st->dropped += kept == 0;
@@ -313,7 +315,7 @@ static cada_status write_kept(FILE *f, const cada_bd_config *c, const bd_prompts
 }
 
 /* Model and rules loaded, the lines written to f. */
-static cada_status build(const cada_bd_config *c, const bd_prompts *p, const char *refusal, FILE *f, cada_bd_stats *st) {
+static cada_status build(const cada_bd_config *c, const bd_prompts *p, const char *refusal, FILE *f, FILE *rf, cada_bd_stats *st) {
     cada_tokenizer *tok = NULL;
     cada_refusal_rules *rules = NULL;
     cada_model m;
@@ -329,7 +331,7 @@ static cada_status build(const cada_bd_config *c, const bd_prompts *p, const cha
         r = cada_model_load(&m, c->model_path);
         if (r == CADA_OK) r = generate(c, p, &m, tok, &s, st);
         if (r == CADA_OK) r = score(c, p, &m, tok, rules, &s);
-        if (r == CADA_OK) r = write_kept(f, c, p, &s, refusal, st);
+        if (r == CADA_OK) r = write_kept(f, rf, c, p, &s, refusal, st);
         samples_free(&s);
         cada_model_free(&m);
     }
@@ -354,7 +356,11 @@ cada_status cada_build_data(const cada_bd_config *c, cada_bd_stats *st) {
     if (r == CADA_OK && slash && slash != dir) r = cada_mkdir_p(dir); /* runs/baselines/data/ on a first run */
     FILE *f = NULL;
     if (r == CADA_OK && !(f = fopen(tmp, "w"))) r = CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    if (r == CADA_OK) r = build(c, &p, refusal, f, st);
+    FILE *rf = NULL; /* the samples the filter left out, when asked for */
+    if (r == CADA_OK && c->rejected_path && !(rf = fopen(c->rejected_path, "w")))
+        r = CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", c->rejected_path, strerror(errno));
+    if (r == CADA_OK) r = build(c, &p, refusal, f, rf, st);
+    if (rf && fclose(rf) != 0 && r == CADA_OK) r = CADA_ERR(CADA_ERR_IO, "%s: write failed", c->rejected_path);
     if (f && fclose(f) != 0 && r == CADA_OK) r = CADA_ERR(CADA_ERR_IO, "%s: write failed", tmp);
     if (r == CADA_OK && rename(tmp, c->out_path) != 0) r = CADA_ERR(CADA_ERR_IO, "%s: cannot rename to %s: %s", tmp, c->out_path, strerror(errno));
     if (r != CADA_OK && f) remove(tmp);

@@ -66,6 +66,8 @@ typedef struct {
     int samples, keep;            /* completions per prompt, kept at most per prompt */
     const char *refusal;          /* the fixed refusal (plain text, line breaks real) */
     const char *out_path;
+    const char *rejected_path;    /* NULL, or a file for the completions the filter left out:
+                                     the output's fields plus "reason" (and no rejected) */
     int progress;
 } cada_bd_config;
 

@@ -19,7 +19,7 @@ run_expect_rc 0 "$CADA" build-data "${CFG[@]}" --method dr --out "$TMP/dr.jsonl"
 expect_contains "$OUT" "6 prompts (3 harmful, 3 benign, 3 benign skipped)" "3 records -> $TMP/dr.jsonl"
 for m in rule cr dpo-cr; do
   run_expect_rc 0 "$CADA" build-data "${CFG[@]}" --method $m --out "$TMP/$m.jsonl" --limit 2 --samples 2 \
-    --set rollout.max_new_tokens=6 --set rollout.max_len=3072 --quiet
+    --set rollout.max_new_tokens=6 --set rollout.max_len=3072 --rejected "$TMP/$m.rejected.jsonl" --quiet
   expect_contains "$OUT" "completions generated" "prompts dropped (no passing completion)"
 done
 python3 - "$TMP" <<'PY' || fail "build-data output"
@@ -36,6 +36,9 @@ for m, prompts in (("rule", 4), ("cr", 4), ("dpo-cr", 2)):  # dpo-cr: harmful pr
     recs = [json.loads(l) for l in open(f"{d}/{m}.jsonl")]
     kept = {r["id"] for r in recs}
     assert len(recs) == s["records"] and len(kept) == prompts - s["dropped_prompts"], (s, recs)
+    left = [json.loads(l) for l in open(f"{d}/{m}.rejected.jsonl")]  # --rejected: every one left out, with its reason
+    assert len(left) == sum(s["rejected"].values()), (s, len(left))
+    assert all(s["rejected"][r["reason"]] > 0 and "rejected" not in r for r in left), left
     # a random 2-layer model never ends a two-section answer within 6 tokens
     assert s["rejected"]["truncated"] >= 1, s
 PY
