@@ -178,7 +178,7 @@ static cada_status setup_task(trainer *t) {
     CADA_TRY(cada_config_reward(c, &t->reward_cfg));
     if (!strcmp(c->detector, "target_tokens")) CADA_TRY(cada_target_parse(&t->target, c->target_ids, (int)cada_tok_vocab_size(t->tok)));
     CADA_TRY(cada_refusal_rules_load(&t->rules, t->reward_cfg.patterns));
-    CADA_TRY(setup_judge(t));
+    if (!cada_config_offline(c)) CADA_TRY(setup_judge(t)); /* sft and dpo score nothing */
     if (t->reward_cfg.monitor_patterns[0]) CADA_TRY(cada_monitor_load(&t->monitor, t->reward_cfg.monitor_patterns));
     cada_set_options so;
     CADA_TRY(cada_config_dataset(c, &so));
@@ -260,7 +260,9 @@ cada_score_ctx trainer_scoring(trainer *t) {
     return s;
 }
 
-int trainer_judges(const trainer *t) { return cada_reward_needs_judge(&t->reward_cfg) && !t->target.n; }
+int trainer_judges(const trainer *t) {
+    return cada_reward_needs_judge(&t->reward_cfg) && !t->target.n && !cada_config_offline(&t->cfg);
+}
 
 int trainer_judge_fields(const trainer *t, const cada_judge_tally *step, cada_metric_field *out) {
     if (!trainer_judges(t)) return 0;

@@ -103,7 +103,7 @@ void trainer_teardown(trainer *t);
 cada_rollout_policy trainer_policy(trainer *t);
 /* The scoring context of this rank (rewards; reference log-probs when it holds them). */
 cada_score_ctx trainer_scoring(trainer *t);
-/* Whether the step's sequences are judged (the same on every rank). */
+/* Whether the step's sequences are judged (the same on every rank; never for sft, dpo). */
 int trainer_judges(const trainer *t);
 /* metrics.jsonl fields of a step's judge tally (none without a judge); out holds
  * 5 + CADA_JS_N. */
