@@ -6,7 +6,6 @@
 #include "base/log.h"
 #include "sched/exchange.h"
 #include "sched/learn_stage.h"
-#include "sched/offline_stage.h"
 #include "sched/requests.h"
 #include "sched/rollout_stage.h"
 
@@ -65,9 +64,7 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
  * (offline_stage.h) in place of rollouts. */
 static cada_status offline_share(trainer *t, long long step, seq_rec **out, int *n_out, double *data_s) {
     cada_score_ctx sc = trainer_scoring(t);
-    if (t->n_eos < 1) return CADA_ERR(CADA_ERR_CONFIG, "%s: the model names no end-of-sequence token to end responses with", t->cfg.model_path);
-    const cada_offline_ctx oc = {&t->cursor, t->tok, &t->builder, cada_request_condition_bare(&t->cfg), !strcmp(t->cfg.algorithm, "dpo"),
-                                 t->eos[0], t->cfg.max_len, t->cfg.prompts_per_step, t->rank, t->world, &sc};
+    const cada_offline_ctx oc = trainer_offline(t, &sc);
     *out = NULL;
     *n_out = 0;
     return cada_offline_stage_run(&oc, step, out, n_out, data_s);

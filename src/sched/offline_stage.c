@@ -33,9 +33,8 @@ static cada_status make_seq(const cada_offline_ctx *c, const cada_item *it, cons
     return st;
 }
 
-/* The record at position p of the step: its one (sft) or two (dpo) sequences. */
-static cada_status record_seqs(const cada_offline_ctx *c, long long step, int p, seq_rec *q) {
-    int item = cada_cursor_item(c->cursor, step * c->prompts_per_step + p);
+/* Record `item` at position p of step `step`: its one (sft) or two (dpo) sequences. */
+static cada_status record_seqs(const cada_offline_ctx *c, long long step, int p, int item, seq_rec *q) {
     const cada_item *it = &c->cursor->data.items[item];
     if (!it->response || (c->dpo && !it->rejected))
         return CADA_ERR(CADA_ERR_FORMAT, "data.train_set record '%s' (line %ld) has no %s", it->id, it->line,
@@ -63,7 +62,7 @@ cada_status cada_offline_stage_run(const cada_offline_ctx *c, long long step, se
     cada_status st = CADA_OK;
     for (int p = 0, k = 0; p < c->prompts_per_step && st == CADA_OK; p++) {
         if (p % c->world != c->rank) continue;
-        st = record_seqs(c, step, p, q + k);
+        st = record_seqs(c, step, p, cada_cursor_item(c->cursor, step * c->prompts_per_step + p), q + k);
         k += per;
     }
     if (st == CADA_OK && c->dpo) st = cada_score_reference(c->score, q, mine * per);
@@ -74,5 +73,22 @@ cada_status cada_offline_stage_run(const cada_offline_ctx *c, long long step, se
     *out = q;
     *n_out = mine * per;
     *data_s = cada_now() - t0;
+    return CADA_OK;
+}
+
+cada_status cada_offline_longest(const cada_offline_ctx *c, int *longest) {
+    *longest = 0;
+    for (int i = 0; i < c->cursor->data.n; i++) {
+        seq_rec q[2];
+        memset(q, 0, sizeof q);
+        cada_status st = record_seqs(c, 0, 0, i, q);
+        for (int s = 0; s < 2; s++) {
+            int len = q[s].prompt_len + q[s].completion_len;
+            *longest = len > *longest ? len : *longest;
+            free(q[s].tokens);
+            free(q[s].rollout_lp);
+        }
+        CADA_TRY(st);
+    }
     return CADA_OK;
 }

@@ -42,4 +42,10 @@ typedef struct {
  * sample) order; *data_s: the stage's wall time (reference log-probs included). */
 cada_status cada_offline_stage_run(const cada_offline_ctx *c, long long step, seq_rec **out, int *n_out, double *data_s);
 
+/* The longest sequence of the whole set (every record rendered and tokenized once;
+ * dpo: either member of a pair), the learner's row length: a row of rollout.max_len
+ * would be mostly padding, which the model computes like any token. A record that does
+ * not fit rollout.max_len is the error above, found before the first step. */
+cada_status cada_offline_longest(const cada_offline_ctx *c, int *longest);
+
 #endif

@@ -6,6 +6,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "cada/dataset.h"
+#include "sched/requests.h"
 
 #include <errno.h>
 #include <math.h>
@@ -206,6 +207,23 @@ static cada_status setup_comms(trainer *t, cada_role role) {
     return CADA_OK;
 }
 
+/* sft, dpo: the learner's rows as long as the set's longest sequence (rounded up to 64),
+ * not rollout.max_len (offline_stage.h); the micro-batch budget stays. */
+static cada_status offline_rows(trainer *t, cada_learner_config *lc) {
+    if (t->n_eos < 1) return CADA_ERR(CADA_ERR_CONFIG, "%s: the model names no end-of-sequence token to end responses with", t->cfg.model_path);
+    cada_score_ctx sc = trainer_scoring(t);
+    const cada_offline_ctx oc = trainer_offline(t, &sc);
+    int longest = 0;
+    CADA_TRY(cada_offline_longest(&oc, &longest));
+    int row = (longest + 63) / 64 * 64;
+    lc->row_tokens = row < lc->row_tokens ? row : lc->row_tokens;
+    if (t->rank == 0)
+        CADA_INFO("update: %s on the responses of %d records of data.train_set (no rollout, no reward; learn.condition = %s%s); "
+                  "learner rows of %d tokens (the longest sequence: %d)", t->cfg.algorithm, t->cursor.data.n, t->cfg.condition,
+                  strcmp(t->cfg.algorithm, "dpo") ? "" : "; the reference model's log-probs of both responses", lc->row_tokens, longest);
+    return CADA_OK;
+}
+
 cada_status trainer_setup(trainer *t) {
     const cada_run_config *c = &t->cfg;
     t->watch.phase = "set-up";
@@ -228,9 +246,7 @@ cada_status trainer_setup(trainer *t) {
     CADA_TRY(setup_comms(t, role));
     cada_learner_config lc;
     CADA_TRY(cada_config_learner(c, &lc));
-    if (t->rank == 0 && cada_config_offline(c))
-        CADA_INFO("update: %s on the responses of data.train_set (no rollout, no reward; learn.condition = %s%s)", c->algorithm,
-                  c->condition, strcmp(c->algorithm, "dpo") ? "" : ", the reference model's log-probs of both responses");
+    if (cada_config_offline(c)) CADA_TRY(offline_rows(t, &lc));
     else if (t->rank == 0) /* what the KL term's expected gradient is (learn/kl.h), and the IS weights' cap */
         CADA_INFO("update: %s, KL: %s (learn.kl_coef %g), truncated importance sampling %s%g", c->algorithm,
                   cada_kl_gradient(lc.algo.pg.kl_place, lc.algo.pg.kl_est), (double)c->kl_coef,
@@ -253,6 +269,13 @@ cada_status trainer_setup(trainer *t) {
 cada_rollout_policy trainer_policy(trainer *t) {
     cada_rollout_policy p = {&t->policy, t->learner ? cada_learner_gpu_model(t->learner) : NULL, t->eos, t->n_eos};
     return p;
+}
+
+cada_offline_ctx trainer_offline(trainer *t, const cada_score_ctx *sc) {
+    const cada_run_config *c = &t->cfg;
+    cada_offline_ctx o = {&t->cursor, t->tok, &t->builder, cada_request_condition_bare(c), !strcmp(c->algorithm, "dpo"),
+                          t->eos[0], c->max_len, c->prompts_per_step, t->rank, t->world, sc};
+    return o;
 }
 
 cada_score_ctx trainer_scoring(trainer *t) {

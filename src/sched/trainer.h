@@ -33,6 +33,7 @@
 #include "sched/config_modules.h"
 #include "sched/cursor.h"
 #include "sched/metrics.h"
+#include "sched/offline_stage.h"
 #include "sched/pipeline.h"
 #include "sched/progress.h"
 #include "sched/roles.h"
@@ -103,6 +104,9 @@ void trainer_teardown(trainer *t);
 cada_rollout_policy trainer_policy(trainer *t);
 /* The scoring context of this rank (rewards; reference log-probs when it holds them). */
 cada_score_ctx trainer_scoring(trainer *t);
+/* The data stage's context (learn.algorithm = sft | dpo; offline_stage.h); sc gives the
+ * reference scorer and must outlive it. */
+cada_offline_ctx trainer_offline(trainer *t, const cada_score_ctx *sc);
 /* Whether the step's sequences are judged (the same on every rank; never for sft, dpo). */
 int trainer_judges(const trainer *t);
 /* metrics.jsonl fields of a step's judge tally (none without a judge); out holds

@@ -57,7 +57,7 @@ TRAIN=(--set data.prompts_per_step=2 --set rollout.max_len=256 --set learn.micro
 train() { run_expect_rc "$1" timeout 120 "${MPIRUN[@]}" -np "$2" "$CADA" train "${@:3}"; }
 train 0 2 "${CFG[@]}" "${TRAIN[@]}" --set learn.algorithm=sft --set data.train_set="$TMP/sft.jsonl" --set run.steps=4 \
   --set run.checkpoint_every=2 --set run.out_dir="$TMP/sft2"
-expect_contains "$OUT" "update: sft on the responses of data.train_set" "step 4/4  sft loss" "done: sft loss"
+expect_contains "$OUT" "update: sft on the responses of 2 records of data.train_set" "learner rows of " "step 4/4  sft loss" "done: sft loss"
 python3 - "$TMP/sft2/metrics.jsonl" <<'PY' || fail "sft metrics"
 import json, sys, math
 m = [json.loads(l) for l in open(sys.argv[1])]
