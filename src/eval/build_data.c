@@ -220,8 +220,16 @@ static cada_status generate(const cada_bd_config *c, const bd_prompts *p, const 
         for (int k = 0; k < S && s == CADA_OK; k++)
             reqs[i * S + k] = (cada_gen_request){cada_hash64(key), (uint32_t)k, ids[i].ids, (int)ids[i].n, c->max_new_tokens};
     }
-    int eos[2];
+    int eos[2], longest = 1;
+    for (int i = 0; ids && i < p->n; i++) longest = (int)ids[i].n > longest ? (int)ids[i].n : longest;
     cada_engine_config ec = c->engine;
+    /* the context as cada eval sizes it: the longest prompt (the rule template's spec runs
+     * to thousands of tokens) and max_new_tokens, within the model's positions or a larger
+     * rollout.max_len */
+    const int cap = m->cfg.max_position_embeddings > c->engine.max_len ? m->cfg.max_position_embeddings : c->engine.max_len;
+    ec.max_len = longest + c->max_new_tokens + 1;
+    if (ec.max_len > cap) ec.max_len = cap;
+    if (!ec.kv_pool_bytes) ec.kv_blocks = cada_kv_pool_blocks(ec.n_slots, ec.max_len, 0, S, longest);
     ec.n_eos = cada_eos_ids(cada_tok_eos_id(tok), m->cfg.eos_token_id, eos);
     ec.eos_ids = eos;
     if (s == CADA_OK && c->progress)

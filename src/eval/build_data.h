@@ -20,6 +20,11 @@
  * with none is dropped and counted. The refusal itself must read as a well-formed
  * refusal to the rule detector (else CADA_ERR_CONFIG naming baseline.refusal).
  *
+ * Sampling: engine's temperature, top_p, top_k, seed and slots (rollout.*); the context
+ * is sized as cada eval's, the longest rendered prompt + max_new_tokens + 1, within the
+ * model's positions or engine.max_len (rollout.max_len) when that is larger (max_len
+ * and the KV blocks are replaced), so the rule template's long spec needs no
+ * rollout.max_len of its own.
  * Prompts: every file of `sets` (comma-separated), `limit` per file spread evenly over
  * it as cada eval takes them (0: all). Sampling streams are keyed by (seed, FNV-1a of
  * "set name/prompt id", sample), so a prompt's samples do not depend on the others.
@@ -61,7 +66,7 @@ typedef struct {
     cada_reward_config reward;    /* detector, patterns, judge threshold */
     cada_judge_config judge;
     const char *judge_model;      /* NULL: the policy judges (detector judge) */
-    cada_engine_config engine;    /* sampling, seed, slots, max_len, KV pool (eos set here) */
+    cada_engine_config engine;    /* sampling, seed, slots, KV pool bytes (max_len, KV blocks and eos set here) */
     int max_new_tokens;
     int samples, keep;            /* completions per prompt, kept at most per prompt */
     const char *refusal;          /* the fixed refusal (plain text, line breaks real) */

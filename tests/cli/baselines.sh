@@ -1,6 +1,7 @@
 # The paper's baselines end to end on a tiny model: `cada build-data` for each method
 # (dr writes the fixed refusal for harmful prompts only; rule, cr and dpo-cr sample and
-# filter, their counts adding up), then `cada train` with learn.algorithm = sft and dpo
+# filter, their counts adding up; the tiny model has 1024 positions, rollout.max_len
+# lets the rule prompt's spec past them), then `cada train` with learn.algorithm = sft and dpo
 # under mpirun with 2 colocated ranks: metrics fields, the loss falling on a tiny fixed
 # set (SFT overfits two records; DPO starts at ln 2, the policy being the reference),
 # bit-identical weights for 1 and 2 learners (learn.fixed_order), --resume continuing
