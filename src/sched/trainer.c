@@ -233,12 +233,13 @@ cada_status trainer_setup(trainer *t) {
     CADA_TRY(write_pid_file(t));
     CADA_TRY(setup_layout(t));
     cada_role role = cada_roles_of(&t->roles, t->rank);
-    /* Reward ranks hold no policy. The frozen reference lives where the KL's log-probs are
-     * computed: on every colocated rank, on the reward ranks, or, without reward ranks, on
-     * the scheduler. */
+    /* Reward ranks hold no policy. The frozen reference lives where the KL's (dpo: the
+     * loss's) log-probs are computed: on every colocated rank, on the reward ranks, or,
+     * without reward ranks, on the scheduler. */
     t->have_policy = role != CADA_ROLE_REWARD;
     if (t->have_policy) CADA_TRY(cada_model_load(&t->policy, c->model_path));
-    t->have_reference = (!strcmp(c->algorithm, "dpo") || (c->kl_coef > 0 && !cada_config_offline(c))) && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
+    const int needs_reference = !strcmp(c->algorithm, "dpo") || (c->kl_coef > 0 && !cada_config_offline(c)); /* sft: none */
+    t->have_reference = needs_reference && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
     if (t->have_reference) CADA_TRY(cada_model_load(&t->reference, c->reference_path[0] ? c->reference_path : c->model_path));
     CADA_TRY(cada_tok_load(&t->tok, c->model_path, cada_config_tok_flags(c)));
     t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->policy.cfg.eos_token_id : -1, t->eos);
