@@ -186,7 +186,11 @@ static cada_status setup_task(trainer *t) {
     /* sft and dpo learn from each record's response (dpo: and its rejected one) */
     so.require_response = cada_config_offline(c);
     so.require_rejected = !strcmp(c->algorithm, "dpo");
-    return cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
+    cada_status st = cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
+    if (st != CADA_OK && cada_config_offline(c)) /* an empty build-data output: its stats say what the filter dropped */
+        cada_error_wrap("learn.algorithm = %s reads records of cada build-data (its FILE.stats.json counts what was kept)",
+                        c->algorithm);
+    return st;
 }
 
 /* Every rank's communicator; disaggregated: the learner group, and rank 0 + the rollout
