@@ -154,7 +154,8 @@ int cada_config_offline(const cada_run_config *c);
 /* What `command` ("train", "eval" or "score") cannot honour, refused before anything
  * starts, naming the key and why: for train every cross-key check of a run (placement
  * and rank counts, rollout.max_new_tokens below rollout.max_len, GRPO/RLOO groups,
- * reward.target_ids for detector target_tokens), learn.algorithm sft|dpo, and a
+ * reward.target_ids for detector target_tokens), learn.algorithm sft|dpo outside the
+ * colocated placement, and a
  * judge (reward.detector or bonus = judge, comply = strongreject, benign = helpful,
  * judge_scores) without reward.judge_model or with detector target_tokens; for eval
  * and score reward.detector = target_tokens (a training test task) and cluster.device
