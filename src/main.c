@@ -49,7 +49,7 @@ static void usage(FILE *out) {
             "           [--gguf-tokenizer llama.cpp|transformers]\n"
             "                            generate text (streamed), greedy by default\n"
             "  eval [-c CONFIG.ini] --set [FORMAT:]FILE... [--set section.key=value]... [--model PATH]\n"
-            "       [--template cada|rule|plain] [--k N] [--limit N] [--detector rule|judge] [--check]\n"
+            "       [--template plain|cada|rule] [--k N] [--limit N] [--detector rule|judge] [--check]\n"
             "                            safety evaluation: attack success, over-refusal, per category;\n"
             "                            JSON, Markdown and SVG reports (cada eval --help)\n"
             "  score --in FILE [-c CONFIG.ini] [--set section.key=value]... [--detector rule|judge] [--out FILE]\n"

@@ -28,7 +28,8 @@ static const char eval_usage[] =
     "  flags that set keys:\n"
     "    --model PATH          model.path (default $CADA_MODEL, else .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
     "    --gguf-tokenizer llama.cpp|transformers  model.gguf_tokenizer\n"
-    "    --template cada|rule|plain  prompt.template     --k N          prompt.k\n"
+    "    --template plain|cada|rule  eval.template (plain: the bare request, the default)\n"
+    "    --k N                 prompt.k (cases in the cada template)\n"
     "    --select category|bm25|category+bm25  prompt.selection\n"
     "    --detector rule|judge  reward.detector          --judge-model PATH  reward.judge_model and eval.rubric\n"
     "    --rubric              eval.rubric = true         --limit N      eval.limit (per set, spread evenly)\n"
@@ -89,7 +90,7 @@ static const opt_spec eval_opts[] = {
     {"--set", OPT_SET, NULL},
     {"--model", OPT_KEY, "model.path"},
     {"--gguf-tokenizer", OPT_KEY, "model.gguf_tokenizer"},
-    {"--template", OPT_KEY, "prompt.template"},
+    {"--template", OPT_KEY, "eval.template"},
     {"--k", OPT_KEY, "prompt.k"},
     {"--select", OPT_KEY, "prompt.selection"},
     {"--detector", OPT_KEY, "reward.detector"},
@@ -317,7 +318,7 @@ int cada_cmd_eval(int argc, char **argv) {
     cada_eval_config_default(&c);
     char sets[sizeof rcfg->eval_sets];
     snprintf(sets, sizeof sets, "%s", rcfg->eval_sets);
-    cada_status st = cada_config_prompt(rcfg, &c.prompt);
+    cada_status st = cada_config_eval_prompt(rcfg, &c.prompt);
     if (st == CADA_OK) st = cada_config_reward(rcfg, &c.reward);
     if (st == CADA_OK) st = cada_config_dataset(rcfg, &c.set_options);
     for (char *save = NULL, *f = strtok_r(sets, ",", &save); f && st == CADA_OK; f = strtok_r(NULL, ",", &save)) {

@@ -127,6 +127,7 @@ static const key_spec keys[] = {
     {"learn", "logits_chunk_tokens", KEY_INT, F(logits_chunk_tokens), "512", 0, 1e9, NULL, "CPU learner: tokens whose (tokens x vocabulary) fp32 logits exist at once; backward computes each chunk's logits again (0: all of a micro-batch at once)"},
     {"learn", "fixed_order", KEY_BOOL, F(fixed_order), "false", 0, 0, NULL, "canonical gradient-reduction order: any learner count gives bit-identical weights (learn/learner.h)"},
     {"eval", "sets", KEY_STR, F(eval_sets), "", 0, 0, NULL, "cada eval: prompt sets, [FORMAT:]FILE,... (--set FILE on the command line replaces the list)"},
+    {"eval", "template", KEY_CHOICE, F(eval_template), "plain", 0, 0, "plain|cada|rule", "cada eval: the prompt each request is rendered in: plain (the request alone in the model's chat template, the prompt a trained model meets and the paper's evaluation), or the training templates cada / rule (codes and cases or the spec in the prompt, to compare); prompt.template is the training's"},
     {"eval", "limit", KEY_INT, F(eval_limit), "0", 0, 1e9, NULL, "cada eval and score: records per file, spread evenly over it (0: all)"},
     {"eval", "max_new_tokens", KEY_INT, F(eval_max_new_tokens), "512", 1, 1e6, NULL, "cada eval: tokens generated at most per prompt"},
     {"eval", "slots", KEY_INT, F(eval_slots), "8", 1, 4096, NULL, "cada eval: sequences decoded together"},

@@ -123,6 +123,7 @@ typedef struct {
     int fixed_order;                   /* canonical reduction order (learn/learner.h) */
     /* [eval] (cada eval; rubric and limit also cada score) */
     char eval_sets[2048];              /* "[FORMAT:]FILE,..." prompt sets */
+    char eval_template[16];            /* the template cada eval renders (plain: the bare request) */
     int eval_limit;                    /* prompts per set, spread over the file; 0 = all */
     int eval_max_new_tokens;
     int eval_slots;
