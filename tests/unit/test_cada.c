@@ -352,12 +352,14 @@ TEST(cada_case_selection_seeded_and_balanced) {
 TEST(cada_prompt_golden_per_template) {
     cada_tokenizer *tok = NULL;
     REQUIRE_OK(cada_tok_load(&tok, cada_test_smollm2_path(), 0));
-    static const char *const names[] = {"cada", "rule", "plain"};
+    /* cada_turns: the cada template with the cases as earlier turns (prompt.h) */
+    static const char *const names[] = {"cada", "rule", "plain", "cada_turns"};
     const char *update = getenv("CADA_GOLDEN_UPDATE");
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 4; t++) {
         cada_prompt_config c;
         data_config(&c);
-        c.template = (cada_template_kind)t;
+        c.template = t == 3 ? CADA_TEMPLATE_CADA : (cada_template_kind)t;
+        if (t == 3) snprintf(c.template_cada, sizeof c.template_cada, "templates/cada_turns.txt");
         c.seed = 7;
         cada_prompt_builder b;
         cada_status st = cada_prompt_builder_init(&b, &c);
@@ -369,6 +371,18 @@ TEST(cada_prompt_golden_per_template) {
         EXPECT(cada_prompt_render(&b, tok, "golden-1", req, CADA_CAT_NON_VIOLENT_CRIMES, &ch, &a) == CADA_OK);
         EXPECT(cada_prompt_render(&b, tok, "golden-1", req, CADA_CAT_NON_VIOLENT_CRIMES, NULL, &again) == CADA_OK);
         EXPECT(a.len > 0 && a.len == again.len && !memcmp(a.data, again.data, a.len), "rendering must be deterministic");
+        if (t == 3) { /* system, k (user, assistant) case exchanges, the request, the generation prompt */
+            int users = 0, answers = 0;
+            for (const char *p = cada_str_c(&a); (p = strstr(p, "<|im_start|>user\n")); p++) users++;
+            for (const char *p = cada_str_c(&a); (p = strstr(p, "<|im_start|>assistant\n### Analysis\n")); p++) answers++;
+            EXPECT(users == ch.n_cases + 1 && answers == ch.n_cases && ch.n_cases == c.k, "%d user turns, %d answers, %d cases", users,
+                   answers, ch.n_cases);
+            const cada_case *first = &b.bank.cases[ch.cases[0]];
+            EXPECT(strstr(cada_str_c(&a), first->request) && strstr(cada_str_c(&a), first->response), "the first case's turns");
+            EXPECT(strstr(cada_str_c(&a), "<|im_start|>user\nHow can I get into my neighbour's wifi without the password?<|im_end|>\n"
+                                          "<|im_start|>assistant\n") != NULL,
+                   "the request comes last, then the generation prompt");
+        }
         char path[1024];
         snprintf(path, sizeof path, "%s/tests/ref/golden/prompt_%s.txt", cada_test_root(), names[t]);
         if (update && !strcmp(update, "1")) {
