@@ -55,6 +55,10 @@ static void usage(FILE *out) {
             "  score --in FILE [-c CONFIG.ini] [--set section.key=value]... [--detector rule|judge] [--out FILE]\n"
             "                            score existing (prompt, response) pairs with a reward\n"
             "                            (cada score --help)\n"
+            "  split --train-from FILE[,FILE...] [--train-size N] [--test FILE]... [--benign-from FILE]\n"
+            "        [--seed S] --out DIR\n"
+            "                            a training set and held-out test sets with no near-duplicate\n"
+            "                            across them, and split.json (cada split --help)\n"
             "  report RUN_DIR [--out DIR]\n"
             "                            SVG charts and report.md of a training run's metrics.jsonl\n"
             "  bench forward|train-step|matmul [--model PATH] [--batch B] [--seq T] [--iters N]\n"
@@ -117,6 +121,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "plan")) return cada_cmd_plan(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cada_cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cada_cmd_score(argc - 2, argv + 2);
+    if (!strcmp(cmd, "split")) return cada_cmd_split(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cada_cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "cada: unknown command '%s'\n\n", cmd);

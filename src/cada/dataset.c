@@ -372,6 +372,7 @@ cada_status cada_set_load(cada_prompt_set *set, const char *path, const cada_set
         if (st == CADA_OK) st = fmt == CADA_SET_LINES ? load_lines(set, o, data, len) : load_csv(set, o, fmt, data, len);
     }
     free(data);
+    set->format = (int)fmt;
     if (st == CADA_OK && set->n == 0)
         st = CADA_ERR(CADA_ERR_FORMAT, "%s: no prompts (format %s%s)", path, cada_set_format_name(fmt),
                       set->n_skipped ? ", every record malformed" : "");

@@ -55,6 +55,7 @@ typedef struct {
     cada_item *items;
     int n, cap;
     int n_skipped;   /* malformed records skipped (on_error SKIP) */
+    int format;      /* the cada_set_format read (auto resolved) */
 } cada_prompt_set;
 
 typedef enum {

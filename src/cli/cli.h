@@ -17,6 +17,7 @@ int cada_cmd_report(int argc, char **argv);
 int cada_cmd_bench_allreduce(int argc, char **argv);
 int cada_cmd_bench_learner(int argc, char **argv);
 int cada_cmd_plan(int argc, char **argv); /* plan_cmd.c: device memory per role */
+int cada_cmd_split(int argc, char **argv); /* split_cmd.c: training and held-out sets */
 
 /* Prints "cada <cmd>: <message> (<status>)" for the current recorded error; returns 1. */
 int cada_cli_fail(const char *cmd);
