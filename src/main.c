@@ -55,6 +55,8 @@ static void usage(FILE *out) {
             "  score --in FILE [-c CONFIG.ini] [--set section.key=value]... [--detector rule|judge] [--out FILE]\n"
             "                            score existing (prompt, response) pairs with a reward\n"
             "                            (cada score --help)\n"
+            "  utility --set gsm8k|mmlu|bbh:FILE... [--model PATH] [--mmlu-dev FILE] [--limit N] [--out DIR]\n"
+            "                            utility benchmarks: accuracy with n in report.json (cada utility --help)\n"
             "  split --train-from FILE[,FILE...] [--train-size N] [--test FILE]... [--benign-from FILE]\n"
             "        [--seed S] --out DIR\n"
             "                            a training set and held-out test sets with no near-duplicate\n"
@@ -121,6 +123,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "plan")) return cada_cmd_plan(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cada_cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cada_cmd_score(argc - 2, argv + 2);
+    if (!strcmp(cmd, "utility")) return cada_cmd_utility(argc - 2, argv + 2);
     if (!strcmp(cmd, "split")) return cada_cmd_split(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cada_cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();

@@ -312,14 +312,10 @@ static cada_status load_csv(cada_prompt_set *set, const cada_set_options *o, cad
 /* ---- lines ------------------------------------------------------------------------ */
 
 static cada_status load_lines(cada_prompt_set *set, const cada_set_options *o, const char *data, size_t len) {
-    long no = 1;
-    for (size_t at = 0; at < len; no++) {
-        const char *nl = memchr(data + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - data) : len;
-        const char *t = data + at;
-        size_t n = end - at;
-        at = end + 1;
-        cada_trim(&t, &n);
+    long no = 0;
+    const char *t;
+    size_t n, at = 0;
+    while (cada_next_line(data, len, &at, &no, &t, &n)) {
         if (!n || t[0] == '#') continue;
         CADA_TRY(add_item(set, default_id(set, no), cada_strndup(t, n), cada_strdup(""), NULL, o->default_label, no));
     }

@@ -408,7 +408,8 @@ static cada_status write_report(const cada_split_config *c, const split_state *S
     cada_str s = {0};
     cada_status st = cada_str_printf(&s, "{\n  \"seed\": %llu,\n  \"jaccard\": %g,\n  \"containment\": %g,\n",
                                      (unsigned long long)c->seed, c->jaccard, c->containment);
-    if (st == CADA_OK) st = cada_str_printf(&s, "  \"train_label\": \"%s\",\n  \"sources\": [", c->train_label == CADA_LABEL_UNKNOWN ? "any" : cada_label_name(c->train_label));
+    const char *label = c->train_label == CADA_LABEL_UNKNOWN ? "any" : cada_label_name(c->train_label);
+    if (st == CADA_OK) st = cada_str_printf(&s, "  \"train_label\": \"%s\",\n  \"sources\": [", label);
     for (int i = 0; st == CADA_OK && i < S->n_src; i++) {
         const source *x = &S->src[i];
         st = cada_str_puts(&s, i ? ",\n    {" : "\n    {");

@@ -30,8 +30,7 @@ static const char split_usage[] =
     "  --containment C         near-duplicate bar on word 3-gram containment (default 0.8)\n";
 
 static int split_usage_error(const char *what, const char *arg) {
-    fprintf(stderr, "cada split: %s%s%s\n\n%s", what, arg ? " " : "", arg ? arg : "", split_usage);
-    return 2;
+    return cada_cli_usage_error("split", split_usage, what, arg);
 }
 
 /* A number option: the whole text must be a number. */
@@ -71,7 +70,7 @@ static int parse(cada_split_config *c, int argc, char **argv) {
             if (!strcmp(v, "any")) c->train_label = CADA_LABEL_UNKNOWN;
             else if ((c->train_label = cada_label_parse(v)) == CADA_LABEL_UNKNOWN)
                 return split_usage_error("--label takes harmful, benign or any, not", v);
-        } else if (!is_num) return split_usage_error(strncmp(o, "--", 2) ? "unknown option" : "not a number (or unknown option):", v);
+        } else if (!is_num) return split_usage_error("an unknown option, or a value that is not a number:", o);
         else if (!strcmp(o, "--train-size") && x >= 0 && x == (int)x) c->train_size = (int)x;
         else if (!strcmp(o, "--seed") && x >= 0 && x == (double)(uint64_t)x) c->seed = (uint64_t)x;
         else if (!strcmp(o, "--benign-test-fraction")) c->benign_test_fraction = x;
