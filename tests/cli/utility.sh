@@ -44,7 +44,8 @@ for s in rep["sets"]:
     assert 0 <= s["accuracy"] <= 1 and abs(s["accuracy"] - s["correct"] / s["n"]) < 1e-4, s
 assert rep["sets"][1]["shots"] == 2, rep["sets"][1]
 def last_number(t):
-    m = re.findall(r"[-+]?\d+(?:,\d\d\d)*(?:\.\d+)?", t)
+    # as the C rule reads numbers: a comma continues one only before three digits
+    m = re.findall(r"[-+]?\d(?:\d|,(?=\d{3}))*(?:\.\d+)?", t)
     if not m: return ""
     v = m[-1].replace(",", "").lstrip("+")
     if "." in v: v = v.rstrip("0").rstrip(".")
