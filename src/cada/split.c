@@ -290,15 +290,15 @@ static cada_status add_set(entries *es, const cada_prompt_set *set, cada_label k
 }
 
 static cada_status check_config(const cada_split_config *c) {
-    if (!c->out_dir || !c->out_dir[0]) return CADA_ERR(CADA_ERR_CONFIG, "split: no output folder (--out DIR)");
-    if (c->n_train_from < 1) return CADA_ERR(CADA_ERR_CONFIG, "split: no training source (--train-from FILE)");
+    if (!c->out_dir || !c->out_dir[0]) return CADA_ERR(CADA_ERR_CONFIG, "no output folder (--out DIR)");
+    if (c->n_train_from < 1) return CADA_ERR(CADA_ERR_CONFIG, "no training source (--train-from FILE)");
     if (c->n_train_from > CADA_SPLIT_MAX_SETS || c->n_tests > CADA_SPLIT_MAX_SETS)
-        return CADA_ERR(CADA_ERR_CONFIG, "split: more than %d training or test sources", CADA_SPLIT_MAX_SETS);
-    if (c->train_size < 0) return CADA_ERR(CADA_ERR_CONFIG, "split: train size %d is negative", c->train_size);
+        return CADA_ERR(CADA_ERR_CONFIG, "more than %d training or test sources", CADA_SPLIT_MAX_SETS);
+    if (c->train_size < 0) return CADA_ERR(CADA_ERR_CONFIG, "train size %d is negative", c->train_size);
     if (c->benign_from && !(c->benign_test_fraction > 0 && c->benign_test_fraction < 1))
-        return CADA_ERR(CADA_ERR_CONFIG, "split: benign test fraction %g is not in (0, 1)", c->benign_test_fraction);
+        return CADA_ERR(CADA_ERR_CONFIG, "benign test fraction %g is not in (0, 1)", c->benign_test_fraction);
     if (!(c->jaccard > 0 && c->jaccard <= 1) || !(c->containment > 0 && c->containment <= 1))
-        return CADA_ERR(CADA_ERR_CONFIG, "split: thresholds jaccard %g, containment %g must be in (0, 1]", c->jaccard,
+        return CADA_ERR(CADA_ERR_CONFIG, "thresholds jaccard %g, containment %g must be in (0, 1]", c->jaccard,
                         c->containment);
     return CADA_OK;
 }
@@ -323,7 +323,7 @@ static cada_status load_all(const cada_split_config *c, split_state *S, int *lab
         CADA_TRY(load_source(c, S, c->tests[i], "test", NULL, &s));
         for (int k = 0; k < S->n_tests; k++)
             if (!strcmp(S->test[k].src->set.name, s->set.name))
-                return CADA_ERR(CADA_ERR_CONFIG, "split: two test sets are named '%s' (%s, %s): the outputs would collide",
+                return CADA_ERR(CADA_ERR_CONFIG, "two test sets are named '%s' (%s, %s): the outputs would collide",
                                 s->set.name, S->test[k].src->set.path, s->set.path);
         S->test[S->n_tests].src = s;
         CADA_TRY(add_set(&S->test[S->n_tests++].in, &s->set, CADA_LABEL_UNKNOWN, label_dropped));
@@ -338,11 +338,11 @@ static cada_status make_train(const cada_split_config *c, split_state *S) {
     int want = c->train_size ? c->train_size : S->train.n;
     if (want > S->train.n)
         return CADA_ERR(CADA_ERR_CONFIG,
-                        "split: train size %d is larger than the pool: %d items left after the label filter, %d duplicates "
+                        "train size %d is larger than the pool: %d items left after the label filter, %d duplicates "
                         "and %d case-bank requests were removed",
                         want, S->train.n, count_reason(&S->pool_out, "duplicate"), count_reason(&S->pool_out, "near_case"));
     S->chosen = malloc((size_t)S->train.n + 1);
-    if (!S->chosen) return CADA_ERR(CADA_ERR_NOMEM, "split: %d choices", S->train.n);
+    if (!S->chosen) return CADA_ERR(CADA_ERR_NOMEM, "%d choices", S->train.n);
     CADA_TRY(sample(&S->train, want, c->seed, 1, S->chosen));
     for (int i = 0; i < S->train.n; i++)
         if (S->chosen[i]) CADA_TRY(entries_add(&S->all_train, S->train.e[i].set, S->train.e[i].item));
@@ -350,10 +350,10 @@ static cada_status make_train(const cada_split_config *c, split_state *S) {
     entries kept = {0};
     cada_status st = filter(c, &S->benign, 1, &S->cases, "near_case", NULL, NULL, &kept, &S->benign_out);
     char *test = st == CADA_OK ? malloc((size_t)kept.n + 1) : NULL;
-    if (st == CADA_OK && !test) st = CADA_ERR(CADA_ERR_NOMEM, "split: %d choices", kept.n);
+    if (st == CADA_OK && !test) st = CADA_ERR(CADA_ERR_NOMEM, "%d choices", kept.n);
     int n_test = (int)lround(c->benign_test_fraction * kept.n);
     if (st == CADA_OK && (n_test < 1 || n_test >= kept.n))
-        st = CADA_ERR(CADA_ERR_CONFIG, "split: %s: %d benign prompts left after de-duplication cannot be split %g held out",
+        st = CADA_ERR(CADA_ERR_CONFIG, "%s: %d benign prompts left after de-duplication cannot be split %g held out",
                       c->benign_from, kept.n, c->benign_test_fraction);
     if (st == CADA_OK) st = sample(&kept, n_test, c->seed, 2, test);
     for (int i = 0; st == CADA_OK && i < kept.n; i++)
@@ -472,7 +472,7 @@ static cada_status run(const cada_split_config *c, split_state *S, cada_split_re
         source *b = &S->src[c->n_train_from + (c->cases_path != NULL)];
         for (int k = 0; k < S->n_tests; k++)
             if (!strcmp(S->test[k].src->set.name, b->set.name))
-                return CADA_ERR(CADA_ERR_CONFIG, "split: the benign set and a test set are both named '%s'", b->set.name);
+                return CADA_ERR(CADA_ERR_CONFIG, "the benign set and a test set are both named '%s'", b->set.name);
         S->test[S->n_tests].src = b;
         S->test[S->n_tests++].in = S->benign_test;
         memset(&S->benign_test, 0, sizeof S->benign_test);

@@ -109,7 +109,7 @@ static cada_status generate(run_state *S) {
     cada_gen_request *reqs = calloc((size_t)n, sizeof *reqs);
     cada_gen_result *res = calloc((size_t)n, sizeof *res);
     int *which = calloc((size_t)n, sizeof *which);
-    cada_status st = reqs && res && which ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "utility: %d requests", n);
+    cada_status st = reqs && res && which ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "%d requests", n);
     for (int i = 0, k = 0; st == CADA_OK && i < S->n; i++) {
         job *j = &S->jobs[i];
         if (S->sets[j->set].kind == CADA_UTILITY_MMLU) continue;
@@ -127,7 +127,7 @@ static cada_status generate(run_state *S) {
     ec.eos_ids = eos;
     ec.n_eos = cada_eos_ids(cada_tok_eos_id(S->tok), S->m.cfg.eos_token_id, eos);
     if (st == CADA_OK && longest >= ec.max_len)
-        st = CADA_ERR(CADA_ERR_CONFIG, "utility: a prompt of %d tokens leaves no room under the model's context of %d", longest,
+        st = CADA_ERR(CADA_ERR_CONFIG, "a prompt of %d tokens leaves no room under the model's context of %d", longest,
                       ec.max_len);
     if (st == CADA_OK && c->progress)
         CADA_INFO("utility: generating %d answers (greedy, up to %d tokens, longest prompt %d)", n, c->max_tokens, longest);
@@ -166,7 +166,7 @@ static cada_status letter_ids(const cada_tokenizer *tok, int V, int out[4]) {
         out[k] = ids.n ? ids.ids[ids.n - 1] : -1;
         cada_tok_ids_free(&ids);
         if (out[k] < 0 || out[k] >= V)
-            return CADA_ERR(CADA_ERR_CONFIG, "utility: \"%s\" has no token id inside the model's vocabulary %d", s, V);
+            return CADA_ERR(CADA_ERR_CONFIG, "\"%s\" has no token id inside the model's vocabulary %d", s, V);
     }
     return CADA_OK;
 }
@@ -196,7 +196,7 @@ static cada_status score_mmlu(run_state *S) {
     int letters[4];
     CADA_TRY(letter_ids(S->tok, V, letters));
     if (S->m.cfg.max_position_embeddings > 0 && longest > S->m.cfg.max_position_embeddings)
-        return CADA_ERR(CADA_ERR_CONFIG, "utility: an MMLU prompt of %d tokens is over the model's context of %d (fewer --shots)",
+        return CADA_ERR(CADA_ERR_CONFIG, "an MMLU prompt of %d tokens is over the model's context of %d (fewer --shots)",
                         longest, S->m.cfg.max_position_embeddings);
     int budget = longest > 2048 ? longest : 2048; /* tokens per model call */
     float *logits = malloc(sizeof *logits * (size_t)slots * (size_t)V);
@@ -204,7 +204,7 @@ static cada_status score_mmlu(run_state *S) {
     int *which = calloc((size_t)slots, sizeof *which);
     cada_kv_cache kv;
     memset(&kv, 0, sizeof kv);
-    cada_status st = logits && seqs && which ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "utility: MMLU buffers");
+    cada_status st = logits && seqs && which ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "MMLU buffers");
     if (st == CADA_OK) st = cada_kv_cache_init(&kv, &S->m.cfg, slots, longest + 1, budget, 0, 0);
     if (st == CADA_OK && S->c->progress) CADA_INFO("utility: scoring %d MMLU questions (longest prompt %d)", n, longest);
     for (int i = 0; i < S->n && st == CADA_OK;) { /* groups of up to `slots` questions within the budget */
@@ -304,7 +304,7 @@ static cada_status load_jobs(run_state *S, cada_utility_report *r) {
     if (any_mmlu && c->mmlu_dev) CADA_TRY(cada_utility_load(&S->dev, CADA_UTILITY_MMLU, c->mmlu_dev));
     int shots = any_mmlu && c->mmlu_dev ? (c->shots < S->dev.n ? c->shots : S->dev.n) : 0;
     for (int s = 0; s < c->n_sets; s++) r->sets[s].shots = c->sets[s].kind == CADA_UTILITY_MMLU ? shots : 0;
-    if (!(S->jobs = calloc((size_t)total, sizeof *S->jobs))) return CADA_ERR(CADA_ERR_NOMEM, "utility: %d items", total);
+    if (!(S->jobs = calloc((size_t)total, sizeof *S->jobs))) return CADA_ERR(CADA_ERR_NOMEM, "%d items", total);
     for (int s = 0; s < c->n_sets; s++) {
         int keep = c->limit && c->limit < S->sets[s].n ? c->limit : S->sets[s].n;
         for (int i = 0; i < keep; i++) /* spread evenly over the file, as cada eval's limit */
@@ -316,9 +316,9 @@ static cada_status load_jobs(run_state *S, cada_utility_report *r) {
 static cada_status run(run_state *S, cada_utility_report *r) {
     const cada_utility_config *c = S->c;
     if (c->n_sets <= 0 || c->n_sets > CADA_UTILITY_MAX_SETS)
-        return CADA_ERR(CADA_ERR_CONFIG, "utility: %d sets (give 1 to %d)", c->n_sets, CADA_UTILITY_MAX_SETS);
+        return CADA_ERR(CADA_ERR_CONFIG, "%d sets (give 1 to %d)", c->n_sets, CADA_UTILITY_MAX_SETS);
     if (c->max_tokens <= 0 || c->n_slots <= 0 || c->limit < 0 || c->shots < 0)
-        return CADA_ERR(CADA_ERR_CONFIG, "utility: max_tokens %d, slots %d, limit %d, shots %d out of range", c->max_tokens,
+        return CADA_ERR(CADA_ERR_CONFIG, "max_tokens %d, slots %d, limit %d, shots %d out of range", c->max_tokens,
                         c->n_slots, c->limit, c->shots);
     CADA_TRY(load_jobs(S, r));
     if (c->progress) CADA_INFO("utility: loading %s", c->model_path);
