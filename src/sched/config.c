@@ -53,7 +53,7 @@ static const key_spec keys[] = {
     {"data", "train_set", KEY_STR, F(train_set), "data/prompts/train.jsonl", 0, 0, NULL, "training prompts, JSONL {id, prompt, category, label}"},
     {"data", "prompts_per_step", KEY_INT, F(prompts_per_step), "8", 1, 1e7, NULL, "prompts drawn per step"},
     {"data", "shuffle", KEY_BOOL, F(shuffle), "true", 0, 0, NULL, "shuffle the prompts each epoch (by seed)"},
-    {"data", "format", KEY_CHOICE, F(data_format), "auto", 0, 0, "auto|jsonl|csv|xstest|harmbench|advbench|lines", "format of prompt files (auto: by extension and CSV header; cada eval's FORMAT: prefix overrides it per file)"},
+    {"data", "format", KEY_CHOICE, F(data_format), "auto", 0, 0, "auto|jsonl|csv|xstest|harmbench|advbench|lines|strongreject|hexphi", "format of prompt files (auto: by extension and CSV header; cada eval's FORMAT: prefix overrides it per file)"},
     {"data", "on_error", KEY_CHOICE, F(on_error), "stop", 0, 0, "stop|skip", "a malformed record in a prompt file stops the command, or is skipped with a warning"},
     {"data", "id_field", KEY_STR, F(id_field), "", 0, 0, NULL, "JSONL key / CSV column of the prompt id (empty: the format's default, id)"},
     {"data", "prompt_field", KEY_STR, F(prompt_field), "", 0, 0, NULL, "JSONL key / CSV column of the prompt (empty: prompt)"},
