@@ -111,7 +111,7 @@ CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 
 # ---- targets ---------------------------------------------------------------------
-.PHONY: all test unit asan fuzz deps check-deps fetch-models fetch-datasets splits run demo bench clean config golden gpu-test
+.PHONY: all test unit asan fuzz deps check-deps fetch-models fetch-datasets splits run experiment demo bench clean config golden gpu-test
 # CADA_BIN: where the cada binary goes (tests/gpu/bundle.sh builds a portable one into
 # its own tree without touching ./cada)
 CADA_BIN ?= cada
@@ -238,6 +238,15 @@ run: deps fetch-models
 	./cada report runs/smollm2-135m-cpu
 	./cada eval --model runs/smollm2-135m-cpu/checkpoint-6 --set data/prompts/harmful.jsonl \
 	  --set data/prompts/benign.jsonl --limit 6 --max-tokens 96 --out runs/smollm2-135m-cpu/eval --quiet
+
+# The paper's comparison, small: base vs CADA vs SFT w CR vs DPO w CR on SmolLM2-135M,
+# trained on the held-out split and evaluated on held-out AdvBench, HarmBench and benign
+# prompts (experiments/smollm2-135m.ini; resumable: run it again to go on). The full grid
+# (6 methods x 3 seeds x 3 attacks) is experiments/paper.ini.
+EXPERIMENT ?= experiments/smollm2-135m.ini
+experiment: deps fetch-models
+	@$(MAKE) --no-print-directory splits
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ./cada experiment -c $(EXPERIMENT)
 
 demo: deps fetch-models
 	@$(MAKE) --no-print-directory all
