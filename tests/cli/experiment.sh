@@ -94,3 +94,9 @@ run_expect_rc 1 "$CADA" experiment -c "$TMP/bad.ini"
 expect_contains "$OUT" "$TMP/bad.ini:4: experiment.attacks: 'jedi' is not one of none|template|pap|pair"
 run_expect_rc 2 "$CADA" experiment
 expect_contains "$OUT" "give the experiment: -c EXPERIMENT.ini"
+# the shipped experiments read and plan (the paper's grid: 3 seeds x 6 methods, 3 attacks)
+run_expect_rc 0 "$CADA" experiment -c experiments/paper.ini --dry-run
+[ "$(grep -c '^eval-' <<<"$OUT")" = 54 ] || fail "experiments/paper.ini should plan 54 evals"
+expect_contains "$OUT" "train-dpo-cr-s3" "--method rule" "--set eval.attack=pair" "--set eval.attack=pap"
+run_expect_rc 0 "$CADA" experiment -c experiments/smollm2-135m.ini --dry-run
+expect_contains "$OUT" "data-sft-cr-s1" "eval-dpo-cr-s1-none"
