@@ -111,7 +111,7 @@ CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 
 # ---- targets ---------------------------------------------------------------------
-.PHONY: all test unit asan fuzz deps check-deps fetch-models fetch-datasets run demo bench clean config golden gpu-test
+.PHONY: all test unit asan fuzz deps check-deps fetch-models fetch-datasets splits run experiment demo bench clean config golden gpu-test
 # CADA_BIN: where the cada binary goes (tests/gpu/bundle.sh builds a portable one into
 # its own tree without touching ./cada)
 CADA_BIN ?= cada
@@ -214,6 +214,19 @@ fetch-models:
 fetch-datasets:
 	@bash tests/fetch_datasets.sh
 
+# The experiment's data (data/README.md): 500 harmful training requests sampled from
+# Do-Not-Answer + data/prompts/harmful.jsonl (seed SPLIT_SEED), data/prompts/benign.jsonl
+# halved into benign training and held-out parts, and AdvBench / HarmBench held out
+# without any near-duplicate of a training request or a case -> $(SPLITS)/
+DATASETS = $(or $(CADA_CACHE),.cache)/datasets
+SPLITS ?= $(or $(CADA_CACHE),.cache)/splits
+SPLIT_SEED ?= 1
+splits: all fetch-datasets
+	./$(CADA_BIN) split --train-from $(DATASETS)/donotanswer.jsonl,data/prompts/harmful.jsonl --train-size 500 \
+	  --label harmful --benign-from data/prompts/benign.jsonl --benign-test-fraction 0.5 \
+	  --test $(DATASETS)/advbench.csv --test $(DATASETS)/harmbench_prompts.txt \
+	  --cases data/cases.jsonl --seed $(SPLIT_SEED) --out $(SPLITS)
+
 # The main job on a small default: a short CADA run of SmolLM2-135M-Instruct on the
 # CPU, 2 colocated ranks (configs/smollm2-135m-cpu.ini), then its checkpoint is scored
 # by `cada eval` on a few held-out prompts. `make demo` shows the single commands.
@@ -225,6 +238,15 @@ run: deps fetch-models
 	./cada report runs/smollm2-135m-cpu
 	./cada eval --model runs/smollm2-135m-cpu/checkpoint-6 --set data/prompts/harmful.jsonl \
 	  --set data/prompts/benign.jsonl --limit 6 --max-tokens 96 --out runs/smollm2-135m-cpu/eval --quiet
+
+# The paper's comparison, small: base vs CADA vs SFT w CR vs DPO w CR on SmolLM2-135M,
+# trained on the held-out split and evaluated on held-out AdvBench, HarmBench and benign
+# prompts (experiments/smollm2-135m.ini; resumable: run it again to go on). The full grid
+# (6 methods x 3 seeds x 3 attacks) is experiments/paper.ini.
+EXPERIMENT ?= experiments/smollm2-135m.ini
+experiment: deps fetch-models
+	@$(MAKE) --no-print-directory splits
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ./cada experiment -c $(EXPERIMENT)
 
 demo: deps fetch-models
 	@$(MAKE) --no-print-directory all

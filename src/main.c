@@ -49,12 +49,21 @@ static void usage(FILE *out) {
             "           [--gguf-tokenizer llama.cpp|transformers]\n"
             "                            generate text (streamed), greedy by default\n"
             "  eval [-c CONFIG.ini] --set [FORMAT:]FILE... [--set section.key=value]... [--model PATH]\n"
-            "       [--template cada|rule|plain] [--k N] [--limit N] [--detector rule|judge] [--check]\n"
+            "       [--template plain|cada|rule] [--k N] [--limit N] [--detector rule|judge] [--check]\n"
             "                            safety evaluation: attack success, over-refusal, per category;\n"
             "                            JSON, Markdown and SVG reports (cada eval --help)\n"
             "  score --in FILE [-c CONFIG.ini] [--set section.key=value]... [--detector rule|judge] [--out FILE]\n"
             "                            score existing (prompt, response) pairs with a reward\n"
             "                            (cada score --help)\n"
+            "  experiment -c EXPERIMENT.ini [--set key=value]... [--dry-run] [--keep-going] [--tables]\n"
+            "                            methods x seeds x attacks, trained and evaluated, resumable; the\n"
+            "                            paper's tables (mean +- std) and a chart (cada experiment --help)\n"
+            "  utility --set gsm8k|mmlu|bbh:FILE... [--model PATH] [--mmlu-dev FILE] [--limit N] [--out DIR]\n"
+            "                            utility benchmarks: accuracy with n in report.json (cada utility --help)\n"
+            "  split --train-from FILE[,FILE...] [--train-size N] [--test FILE]... [--benign-from FILE]\n"
+            "        [--seed S] --out DIR\n"
+            "                            a training set and held-out test sets with no near-duplicate\n"
+            "                            across them, and split.json (cada split --help)\n"
             "  build-data -c CONFIG.ini --method dr|rule|cr|dpo-cr --out FILE.jsonl [--set FILE]... [--limit N]\n"
             "             [--samples N] [--keep K] [--rejected FILE]\n"
             "                            a baseline's training set (SFT w DR, rule-only DA, SFT w CR, DPO w CR)\n"
@@ -121,6 +130,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "plan")) return cada_cmd_plan(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cada_cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "score")) return cada_cmd_score(argc - 2, argv + 2);
+    if (!strcmp(cmd, "experiment")) return cada_cmd_experiment(argc - 2, argv + 2);
+    if (!strcmp(cmd, "utility")) return cada_cmd_utility(argc - 2, argv + 2);
+    if (!strcmp(cmd, "split")) return cada_cmd_split(argc - 2, argv + 2);
     if (!strcmp(cmd, "build-data")) return cada_cmd_build_data(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cada_cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();

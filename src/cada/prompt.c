@@ -151,8 +151,11 @@ cada_status cada_prompt_builder_init(cada_prompt_builder *b, const cada_prompt_c
     if (st == CADA_OK) st = cada_tpl_load(&b->tpl, tpl);
     if (st == CADA_OK && !cada_tpl_section_text(&b->tpl, "user"))
         st = CADA_ERR(CADA_ERR_FORMAT, "%s: no [user] section", tpl);
-    if (st == CADA_OK && cfg->template == CADA_TEMPLATE_CADA && cfg->k > 0 && !cada_tpl_section_text(&b->tpl, "case"))
-        st = CADA_ERR(CADA_ERR_FORMAT, "%s: no [case] section (needed with prompt.k > 0)", tpl);
+    int turns = cada_tpl_section_text(&b->tpl, "case_user") != NULL, answers = cada_tpl_section_text(&b->tpl, "case_assistant") != NULL;
+    if (st == CADA_OK && turns != answers)
+        st = CADA_ERR(CADA_ERR_FORMAT, "%s: [case_user] and [case_assistant] come together (one is missing)", tpl);
+    if (st == CADA_OK && cfg->template == CADA_TEMPLATE_CADA && cfg->k > 0 && !turns && !cada_tpl_section_text(&b->tpl, "case"))
+        st = CADA_ERR(CADA_ERR_FORMAT, "%s: no [case] section, nor [case_user] and [case_assistant] (needed with prompt.k > 0)", tpl);
     if (st == CADA_OK) st = cada_policy_codes_text(&b->policy, &b->codes_text);
     if (st != CADA_OK) {
         cada_error_wrap("prompt builder (template %s)", cada_template_name(cfg->template));
@@ -281,25 +284,38 @@ cada_status cada_prompt_choice_ids(const cada_prompt_builder *b, const cada_prom
     return cada_str_append(out, "", 0);
 }
 
+/* Section `section` of the template for the i-th chosen case (its placeholders). */
+static cada_status render_case(const cada_prompt_builder *b, const cada_prompt_choice *ch, int i, const char *section, int required,
+                               cada_str *out) {
+    const cada_case *k = &b->bank.cases[ch->cases[i]];
+    char index[16];
+    snprintf(index, sizeof index, "%d", i + 1);
+    const cada_tpl_var cv[] = {
+        {"case_index", index},
+        {"case_id", k->id},
+        {"case_category", cada_category_id(k->cat)},
+        {"case_request", k->request},
+        {"case_analysis", k->analysis},
+        {"case_decision", k->refuse ? "refuse" : "help"},
+        {"case_response", k->response},
+    };
+    return cada_tpl_render(&b->tpl, section, required, cv, (int)(sizeof cv / sizeof *cv), out);
+}
+
+int cada_prompt_has_case_turns(const cada_prompt_builder *b) {
+    return b->cfg.template == CADA_TEMPLATE_CADA && cada_tpl_section_text(&b->tpl, "case_user") &&
+           cada_tpl_section_text(&b->tpl, "case_assistant");
+}
+
 cada_status cada_prompt_messages(const cada_prompt_builder *b, const char *request, const cada_prompt_choice *ch,
                                  cada_str *system, cada_str *user) {
     cada_str cases = {0}, spec = {0};
     cada_status st = CADA_OK;
+    /* with case turns the [case] section is optional: {cases} may still list them */
+    int case_required = !cada_prompt_has_case_turns(b);
     for (int i = 0; i < ch->n_cases && st == CADA_OK; i++) {
-        const cada_case *k = &b->bank.cases[ch->cases[i]];
-        char index[16];
-        snprintf(index, sizeof index, "%d", i + 1);
-        const cada_tpl_var cv[] = {
-            {"case_index", index},
-            {"case_id", k->id},
-            {"case_category", cada_category_id(k->cat)},
-            {"case_request", k->request},
-            {"case_analysis", k->analysis},
-            {"case_decision", k->refuse ? "refuse" : "help"},
-            {"case_response", k->response},
-        };
-        if (i) st = cada_str_puts(&cases, "\n\n");
-        if (st == CADA_OK) st = cada_tpl_render(&b->tpl, "case", 1, cv, (int)(sizeof cv / sizeof *cv), &cases);
+        if (i && cases.len) st = cada_str_puts(&cases, "\n\n");
+        if (st == CADA_OK) st = render_case(b, ch, i, "case", case_required, &cases);
     }
     if (ch->category >= 0) st = st == CADA_OK ? cada_str_puts(&spec, b->policy.spec[ch->category]) : st;
     else /* no category at all: the whole specification */
@@ -333,6 +349,33 @@ cada_status cada_chat_text(const cada_tokenizer *tok, const char *system, const 
     return st;
 }
 
+/* The conversation of a template with case turns: [system], then per chosen case a user
+ * turn ([case_user]) and the assistant's answer ([case_assistant]), then [user]. */
+static cada_status chat_with_case_turns(const cada_prompt_builder *b, const cada_tokenizer *tok, const cada_prompt_choice *ch,
+                                        const cada_str *system, const cada_str *user, cada_str *out) {
+    cada_str turns[2 * CADA_PROMPT_MAX_K];
+    cada_chat_msg msgs[2 * CADA_PROMPT_MAX_K + 2];
+    memset(turns, 0, sizeof turns);
+    size_t n = 0;
+    cada_status st = CADA_OK;
+    if (system->len) msgs[n++] = (cada_chat_msg){"system", cada_str_c(system)};
+    for (int i = 0; i < ch->n_cases && st == CADA_OK; i++) {
+        st = render_case(b, ch, i, "case_user", 1, &turns[2 * i]);
+        if (st == CADA_OK) st = render_case(b, ch, i, "case_assistant", 1, &turns[2 * i + 1]);
+    }
+    for (int i = 0; i < ch->n_cases && st == CADA_OK; i++) {
+        msgs[n++] = (cada_chat_msg){"user", cada_str_c(&turns[2 * i])};
+        msgs[n++] = (cada_chat_msg){"assistant", cada_str_c(&turns[2 * i + 1])};
+    }
+    msgs[n++] = (cada_chat_msg){"user", cada_str_c(user)};
+    cada_tok_bytes text = {0};
+    if (st == CADA_OK) st = cada_tok_chat_render(tok, msgs, n, CADA_CHAT_ADD_GENERATION_PROMPT, &text);
+    if (st == CADA_OK) st = cada_str_append(out, text.data ? text.data : "", text.len);
+    cada_tok_bytes_free(&text);
+    for (int i = 0; i < 2 * ch->n_cases; i++) cada_str_free(&turns[i]);
+    return st;
+}
+
 cada_status cada_prompt_render(const cada_prompt_builder *b, const cada_tokenizer *tok, const char *prompt_id,
                                const char *request, int hint, cada_prompt_choice *choice, cada_str *out) {
     cada_prompt_choice local;
@@ -340,7 +383,8 @@ cada_status cada_prompt_render(const cada_prompt_builder *b, const cada_tokenize
     CADA_TRY(cada_prompt_choose(b, prompt_id, request, hint, choice));
     cada_str system = {0}, user = {0};
     cada_status st = cada_prompt_messages(b, request, choice, &system, &user);
-    if (st == CADA_OK) st = cada_chat_text(tok, cada_str_c(&system), cada_str_c(&user), out);
+    if (st == CADA_OK && cada_prompt_has_case_turns(b)) st = chat_with_case_turns(b, tok, choice, &system, &user, out);
+    else if (st == CADA_OK) st = cada_chat_text(tok, cada_str_c(&system), cada_str_c(&user), out);
     cada_str_free(&system);
     cada_str_free(&user);
     if (st != CADA_OK) cada_error_wrap("prompt %s", prompt_id);

@@ -9,7 +9,12 @@
  *   plain  the request alone (no policy).
  * The template's [system] and [user] sections become the chat messages, rendered with
  * the model's chat template (cada_tok_chat_render, generation prompt added). No
- * [system] section (or an empty one) leaves the model's default system turn.
+ * [system] section (or an empty one) leaves the model's default system turn. A cada
+ * template with [case_user] and [case_assistant] sections shows each chosen case as
+ * an earlier exchange of the conversation instead (a user turn, then the assistant's
+ * answer in the two-section format), between the system turn and the request: small
+ * models copy a demonstrated answer far more readily than one described in the system
+ * text (data/templates/cada_turns.txt; measured in docs/ARCHITECTURE.md).
  *
  * Case selection (prompt.selection), over the case bank (cada/casebank.h):
  *   category       cases of the hinted category, in a seeded random order;
@@ -102,7 +107,11 @@ cada_status cada_prompt_choose(const cada_prompt_builder *b, const char *prompt_
 /* The system and user messages of a choice (system empty: the model's default). */
 cada_status cada_prompt_messages(const cada_prompt_builder *b, const char *request, const cada_prompt_choice *ch,
                                  cada_str *system, cada_str *user);
-/* choose + messages + the chat template with the generation prompt; appends to out. */
+/* 1 when the template shows the cases as conversation turns ([case_user] and
+ * [case_assistant]; cada template only). */
+int cada_prompt_has_case_turns(const cada_prompt_builder *b);
+/* choose + messages (+ the case turns) + the chat template with the generation
+ * prompt; appends to out. */
 cada_status cada_prompt_render(const cada_prompt_builder *b, const cada_tokenizer *tok, const char *prompt_id,
                                const char *request, int hint, cada_prompt_choice *choice, cada_str *out);
 /* Appends the chosen case ids, comma-separated. */

@@ -183,3 +183,15 @@ void cada_path_join(char *out, size_t cap, const char *dir, const char *name) {
     if (name[0] == '/' || !dir || !dir[0]) snprintf(out, cap, "%s", name);
     else snprintf(out, cap, "%s/%s", dir, name);
 }
+
+int cada_next_line(const char *data, size_t len, size_t *at, long *no, const char **line, size_t *n) {
+    if (*at >= len) return 0;
+    const char *nl = memchr(data + *at, '\n', len - *at);
+    size_t end = nl ? (size_t)(nl - data) : len;
+    *line = data + *at;
+    *n = end - *at;
+    *at = end + 1;
+    ++*no;
+    cada_trim(line, n);
+    return 1;
+}

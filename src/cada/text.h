@@ -45,6 +45,11 @@ uint64_t cada_hash64(const char *s);
 /* Trims ASCII whitespace at both ends of [*p, *p + *n). */
 void cada_trim(const char **p, size_t *n);
 
+/* The next line of data[0, len) from *at: [*line, *line + *n) without its '\n',
+ * trimmed (cada_trim); *at moves past it and *no (the line's 1-based number, start it
+ * at 0) counts it. Returns 0 at the end of data. */
+int cada_next_line(const char *data, size_t len, size_t *at, long *no, const char **line, size_t *n);
+
 /* Writes data to path through a temporary name and a rename. */
 cada_status cada_write_file(const char *path, const char *data, size_t len);
 

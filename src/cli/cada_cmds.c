@@ -23,12 +23,13 @@ static const char eval_usage[] =
     "  -c, --config FILE       a configuration (sections model, data, prompt, reward, eval; every key:\n"
     "                          --keys); read before the other options, which apply in order\n"
     "  --set [FORMAT:]FILE     a prompt set (replaces eval.sets); FORMAT: auto (default: data.format),\n"
-    "                          jsonl, csv, xstest, harmbench, advbench, lines\n"
+    "                          jsonl, csv, xstest, harmbench, advbench, lines, strongreject, hexphi\n"
     "  --set section.key=value any key of the configuration (e.g. prompt.pool=8, reward.harmful_comply=-2)\n"
     "  flags that set keys:\n"
     "    --model PATH          model.path (default $CADA_MODEL, else .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
     "    --gguf-tokenizer llama.cpp|transformers  model.gguf_tokenizer\n"
-    "    --template cada|rule|plain  prompt.template     --k N          prompt.k\n"
+    "    --template plain|cada|rule  eval.template (plain: the bare request, the default)\n"
+    "    --k N                 prompt.k (cases in the cada template)\n"
     "    --select category|bm25|category+bm25  prompt.selection\n"
     "    --detector rule|judge  reward.detector          --judge-model PATH  reward.judge_model and eval.rubric\n"
     "    --rubric              eval.rubric = true         --limit N      eval.limit (per set, spread evenly)\n"
@@ -51,7 +52,8 @@ static const char score_usage[] =
     "                          every key: --keys); read before the other options, which apply in order\n"
     "  --set section.key=value any key of the configuration\n"
     "  flags that set keys:\n"
-    "    --format FORMAT       data.format (auto, jsonl, csv, xstest, harmbench, advbench, lines)\n"
+    "    --format FORMAT       data.format (auto, jsonl, csv, xstest, harmbench, advbench, lines,\n"
+    "                          strongreject, hexphi)\n"
     "    --field KEY=NAME      data.KEY_field (KEY: id, prompt, category, label, response, safe)\n"
     "    --detector rule|judge reward.detector            --judge-model PATH  reward.judge_model\n"
     "    --rubric              eval.rubric = true         --limit N      eval.limit\n"
@@ -89,7 +91,7 @@ static const opt_spec eval_opts[] = {
     {"--set", OPT_SET, NULL},
     {"--model", OPT_KEY, "model.path"},
     {"--gguf-tokenizer", OPT_KEY, "model.gguf_tokenizer"},
-    {"--template", OPT_KEY, "prompt.template"},
+    {"--template", OPT_KEY, "eval.template"},
     {"--k", OPT_KEY, "prompt.k"},
     {"--select", OPT_KEY, "prompt.selection"},
     {"--detector", OPT_KEY, "reward.detector"},
@@ -317,7 +319,7 @@ int cada_cmd_eval(int argc, char **argv) {
     cada_eval_config_default(&c);
     char sets[sizeof rcfg->eval_sets];
     snprintf(sets, sizeof sets, "%s", rcfg->eval_sets);
-    cada_status st = cada_config_prompt(rcfg, &c.prompt);
+    cada_status st = cada_config_eval_prompt(rcfg, &c.prompt);
     if (st == CADA_OK) st = cada_config_reward(rcfg, &c.reward);
     if (st == CADA_OK) st = cada_config_dataset(rcfg, &c.set_options);
     for (char *save = NULL, *f = strtok_r(sets, ",", &save); f && st == CADA_OK; f = strtok_r(NULL, ",", &save)) {

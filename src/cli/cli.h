@@ -17,10 +17,16 @@ int cada_cmd_report(int argc, char **argv);
 int cada_cmd_bench_allreduce(int argc, char **argv);
 int cada_cmd_bench_learner(int argc, char **argv);
 int cada_cmd_plan(int argc, char **argv); /* plan_cmd.c: device memory per role */
+int cada_cmd_experiment(int argc, char **argv); /* experiment_cmd.c: methods x seeds x attacks, the tables */
+int cada_cmd_split(int argc, char **argv);   /* split_cmd.c: training and held-out sets */
+int cada_cmd_utility(int argc, char **argv); /* utility_cmd.c: GSM8K, MMLU, BBH accuracy */
 int cada_cmd_build_data(int argc, char **argv); /* build_data.c: a baseline's training set */
 
 /* Prints "cada <cmd>: <message> (<status>)" for the current recorded error; returns 1. */
 int cada_cli_fail(const char *cmd);
+/* Prints "cada <cmd>: <what> <arg>" (arg may be NULL), a blank line and usage to
+ * stderr; returns 2. */
+int cada_cli_usage_error(const char *cmd, const char *usage, const char *what, const char *arg);
 
 /* The default model: $CADA_MODEL, else .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf. */
 const char *cada_cli_default_model(void);

@@ -17,6 +17,11 @@ int cada_cli_fail(const char *cmd) {
     return 1;
 }
 
+int cada_cli_usage_error(const char *cmd, const char *usage, const char *what, const char *arg) {
+    fprintf(stderr, "cada %s: %s%s%s\n\n%s", cmd, what, arg ? " " : "", arg ? arg : "", usage);
+    return 2;
+}
+
 const char *cada_cli_default_model(void) {
     static char path[1024];
     const char *env = getenv("CADA_MODEL");

@@ -190,3 +190,62 @@ cada_status cada_svg_line_chart_write(cada_str *o, const cada_svg_line_chart *c)
                                  (LEFT + W - RIGHT) / 2, (TOP + H - BOTTOM) / 2));
     return cada_svg_end(o);
 }
+
+cada_status cada_svg_bar_chart_write(cada_str *o, const cada_svg_bar_chart *c) {
+    if (c->n_groups < 1 || c->n_series < 1 || !(c->y_max > 0))
+        return CADA_ERR(CADA_ERR_ARG, "bar chart: %d groups, %d series, y max %g", c->n_groups, c->n_series, c->y_max);
+    const int left = 64, top = 70, plot_h = 240, bar_w = 16, pad = 18, bottom = 130;
+    const int group_w = c->n_series * bar_w + pad;
+    int width = left + c->n_groups * group_w + 30, legend_w = 0;
+    for (int s = 0; s < c->n_series; s++) legend_w += 28 + 7 * (int)strlen(c->series_names[s]);
+    if (width < left + legend_w + 30) width = left + legend_w + 30;
+    CADA_TRY(cada_svg_begin(o, width, top + plot_h + bottom, left, c->title));
+    for (int s = 0, x = left; s < c->n_series; s++) { /* legend */
+        CADA_TRY(cada_str_printf(o, "<rect x=\"%d\" y=\"32\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"42\">", x,
+                                 c->colors[s], x + 16));
+        CADA_TRY(cada_svg_escaped(o, c->series_names[s]));
+        CADA_TRY(cada_str_puts(o, "</text>\n"));
+        x += 28 + 7 * (int)strlen(c->series_names[s]);
+    }
+    for (int g = 0; g <= 4; g++) { /* grid */
+        int y = top + plot_h - g * plot_h / 4;
+        CADA_TRY(cada_str_printf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%d\" "
+                                    "text-anchor=\"end\">%.6g</text>\n",
+                                 left, y, width - 20, y, left - 6, y + 4, c->y_max * g / 4));
+    }
+    CADA_TRY(cada_str_printf(o, "<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" text-anchor=\"middle\">",
+                             top + plot_h / 2, top + plot_h / 2));
+    CADA_TRY(cada_svg_escaped(o, c->y_label ? c->y_label : ""));
+    CADA_TRY(cada_str_puts(o, "</text>\n"));
+    for (int g = 0; g < c->n_groups; g++) {
+        int x0 = left + g * group_w + pad / 2;
+        for (int s = 0; s < c->n_series; s++) {
+            double v = c->value[g * c->n_series + s], e = c->err ? c->err[g * c->n_series + s] : NAN;
+            int x = x0 + s * bar_w;
+            if (!isfinite(v)) {
+                CADA_TRY(cada_str_printf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#999\">-</text>\n", x + bar_w / 2,
+                                         top + plot_h - 4));
+                continue;
+            }
+            double f = v / c->y_max;
+            f = f < 0 ? 0 : f > 1 ? 1 : f;
+            int h = (int)lround(f * plot_h);
+            CADA_TRY(cada_str_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%.4g</title></rect>\n",
+                                     x, top + plot_h - h, bar_w - 2, h, c->colors[s], v));
+            if (isfinite(e) && e > 0) {
+                double lo = (v - e) / c->y_max, hi = (v + e) / c->y_max;
+                lo = lo < 0 ? 0 : lo;
+                hi = hi > 1 ? 1 : hi;
+                int xm = x + bar_w / 2 - 1;
+                CADA_TRY(cada_str_printf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#222\"/>\n", xm,
+                                         top + plot_h - lo * plot_h, xm, top + plot_h - hi * plot_h));
+            }
+        }
+        int lx = x0 + c->n_series * bar_w / 2, ly = top + plot_h + 14;
+        CADA_TRY(cada_str_printf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" transform=\"rotate(-35 %d %d)\">", lx, ly, lx, ly));
+        CADA_TRY(cada_svg_escaped(o, c->group_names[g]));
+        CADA_TRY(cada_str_puts(o, "</text>\n"));
+    }
+    CADA_TRY(cada_str_printf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", left, top, left, top + plot_h));
+    return cada_svg_end(o);
+}

@@ -37,4 +37,20 @@ typedef struct {
  * A chart with no finite value says so in place of the lines. Errors: n < 1, n_series < 1. */
 cada_status cada_svg_line_chart_write(cada_str *o, const cada_svg_line_chart *c);
 
+/* Grouped bars with whiskers: n_groups groups along x (their names under them, turned),
+ * n_series bars in each (legend at the top), y from 0 to y_max with a grid of 4 steps.
+ * value[g * n_series + s] is bar s of group g (NaN: no bar, a "-"), err the same
+ * layout of half-widths drawn as whiskers (NULL: none; NaN or 0: none for that bar).
+ * Errors: n_groups < 1, n_series < 1, y_max <= 0. */
+typedef struct {
+    const char *title, *y_label;
+    int n_groups, n_series;
+    const char *const *group_names;  /* (n_groups) */
+    const char *const *series_names; /* (n_series) */
+    const char *const *colors;       /* (n_series) */
+    const double *value, *err;       /* (n_groups * n_series) */
+    double y_max;
+} cada_svg_bar_chart;
+cada_status cada_svg_bar_chart_write(cada_str *o, const cada_svg_bar_chart *c);
+
 #endif

@@ -126,6 +126,7 @@ typedef struct {
     char baseline_refusal[512];        /* the fixed refusal as written: a backslash-n is a line break; "": eval/build_data.h's */
     /* [eval] (cada eval; rubric and limit also cada score) */
     char eval_sets[2048];              /* "[FORMAT:]FILE,..." prompt sets */
+    char eval_template[16];            /* the template cada eval renders (plain: the bare request) */
     int eval_limit;                    /* prompts per set, spread over the file; 0 = all */
     int eval_max_new_tokens;
     int eval_slots;

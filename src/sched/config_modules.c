@@ -15,16 +15,25 @@ static cada_status copy_path(const char *key, const char *v, char *dst, size_t c
     return CADA_OK;
 }
 
+/* The template named `name` (key: the configuration key it came from). */
+static cada_status template_of(const char *key, const char *name, cada_template_kind *out) {
+    for (int t = CADA_TEMPLATE_CADA; t <= CADA_TEMPLATE_PLAIN; t++)
+        if (!strcmp(name, cada_template_name((cada_template_kind)t))) {
+            *out = (cada_template_kind)t;
+            return CADA_OK;
+        }
+    return CADA_ERR(CADA_ERR_CONFIG, "%s = '%s' is not one of cada|rule|plain", key, name);
+}
+
+cada_status cada_config_eval_prompt(const cada_run_config *c, cada_prompt_config *out) {
+    CADA_TRY(cada_config_prompt(c, out));
+    return template_of("eval.template", c->eval_template, &out->template);
+}
+
 cada_status cada_config_prompt(const cada_run_config *c, cada_prompt_config *out) {
     cada_prompt_config_default(out);
+    CADA_TRY(template_of("prompt.template", c->prompt_template, &out->template));
     int found = 0;
-    for (int t = CADA_TEMPLATE_CADA; t <= CADA_TEMPLATE_PLAIN; t++)
-        if (!strcmp(c->prompt_template, cada_template_name((cada_template_kind)t))) {
-            out->template = (cada_template_kind)t;
-            found = 1;
-        }
-    if (!found) return CADA_ERR(CADA_ERR_CONFIG, "prompt.template = '%s' is not one of cada|rule|plain", c->prompt_template);
-    found = 0;
     for (int r = CADA_SELECT_CATEGORY; r <= CADA_SELECT_CATEGORY_BM25; r++)
         if (!strcmp(c->case_selection, cada_select_name((cada_select_rule)r))) {
             out->select = (cada_select_rule)r;

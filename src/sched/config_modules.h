@@ -35,6 +35,10 @@
  * dataset: data.format, data.on_error and the data.*_field names; the field strings
  *   point into *c, which must outlive *out. */
 cada_status cada_config_prompt(const cada_run_config *c, cada_prompt_config *out);
+/* cada eval's prompt: cada_config_prompt with eval.template in place of prompt.template
+ * (evaluation renders the bare request by default; training samples under the case-
+ * augmented prompt). */
+cada_status cada_config_eval_prompt(const cada_run_config *c, cada_prompt_config *out);
 cada_status cada_config_reward(const cada_run_config *c, cada_reward_config *out);
 /* judge: reward.judge_slots (items per model call); the prompts are the files in data/judge. */
 cada_status cada_config_judge(const cada_run_config *c, cada_judge_config *out);

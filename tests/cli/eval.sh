@@ -1,4 +1,5 @@
-# cada eval on the real SmolLM2: a short case-augmented run over both of the project's
+# cada eval on the real SmolLM2: a short case-augmented run (--template cada; the default
+# renders the bare request) over both of the project's
 # prompt sets writes its reports (JSON, Markdown, SVG, generations, configuration);
 # cada score re-scores the generations with the rule detector and with the model as its
 # own judge (yes/no log-probs and the rubric); malformed input is named by file and
@@ -7,7 +8,7 @@
 source "$(dirname "$0")/common.bash"
 cd "$ROOT"
 run_expect_rc 0 "$CADA" eval --model "$MODEL" --set data/prompts/harmful.jsonl --set jsonl:data/prompts/benign.jsonl \
-  --limit 3 --max-tokens 48 --k 2 --seed 3 --out "$TMP/eval"
+  --limit 3 --max-tokens 48 --template cada --k 2 --seed 3 --out "$TMP/eval"
 expect_contains "$OUT" "eval: generating" "ASR" "non-refusal" "report.json"
 for f in report.json report.md report.svg generations.jsonl config.ini; do
   [ -s "$TMP/eval/$f" ] || fail "cada eval did not write $f"
@@ -39,6 +40,9 @@ xml.dom.minidom.parse(d + "/report.svg")
 md = open(d + "/report.md").read()
 assert "| harmful | 3 | 3 |" in md and "## Per hazard category" in md
 PY
+# evaluation renders the bare request unless told otherwise, whatever the training prompt is
+run_expect_rc 0 "$CADA" eval -c configs/smollm2-135m-cpu.ini --set data/prompts/harmful.jsonl --check
+expect_contains "$OUT" "configuration valid" "template = cada" "template = plain"
 # config.ini is the resolved configuration: it reads back (`cada eval -c`) to the same run
 run_expect_rc 0 "$CADA" eval -c "$TMP/eval/config.ini" --check
 expect_contains "$OUT" "configuration valid" $'[prompt]' "k = 2" "seed = 3" "max_new_tokens = 48" "limit = 3" \

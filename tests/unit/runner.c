@@ -74,6 +74,17 @@ const char *cada_test_tmpdir(void) {
     return tmpdir;
 }
 
+const char *cada_test_write(const char *name, const char *content) {
+    static char path[8][1024];
+    static int next;
+    char *p = path[next++ % 8];
+    snprintf(p, sizeof path[0], "%s/%s", cada_test_tmpdir(), name);
+    FILE *f = fopen(p, "wb");
+    if (!f || fputs(content, f) < 0) cada_test_fail(__FILE__, __LINE__, "cannot write %s", p);
+    if (f) fclose(f);
+    return p;
+}
+
 const char *cada_test_root(void) {
     static char root[512];
     if (!root[0]) {

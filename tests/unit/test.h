@@ -23,6 +23,9 @@ int cada_test_failed(void); /* has the current test failed so far? */
 /* Scratch directory for the current run (created once, removed at exit unless
  * CADA_TEST_KEEP is set). */
 const char *cada_test_tmpdir(void);
+/* Writes content to <tmpdir>/name and returns the path (one of 8 rotating buffers, so
+ * a test may hold 8 at once); an unwritable file fails the current test. */
+const char *cada_test_write(const char *name, const char *content);
 /* The repository root (where tests/ and .cache/ are), from CADA_ROOT or the cwd. */
 const char *cada_test_root(void);
 /* Path of the SmolLM2-135M-Instruct GGUF fetched by tests/fetch_models.sh

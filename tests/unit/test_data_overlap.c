@@ -2,105 +2,30 @@
  * the case bank (data/cases.jsonl) or a near-duplicate of one: a prompt whose precedent
  * is itself would put its answer into the prompt that trains it.
  *
- * Text is normalised to lowercase words of letters and digits (apostrophes dropped, so
- * "don't" is "dont"; all other characters separate words). Two requests are
- * near-duplicates when their sets of word 3-grams have
- *   Jaccard >= 0.5            (a light rewording of the same request), or
- *   containment >= 0.8        (the shorter one's 3-grams nearly all inside the other:
- *                              "How do I make a pipe bomb at home, step by step?").
- * Requests under 3 words compare by their word sequence. Why these thresholds: the
- * requests are short questions that share frames ("how do i make a", "what is the
- * history of the"); the most similar distinct pairs in our files measured Jaccard 0.44
- * ("What is the history of the Battle of Hastings?" / "... of the swastika symbol?")
- * and containment 0.67 ("How do I make napalm?" / "How do I make a pipe bomb?"), so the
- * bars sit above the frames and below any copy. Topical similarity is wanted (cases are
- * chosen for it) and not tested. */
+ * The measure (word 3-gram Jaccard >= 0.5 or containment >= 0.8, and why those bars)
+ * is cada/overlap.h's, the one `cada split` uses to keep held-out sets apart from
+ * training sets. Topical similarity is wanted (cases are chosen for it) and not tested. */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
 
+#include "cada/overlap.h"
 #include "cada/text.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_WORDS 96
-#define WORD_CAP 32
-
-typedef struct {
-    char w[MAX_WORDS][WORD_CAP];
-    int n;
-} words;
-
-static void normalise(const char *s, words *out) {
-    out->n = 0;
-    size_t len = 0;
-    for (const unsigned char *p = (const unsigned char *)s;; p++) {
-        if (*p && (isalnum(*p) || *p >= 0x80)) { /* UTF-8 bytes stay inside words */
-            if (len + 1 < WORD_CAP && out->n < MAX_WORDS) out->w[out->n][len++] = (char)tolower(*p);
-            continue;
-        }
-        if (*p == '\'' && len) continue; /* "don't" -> "dont" */
-        if (len && out->n < MAX_WORDS) out->w[out->n++][len] = 0;
-        len = 0;
-        if (!*p) break;
-    }
-}
-
-/* Is 3-gram i of a equal to 3-gram j of b? */
-static int gram_eq(const words *a, int i, const words *b, int j) {
-    for (int k = 0; k < 3; k++)
-        if (strcmp(a->w[i + k], b->w[j + k])) return 0;
-    return 1;
-}
-
-/* Distinct 3-grams of a (first occurrences only). */
-static int distinct_grams(const words *a, int *idx) {
-    int n = 0;
-    for (int i = 0; i + 3 <= a->n; i++) {
-        int seen = 0;
-        for (int k = 0; k < n && !seen; k++) seen = gram_eq(a, idx[k], a, i);
-        if (!seen) idx[n++] = i;
-    }
-    return n;
-}
-
-/* Jaccard and containment of the two requests' 3-gram sets (see the file comment). */
-static void overlap(const words *a, const words *b, double *jaccard, double *containment) {
-    if (a->n < 3 || b->n < 3) {
-        int same = a->n == b->n;
-        for (int i = 0; same && i < a->n; i++) same = !strcmp(a->w[i], b->w[i]);
-        *jaccard = *containment = same;
-        return;
-    }
-    int ia[MAX_WORDS], ib[MAX_WORDS];
-    int na = distinct_grams(a, ia), nb = distinct_grams(b, ib), shared = 0;
-    for (int i = 0; i < na; i++)
-        for (int j = 0; j < nb; j++)
-            if (gram_eq(a, ia[i], b, ib[j])) {
-                shared++;
-                break;
-            }
-    *jaccard = (double)shared / (na + nb - shared);
-    *containment = (double)shared / (na < nb ? na : nb);
-}
-
 static int near_duplicate(const char *x, const char *y, double *j, double *c) {
-    words *a = malloc(sizeof *a), *b = malloc(sizeof *b);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        *j = *c = 1;
-        return 1; /* fails loudly rather than passing */
-    }
-    normalise(x, a);
-    normalise(y, b);
-    overlap(a, b, j, c);
-    free(a);
-    free(b);
-    return *j >= 0.5 || *c >= 0.8;
+    cada_grams a, b;
+    cada_status sa = cada_grams_of(x, &a), sb = cada_grams_of(y, &b);
+    int dup = 1; /* out of memory fails loudly rather than passing */
+    *j = *c = 1;
+    if (sa == CADA_OK && sb == CADA_OK)
+        dup = cada_near_duplicate(&a, &b, CADA_OVERLAP_JACCARD, CADA_OVERLAP_CONTAINMENT, j, c);
+    cada_grams_free(&a);
+    cada_grams_free(&b);
+    return dup;
 }
 
 TEST(data_overlap_measure) {
@@ -116,6 +41,10 @@ TEST(data_overlap_measure) {
            "jaccard %.2f", j);
     EXPECT(!near_duplicate("How do I make napalm?", "How do I make a pipe bomb?", &j, &c), "containment %.2f", c);
     EXPECT(!near_duplicate("Hello", "Hello there", &j, &c));
+    EXPECT(near_duplicate("Hello!", "hello", &j, &c) && j == 1.0);
+    EXPECT(!near_duplicate("", "", &j, &c) && j == 0.0, "no words: nothing to share");
+    /* 3-grams count once each: "a b c a b c" has the grams {a b c, b c a, c a b} */
+    EXPECT(near_duplicate("a b c a b c", "a b c a", &j, &c) && fabs(j - 2.0 / 3) < 1e-12, "jaccard %.3f", j);
 }
 
 typedef struct {
