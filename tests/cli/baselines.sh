@@ -7,7 +7,8 @@
 # bit-identical weights for 1 and 2 learners (learn.fixed_order), --resume continuing
 # exactly, a checkpoint `cada eval` loads. Then the refusals: a record without
 # response (sft) or rejected (dpo) names file:line, a baseline.refusal that does not
-# refuse, the disaggregated placement.
+# refuse, the disaggregated placement. Last, `cada experiment` runs a baseline method:
+# build-data, then cada train with sft on its output, then cada eval.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
 cd "$ROOT"
@@ -112,4 +113,35 @@ expect_contains "$OUT" "$TMP/sft.jsonl:1: field 'rejected' is missing or not a s
 train 1 2 "${CFG[@]}" --set learn.algorithm=sft --set cluster.placement=disaggregated --set cluster.rollout_ranks=1 \
   --set cluster.reward_ranks=0 --set cluster.learner_ranks=1 --set run.out_dir="$TMP/bad"
 expect_contains "$OUT" "learn.algorithm = sft trains on a fixed dataset with cluster.placement = colocated only"
+# ---- cada experiment: a baseline method builds its data, trains on it, is evaluated ------------
+head -2 data/prompts/harmful.jsonl > "$TMP/harm.jsonl"
+head -1 data/prompts/benign.jsonl > "$TMP/ben.jsonl"
+cat > "$TMP/x.ini" <<INI
+[experiment]
+name = baselines
+out_dir = $TMP/exp
+train_config = configs/smollm2-135m-cpu.ini
+seeds = 1
+methods = sft-dr
+attacks = none
+benchmarks = harm,ben
+ranks = 2
+launcher = mpirun --allow-run-as-root --oversubscribe -np {ranks}
+train_args = --set model.path=$TMP/tiny --set run.steps=2 --set data.prompts_per_step=2
+build_args = --set model.path=$TMP/tiny --set data.train_set=$TMP/harm.jsonl,$TMP/ben.jsonl
+eval_args = --set model.path=$TMP/tiny --max-tokens 4 --slots 4
+[method.sft-dr]
+data = dr
+algorithm = sft
+[benchmark.harm]
+set = $TMP/harm.jsonl
+kind = harmful
+[benchmark.ben]
+set = jsonl:$TMP/ben.jsonl
+kind = benign
+INI
+run_expect_rc 0 timeout 300 "$CADA" experiment -c "$TMP/x.ini"
+expect_contains "$OUT" "3 jobs ran, 0 were done before, 0 failed"
+[ "$(wc -l < "$TMP/exp/runs/sft-dr-s1/metrics.jsonl")" = 2 ] || fail "the experiment's sft run should have 2 metrics lines"
+grep -q '"algorithm": "sft"' "$TMP/exp/runs/sft-dr-s1/metrics.jsonl" || fail "the experiment's run was not sft"
 echo "baselines: ok"
