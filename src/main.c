@@ -64,6 +64,10 @@ static void usage(FILE *out) {
             "        [--seed S] --out DIR\n"
             "                            a training set and held-out test sets with no near-duplicate\n"
             "                            across them, and split.json (cada split --help)\n"
+            "  build-data -c CONFIG.ini --method dr|rule|cr|dpo-cr --out FILE.jsonl [--set FILE]... [--limit N]\n"
+            "             [--samples N] [--keep K] [--rejected FILE]\n"
+            "                            a baseline's training set (SFT w DR, rule-only DA, SFT w CR, DPO w CR)\n"
+            "                            for cada train with learn.algorithm = sft | dpo (cada build-data --help)\n"
             "  report RUN_DIR [--out DIR]\n"
             "                            SVG charts and report.md of a training run's metrics.jsonl\n"
             "  bench forward|train-step|matmul [--model PATH] [--batch B] [--seq T] [--iters N]\n"
@@ -129,6 +133,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "experiment")) return cada_cmd_experiment(argc - 2, argv + 2);
     if (!strcmp(cmd, "utility")) return cada_cmd_utility(argc - 2, argv + 2);
     if (!strcmp(cmd, "split")) return cada_cmd_split(argc - 2, argv + 2);
+    if (!strcmp(cmd, "build-data")) return cada_cmd_build_data(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cada_cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "cada: unknown command '%s'\n\n", cmd);

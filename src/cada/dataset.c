@@ -77,6 +77,7 @@ void cada_set_free(cada_prompt_set *set) {
         free(set->items[i].prompt);
         free(set->items[i].category);
         free(set->items[i].response);
+        free(set->items[i].rejected);
     }
     free(set->items);
     memset(set, 0, sizeof *set);
@@ -114,7 +115,7 @@ static cada_status add_item(cada_prompt_set *set, char *id, char *prompt, char *
         set->items = p;
         set->cap = cap;
     }
-    set->items[set->n++] = (cada_item){id, prompt, category, response, cada_category_parse(category), label, line};
+    set->items[set->n++] = (cada_item){id, prompt, category, response, cada_category_parse(category), label, line, NULL};
     return CADA_OK;
 nomem:
     free(id);
@@ -192,6 +193,9 @@ static cada_status jsonl_record(cada_prompt_set *set, const cada_set_options *o,
     if (st == CADA_OK && o->require_response && !cJSON_IsString(resp))
         st = CADA_ERR(CADA_ERR_FORMAT, "%s:%ld: field '%s' is missing or not a string", set->path, line,
                       fn->response ? fn->response : "response");
+    if (st == CADA_OK && o->require_rejected && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "rejected")))
+        st = CADA_ERR(CADA_ERR_FORMAT, "%s:%ld: field 'rejected' is missing or not a string (learn.algorithm = dpo needs "
+                      "a rejected response per record)", set->path, line);
     if (st == CADA_OK) {
         char *ids;
         if (cJSON_IsString(id) && id->valuestring[0]) ids = cada_strdup(id->valuestring);
@@ -202,6 +206,9 @@ static cada_status jsonl_record(cada_prompt_set *set, const cada_set_options *o,
         } else ids = default_id(set, line);
         char *r = cJSON_IsString(resp) ? cada_strdup(resp->valuestring) : NULL;
         st = add_item(set, ids, cada_strdup(p->valuestring), cada_strdup(cat ? json_category(cat) : ""), r, label, line);
+        const cJSON *rej = cJSON_GetObjectItemCaseSensitive(j, "rejected");
+        if (st == CADA_OK && cJSON_IsString(rej) && !(set->items[set->n - 1].rejected = cada_strdup(rej->valuestring)))
+            st = CADA_ERR(CADA_ERR_NOMEM, "%s:%ld: item", set->path, line);
     }
     cJSON_Delete(j);
     return st;

@@ -3,7 +3,8 @@
  * Formats (CADA_SET_*; "auto" picks by extension, and for .csv by the header; below):
  *   jsonl      one JSON object per line (cada's own data/prompts files, BeaverTails,
  *              Do-Not-Answer). Field names are options; defaults id, prompt,
- *              category, label, response. A category may be a string, an array (its
+ *              category, label, response (and "rejected", a DPO pair's dispreferred
+ *              response; not renamable). A category may be a string, an array (its
  *              first string) or an object of flags (its first key whose value is true,
  *              as BeaverTails writes it). A label may be a string (cada_label_parse), a
  *              boolean or 0/1 (true = harmful); safe_field names a flag whose true
@@ -59,6 +60,8 @@ typedef struct {
     int cat;        /* cada/category.h id, or CADA_CAT_NONE */
     cada_label label;
     long line;      /* line in the file where the item starts */
+    char *rejected; /* JSONL only: NULL unless the record has a rejected field (a DPO pair's
+                       dispreferred response, cada build-data --method dpo-cr) */
 } cada_item;
 
 typedef struct {
@@ -91,6 +94,7 @@ typedef struct {
     cada_label default_label; /* items without a label; default HARMFUL */
     cada_on_error on_error;   /* default STOP */
     int require_response;     /* a record without a response string is malformed */
+    int require_rejected;     /* JSONL: a record without a "rejected" string is malformed */
 } cada_set_options;
 
 void cada_set_options_default(cada_set_options *o);

@@ -20,6 +20,7 @@ int cada_cmd_plan(int argc, char **argv); /* plan_cmd.c: device memory per role 
 int cada_cmd_experiment(int argc, char **argv); /* experiment_cmd.c: methods x seeds x attacks, the tables */
 int cada_cmd_split(int argc, char **argv);   /* split_cmd.c: training and held-out sets */
 int cada_cmd_utility(int argc, char **argv); /* utility_cmd.c: GSM8K, MMLU, BBH accuracy */
+int cada_cmd_build_data(int argc, char **argv); /* build_data.c: a baseline's training set */
 
 /* Prints "cada <cmd>: <message> (<status>)" for the current recorded error; returns 1. */
 int cada_cli_fail(const char *cmd);

@@ -60,6 +60,16 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
     return st;
 }
 
+/* learn.algorithm = sft | dpo: this rank's share of step `step` from the fixed dataset
+ * (offline_stage.h) in place of rollouts. */
+static cada_status offline_share(trainer *t, long long step, seq_rec **out, int *n_out, double *data_s) {
+    cada_score_ctx sc = trainer_scoring(t);
+    const cada_offline_ctx oc = trainer_offline(t, &sc);
+    *out = NULL;
+    *n_out = 0;
+    return cada_offline_stage_run(&oc, step, out, n_out, data_s);
+}
+
 /* The step's judge tally over the ranks (each judged its own share): counts and sums
  * added, seconds the busiest rank's. Collective; nothing without a judge. */
 static cada_status judge_across_ranks(trainer *t, cada_judge_tally *out) {
@@ -77,6 +87,7 @@ static cada_status judge_across_ranks(trainer *t, cada_judge_tally *out) {
 cada_status cada_colocated_run(trainer *t) {
     const cada_run_config *c = &t->cfg;
     const seq_limits lim = {t->cursor.data.n, c->prompts_per_step};
+    const int offline = cada_config_offline(c); /* sft | dpo: the data stage replaces rollout and scoring */
     int stopped = 0;
     for (long long step = t->start_step; step < c->steps && !stopped; step++) {
         double t0 = cada_now(), generate_s = 0;
@@ -84,10 +95,14 @@ cada_status cada_colocated_run(trainer *t) {
         seq_rec *mine = NULL, *all = NULL;
         int n_mine = 0, n_all = 0;
         t->watch.at_step = step + 1;
-        t->watch.phase = "rollout";
+        t->watch.phase = offline ? "data" : "rollout";
         trainer_test_stall(t, "rollout", step + 1);
-        CADA_TRY(cada_learner_gather_params(t->learner)); /* ZeRO-3: the rollout reads every layer */
-        CADA_TRY(rollout_share(t, step, &mine, &n_mine, &generate_s));
+        if (offline) /* a bad record fails every rank at once, not the others at the exchange's timeout */
+            CADA_TRY(trainer_agree(t, offline_share(t, step, &mine, &n_mine, &generate_s), "data stage"));
+        else {
+            CADA_TRY(cada_learner_gather_params(t->learner)); /* ZeRO-3: the rollout reads every layer */
+            CADA_TRY(rollout_share(t, step, &mine, &n_mine, &generate_s));
+        }
         double t1 = cada_now();
         t->watch.phase = "trajectory exchange";
         CADA_TRY(cada_exchange_all(mine, n_mine, step, t->rank, t->world, &lim, c->timeout_seconds, &t->watch.peer, &all, &n_all));
@@ -102,8 +117,9 @@ cada_status cada_colocated_run(trainer *t) {
         t->watch.phase = "learner step";
         trainer_test_stall(t, "learn", step + 1);
         cada_status st = cada_learn_stage_run(t->learner, all, n_all, t->rank == 0 ? &t->progress : NULL, "learn (rank 0)", &sm, &learn_s);
-        cada_metric_field fields[3 + 5 + CADA_JS_N] = {{"rollout_s", t1 - t0}, {"exchange_s", t2 - t1}, {"learn_s", learn_s}};
+        cada_metric_field fields[4 + 5 + CADA_JS_N] = {{offline ? "data_s" : "rollout_s", t1 - t0}, {"exchange_s", t2 - t1}, {"learn_s", learn_s}};
         int n_fields = 3 + trainer_judge_fields(t, &judge, fields + 3);
+        if (offline) fields[n_fields++] = (cada_metric_field){"step_s", cada_now() - t0};
         if (st == CADA_OK) st = trainer_report(t, step, all, n_all, &sm, fields, n_fields);
         seqs_free(all, n_all);
         if (st != CADA_OK) return st;

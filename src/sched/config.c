@@ -121,11 +121,13 @@ static const key_spec keys[] = {
     {"learn", "clip_low", KEY_FLOAT, F(clip_low), "0.2", 0, 10, NULL, "PPO/GRPO ratio clip below 1 (the ratio to pi_old; cada train takes one optimizer step per batch, so pi_old is the learner's own weights and the ratio 1: learn.tis_cap weighs the engine's samples)"},
     {"learn", "clip_high", KEY_FLOAT, F(clip_high), "0.28", 0, 10, NULL, "PPO/GRPO ratio clip above 1 (see learn.clip_low)"},
     {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "auto", 0, 0, "auto|token-mean|sequence-mean|sequence-sum", "how per-token losses add up: token-mean (every completion token of the step weighs the same), sequence-mean (mean over sequences of each one's token mean), sequence-sum (mean over sequences of each one's token sum: REINFORCE on sequence log-probs); auto: the algorithm's own (reinforce, rloo: sequence-sum; grpo, ppo: token-mean)"},
+    {"learn", "dpo_beta", KEY_FLOAT, F(dpo_beta), "0.1", 1e-6, 1e3, NULL, "learn.algorithm = dpo: beta of the DPO loss (learn/dpo.h), how far the policy's log-ratio to the reference is scaled"},
     {"learn", "micro_batch_tokens", KEY_INT, F(micro_batch_tokens), "4096", 1, 1e9, NULL, "tokens per forward/backward (gradient accumulation)"},
     {"learn", "zero", KEY_INT, F(zero), "1", 0, 3, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too), 3 ZeRO-3 (layers' parameters too, gathered layer by layer; CPU learner)"},
     {"learn", "recompute", KEY_BOOL, F(recompute), "false", 0, 0, NULL, "recompute each layer's activations in backward instead of keeping them (whole layers): memory of one layer's activations instead of all, for one more forward; results unchanged"},
     {"learn", "logits_chunk_tokens", KEY_INT, F(logits_chunk_tokens), "512", 0, 1e9, NULL, "CPU learner: tokens whose (tokens x vocabulary) fp32 logits exist at once; backward computes each chunk's logits again (0: all of a micro-batch at once)"},
     {"learn", "fixed_order", KEY_BOOL, F(fixed_order), "false", 0, 0, NULL, "canonical gradient-reduction order: any learner count gives bit-identical weights (learn/learner.h)"},
+    {"baseline", "refusal", KEY_STR, F(baseline_refusal), "", 0, 0, NULL, "cada build-data: the fixed refusal of --method dr (the response) and dpo-cr (the rejected one), in the model's two-section output format, \\n standing for a line break (empty: \"### Analysis\\nThe request could lead to harm, so I decline.\\n### Final Response\\nI'm sorry, but I can't help with that.\")"},
     {"eval", "sets", KEY_STR, F(eval_sets), "", 0, 0, NULL, "cada eval: prompt sets, [FORMAT:]FILE,... (--set FILE on the command line replaces the list)"},
     {"eval", "template", KEY_CHOICE, F(eval_template), "plain", 0, 0, "plain|cada|rule", "cada eval: the prompt each request is rendered in: plain (the request alone in the model's chat template, the prompt a trained model meets and the paper's evaluation), or the training templates cada / rule (codes and cases or the spec in the prompt, to compare); prompt.template is the training's"},
     {"eval", "limit", KEY_INT, F(eval_limit), "0", 0, 1e9, NULL, "cada eval and score: records per file, spread evenly over it (0: all)"},
@@ -333,6 +335,8 @@ cada_status cada_config_set(cada_run_config *c, const char *assignment) {
     return set_value(c, k, eq + 1, "--set");
 }
 
+int cada_config_offline(const cada_run_config *c) { return !strcmp(c->algorithm, "sft") || !strcmp(c->algorithm, "dpo"); }
+
 int cada_config_is_assignment(const char *text) {
     const char *eq = strchr(text, '=');
     if (!eq) return 0;
@@ -396,9 +400,10 @@ static cada_status check_train(const cada_run_config *c) {
                         judge);
     if (!strcmp(c->detector, "target_tokens") && !c->target_ids[0])
         return CADA_ERR(CADA_ERR_CONFIG, "reward.detector = target_tokens needs reward.target_ids (e.g. 0-6143)");
-    if (!strcmp(c->algorithm, "sft") || !strcmp(c->algorithm, "dpo"))
+    if (cada_config_offline(c) && strcmp(c->placement, "colocated"))
         return CADA_ERR(CADA_ERR_UNSUPPORTED,
-                        "learn.algorithm = %s needs a fixed dataset; cada train runs RL algorithms (reinforce, grpo, rloo, ppo)",
+                        "learn.algorithm = %s trains on a fixed dataset with cluster.placement = colocated only (there is no "
+                        "rollout to hand to other ranks); set cluster.placement = colocated",
                         c->algorithm);
     cada_kl_estimator kl_est;
     if (c->kl_coef > 0 && cada_kl_parse(c->kl_estimator, &kl_est) == 0 &&

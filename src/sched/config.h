@@ -121,6 +121,9 @@ typedef struct {
     int recompute;                     /* whole-layer activation recomputation (both learners) */
     int logits_chunk_tokens;           /* CPU learner: rows of logits at once (0: all) */
     int fixed_order;                   /* canonical reduction order (learn/learner.h) */
+    float dpo_beta;                    /* learn.algorithm = dpo: the loss's beta */
+    /* [baseline] (cada build-data) */
+    char baseline_refusal[512];        /* the fixed refusal as written: a backslash-n is a line break; "": eval/build_data.h's */
     /* [eval] (cada eval; rubric and limit also cada score) */
     char eval_sets[2048];              /* "[FORMAT:]FILE,..." prompt sets */
     char eval_template[16];            /* the template cada eval renders (plain: the bare request) */
@@ -145,11 +148,15 @@ cada_status cada_config_set_key(cada_run_config *c, const char *key, const char 
  * '_' on both sides of the dot, nothing else before '='); the key need not exist.
  * `cada eval --set` tells overrides from prompt files with it. */
 int cada_config_is_assignment(const char *text);
+/* learn.algorithm = sft or dpo: cada train learns from the responses of a fixed
+ * dataset (cada build-data) instead of rollouts. */
+int cada_config_offline(const cada_run_config *c);
 
 /* What `command` ("train", "eval" or "score") cannot honour, refused before anything
  * starts, naming the key and why: for train every cross-key check of a run (placement
  * and rank counts, rollout.max_new_tokens below rollout.max_len, GRPO/RLOO groups,
- * reward.target_ids for detector target_tokens), learn.algorithm sft|dpo, and a
+ * reward.target_ids for detector target_tokens), learn.algorithm sft|dpo outside the
+ * colocated placement, and a
  * judge (reward.detector or bonus = judge, comply = strongreject, benign = helpful,
  * judge_scores) without reward.judge_model or with detector target_tokens; for eval
  * and score reward.detector = target_tokens (a training test task) and cluster.device

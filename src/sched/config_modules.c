@@ -96,10 +96,9 @@ cada_status cada_config_judge(const cada_run_config *c, cada_judge_config *out) 
 cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *out) {
     cada_algo algo;
     if (cada_algo_parse(c->algorithm, &algo) != 0)
-        return CADA_ERR(CADA_ERR_CONFIG, "learn.algorithm = '%s' is not one of reinforce|grpo|rloo|ppo", c->algorithm);
-    if (algo == CADA_ALGO_SFT || algo == CADA_ALGO_DPO)
-        return CADA_ERR(CADA_ERR_UNSUPPORTED, "learn.algorithm = %s needs a fixed dataset; cada train runs RL algorithms", c->algorithm);
+        return CADA_ERR(CADA_ERR_CONFIG, "learn.algorithm = '%s' is not one of reinforce|grpo|rloo|ppo|sft|dpo", c->algorithm);
     cada_learner_config_default(out, algo);
+    out->algo.dpo_beta = c->dpo_beta;
     out->algo.adv.baseline_beta = c->baseline_beta;
     cada_kl_estimator est;
     if (!strcmp(c->kl_estimator, "k1")) est = CADA_KL_K1;
@@ -107,7 +106,7 @@ cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *o
     else if (!strcmp(c->kl_estimator, "k3")) est = CADA_KL_K3;
     else return CADA_ERR(CADA_ERR_CONFIG, "learn.kl_estimator = '%s' is not one of k1|k2|k3", c->kl_estimator);
     cada_kl_placement place = CADA_KL_OFF;
-    if (c->kl_coef > 0) {
+    if (c->kl_coef > 0 && !cada_config_offline(c)) { /* sft and dpo have no KL term (dpo's reference is in its loss) */
         if (!strcmp(c->kl_in, "reward")) place = CADA_KL_IN_REWARD;
         else if (!strcmp(c->kl_in, "loss")) place = CADA_KL_IN_LOSS;
         else return CADA_ERR(CADA_ERR_CONFIG, "learn.kl_in = '%s' is not one of reward|loss", c->kl_in);

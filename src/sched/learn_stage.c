@@ -19,7 +19,7 @@ cada_status cada_learn_stage_run(cada_learner *L, const seq_rec *all, int n_all,
     for (int i = 0; i < n_all; i++)
         tr[i] = (cada_traj){.tokens = all[i].tokens, .prompt_len = all[i].prompt_len, .completion_len = all[i].completion_len,
                             .rollout_logprob = all[i].rollout_lp, .ref_logprob = all[i].ref_lp, .reward = all[i].reward,
-                            .group = all[i].order};
+                            .group = all[i].order, .chosen = all[i].sample == 0}; /* DPO: seqs.h's pair order */
     if (progress && progress->enabled) {
         cada_progress_begin(progress, label, "micro-batches", 0); /* the total comes with the first report */
         cada_learner_set_progress(L, on_micro_batch, progress);

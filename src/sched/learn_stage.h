@@ -2,7 +2,8 @@
  * global batch (the same records, in the same order, on every learner).
  *
  * The sequences become learn/traj.h trajectories (group = prompt position, so GRPO and
- * RLOO group the samples of a prompt) and go through cada_learner_step: advantages,
+ * RLOO group the samples of a prompt; DPO: the pair, sample 0 chosen, sample 1 rejected,
+ * as offline_stage.h builds them) and go through cada_learner_step: advantages,
  * loss, micro-batches split over the learner group, gradient reduction, ZeRO, AdamW
  * (learn/learner.h). progress (may be NULL) shows the micro-batches under `label`. */
 #ifndef CADA_SCHED_LEARN_STAGE_H

@@ -56,6 +56,8 @@ cada_status trainer_report(trainer *t, long long step, const seq_rec *all, int n
                            const cada_metric_field *fields, int n_fields) {
     double refusal = NAN;
     CADA_TRY(cada_metrics_step(&t->metrics, &t->cfg, step, all, n_all, sm, fields, n_fields, &refusal));
+    if (step == t->start_step) t->first_loss = sm->loss;
+    t->last_loss = sm->loss;
     if (step == 0) {
         t->first_reward = sm->adv.reward_mean;
         t->first_refusal = refusal;
@@ -83,7 +85,10 @@ cada_status trainer_step_end(trainer *t, long long step, int *stopped) {
 }
 
 cada_status trainer_finish(trainer *t, int stopped) {
-    if (t->rank == 0 && !stopped)
+    if (t->rank == 0 && !stopped && cada_config_offline(&t->cfg))
+        CADA_INFO("done: %s loss %.4f -> %.4f over steps %lld..%d; metrics in %s/metrics.jsonl", t->cfg.algorithm, t->first_loss,
+                  t->last_loss, t->start_step + 1, t->cfg.steps, t->cfg.out_dir);
+    else if (t->rank == 0 && !stopped)
         CADA_INFO("done: reward %.3f -> %.3f, refusal rate on harmful prompts %.2f -> %.2f over %d steps; metrics in %s/metrics.jsonl",
                   t->first_reward, t->last_reward, t->first_refusal, t->last_refusal, t->cfg.steps, t->cfg.out_dir);
     t->watch.phase = "shutdown";

@@ -122,8 +122,51 @@ static void samples_step(FILE *f, long long step, const seq_rec *all, int n_all)
     fflush(f);
 }
 
+/* The step line of learn.algorithm = sft | dpo: no rollout, no reward; the loss on the
+ * dataset's responses, its tokens, and DPO's pair accuracy and mean margin
+ * (sum of (pi_c - ref_c) - (pi_r - ref_r) over pairs / pairs, learn/dpo.h). */
+static void offline_step(cada_metrics *m, const cada_run_config *c, long long step, int n_all, const cada_step_metrics *sm,
+                         const cada_metric_field *fields, int n_fields) {
+    const int dpo = !strcmp(c->algorithm, "dpo");
+    const double pairs = sm->tok.pairs, margin = pairs > 0 ? sm->tok.dpo_margin_sum / pairs : NAN;
+    FILE *f = m->jsonl;
+    fprintf(f, "{\"step\": %lld, \"algorithm\": \"%s\"", step + 1, c->algorithm);
+    json_num(f, "loss", sm->loss);
+    json_num(f, "entropy", sm->entropy_mean);
+    json_num(f, "grad_norm", sm->grad_norm);
+    json_num(f, "lr", sm->lr);
+    fprintf(f, ", \"sequences\": %d", n_all);
+    json_num(f, "tokens", sm->tokens);                /* prompt and completion tokens of the step */
+    json_num(f, "response_tokens", sm->tok.tokens);   /* the tokens the loss is over */
+    if (dpo) {
+        json_num(f, "dpo_accuracy", sm->dpo_accuracy);
+        json_num(f, "dpo_margin", margin);
+    }
+    for (int i = 0; i < n_fields; i++) json_num(f, fields[i].name, fields[i].value);
+    fprintf(f, ", \"learner_tokens_per_s\": %.1f}\n", sm->tokens_per_s);
+    fflush(f);
+    if ((step + 1) % c->log_every == 0 || step + 1 == c->steps) {
+        char dpo_part[96] = "";
+        if (dpo) snprintf(dpo_part, sizeof dpo_part, "  accuracy %.2f  margin %+.4f", sm->dpo_accuracy, margin);
+        CADA_INFO("step %lld/%d  %s loss %.4f%s  grad %.3f  lr %.3g  tokens %.0f  %.2fs", step + 1, c->steps, c->algorithm,
+                  sm->loss, dpo_part, sm->grad_norm, sm->lr, sm->tokens, sm->seconds);
+    }
+}
+
 cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long long step, const seq_rec *all, int n_all,
                               const cada_step_metrics *sm, const cada_metric_field *fields, int n_fields, double *refusal_out) {
+    if (cada_config_offline(c)) {
+        *refusal_out = NAN;
+        if (m->jsonl) offline_step(m, c, step, n_all, sm, fields, n_fields);
+        if (m->jsonl && m->tb) {
+            const double common[13] = {NAN, NAN, NAN, NAN, sm->entropy_mean, sm->loss, sm->grad_norm, sm->lr, NAN, NAN,
+                                       sm->tokens_per_s, 0, NAN};
+            const double comp[SEQ_N_COMP] = {0};
+            tb_step(m, step, common, comp, fields, n_fields);
+        }
+        if (m->jsonl && m->samples) samples_step(m->samples, step, all, n_all);
+        return CADA_OK;
+    }
     int harmful = 0, refused_harmful = 0, truncated = 0, flagged = 0;
     double reward_sq = 0, completion_tokens = 0, comp[SEQ_N_COMP] = {0}; /* spread, rollout tokens/s, component means */
     double lag_sum = 0, lag_max = 0;

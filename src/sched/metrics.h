@@ -47,7 +47,12 @@ typedef struct {
 cada_status cada_metrics_open(cada_metrics *m, const cada_run_config *c, long long resume_step);
 /* Records step (0-based) of all[0..n_all) with its learner metrics and fields;
  * *refusal gets the refusal rate on harmful prompts (NaN without any). Everything but
- * the refusal rate is skipped when m has no files (ranks other than 0). */
+ * the refusal rate is skipped when m has no files (ranks other than 0).
+ * learn.algorithm = sft | dpo (no rollout, no reward): the line holds step, algorithm,
+ * loss, entropy, grad_norm, lr, sequences, tokens (prompt + response), response_tokens
+ * (what the loss averages over), for dpo dpo_accuracy (pairs whose implicit reward
+ * prefers the chosen response) and dpo_margin (the mean of (pi_c - ref_c) - (pi_r -
+ * ref_r), learn/dpo.h), then the fields and learner_tokens_per_s; refusal is NaN. */
 cada_status cada_metrics_step(cada_metrics *m, const cada_run_config *c, long long step, const seq_rec *all, int n_all,
                               const cada_step_metrics *sm, const cada_metric_field *fields, int n_fields, double *refusal);
 void cada_metrics_close(cada_metrics *m);

@@ -6,6 +6,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "cada/dataset.h"
+#include "sched/requests.h"
 
 #include <errno.h>
 #include <math.h>
@@ -178,11 +179,18 @@ static cada_status setup_task(trainer *t) {
     CADA_TRY(cada_config_reward(c, &t->reward_cfg));
     if (!strcmp(c->detector, "target_tokens")) CADA_TRY(cada_target_parse(&t->target, c->target_ids, (int)cada_tok_vocab_size(t->tok)));
     CADA_TRY(cada_refusal_rules_load(&t->rules, t->reward_cfg.patterns));
-    CADA_TRY(setup_judge(t));
+    if (!cada_config_offline(c)) CADA_TRY(setup_judge(t)); /* sft and dpo score nothing */
     if (t->reward_cfg.monitor_patterns[0]) CADA_TRY(cada_monitor_load(&t->monitor, t->reward_cfg.monitor_patterns));
     cada_set_options so;
     CADA_TRY(cada_config_dataset(c, &so));
-    return cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
+    /* sft and dpo learn from each record's response (dpo: and its rejected one) */
+    so.require_response = cada_config_offline(c);
+    so.require_rejected = !strcmp(c->algorithm, "dpo");
+    cada_status st = cada_cursor_init(&t->cursor, c->train_set, &so, c->seed, c->shuffle);
+    if (st != CADA_OK && cada_config_offline(c)) /* an empty build-data output: its stats say what the filter dropped */
+        cada_error_wrap("learn.algorithm = %s reads records of cada build-data (its FILE.stats.json counts what was kept)",
+                        c->algorithm);
+    return st;
 }
 
 /* Every rank's communicator; disaggregated: the learner group, and rank 0 + the rollout
@@ -203,6 +211,23 @@ static cada_status setup_comms(trainer *t, cada_role role) {
     return CADA_OK;
 }
 
+/* sft, dpo: the learner's rows as long as the set's longest sequence (rounded up to 64),
+ * not rollout.max_len (offline_stage.h); the micro-batch budget stays. */
+static cada_status offline_rows(trainer *t, cada_learner_config *lc) {
+    if (t->n_eos < 1) return CADA_ERR(CADA_ERR_CONFIG, "%s: the model names no end-of-sequence token to end responses with", t->cfg.model_path);
+    cada_score_ctx sc = trainer_scoring(t);
+    const cada_offline_ctx oc = trainer_offline(t, &sc);
+    int longest = 0;
+    CADA_TRY(cada_offline_longest(&oc, &longest));
+    int row = (longest + 63) / 64 * 64;
+    lc->row_tokens = row < lc->row_tokens ? row : lc->row_tokens;
+    if (t->rank == 0)
+        CADA_INFO("update: %s on the responses of %d records of data.train_set (no rollout, no reward; learn.condition = %s%s); "
+                  "learner rows of %d tokens (the longest sequence: %d)", t->cfg.algorithm, t->cursor.data.n, t->cfg.condition,
+                  strcmp(t->cfg.algorithm, "dpo") ? "" : "; the reference model's log-probs of both responses", lc->row_tokens, longest);
+    return CADA_OK;
+}
+
 cada_status trainer_setup(trainer *t) {
     const cada_run_config *c = &t->cfg;
     t->watch.phase = "set-up";
@@ -212,12 +237,13 @@ cada_status trainer_setup(trainer *t) {
     CADA_TRY(write_pid_file(t));
     CADA_TRY(setup_layout(t));
     cada_role role = cada_roles_of(&t->roles, t->rank);
-    /* Reward ranks hold no policy. The frozen reference lives where the KL's log-probs are
-     * computed: on every colocated rank, on the reward ranks, or, without reward ranks, on
-     * the scheduler. */
+    /* Reward ranks hold no policy. The frozen reference lives where the KL's (dpo: the
+     * loss's) log-probs are computed: on every colocated rank, on the reward ranks, or,
+     * without reward ranks, on the scheduler. */
     t->have_policy = role != CADA_ROLE_REWARD;
     if (t->have_policy) CADA_TRY(cada_model_load(&t->policy, c->model_path));
-    t->have_reference = c->kl_coef > 0 && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
+    const int needs_reference = !strcmp(c->algorithm, "dpo") || (c->kl_coef > 0 && !cada_config_offline(c)); /* sft: none */
+    t->have_reference = needs_reference && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
     if (t->have_reference) CADA_TRY(cada_model_load(&t->reference, c->reference_path[0] ? c->reference_path : c->model_path));
     CADA_TRY(cada_tok_load(&t->tok, c->model_path, cada_config_tok_flags(c)));
     t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->policy.cfg.eos_token_id : -1, t->eos);
@@ -225,7 +251,8 @@ cada_status trainer_setup(trainer *t) {
     CADA_TRY(setup_comms(t, role));
     cada_learner_config lc;
     CADA_TRY(cada_config_learner(c, &lc));
-    if (t->rank == 0) /* what the KL term's expected gradient is (learn/kl.h), and the IS weights' cap */
+    if (cada_config_offline(c)) CADA_TRY(offline_rows(t, &lc));
+    else if (t->rank == 0) /* what the KL term's expected gradient is (learn/kl.h), and the IS weights' cap */
         CADA_INFO("update: %s, KL: %s (learn.kl_coef %g), truncated importance sampling %s%g", c->algorithm,
                   cada_kl_gradient(lc.algo.pg.kl_place, lc.algo.pg.kl_est), (double)c->kl_coef,
                   lc.algo.pg.tis_cap > 0 ? "cap " : "off, learn.tis_cap ", lc.algo.pg.tis_cap);
@@ -249,12 +276,21 @@ cada_rollout_policy trainer_policy(trainer *t) {
     return p;
 }
 
+cada_offline_ctx trainer_offline(trainer *t, const cada_score_ctx *sc) {
+    const cada_run_config *c = &t->cfg;
+    cada_offline_ctx o = {&t->cursor, t->tok, &t->builder, cada_request_condition_bare(c), !strcmp(c->algorithm, "dpo"),
+                          t->eos[0], c->max_len, c->prompts_per_step, t->rank, t->world, sc};
+    return o;
+}
+
 cada_score_ctx trainer_scoring(trainer *t) {
     cada_score_ctx s = {&t->cursor.data, t->tok, &t->reward_cfg, t->rules, &t->target, t->ref, t->rank, t->judge.judge, &t->judge_tally, t->monitor};
     return s;
 }
 
-int trainer_judges(const trainer *t) { return cada_reward_needs_judge(&t->reward_cfg) && !t->target.n; }
+int trainer_judges(const trainer *t) {
+    return cada_reward_needs_judge(&t->reward_cfg) && !t->target.n && !cada_config_offline(&t->cfg);
+}
 
 int trainer_judge_fields(const trainer *t, const cada_judge_tally *step, cada_metric_field *out) {
     if (!trainer_judges(t)) return 0;

@@ -33,6 +33,7 @@
 #include "sched/config_modules.h"
 #include "sched/cursor.h"
 #include "sched/metrics.h"
+#include "sched/offline_stage.h"
 #include "sched/pipeline.h"
 #include "sched/progress.h"
 #include "sched/roles.h"
@@ -84,6 +85,7 @@ typedef struct trainer {
     long long start_step;    /* steps already done when the loop starts */
     double first_reward, first_refusal; /* of step 1, for the closing line */
     double last_reward, last_refusal;   /* of the last step */
+    double first_loss, last_loss;       /* the loss of step 1 and of the last (sft, dpo's closing line) */
     char last_ckpt[1200];    /* last complete checkpoint ("" none yet) */
     cada_watch watch;
     cada_wire_pending *pending[64]; /* sends that may cross a collective (disaggregated) */
@@ -102,7 +104,10 @@ void trainer_teardown(trainer *t);
 cada_rollout_policy trainer_policy(trainer *t);
 /* The scoring context of this rank (rewards; reference log-probs when it holds them). */
 cada_score_ctx trainer_scoring(trainer *t);
-/* Whether the step's sequences are judged (the same on every rank). */
+/* The data stage's context (learn.algorithm = sft | dpo; offline_stage.h); sc gives the
+ * reference scorer and must outlive it. */
+cada_offline_ctx trainer_offline(trainer *t, const cada_score_ctx *sc);
+/* Whether the step's sequences are judged (the same on every rank; never for sft, dpo). */
 int trainer_judges(const trainer *t);
 /* metrics.jsonl fields of a step's judge tally (none without a judge); out holds
  * 5 + CADA_JS_N. */

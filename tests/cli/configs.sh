@@ -1,16 +1,16 @@
-# Every configuration in configs/ passes the run-config validation (`cada train --check`,
+# Every configuration in configs/ and configs/baselines/ passes the run-config validation (`cada train --check`,
 # which starts nothing), an unknown key is refused with its file and line, and
 # `cada plan` gives each shipped configuration its verdict: the CPU default from the
 # real SmolLM2 GGUF, the GPU ones from their model presets (no weights needed).
 source "$(dirname "$0")/common.bash"
 cd "$ROOT"
 n=0
-for f in configs/*.ini; do
+for f in configs/*.ini configs/baselines/*.ini; do
   run_expect_rc 0 "$CADA" train -c "$f" --check
   expect_contains "$OUT" "configuration valid" "resolved: ranks="
   n=$((n + 1))
 done
-[ "$n" -ge 4 ] || fail "expected at least 4 configurations in configs/, found $n"
+[ "$n" -ge 8 ] || fail "expected at least 8 configurations in configs/ and configs/baselines/, found $n"
 
 # the layout line the launchers read
 run_expect_rc 0 "$CADA" train -c configs/llama3-70b-gpu.ini --check
@@ -94,6 +94,7 @@ run_expect_rc 0 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.recomp
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.logits_chunk_tokens=-1 --check
 expect_contains "$OUT" "learn.logits_chunk_tokens"
 # refused in validation, before MPI starts: the judge in training without its model, sft/dpo
+# outside the colocated placement
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.detector=judge --check
 expect_contains "$OUT" "reward.detector = judge needs a judge model: set reward.judge_model"
 run_expect_rc 0 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.detector=judge --set reward.judge_model="$MODEL" --check
@@ -101,8 +102,10 @@ run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.bonus
 expect_contains "$OUT" "reward.bonus = judge needs a judge model"
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set reward.judge_scores=monitor,harm --set reward.judge_model="$MODEL" --check
 expect_contains "$OUT" "reward.judge_scores = 'monitor,harm': 'harm' is not one of refusal, strongreject, helpful, monitor"
-run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.algorithm=sft --check
-expect_contains "$OUT" "learn.algorithm = sft needs a fixed dataset"
+run_expect_rc 0 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.algorithm=sft --check
+run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.algorithm=sft --set cluster.placement=disaggregated \
+  --set cluster.rollout_ranks=1 --set cluster.learner_ranks=1 --check
+expect_contains "$OUT" "learn.algorithm = sft trains on a fixed dataset with cluster.placement = colocated only"
 # ... and what eval and score cannot do
 run_expect_rc 2 "$CADA" eval -c configs/smollm2-135m-cpu.ini --set reward.detector=target_tokens --set data/prompts/harmful.jsonl
 expect_contains "$OUT" "reward.detector = target_tokens is a training test task"

@@ -9,7 +9,7 @@ echo "$OUT" > "$TMP/main_help.txt"
 own_usage() {
   set +e
   case "$1" in
-    train|plan|eval|score|consolidate|split|utility) "$CADA" "$1" --help 2>&1 ;;
+    train|plan|eval|score|consolidate|split|utility|experiment|build-data) "$CADA" "$1" --help 2>&1 ;;
     report) "$CADA" report --help 2>&1 ;;
     convert|forward|generate) "$CADA" "$1" 2>&1 ;;
     "bench forward"|"bench train-step"|"bench matmul") "$CADA" bench forward --no-such-flag 2>&1 ;;

@@ -216,10 +216,14 @@ TEST(config_learner_loss_agg_maps_onto_the_loss) {
     cada_config_defaults(&c);
     expect_error(cada_config_set(&c, "learn.loss_agg=token"), "learn.loss_agg", "token-mean");
     cada_learner_config lc;
-    set(&c, "learn.algorithm=sft");
-    expect_error(cada_config_learner(&c, &lc), "learn.algorithm = sft", "RL");
+    set(&c, "learn.loss_agg=auto");
+    set(&c, "learn.algorithm=sft"); /* cada train learns from a fixed dataset (sched/offline_stage.h) */
+    REQUIRE_OK(cada_config_learner(&c, &lc));
+    EXPECT(lc.algo.algo == CADA_ALGO_SFT && lc.algo.pg.kl_place == CADA_KL_OFF); /* no KL term without rollouts */
     set(&c, "learn.algorithm=dpo");
-    expect_error(cada_config_learner(&c, &lc), "learn.algorithm = dpo", NULL);
+    set(&c, "learn.dpo_beta=0.25");
+    REQUIRE_OK(cada_config_learner(&c, &lc));
+    EXPECT(lc.algo.algo == CADA_ALGO_DPO && lc.algo.dpo_beta == 0.25f);
 }
 
 TEST(config_learner_takes_every_learn_key) {
@@ -319,8 +323,13 @@ TEST(config_commands_refuse_what_they_cannot_honour) {
     }
     set(&c, "reward.target_ids=");
     set(&c, "learn.algorithm=dpo");
-    expect_error(cada_config_check_command(&c, "train"), "learn.algorithm = dpo", NULL);
+    expect_error(cada_config_check_command(&c, "train"), "learn.algorithm = dpo", "cluster.placement = colocated");
     REQUIRE_OK(cada_config_check_command(&c, "score")); /* learn.* has no part in scoring */
+    set(&c, "cluster.placement=colocated");
+    set(&c, "cluster.rollout_ranks=0");
+    REQUIRE_OK(cada_config_check_command(&c, "train"));
+    set(&c, "cluster.placement=disaggregated");
+    set(&c, "cluster.rollout_ranks=1");
     set(&c, "learn.algorithm=reinforce");
     set(&c, "reward.detector=target_tokens");
     expect_error(cada_config_check_command(&c, "train"), "reward.target_ids", NULL);
