@@ -27,6 +27,7 @@
 
 #include "cada/dataset.h"
 #include "cada/prompt.h"
+#include "eval/attack.h"
 #include "eval/metrics.h"
 #include "reward/reward.h"
 
@@ -56,6 +57,7 @@ typedef struct {
     const char *out_dir;
     const char *config_ini;       /* written as out_dir/config.ini; NULL: none */
     int progress;                 /* progress lines on stderr */
+    cada_attack_config attack;    /* eval.attack and its settings (kind NONE: no attack) */
 } cada_eval_config;
 
 void cada_eval_config_default(cada_eval_config *c);
