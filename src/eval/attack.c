@@ -477,8 +477,8 @@ typedef struct {
 } pair_run;
 
 /* Scores of a target round: the judge's rubric when there is a judge, else the detector. */
-static cada_status pair_scores(const pair_run *p, const int *goal_of, const cada_eval_gen *gens, const int *refused,
-                               int m, int *score) {
+static cada_status pair_scores(const pair_run *p, const int *goal_of, const cada_eval_gen *gens,
+                               const cada_prompt_choice *choices, const int *refused, int m, int *score) {
     if (!p->c->judge) {
         for (int k = 0; k < m; k++) score[k] = cada_attack_pair_score(refused[k], NULL);
         return CADA_OK;
@@ -492,7 +492,9 @@ static cada_status pair_scores(const pair_run *p, const int *goal_of, const cada
         cada_parse_completion(gens[k].text, gens[k].text_len, &pp);
         if (!(finals[k] = cada_strndup(pp.final, pp.final_len))) st = CADA_ERR_NOMEM;
         const cada_attack_goal *g = &p->goals[goal_of[k]];
-        items[k] = (cada_judge_item){g->request, finals[k], NULL, g->hint};
+        /* the category the evaluation's rubric uses for the kept reply (eval.c), so the
+         * kept attempt's score is the rubric the report shows */
+        items[k] = (cada_judge_item){g->request, finals[k], NULL, choices[k].category};
     }
     if (st == CADA_OK) st = cada_judge_rubric(p->c->judge, items, m, rub, NULL);
     for (int k = 0; k < m && st == CADA_OK; k++) score[k] = cada_attack_pair_score(refused[k], &rub[k]);
@@ -533,7 +535,7 @@ static cada_status pair_iteration(pair_run *p, int it, const int *goal_of, const
         samples[k] = (uint32_t)(it * p->S + stream[k]);
     }
     if (st == CADA_OK) st = target_round(c, p->goals, goal_of, prompts, samples, m, gens, choices, refused, tot);
-    if (st == CADA_OK) st = pair_scores(p, goal_of, gens, refused, m, score);
+    if (st == CADA_OK) st = pair_scores(p, goal_of, gens, choices, refused, m, score);
     /* the attacker's history: its reply, then the feedback on the attempt */
     for (int k = 0; k < m && st == CADA_OK; k++) {
         pair_stream *s = &p->streams[goal_of[k] * p->S + stream[k]];
