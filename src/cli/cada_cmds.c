@@ -315,6 +315,11 @@ static void print_summary(const cada_eval_report *r, const char *out_dir) {
         if (c->benign_n) printf("  benign %4ld  non-refusal %5.1f%%", c->benign_n, 100 * cada_eval_non_refusal(c));
         printf("  well-formed %ld/%ld\n", c->parse.well_formed, c->parse.n);
     }
+    const cada_eval_attack_summary *x = &r->attack;
+    if (x->attacked)
+        printf("  attack %s: %ld/%ld harmful prompts jailbroken (ASR %.1f%%), %ld attacker and %ld target queries\n",
+               x->name, x->jailbroken, x->attacked, 100.0 * (double)x->jailbroken / (double)x->attacked,
+               x->attacker_queries, x->target_queries);
     printf("reports: %s/report.json, report.md, report.svg, generations.jsonl\n", out_dir);
 }
 

@@ -102,6 +102,7 @@ PY
 # static templates: the first 3 of the shipped file on each harmful prompt
 run_expect_rc 0 "$CADA" eval "${common[@]}" --attack template --jailbreak-limit 3 --out "$TMP/tpl"
 check "$TMP/tpl" template 3 3 || fail "template: report and generations disagree"
+expect_contains "$OUT" "attack template:" "harmful prompts jailbroken" "0 attacker and 6 target queries"
 python3 - "$TMP/tpl" <<'PY' || fail "template: wrong counts"
 import json, sys
 ids = [json.loads(l)["id"] for l in open("data/attacks/jailbreaks.jsonl")][:3]
