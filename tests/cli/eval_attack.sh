@@ -99,6 +99,10 @@ for l in open(sys.argv[1] + "/generations.jsonl"):
         assert w["score"] == 10 and x["queries"]["target"] == 2 * (w["iteration"] + 1), x
 PY
 
+# the run's config.ini reads back to the same attack
+run_expect_rc 0 "$CADA" eval -c "$TMP/pair/config.ini" --check
+expect_contains "$OUT" "attack = pair" "pair_streams = 2" "pair_iterations = 2" "attacker_max_tokens = 16"
+
 # static templates: the first 3 of the shipped file on each harmful prompt
 run_expect_rc 0 "$CADA" eval "${common[@]}" --attack template --jailbreak-limit 3 --out "$TMP/tpl"
 check "$TMP/tpl" template 3 3 || fail "template: report and generations disagree"
