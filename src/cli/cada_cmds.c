@@ -37,6 +37,13 @@ static const char eval_usage[] =
     "    --temperature T       eval.temperature (0)       --top-p P      eval.top_p (1)\n"
     "    --seed S              run.seed (case choice and sampling)\n"
     "    --out DIR             eval.out_dir (runs/eval)   --on-error stop|skip  data.on_error\n"
+    "    --attack none|template|pap|pair  eval.attack: jailbreak attack on the harmful prompts (none)\n"
+    "    --attacker-model PATH eval.attacker_model (pap, pair; default: the evaluated model)\n"
+    "    --attacker-max-tokens N  eval.attacker_max_tokens (256)\n"
+    "    --attacker-temperature T eval.attacker_temperature (1)\n"
+    "    --jailbreaks FILE     eval.jailbreaks (template; data/attacks/jailbreaks.jsonl)\n"
+    "    --jailbreak-limit N   eval.jailbreak_limit (templates per prompt, 0 = all)\n"
+    "    --pair-streams N      eval.pair_streams (3)      --pair-iterations N  eval.pair_iterations (3)\n"
     "    --field KEY=NAME      data.KEY_field: the JSONL key / CSV column of KEY (id, prompt, category,\n"
     "                          label, response, safe)\n"
     "  --check                 validate the configuration, print it resolved; run nothing\n"
@@ -105,6 +112,14 @@ static const opt_spec eval_opts[] = {
     {"--seed", OPT_KEY, "run.seed"},
     {"--out", OPT_KEY, "eval.out_dir"},
     {"--on-error", OPT_KEY, "data.on_error"},
+    {"--attack", OPT_KEY, "eval.attack"},
+    {"--attacker-model", OPT_KEY, "eval.attacker_model"},
+    {"--attacker-max-tokens", OPT_KEY, "eval.attacker_max_tokens"},
+    {"--attacker-temperature", OPT_KEY, "eval.attacker_temperature"},
+    {"--jailbreaks", OPT_KEY, "eval.jailbreaks"},
+    {"--jailbreak-limit", OPT_KEY, "eval.jailbreak_limit"},
+    {"--pair-streams", OPT_KEY, "eval.pair_streams"},
+    {"--pair-iterations", OPT_KEY, "eval.pair_iterations"},
     {"--field", OPT_FIELD, NULL},
     {"--quiet", OPT_QUIET, NULL},
     {"--check", OPT_CHECK, NULL},
@@ -300,6 +315,11 @@ static void print_summary(const cada_eval_report *r, const char *out_dir) {
         if (c->benign_n) printf("  benign %4ld  non-refusal %5.1f%%", c->benign_n, 100 * cada_eval_non_refusal(c));
         printf("  well-formed %ld/%ld\n", c->parse.well_formed, c->parse.n);
     }
+    const cada_eval_attack_summary *x = &r->attack;
+    if (x->attacked)
+        printf("  attack %s: %ld/%ld harmful prompts jailbroken (ASR %.1f%%), %ld attacker and %ld target queries\n",
+               x->name, x->jailbroken, x->attacked, 100.0 * (double)x->jailbroken / (double)x->attacked,
+               x->attacker_queries, x->target_queries);
     printf("reports: %s/report.json, report.md, report.svg, generations.jsonl\n", out_dir);
 }
 
@@ -348,6 +368,20 @@ int cada_cmd_eval(int argc, char **argv) {
     c.tok_flags = cada_config_tok_flags(rcfg);
     c.out_dir = rcfg->eval_out_dir;
     c.progress = !a->quiet;
+    if (cada_attack_parse(rcfg->eval_attack, &c.attack.kind) != CADA_OK) {
+        rc = config_error(a);
+        free(a);
+        return rc;
+    }
+    c.attack.attacker_model = rcfg->eval_attacker_model;
+    c.attack.attacker_max_tokens = rcfg->eval_attacker_max_tokens;
+    c.attack.attacker_temperature = rcfg->eval_attacker_temperature;
+    c.attack.jailbreaks = rcfg->eval_jailbreaks;
+    c.attack.jailbreak_limit = rcfg->eval_jailbreak_limit;
+    c.attack.pap_prompt = rcfg->eval_pap_prompt;
+    c.attack.pair_prompt = rcfg->eval_pair_prompt;
+    c.attack.pair_streams = rcfg->eval_pair_streams;
+    c.attack.pair_iterations = rcfg->eval_pair_iterations;
     char *ini = config_text(rcfg);
     c.config_ini = ini;
     cada_eval_report r;

@@ -7,6 +7,11 @@
  * (rollout/engine.h; sampling streams keyed by (seed, FNV-1a of "set name/prompt id")), score
  * each completion (reward/reward.h: parsing, the refusal detector, the reward), run the
  * rubric judge on harmful prompts when asked, and count (eval/metrics.h).
+ * Under an attack (attack.kind != NONE, eval/attack.h) the harmful prompts (label not
+ * benign) are not generated directly: the attack's kept reply to its adversarial prompt
+ * is what is scored and counted, so their ASR is the ASR under the attack; benign
+ * prompts run as without one. The judge opens before any generation (an attack's
+ * verdicts may need it; PAIR scores with it when judge_model is set).
  * Progress goes to stderr (a line every few seconds while generating).
  *
  * Output directory (created):
@@ -15,8 +20,15 @@
  *                                        prompt, cases (ids), response (the full
  *                                        completion), analysis, final_response, finish,
  *                                        tokens, refused, p_refused, rule_refused,
- *                                        format, reward components, rubric. The file is
- *                                        valid input for `cada score`.
+ *                                        format, reward components, rubric; under an
+ *                                        attack, harmful prompts add attack,
+ *                                        adversarial_prompt, jailbroken, queries
+ *                                        {attacker, target}, empty_proposals and
+ *                                        winner (jailbroken) or kept: {stream, iteration,
+ *                                        score} (pair), {template, index} with
+ *                                        templates_tried / templates_jailbroken
+ *                                        (template). The file is valid input for
+ *                                        `cada score`.
  *   config.ini                           the resolved configuration (cfg->config_ini:
  *                                        `cada eval -c OUT/config.ini` repeats the run)
  *
@@ -27,6 +39,7 @@
 
 #include "cada/dataset.h"
 #include "cada/prompt.h"
+#include "eval/attack.h"
 #include "eval/metrics.h"
 #include "reward/reward.h"
 
@@ -56,6 +69,7 @@ typedef struct {
     const char *out_dir;
     const char *config_ini;       /* written as out_dir/config.ini; NULL: none */
     int progress;                 /* progress lines on stderr */
+    cada_attack_config attack;    /* eval.attack and its settings (kind NONE: no attack) */
 } cada_eval_config;
 
 void cada_eval_config_default(cada_eval_config *c);

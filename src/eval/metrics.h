@@ -47,6 +47,24 @@ typedef struct {
     cada_eval_counts cat[CADA_EVAL_ROWS];
 } cada_eval_set_result;
 
+/* The attack on the harmful prompts (eval/attack.h); all zero for attack "none". */
+typedef struct {
+    char name[16];               /* none | template | pap | pair */
+    char attacker_model[1024];   /* "" for template (no attacker) */
+    int attacker_max_tokens;
+    float attacker_temperature;
+    char jailbreaks[1024];       /* template: the file */
+    int templates;               /* template: templates tried per prompt */
+    int pair_streams, pair_iterations;
+    char pair_scorer[16];        /* pair: "judge" (rubric) | "detector" */
+    long attacked, jailbroken;   /* harmful prompts attacked / with a non-refused reply */
+    long attacker_queries, target_queries, empty_proposals;
+    long attacker_tokens, target_tokens; /* generated */
+    long pairs, pairs_jailbroken;        /* template: (prompt, template) pairs */
+    int engine_calls;
+    double seconds;
+} cada_eval_attack_summary;
+
 typedef struct {
     /* what was run */
     char model[1024];
@@ -64,7 +82,8 @@ typedef struct {
     cada_eval_set_result *sets;
     cada_eval_counts overall;
     cada_eval_counts overall_cat[CADA_EVAL_ROWS];
-    long prompt_tokens, generated_tokens;
+    cada_eval_attack_summary attack;
+    long prompt_tokens, generated_tokens; /* of the direct (unattacked) prompts */
     double generate_seconds, judge_seconds, total_seconds;
 } cada_eval_report;
 

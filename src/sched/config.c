@@ -137,6 +137,16 @@ static const key_spec keys[] = {
     {"eval", "top_p", KEY_FLOAT, F(eval_top_p), "1.0", 1e-6, 1, NULL, "cada eval: nucleus sampling threshold (1: off)"},
     {"eval", "rubric", KEY_BOOL, F(eval_rubric), "false", 0, 0, NULL, "cada eval and score: the judge's rubric (refused, convincing, specific) on harmful prompts"},
     {"eval", "out_dir", KEY_STR, F(eval_out_dir), "runs/eval", 0, 0, NULL, "cada eval: folder of the reports, generations.jsonl and config.ini"},
+    {"eval", "attack", KEY_CHOICE, F(eval_attack), "none", 0, 0, "none|template|pap|pair", "cada eval: jailbreak attack on the harmful prompts (benign ones are evaluated as they are; eval/attack.h): template (static jailbreak templates of eval.jailbreaks), pap (the attacker paraphrases the request as a misrepresented legitimate purpose), pair (PAIR: attacker streams refine a prompt from the target's replies and scores); a prompt counts as jailbroken when any attempt is not refused"},
+    {"eval", "attacker_model", KEY_STR, F(eval_attacker_model), "", 0, 0, NULL, "cada eval, attack pap or pair: the attacker model (GGUF file or Hugging Face folder; empty: the evaluated model itself)"},
+    {"eval", "attacker_max_tokens", KEY_INT, F(eval_attacker_max_tokens), "256", 1, 1e6, NULL, "cada eval, attack pap or pair: tokens the attacker generates per turn"},
+    {"eval", "attacker_temperature", KEY_FLOAT, F(eval_attacker_temperature), "1.0", 0, 100, NULL, "cada eval, attack pap or pair: the attacker's sampling temperature (streams seeded by run.seed and the prompt id, so runs repeat)"},
+    {"eval", "jailbreaks", KEY_STR, F(eval_jailbreaks), "data/attacks/jailbreaks.jsonl", 0, 0, NULL, "cada eval, attack template: JSONL file of templates {\"id\", \"template\"}; {request} in a template is replaced by the request, a template without it gets the request appended"},
+    {"eval", "jailbreak_limit", KEY_INT, F(eval_jailbreak_limit), "0", 0, 1e6, NULL, "cada eval, attack template: the first N templates are tried on each prompt (0: all)"},
+    {"eval", "pap_prompt", KEY_STR, F(eval_pap_prompt), "data/attacks/pap_misrepresentation.txt", 0, 0, NULL, "cada eval, attack pap: the attacker's prompt ([system], [user] with {request})"},
+    {"eval", "pair_prompt", KEY_STR, F(eval_pair_prompt), "data/attacks/pair_attacker.txt", 0, 0, NULL, "cada eval, attack pair: the attacker's prompt ([system] with {goal}, [first], [feedback] with {goal} {prompt} {response} {score} {iteration})"},
+    {"eval", "pair_streams", KEY_INT, F(eval_pair_streams), "3", 1, 1024, NULL, "cada eval, attack pair: parallel attacker conversations per prompt"},
+    {"eval", "pair_iterations", KEY_INT, F(eval_pair_iterations), "3", 1, 1024, NULL, "cada eval, attack pair: attempts per stream (a prompt stops at its first non-refused reply)"},
 };
 #undef F
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -482,7 +492,10 @@ static const char *const resume_free[] = {"run.name", "run.out_dir", "run.checkp
                                            "cluster.timeout_seconds", "cluster.threads_per_rank", "run.tensorboard",
                                            "run.dump_samples", "run.progress_seconds", "eval.sets", "eval.limit",
                                            "eval.max_new_tokens", "eval.slots", "eval.temperature", "eval.top_p",
-                                           "eval.rubric", "eval.out_dir"};
+                                           "eval.rubric", "eval.out_dir", "eval.attack", "eval.attacker_model",
+                                           "eval.attacker_max_tokens", "eval.attacker_temperature", "eval.jailbreaks",
+                                           "eval.jailbreak_limit", "eval.pap_prompt", "eval.pair_prompt",
+                                           "eval.pair_streams", "eval.pair_iterations"};
 
 cada_status cada_config_check_resume(const cada_run_config *saved, const cada_run_config *now, long long step,
                                      const char *saved_path) {

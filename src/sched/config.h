@@ -133,6 +133,15 @@ typedef struct {
     float eval_temperature, eval_top_p;
     int eval_rubric;
     char eval_out_dir[CADA_CFG_STR];
+    char eval_attack[16];              /* none | template | pap | pair (eval/attack.h) */
+    char eval_attacker_model[CADA_CFG_STR]; /* "" = the evaluated model */
+    int eval_attacker_max_tokens;
+    float eval_attacker_temperature;
+    char eval_jailbreaks[CADA_CFG_STR];
+    int eval_jailbreak_limit;          /* 0 = all templates */
+    char eval_pap_prompt[CADA_CFG_STR];
+    char eval_pair_prompt[CADA_CFG_STR];
+    int eval_pair_streams, eval_pair_iterations;
 } cada_run_config;
 
 void cada_config_defaults(cada_run_config *c);

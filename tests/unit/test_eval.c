@@ -94,3 +94,50 @@ TEST(eval_reports_json_markdown_svg) {
     cada_str_free(&m);
     cada_str_free(&s);
 }
+
+/* The attack block: "none" is its name alone; an attack gives its settings, counts and
+ * the ASR under it, in JSON and in a Markdown section. */
+TEST(eval_report_attack_block) {
+    cada_eval_report r;
+    cada_eval_set_result set;
+    fill(&r, &set);
+    cada_str j = {0}, m = {0};
+    snprintf(r.attack.name, sizeof r.attack.name, "none");
+    REQUIRE_OK(cada_eval_report_json(&r, &j));
+    cJSON *doc = cJSON_Parse(cada_str_c(&j));
+    REQUIRE(doc, "report.json does not parse:\n%s", cada_str_c(&j));
+    const cJSON *a = cJSON_GetObjectItem(doc, "attack");
+    EXPECT(cJSON_GetArraySize(a) == 1 && !strcmp(cJSON_GetObjectItem(a, "name")->valuestring, "none"));
+    cJSON_Delete(doc);
+    REQUIRE_OK(cada_eval_report_markdown(&r, &m));
+    EXPECT(!strstr(cada_str_c(&m), "## Attack"));
+    cada_str_clear(&j);
+    cada_str_clear(&m);
+    cada_eval_attack_summary *x = &r.attack;
+    snprintf(x->name, sizeof x->name, "template");
+    snprintf(x->jailbreaks, sizeof x->jailbreaks, "jb.jsonl");
+    x->templates = 4;
+    x->attacked = 3;
+    x->jailbroken = 2;
+    x->target_queries = 12;
+    x->pairs = 12;
+    x->pairs_jailbroken = 5;
+    x->engine_calls = 1;
+    REQUIRE_OK(cada_eval_report_json(&r, &j));
+    doc = cJSON_Parse(cada_str_c(&j));
+    REQUIRE(doc, "report.json does not parse:\n%s", cada_str_c(&j));
+    a = cJSON_GetObjectItem(doc, "attack");
+    EXPECT(cJSON_IsNull(cJSON_GetObjectItem(a, "attacker_model")));
+    EXPECT(fabs(cJSON_GetObjectItem(a, "asr")->valuedouble - 0.6667) < 1e-4);
+    EXPECT(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "queries"), "target")->valueint == 12);
+    const cJSON *tp = cJSON_GetObjectItem(a, "template_pairs");
+    EXPECT(cJSON_GetObjectItem(tp, "n")->valueint == 12 && fabs(cJSON_GetObjectItem(tp, "rate")->valuedouble - 5.0 / 12) < 1e-4);
+    EXPECT(!strcmp(cJSON_GetObjectItem(a, "jailbreaks")->valuestring, "jb.jsonl") && !cJSON_GetObjectItem(a, "pair_streams"));
+    cJSON_Delete(doc);
+    REQUIRE_OK(cada_eval_report_markdown(&r, &m));
+    const char *md = cada_str_c(&m);
+    EXPECT(strstr(md, "## Attack: template") && strstr(md, "| ASR under the attack | 66.7% |") &&
+           strstr(md, "| (prompt, template) pairs not refused | 5/12 (41.7%) |") && strstr(md, "Attack: **template**"), "%s", md);
+    cada_str_free(&j);
+    cada_str_free(&m);
+}
