@@ -1,9 +1,11 @@
 # cada train, disaggregated placement (sched/disagg.c), on the tiny model under mpirun:
 #  1. a learnable task (reward.detector = target_tokens: the share of completion tokens
 #     with ids in 0-6143, an eighth of the vocabulary) with 5 ranks (2 learners, 2
-#     rollout, 1 reward): the mean reward starts near 1/8 and passes 0.6 within 15 steps
-#     (the exact float path decides the step: the attention that stored its (T, T)
-#     probabilities got there at step 9, the one that recomputes them at step 11);
+#     rollout, 1 reward): the mean reward starts near 1/8 and passes 0.6 within 25 steps
+#     at lr 2e-2 (the exact float path decides the step, and a CPU's BLAS kernels decide
+#     the float path: at lr 5e-2 an Intel Xeon got there at step 9 to 11 and an AMD EPYC
+#     not in 15 steps; at 2e-2 the EPYC reached 1.0 by step 14 to 20 with seeds 1234,
+#     7 and 99);
 #     every sample comes from the policy version of its step (synchronous on-policy);
 #  2. the same run with 1 rollout rank, with 1 learner, with no reward rank (the
 #     scheduler scores and computes the reference log-probs), and with ZeRO-3 learners
@@ -25,15 +27,15 @@ tiny_smol "$TMP/tiny"
 read -r -a ARGS <<<"$(tiny_train_args "$TMP/tiny")"
 ARGS+=(--set cluster.placement=disaggregated --set reward.detector=target_tokens --set reward.target_ids=0-6143
        --set data.prompts_per_step=4 --set rollout.samples_per_prompt=4 --set rollout.max_new_tokens=6
-       --set learn.lr=5e-2 --set learn.fixed_order=true --set run.dump_samples=true --set run.checkpoint_every=3)
+       --set learn.lr=2e-2 --set learn.fixed_order=true --set run.dump_samples=true --set run.checkpoint_every=3)
 train() { # NP LEARNERS ROLLOUT REWARD OUT_DIR [more --set ...]
   run_expect_rc 0 timeout 100 "${MPIRUN[@]}" -np "$1" "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" \
     --set cluster.learner_ranks="$2" --set cluster.rollout_ranks="$3" --set cluster.reward_ranks="$4" --set run.out_dir="$5" "${@:6}"
 }
 
-train 5 2 2 1 "$TMP/a" --set run.steps=15
+train 5 2 2 1 "$TMP/a" --set run.steps=25
 expect_contains "$OUT" "layout: 5 ranks, disaggregated: rank 0 scheduler + learner 0, rank 1 learner 1, ranks 2-3 rollout, rank 4 reward; synchronous on-policy" \
-  "step 15/15" "checkpoint $TMP/a/checkpoint-15" \
+  "step 25/25" "checkpoint $TMP/a/checkpoint-25" \
   "update: reinforce, KL: k1 summed over the sequence, in the reward: the gradient of the sequence-level KL(pi || pi_ref), exact (learn.kl_coef 0.01), truncated importance sampling cap 2"
 python3 - "$TMP/a" <<'PY' || fail "the reward did not rise, or the samples are off"
 import json, sys
@@ -41,14 +43,14 @@ d = sys.argv[1]
 m = [json.loads(l) for l in open(f"{d}/metrics.jsonl")]
 r = [x["reward_mean"] for x in m]
 print("reward per step:", " ".join(f"{x:.3f}" for x in r))
-assert len(m) == 15 and r[0] < 0.3, r
-assert max(r) > 0.6 and max(r[-2:]) > 0.6, f"mean reward did not pass 0.6 within 15 steps and stay there: {r}"
+assert len(m) == 25 and r[0] < 0.3, r
+assert max(r) > 0.6 and min(r[-2:]) > 0.6, f"mean reward did not pass 0.6 within 25 steps and stay there: {r}"
 assert all(x["staleness"] == 0 and x["policy_version"] == x["step"] - 1 for x in m), m
 for k in ("rollout_s", "reward_s", "reference_s", "learn_s", "sync_s", "overhead_s", "kl"):
     assert all(k in x for x in m), k
 s = [json.loads(l) for l in open(f"{d}/samples.jsonl")]
-assert len(s) == 15 * 16 and all(x["policy_version"] == x["step"] - 1 for x in s)
-assert json.load(open(f"{d}/checkpoint-15/run_state.json"))["placement"] == "disaggregated"
+assert len(s) == 25 * 16 and all(x["policy_version"] == x["step"] - 1 for x in s)
+assert json.load(open(f"{d}/checkpoint-25/run_state.json"))["placement"] == "disaggregated"
 PY
 # the same samples and weights with other layouts (3 steps)
 head -n 48 "$TMP/a/samples.jsonl" >"$TMP/a3.jsonl"
