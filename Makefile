@@ -241,7 +241,8 @@ run: deps fetch-models
 
 # The paper's comparison, small: base vs CADA vs SFT w CR vs DPO w CR on SmolLM2-135M,
 # trained on the held-out split and evaluated on held-out AdvBench, HarmBench and benign
-# prompts (experiments/smollm2-135m.ini; resumable: run it again to go on). The full grid
+# prompts (experiments/smollm2-135m.ini: six rows, about two hours on 2 cores; resumable:
+# run it again to go on). The full grid
 # (6 methods x 3 seeds x 3 attacks) is experiments/paper.ini.
 EXPERIMENT ?= experiments/smollm2-135m.ini
 experiment: deps fetch-models
