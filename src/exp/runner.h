@@ -8,6 +8,10 @@
  * eval of a trained method evaluates the train job's last checkpoint (the
  * checkpoint-N folder with the largest N), found when the eval starts.
  *
+ * One `cada experiment` per out_dir at a time: markers are written when a job ends, so
+ * two runs of the same plan would both start its unfinished jobs (two runs restricted to
+ * different methods with --set methods=... touch different jobs and may run together).
+ *
  * A failing job stops the experiment with an error naming the job, its exit status
  * and its log (the last lines of the log are printed), unless keep_going: then the
  * jobs that need it (a failed data job's training, a failed training's evals) are
