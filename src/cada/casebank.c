@@ -83,14 +83,10 @@ cada_status cada_case_bank_load(cada_case_bank *b, const char *path) {
     size_t len;
     CADA_TRY(cada_read_file(path, &data, &len));
     cada_status st = CADA_OK;
-    long no = 1;
-    for (size_t at = 0; at < len && st == CADA_OK; no++) {
-        const char *nl = memchr(data + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - data) : len;
-        const char *t = data + at;
-        size_t n = end - at;
-        at = end + 1;
-        cada_trim(&t, &n);
+    long no = 0;
+    size_t at = 0, n;
+    const char *t;
+    while (st == CADA_OK && cada_next_line(data, len, &at, &no, &t, &n)) {
         if (n) st = parse_case(b, t, n, no);
     }
     free(data);

@@ -51,19 +51,20 @@ static cada_status parse_bool(const char *v, int *out, const char *where, const 
 }
 
 /* Splits a comma list into its trimmed items; calls each(item) in order. */
-typedef cada_status (*item_fn)(cada_experiment *x, const char *item, const char *where);
-static cada_status each_item(cada_experiment *x, const char *list, item_fn fn, const char *where) {
+typedef cada_status (*item_fn)(void *ctx, const char *item, const char *where);
+static cada_status each_item(void *ctx, const char *list, item_fn fn, const char *where) {
     char buf[CADA_EXP_STR];
     CADA_TRY(copy_str(buf, sizeof buf, list, where, "a list"));
     for (char *save = NULL, *it = strtok_r(buf, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
         while (isspace((unsigned char)*it)) it++;
         for (size_t n = strlen(it); n && isspace((unsigned char)it[n - 1]); n--) it[n - 1] = 0;
-        if (*it) CADA_TRY(fn(x, it, where));
+        if (*it) CADA_TRY(fn(ctx, it, where));
     }
     return CADA_OK;
 }
 
-static cada_status add_seed(cada_experiment *x, const char *v, const char *where) {
+static cada_status add_seed(void *ctx, const char *v, const char *where) {
+    cada_experiment *x = ctx;
     if (x->n_seeds == CADA_EXP_MAX_SEEDS) return CADA_ERR(CADA_ERR_CONFIG, "%s: more than %d seeds", where, CADA_EXP_MAX_SEEDS);
     long long s = 0;
     CADA_TRY(parse_int(v, 0, (long long)1 << 62, &s, where, "experiment.seeds"));
@@ -115,7 +116,8 @@ typedef struct {
     int append_args; /* reading the file (not --set): *_args lines add up */
 } exp_ctx;
 
-static cada_status add_attack(cada_experiment *x, const char *v, const char *where) {
+static cada_status add_attack(void *ctx, const char *v, const char *where) {
+    cada_experiment *x = ctx;
     if (!one_of(v, known_attacks, 4))
         return CADA_ERR(CADA_ERR_CONFIG, "%s: experiment.attacks: '%s' is not one of none|template|pap|pair", where, v);
     for (int i = 0; i < x->n_attacks; i++)
@@ -258,15 +260,16 @@ typedef struct {
     cada_exp_benchmark b[CADA_EXP_MAX_BENCH];
     int nb;
 } order_ctx;
-static order_ctx *g_order; /* each_item's callbacks take the experiment only */
 
-static cada_status order_method(cada_experiment *x, const char *name, const char *where) {
+static cada_status order_method(void *ctx, const char *name, const char *where) {
+    order_ctx *o = ctx;
+    const cada_experiment *x = o->x;
     int i = find_method(x, name);
     if (!good_name(name)) return CADA_ERR(CADA_ERR_CONFIG, "%s: experiment.methods: '%s' is not a name", where, name);
-    for (int j = 0; j < g_order->n; j++)
-        if (!strcmp(g_order->m[j].name, name)) return CADA_ERR(CADA_ERR_CONFIG, "%s: experiment.methods lists %s twice", where, name);
-    if (g_order->n == CADA_EXP_MAX_METHODS) return CADA_ERR(CADA_ERR_CONFIG, "%s: more than %d methods", where, CADA_EXP_MAX_METHODS);
-    cada_exp_method *m = &g_order->m[g_order->n++];
+    for (int j = 0; j < o->n; j++)
+        if (!strcmp(o->m[j].name, name)) return CADA_ERR(CADA_ERR_CONFIG, "%s: experiment.methods lists %s twice", where, name);
+    if (o->n == CADA_EXP_MAX_METHODS) return CADA_ERR(CADA_ERR_CONFIG, "%s: more than %d methods", where, CADA_EXP_MAX_METHODS);
+    cada_exp_method *m = &o->m[o->n++];
     if (i >= 0) *m = x->method_defs[i];
     else {
         memset(m, 0, sizeof *m);
@@ -274,24 +277,26 @@ static cada_status order_method(cada_experiment *x, const char *name, const char
     }
     return CADA_OK;
 }
-static cada_status order_bench(cada_experiment *x, const char *name, const char *where) {
+static cada_status order_bench(void *ctx, const char *name, const char *where) {
+    order_ctx *o = ctx;
+    const cada_experiment *x = o->x;
     int i = find_bench(x, name);
     if (i < 0 || !x->bench_defs[i].seen)
         return CADA_ERR(CADA_ERR_CONFIG, "%s: experiment.benchmarks names %s, which has no [benchmark.%s] section", where, name, name);
-    for (int j = 0; j < g_order->nb; j++)
-        if (!strcmp(g_order->b[j].name, name)) return CADA_ERR(CADA_ERR_CONFIG, "%s: experiment.benchmarks lists %s twice", where, name);
+    for (int j = 0; j < o->nb; j++)
+        if (!strcmp(o->b[j].name, name)) return CADA_ERR(CADA_ERR_CONFIG, "%s: experiment.benchmarks lists %s twice", where, name);
     if (!x->bench_defs[i].set[0]) return CADA_ERR(CADA_ERR_CONFIG, "%s: [benchmark.%s] has no set (a prompt file)", where, name);
-    g_order->b[g_order->nb++] = x->bench_defs[i];
+    o->b[o->nb++] = x->bench_defs[i];
     return CADA_OK;
 }
 
 static cada_status apply_lists(cada_experiment *x, const char *methods, const char *bench, const char *where) {
     order_ctx *o = calloc(1, sizeof *o);
     if (!o) return CADA_ERR(CADA_ERR_NOMEM, "experiment lists");
-    g_order = o;
+    o->x = x;
     cada_status st = CADA_OK;
-    if (methods) st = each_item(x, methods, order_method, where);
-    if (st == CADA_OK && bench) st = each_item(x, bench, order_bench, where);
+    if (methods) st = each_item(o, methods, order_method, where);
+    if (st == CADA_OK && bench) st = each_item(o, bench, order_bench, where);
     if (st == CADA_OK && methods) {
         memcpy(x->methods, o->m, sizeof o->m);
         x->n_methods = o->n;
@@ -300,7 +305,6 @@ static cada_status apply_lists(cada_experiment *x, const char *methods, const ch
         memcpy(x->bench, o->b, sizeof o->b);
         x->n_bench = o->nb;
     }
-    g_order = NULL;
     free(o);
     return st;
 }

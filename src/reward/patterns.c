@@ -85,14 +85,10 @@ cada_status cada_pattern_set_load(cada_pattern_set *s, const char *path, const c
     CADA_TRY(cada_read_file(path, &data, &len));
     cada_status st = CADA_OK;
     int section = -1;
-    long no = 1;
-    for (size_t at = 0; at < len && st == CADA_OK; no++) {
-        const char *nl = memchr(data + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - data) : len;
-        const char *t = data + at;
-        size_t n = end - at;
-        at = end + 1;
-        cada_trim(&t, &n);
+    long no = 0;
+    size_t at = 0, n;
+    const char *t;
+    while (st == CADA_OK && cada_next_line(data, len, &at, &no, &t, &n)) {
         if (!n || t[0] == '#') continue;
         int sec = section_line(s, t, n, known, n_known);
         if (sec >= 0) section = sec;
