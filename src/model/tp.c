@@ -42,6 +42,10 @@ static cada_status comm_gather(void *ctx, float *buf, size_t n_each) {
     return cada_comm_allgather(c, &sh, buf);
 }
 
+static cada_status comm_sum_f64(void *ctx, double *buf, int n) {
+    return cada_comm_allreduce_f64(ctx, buf, n, CADA_RED_SUM);
+}
+
 cada_status cada_tp_init_comm(cada_tp *tp, cada_comm *group, const cada_model_config *full) {
     cada_model_config local;
     CADA_TRY(cada_tp_local_config(full, cada_comm_size(group), &local));
@@ -53,8 +57,38 @@ cada_status cada_tp_init_comm(cada_tp *tp, cada_comm *group, const cada_model_co
     tp->vocab_offset = tp->rank * local.vocab_size;
     tp->allreduce_sum = comm_sum;
     tp->allgather = comm_gather;
+    tp->allreduce_sum_f64 = comm_sum_f64;
     tp->ctx = group;
     return CADA_OK;
+}
+
+/* ---- the gradient norm --------------------------------------------------------------- */
+
+static double sqsum(const float *g, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
+double cada_tp_grad_sqnorm(const cada_model *m, const float *g, size_t off, size_t n) {
+    if (!m->tp || m->tp->size == 1 || m->tp->rank == 0) return sqsum(g, n);
+    /* skip the replicated ranges, which lie in increasing order: per layer attn_norm then
+     * ffn_norm (each C floats, layer_stride apart), then final_norm */
+    const size_t C = (size_t)m->cfg.hidden_size, end = off + n;
+    const size_t a0 = (size_t)(m->p.attn_norm - m->params), f0 = (size_t)(m->p.ffn_norm - m->params);
+    double s = 0.0;
+    size_t at = off; /* next index not yet summed */
+    for (int r = 0; r <= 2 * m->cfg.n_layers; r++) {
+        const size_t lo = r == 2 * m->cfg.n_layers ? (size_t)(m->p.final_norm - m->params)
+                                                   : (r % 2 ? f0 : a0) + (size_t)(r / 2) * m->p.layer_stride;
+        const size_t hi = lo + C;
+        if (hi <= at) continue;
+        if (lo >= end) break;
+        if (lo > at) s += sqsum(g + (at - off), lo - at);
+        at = hi < end ? hi : end;
+    }
+    if (at < end) s += sqsum(g + (at - off), end - at);
+    return s;
 }
 
 /* ---- slicing ------------------------------------------------------------------------ */

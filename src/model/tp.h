@@ -51,6 +51,8 @@ struct cada_tp {
     /* buf holds size x n_each floats; rank r's part [r n_each, (r+1) n_each) is gathered
      * into every rank's buf, in place */
     cada_status (*allgather)(void *ctx, float *buf, size_t n_each);
+    /* buf[0..n) of doubles summed over the group, in place (norms and statistics) */
+    cada_status (*allreduce_sum_f64)(void *ctx, double *buf, int n);
     void *ctx;
 };
 
@@ -75,6 +77,13 @@ void cada_tp_copy(const cada_model_config *full_cfg, const cada_params *full, co
 /* Rank tp->rank's part of a loaded whole model: initialises local (its configuration
  * from cada_tp_local_config), copies the slice, and sets local->tp = tp. */
 cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, const cada_tp *tp);
+
+/* Sum of squares of g, the values (gradients, say) of parameters [off, off + n) of m's
+ * layout, in double, in index order, such that summing it over the TP group counts every
+ * parameter of the whole model once: the replicated RMSNorm weights count on TP rank 0
+ * only (every rank holds the same copy). Without a TP group (m->tp NULL or P = 1): the
+ * plain sum of squares. The learner's global gradient norm for clipping. */
+double cada_tp_grad_sqnorm(const cada_model *m, const float *g, size_t off, size_t n);
 
 /* ---- the passes' pieces (model.c, infer.c) ------------------------------------------ */
 

@@ -26,11 +26,28 @@
  * sampling (temperature 1, top-p 0.95, fixed seeds) identical tokens, log-probs within
  * the same 1e-4 (every rank
  * gathers the same whole logits, so every rank samples the same token; against the
- * whole model only the rounding above differs). */
+ * whole model only the rounding above differs).
+ *
+ * Learner steps, TP x data parallel: the world's ranks as P_tp-rank TP groups (ranks
+ * [g P_tp, (g+1) P_tp)) times W = size / P_tp data-parallel learner groups (the ranks of
+ * the same TP rank), for P_tp = size and, with 4 ranks, P_tp = 2 x W = 2; under DP and
+ * ZeRO-1, 2, 3 (ZeRO-3 also with recomputation); GRPO with a KL penalty, 3 steps of 16
+ * sequences with gradient clipping on. Against one learner on the whole model, every
+ * rank compares its slice of that learner's parameters (cada_tp_copy) with its own, and
+ * the step's gradient norm, loss and mean entropy (which under TP combine per-rank
+ * parts). Tolerances: the gradients differ from one rank's by the rounding of the
+ * reduction order (above, ~1e-6 relative); Adam's step m / sqrt(v) has magnitude <= ~lr
+ * whatever the gradient's scale, so a near-zero gradient whose rounding flips its sign
+ * can move a parameter by up to ~2 lr per step: max |diff| <= 2 x steps x lr, and fewer
+ * than 1% of parameters may differ by more than 1e-5 (as tests/mpi/mpi_learn_test.c's
+ * unordered reductions); gradient norm, loss and entropy within 1e-4 relative (sums of
+ * ~1e3 terms with ~1e-6 relative rounding each). A missing all-reduce, a norm counted P
+ * times or a slice paired with the wrong DP peer moves them by 1e-2 or more. */
 #define _POSIX_C_SOURCE 200809L
 #include "base/error.h"
 #include "base/rng.h"
 #include "comm/comm.h"
+#include "learn/learner.h"
 #include "learn/synth.h"
 #include "model/load.h"
 #include "model/tp.h"
@@ -252,6 +269,98 @@ static void real_model(cada_comm *world, const char *path) {
     cada_model_free(&full);
 }
 
+#define LEARN_LR 3e-3
+#define LEARN_STEPS 3
+
+/* LEARN_STEPS GRPO steps of m on learner group c; the last step's metrics in *last.
+ * ZeRO-3: the parameters are gathered whole again at the end. */
+static void learn(cada_model *m, cada_comm *c, cada_zero_stage zero, int recompute, int V, cada_step_metrics *last) {
+    cada_learner_config lc;
+    cada_learner_config_default(&lc, CADA_ALGO_GRPO);
+    lc.zero = zero;
+    lc.model.recompute = recompute;
+    lc.model.logits_chunk = recompute ? 24 : 0;
+    lc.row_tokens = 16;
+    lc.micro_tokens = 64;
+    lc.opt.lr = LEARN_LR;
+    lc.opt.weight_decay = 0.01;
+    lc.opt.max_grad_norm = 0.5; /* low enough that the steps clip: the norm must be whole */
+    lc.opt.warmup_steps = 1;
+    lc.opt.total_steps = 10;
+    cada_algo_set_kl(&lc.algo, CADA_KL_IN_LOSS, CADA_KL_K3, 0.05);
+    cada_learner *L;
+    CHECK_OK(cada_learner_init(&L, m, c, &lc));
+    for (int s = 0; s < LEARN_STEPS; s++) {
+        cada_synth_batch b;
+        CHECK_OK(cada_synth_batch_make(&b, 16, 4, V, 5, 9, 1, 1, 300 + (uint64_t)s));
+        CHECK_OK(cada_learner_step(L, b.t, b.n, last));
+        cada_synth_batch_free(&b);
+    }
+    CHECK_OK(cada_learner_gather_params(L));
+    cada_learner_free(L);
+}
+
+static int rel_close(double a, double b, double tol) { return fabs(a - b) <= tol * fmax(fabs(b), 1e-12); }
+
+static void learner_tp_dp(cada_comm *world, int P) {
+    const int W = size / P;
+    cada_comm *tpg, *dpg, *self;
+    CHECK_OK(cada_comm_split(world, rank / P, rank, &tpg));
+    CHECK_OK(cada_comm_split(world, rank % P, rank, &dpg));
+    cada_comm_options o;
+    cada_comm_options_default(&o);
+    CHECK_OK(cada_comm_init_self(&self, &o));
+    cada_model_config cfg;
+    cada_synth_config(&cfg, 96, 64, 2, 1); /* 8 heads, as synthetic() */
+    cfg.n_kv_heads = 4;
+    const struct {
+        cada_zero_stage zero;
+        int recompute;
+    } layouts[] = {{CADA_DP, 0}, {CADA_ZERO1, 0}, {CADA_ZERO2, 0}, {CADA_ZERO3, 0}, {CADA_ZERO3, 1}};
+    for (size_t li = 0; li < sizeof layouts / sizeof layouts[0]; li++) {
+        char what[96];
+        snprintf(what, sizeof what, "TP %d x %s %d%s", P, cada_zero_name(layouts[li].zero), W,
+                 layouts[li].recompute ? " +rc" : "");
+        cada_model full, local, want;
+        CHECK_OK(cada_synth_model(&full, &cfg, 31, 0.1f));
+        cada_tp tp;
+        CHECK_OK(cada_tp_init_comm(&tp, tpg, &cfg));
+        CHECK_OK(cada_tp_model_from_full(&local, &full, &tp));
+        cada_step_metrics sm, sm1;
+        learn(&local, dpg, layouts[li].zero, layouts[li].recompute, cfg.vocab_size, &sm);
+        learn(&full, self, layouts[li].zero, layouts[li].recompute, cfg.vocab_size, &sm1);
+        CHECK_OK(cada_tp_model_from_full(&want, &full, &tp)); /* the one learner's slice */
+        float worst = 0;
+        size_t above = 0;
+        for (size_t i = 0; i < local.n_params; i++) {
+            const float d = fabsf(local.params[i] - want.params[i]);
+            worst = fmaxf(worst, d);
+            above += d > 1e-5f;
+        }
+        if (worst > 2 * LEARN_STEPS * LEARN_LR || above > local.n_params / 100)
+            FAIL("%s: parameters: max |diff| %g (bound %g), %zu of %zu above 1e-5", what, (double)worst,
+                 2 * LEARN_STEPS * LEARN_LR, above, local.n_params);
+        if (!rel_close(sm.grad_norm, sm1.grad_norm, 1e-4)) FAIL("%s: gradient norm %.7g vs %.7g", what, sm.grad_norm, sm1.grad_norm);
+        if (!rel_close(sm.loss, sm1.loss, 1e-4)) FAIL("%s: loss %.7g vs %.7g", what, sm.loss, sm1.loss);
+        if (!rel_close(sm.entropy_mean, sm1.entropy_mean, 1e-4))
+            FAIL("%s: mean entropy %.7g vs %.7g", what, sm.entropy_mean, sm1.entropy_mean);
+        if (sm1.clip_coef >= 1.0) FAIL("%s: the reference step did not clip (coef %g): raise the test's norm", what, sm1.clip_coef);
+        float all_worst;
+        MPI_Allreduce(&worst, &all_worst, 1, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD);
+        if (rank == 0)
+            printf("mpi_tp_test: learner %s: parameters max |diff| %.2e after %d steps, grad norm %.6f vs %.6f, "
+                   "loss %.6f vs %.6f, entropy %.6f vs %.6f\n",
+                   what, (double)all_worst, LEARN_STEPS, sm.grad_norm, sm1.grad_norm, sm.loss, sm1.loss, sm.entropy_mean,
+                   sm1.entropy_mean);
+        cada_model_free(&want);
+        cada_model_free(&local);
+        cada_model_free(&full);
+    }
+    cada_comm_free(self);
+    cada_comm_free(dpg);
+    cada_comm_free(tpg);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -266,6 +375,8 @@ int main(int argc, char **argv) {
     } else {
         for (int qwen = 0; qwen < 2; qwen++)
             for (int rec = 0; rec < 2; rec++) synthetic(world, qwen, rec);
+        for (int P = size; P >= 2; P /= 2)
+            if (size % P == 0) learner_tp_dp(world, P);
     }
     int total = 0;
     MPI_Allreduce(&fails, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
