@@ -37,13 +37,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define CHECK_OK(expr)                                                                   \
-    do {                                                                                 \
-        if ((expr) != CADA_OK) {                                                         \
-            fprintf(stderr, "[rank %d] %s: %s\n", rank, #expr, cada_error_message());   \
-            MPI_Abort(MPI_COMM_WORLD, 2);                                                \
-        }                                                                                \
-    } while (0)
 
 #define MARKER 12345.0f
 

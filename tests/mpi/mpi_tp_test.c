@@ -61,13 +61,6 @@
 #include <string.h>
 
 
-#define CHECK_OK(expr)                                                                   \
-    do {                                                                                 \
-        if ((expr) != CADA_OK) {                                                         \
-            fprintf(stderr, "[rank %d] %s: %s\n", rank, #expr, cada_error_message());   \
-            MPI_Abort(MPI_COMM_WORLD, 2);                                                \
-        }                                                                                \
-    } while (0)
 
 #define LP_TOL 2e-5
 #define LP_TOL_REAL 1e-4
