@@ -2,7 +2,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/config_modules.h"
 
+#include "model/load.h"
+#include "sched/tp_layout.h"
+
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the modules' configurations ------------------------------------------------------ */
 
@@ -172,4 +176,29 @@ cada_status cada_config_dataset(const cada_run_config *c, cada_set_options *out)
 
 unsigned cada_config_tok_flags(const cada_run_config *c) {
     return !strcmp(c->gguf_tokenizer, "transformers") ? (unsigned)CADA_TOK_LOAD_GGUF_AS_TRANSFORMERS : 0u;
+}
+
+/* ---- tensor parallelism against the models' shapes ------------------------------------ */
+
+/* The shape of the model at path into *m; 0 when it is not on this machine. */
+static cada_status shape_of(const char *path, cada_model_config *m, int *have) {
+    *have = path[0] && access(path, F_OK) == 0;
+    return *have ? cada_model_load_config(path, m) : CADA_OK;
+}
+
+cada_status cada_config_check_tp_shape(const cada_run_config *c, const cada_model_config *policy,
+                                       const cada_model_config *reference) {
+    cada_model_config pm, rm;
+    int have_p = policy != NULL, have_r = reference != NULL;
+    const char *ref_path = c->reference_path[0] ? c->reference_path : c->model_path;
+    if (policy) pm = *policy;
+    else if (c->learn_tp > 1 || c->rollout_tp > 1) CADA_TRY(shape_of(c->model_path, &pm, &have_p));
+    if (reference) rm = *reference;
+    else if (c->reward_tp > 1) CADA_TRY(shape_of(ref_path, &rm, &have_r));
+    if (have_p) {
+        CADA_TRY(cada_tp_layout_check_shape("learn.tp", c->learn_tp, &pm, c->model_path));
+        CADA_TRY(cada_tp_layout_check_shape("rollout.tp", c->rollout_tp, &pm, c->model_path));
+    }
+    if (have_r) CADA_TRY(cada_tp_layout_check_shape("reward.tp", c->reward_tp, &rm, ref_path));
+    return CADA_OK;
 }

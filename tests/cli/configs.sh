@@ -14,7 +14,7 @@ done
 
 # the layout line the launchers read
 run_expect_rc 0 "$CADA" train -c configs/llama3-70b-gpu.ini --check
-expect_contains "$OUT" "resolved: ranks=32 placement=disaggregated learner_ranks=16 rollout_ranks=12 reward_ranks=4 threads_per_rank=8 out_dir=runs/llama3-70b-cada"
+expect_contains "$OUT" "resolved: ranks=64 placement=disaggregated learner_ranks=32 rollout_ranks=24 reward_ranks=8 threads_per_rank=8 gpus_per_node=8 learn_tp=8 rollout_tp=4 reward_tp=4 out_dir=runs/llama3-70b-cada"
 run_expect_rc 0 "$CADA" train -c configs/llama3-8b-gpu.ini --set cluster.learner_ranks=2 --check
 expect_contains "$OUT" "resolved: ranks=2 placement=colocated"
 
@@ -35,9 +35,58 @@ run_expect_rc 3 "$CADA" plan -c configs/llama3-8b-gpu.ini --preset llama3-8b --g
 expect_contains "$OUT" "does NOT fit in 40 GiB" "to fit (each with recomputation):" "plan: some roles do not fit"
 run_expect_rc 0 "$CADA" plan -c configs/qwen2.5-7b-gpu.ini --preset qwen2.5-7b
 expect_contains "$OUT" "7.62 B parameters" "QKV bias" "verdict: fits in 80 GiB"
-run_expect_rc 3 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b
-expect_contains "$OUT" "learner: 16 ranks" "rollout: 12 ranks" "reward (holds the reference; rule detector): 4 ranks" \
-  "weights (bf16)                          131.42 GiB" "no single change: the bf16 weights alone take 131.42 GiB"
+# Llama-3-70B on 8 nodes x 8 x 80 GB fits with tensor parallelism in every role, TP8 x
+# ZeRO-3 learners; the weight sync is modelled resharded and funnelled
+run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --gpu-mem 80
+expect_contains "$OUT" "learner: 32 ranks, 4 tensor-parallel groups of 8 (learn.tp); each rank holds 8.82 B of the 70.55 B parameters" \
+  "rollout: 24 ranks, 6 tensor-parallel groups of 4" "reward (holds the reference; rule detector): 8 ranks, 2 tensor-parallel groups of 4" \
+  "weights (bf16, ZeRO-3 shard + 2 layers)" "ZeRO-3 is planned here; the GPU learner runs ZeRO 0 today" \
+  "cada train runs learn.tp = 1 today" "plan: every role fits" \
+  "resharded over all 32 learners (26.46 GB out of each): 0.71 s (bound by rollout IB in)" \
+  "funnelled through learner 0 (846.69 GB out of one GPU):  16.93 s (bound by learner IB out)"
+# the same model without tensor parallelism: whole weights per rank, and the advice names
+# the tensor-parallel sizes that fit
+run_expect_rc 3 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --set learn.tp=1 --set rollout.tp=1 \
+  --set reward.tp=1 --set learn.zero=2
+expect_contains "$OUT" "weights (bf16)                          131.42 GiB" "- rollout.tp = 2 (groups of 2 ranks inside a node" \
+  "- reward.tp = 2" "- learn.tp = "
+# faster links, shorter sync: the model scales with the IB bandwidth
+run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --ib-gbs 800
+expect_contains "$OUT" "resharded over all 32 learners (26.46 GB out of each): 0.35 s"
+run_expect_rc 2 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --nvlink-gbs 0
+expect_contains "$OUT" "--nvlink-gbs '0' is not a positive number of GB/s"
+# tensor-parallel sizes are checked against the nodes, the rank counts and the model
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set learn.tp=3 --check
+expect_contains "$OUT" "learn.tp = 3 does not divide cluster.gpus_per_node = 8"
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set cluster.rollout_ranks=22 --check
+expect_contains "$OUT" "cluster.rollout_ranks = 22 is not a multiple of rollout.tp = 4"
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set cluster.learner_ranks=36 --set rollout.tp=8 \
+  --set cluster.rollout_ranks=16 --set learn.tp=4 --check
+expect_contains "$OUT" "rollout.tp = 8: the rollout group of world ranks 36-43 spans nodes 4 and 5"
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set learn.tp=0 --check
+expect_contains "$OUT" "learn.tp"
+run_expect_rc 1 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --set cluster.gpus_per_node=16 --set reward.tp=16 \
+  --set cluster.rollout_ranks=32 --set cluster.reward_ranks=16
+expect_contains "$OUT" "reward.tp = 16 with the model models/Meta-Llama-3-70B-Instruct" "does not divide the model's num_key_value_heads (8)"
+run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set cluster.learner_ranks=3 --set learn.tp=2 --set rollout.tp=2 \
+  --set reward.tp=2 --check
+expect_contains "$OUT" "cluster.learner_ranks = 3 is not a multiple of learn.tp = 2"
+# the shape check reads the real model's config when it is on this machine: SmolLM2's 9
+# heads and 3 KV heads take tp 3, not 2
+if [ -f "$MODEL" ]; then
+  TP=(-c configs/smollm2-135m-cpu.ini --set model.path="$MODEL" --set cluster.learner_ranks=6 --set cluster.gpus_per_node=6)
+  run_expect_rc 1 "$CADA" train "${TP[@]}" --set learn.tp=2 --set rollout.tp=2 --set reward.tp=2 --check
+  expect_contains "$OUT" "learn.tp = 2 with the model $MODEL" "does not divide the model's num_attention_heads (9)"
+  run_expect_rc 0 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3 --check
+  expect_contains "$OUT" "learn_tp=3 rollout_tp=3 reward_tp=3"
+  # ... and cada train refuses to run it, saying why
+  run_expect_rc 1 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3
+  expect_contains "$OUT" "learn.tp = 3: tensor parallelism is planned by \`cada plan\`" "not run by \`cada train\` yet"
+fi
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "learn.tp = 8: tensor parallelism is planned by"
+run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.tp=2 --check
+expect_contains "$OUT" "cluster.placement = colocated: rollout.tp (1) and reward.tp (1) must equal learn.tp (2)"
 # more memory per device or fewer slots: the suggestions are themselves plans that fit
 run_expect_rc 3 "$CADA" plan -c configs/llama3-8b-gpu.ini --preset llama3-8b --set rollout.slots=16 --gpu-mem 80
 slots=$(sed -nE 's/.*- rollout.slots = ([0-9]+) .*/\1/p' <<<"$OUT")
