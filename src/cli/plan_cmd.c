@@ -33,7 +33,7 @@ typedef struct {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cada plan -c CONFIG.ini [--set section.key=value]... [--gpu-mem GiB] [--preset NAME] [--device cpu|cuda]\n"
-               "                 [--nvlink-gbs GB/s] [--ib-gbs GB/s]\n"
+               "                 [--nvlink-gbps GB/s] [--ib-gbps GB/s]\n"
                "  per role (learner, rollout, reward/reference, or the colocated rank): device memory of one\n"
                "  rank: the weights (bf16), fp32 master, gradients and AdamW state (sharded by learn.zero over\n"
                "  the data-parallel learners), activations with and without recomputation, logits, KV cache\n"
@@ -41,10 +41,10 @@ static void usage(FILE *f) {
                "  group (learn.tp, rollout.tp, reward.tp); whether it fits --gpu-mem (default 80 GiB), and what\n"
                "  to change when it does not. The model's shape comes from model.path (config.json or GGUF);\n"
                "  --preset %s plans without the weights.\n"
-               "  disaggregated: the modelled wire time of the weight sync, resharded over every learner and\n"
-               "  funnelled through learner 0, over links of --nvlink-gbs (one GPU's NVLink, each way, default\n"
-               "  %.0f GB/s) and --ib-gbs (one node's InfiniBand, each way, default %.0f GB/s = 8 x 400 Gb/s);\n"
-               "  GB/s = 10^9 bytes per second.\n"
+               "  disaggregated: the modelled wire time of the weight sync, resharded from the learners that\n"
+               "  own each slice and funnelled through learner 0, over links of --nvlink-gbps (one GPU's NVLink,\n"
+               "  each way, default %.0f) and --ib-gbps (one node's InfiniBand, each way, default %.0f = 8 x\n"
+               "  400 Gb/s), both in GB/s: gigaBYTES, 10^9 bytes per second.\n"
                "  --device cpu: host memory per rank of the CPU path instead (fp32 parameters, gradients,\n"
                "  AdamW state, activations, rollout cache: rollout.kv_memory_mb, else rollout.slots at worst,\n"
                "  reference). Default: the GPU plan when --gpu-mem\n"
@@ -272,21 +272,22 @@ static int report_role(const plan_ctx *p, cada_mem_role role, const char *title,
 /* Disaggregated: the weight sync's modelled wire time (model/syncplan.h). */
 static int report_sync(const plan_ctx *p) {
     const cada_run_config *c = &p->rc;
-    cada_memplan r;
-    if (plan_tp(p, &p->in, CADA_ROLE_ROLLOUT, 1, 0, &r) != CADA_OK) return -1;
-    cada_syncplan_in in = {c->learner_ranks, c->rollout_ranks, c->gpus_per_node, 2.0 * (double)r.rank_params, p->nvlink_Bps,
-                           p->ib_node_Bps};
+    const double split = 2.0 * (double)cada_memplan_tp_split_params(&p->model),
+                 all = 2.0 * (double)cada_config_param_count(&p->model);
+    cada_syncplan_in in = {c->learner_ranks, c->learn_tp,      c->rollout_ranks, c->rollout_tp,   c->gpus_per_node,
+                           split,            all - split,      p->nvlink_Bps,    p->ib_node_Bps};
     cada_syncplan s;
     if (cada_syncplan_model(&in, &s) != CADA_OK) return -1;
-    printf("\nweight sync (modelled wire time, a lower bound): %d rollout ranks in engines of %d each receive their bf16 slice,\n"
-           "  %.2f GB (2 x %.2f B parameters); %.2f GB in all per update. Links: NVLink %.0f GB/s per GPU each way,\n"
-           "  InfiniBand %.0f GB/s per node each way (%.1f GB/s per GPU); ranks in blocks of %d per node,\n"
-           "  learners first. No latency, protocol overhead or contention counted.\n",
-           c->rollout_ranks, c->rollout_tp, in.rank_bytes / 1e9, r.rank_params / 1e9, s.total_bytes / 1e9, p->nvlink_Bps / 1e9,
-           p->ib_node_Bps / 1e9, p->ib_node_Bps / 1e9 / c->gpus_per_node, c->gpus_per_node);
-    printf("  resharded over all %d learners (%.2f GB out of each): %.2f s (bound by %s)\n", c->learner_ranks,
-           s.learner_bytes / 1e9, s.resharded_s, s.resharded_by);
-    printf("  funnelled through learner 0 (%.2f GB out of one GPU):  %.2f s (bound by %s)\n", s.total_bytes / 1e9, s.funnelled_s,
+    printf("\nweight sync (modelled wire time, a lower bound): %d rollout ranks in engines of %d each receive their bf16\n"
+           "  slice, %.2f GB; %.2f GB in all per update. Links: NVLink %.0f GB/s per GPU each way, InfiniBand\n"
+           "  %.0f GB/s per node each way (%.1f GB/s per GPU); ranks in blocks of %d per node, learners first.\n"
+           "  No latency, protocol overhead or contention counted.\n",
+           c->rollout_ranks, c->rollout_tp, s.rank_bytes / 1e9, s.total_bytes / 1e9, p->nvlink_Bps / 1e9, p->ib_node_Bps / 1e9,
+           p->ib_node_Bps / 1e9 / c->gpus_per_node, c->gpus_per_node);
+    printf("  resharded from the owning learners (learn.tp %d -> rollout.tp %d: each rollout rank from %d learners,\n"
+           "    each learner to %d rollout ranks, at most %.2f GB out of one): %.2f s (bound by %s)\n",
+           c->learn_tp, c->rollout_tp, s.rollout_peers, s.learner_peers, s.learner_bytes / 1e9, s.resharded_s, s.resharded_by);
+    printf("  funnelled through learner 0 (%.2f GB out of one GPU): %.2f s (bound by %s)\n", s.total_bytes / 1e9, s.funnelled_s,
            s.funnelled_by);
     return 0;
 }
@@ -337,7 +338,7 @@ int cada_cmd_plan(int argc, char **argv) {
                 return 2;
             }
         }
-        else if ((!strcmp(argv[i], "--nvlink-gbs") || !strcmp(argv[i], "--ib-gbs")) && i + 1 < argc) {
+        else if ((!strcmp(argv[i], "--nvlink-gbps") || !strcmp(argv[i], "--ib-gbps")) && i + 1 < argc) {
             char *end = NULL;
             double v = strtod(argv[i + 1], &end);
             if (end == argv[i + 1] || *end || !(v > 0) || v > 1e6) {
@@ -345,7 +346,7 @@ int cada_cmd_plan(int argc, char **argv) {
                 free(p);
                 return 2;
             }
-            *(!strcmp(argv[i], "--ib-gbs") ? &ib : &nvl) = v;
+            *(!strcmp(argv[i], "--ib-gbps") ? &ib : &nvl) = v;
             i++;
         } else if (!strcmp(argv[i], "--gpu-mem") && i + 1 < argc) {
             char *end = NULL;

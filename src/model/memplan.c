@@ -79,6 +79,17 @@ cada_status cada_memplan_tp_shape(const cada_model_config *full, int tp, cada_mo
     return CADA_OK;
 }
 
+size_t cada_memplan_tp_split_params(const cada_model_config *full) {
+    /* the count is affine in (H, KVH, I, V) taken together: doubling all four adds
+     * exactly the split part once */
+    cada_model_config twice = *full;
+    twice.n_heads *= 2;
+    twice.n_kv_heads *= 2;
+    twice.intermediate_size *= 2;
+    twice.vocab_size *= 2;
+    return (size_t)(cada_config_param_count(&twice) - cada_config_param_count(full));
+}
+
 cada_status cada_memplan_role(const cada_model_config *full, const cada_memplan_in *in, cada_mem_role role,
                               cada_memplan *p) {
     if (!full || !in || !p) return CADA_ERR(CADA_ERR_ARG, "memplan: NULL argument");

@@ -147,6 +147,11 @@ cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_mempl
  * vocab_size), or tp < 1. The same split as model/tp.h. */
 cada_status cada_memplan_tp_shape(const cada_model_config *full, int tp, cada_model_config *local);
 
+/* The parameters of `full` that tensor parallelism splits over a group (every matrix,
+ * bias, embedding and LM-head row; not the RMSNorm weights, which every rank holds
+ * whole): a rank of a group of tp holds split / tp + (all - split). */
+size_t cada_memplan_tp_split_params(const cada_model_config *full);
+
 /* Element counts the ZeRO-2 gradient term keeps whole: embedding + LM head + final norm
  * (E) and one layer's parameters (S_l), from the flat layout of model.h. */
 size_t cada_memplan_whole_ranges(const cada_model_config *cfg);

@@ -42,8 +42,10 @@ expect_contains "$OUT" "learner: 32 ranks, 4 tensor-parallel groups of 8 (learn.
   "rollout: 24 ranks, 6 tensor-parallel groups of 4" "reward (holds the reference; rule detector): 8 ranks, 2 tensor-parallel groups of 4" \
   "weights (bf16, ZeRO-3 shard + 2 layers)" "ZeRO-3 is planned here; the GPU learner runs ZeRO 0 today" \
   "cada train runs learn.tp = 1 today" "plan: every role fits" \
-  "resharded over all 32 learners (26.46 GB out of each): 0.71 s (bound by rollout IB in)" \
-  "funnelled through learner 0 (846.69 GB out of one GPU):  16.93 s (bound by learner IB out)"
+  "slice, 35.28 GB; 846.69 GB in all per update" \
+  "learn.tp 8 -> rollout.tp 4: each rollout rank from 8 learners" \
+  "each learner to 6 rollout ranks, at most 26.46 GB out of one): 0.71 s (bound by rollout IB in)" \
+  "funnelled through learner 0 (846.69 GB out of one GPU): 16.93 s (bound by learner IB out)"
 # the same model without tensor parallelism: whole weights per rank, and the advice names
 # the tensor-parallel sizes that fit
 run_expect_rc 3 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --set learn.tp=1 --set rollout.tp=1 \
@@ -51,10 +53,10 @@ run_expect_rc 3 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b -
 expect_contains "$OUT" "weights (bf16)                          131.42 GiB" "- rollout.tp = 2 (groups of 2 ranks inside a node" \
   "- reward.tp = 2" "- learn.tp = "
 # faster links, shorter sync: the model scales with the IB bandwidth
-run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --ib-gbs 800
-expect_contains "$OUT" "resharded over all 32 learners (26.46 GB out of each): 0.35 s"
-run_expect_rc 2 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --nvlink-gbs 0
-expect_contains "$OUT" "--nvlink-gbs '0' is not a positive number of GB/s"
+run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --ib-gbps 800
+expect_contains "$OUT" "at most 26.46 GB out of one): 0.35 s (bound by rollout IB in)"
+run_expect_rc 2 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --nvlink-gbps 0
+expect_contains "$OUT" "--nvlink-gbps '0' is not a positive number of GB/s"
 # tensor-parallel sizes are checked against the nodes, the rank counts and the model
 run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set learn.tp=3 --check
 expect_contains "$OUT" "learn.tp = 3 does not divide cluster.gpus_per_node = 8"

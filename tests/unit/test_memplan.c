@@ -223,35 +223,63 @@ TEST(memplan_tp_activations_by_hand) {
     EXPECT(q.rank_params == p.rank_params && q.params == 4 * p.rank_params + 32, "cpu params %zu", q.params);
 }
 
-/* The weight-sync wire model (model/syncplan.h) on cases computed by hand. */
+/* The weight-sync wire model (model/syncplan.h) on cases computed by hand. Every
+ * figure below is exact in binary floating point (overlaps of halves, whole GB), so
+ * the comparisons are exact. */
 TEST(syncplan_by_hand) {
     cada_syncplan s;
-    /* 2 learners on node 0, 2 rollout ranks on node 1 (2 GPUs a node): every byte crosses
-     * IB at 20e9 / 2 = 10e9 B/s per GPU. Resharded: each learner sends 2 x 100e9 / 2 =
-     * 100e9 (10 s), each rollout rank receives 100e9 (10 s). Funnelled: learner 0 sends
-     * 200e9 (20 s). */
-    cada_syncplan_in in = {2, 2, 2, 100e9, 100e9, 20e9};
+    /* no tensor parallelism: 2 learners on node 0, 2 rollout ranks on node 1 (2 GPUs a
+     * node), 100e9 bytes a rollout rank (90e9 split + 10e9 replicated): every byte
+     * crosses IB at 20e9 / 2 = 10e9 B/s per GPU. Resharded: each learner sends half of
+     * each slice, 2 x 50e9 = 100e9 (10 s); each rollout rank receives 100e9 (10 s).
+     * Funnelled: learner 0 sends 200e9 (20 s). */
+    cada_syncplan_in in = {2, 1, 2, 1, 2, 90e9, 10e9, 100e9, 20e9};
     REQUIRE_OK(cada_syncplan_model(&in, &s));
-    EXPECT(s.total_bytes == 200e9 && s.learner_bytes == 100e9);
+    EXPECT(s.rank_bytes == 100e9 && s.total_bytes == 200e9 && s.learner_bytes == 100e9);
+    EXPECT(s.learner_peers == 2 && s.rollout_peers == 2);
     EXPECT(s.resharded_s == 10.0 && s.funnelled_s == 20.0, "%g %g", s.resharded_s, s.funnelled_s);
     EXPECT(!strcmp(s.funnelled_by, "learner IB out"), "%s", s.funnelled_by);
     /* one node of 4: NVLink only at 100e9 B/s: 1 s and 2 s */
     in.gpus_per_node = 4;
     REQUIRE_OK(cada_syncplan_model(&in, &s));
     EXPECT(s.resharded_s == 1.0 && s.funnelled_s == 2.0, "%g %g", s.resharded_s, s.funnelled_s);
-    /* 3 learners + 3 rollout ranks, nodes of 4 (IB 5e9 per GPU), 90e9 a rollout rank:
-     * node 0 learners 0-2 and rollout 0, node 1 rollout 1-2; 30e9 each learner -> rank.
-     * Learner: NVLink 30e9 (0.3 s), IB 60e9 (12 s); rollout 0: NVLink 90e9 (0.9 s);
-     * rollout 1, 2: IB 90e9 (18 s). Funnelled: learner 0 IB 180e9 (36 s). */
-    in = (cada_syncplan_in){3, 3, 4, 90e9, 100e9, 20e9};
+    EXPECT(!strcmp(s.resharded_by, "learner NVLink out"), "%s", s.resharded_by);
+    /* learn.tp 2 (W = 2), rollout.tp 2, nodes of 3: node 0 learners 0-2, node 1 learner 3
+     * and rollout ranks 0, 1. Slices 100e9 split / 2 = 50e9 (nothing replicated). Group
+     * ranks: learners 0, 2 -> 0; 1, 3 -> 1; rollout 0 -> 0, 1 -> 1. A rollout rank takes
+     * its slice from the 2 learners of its own group rank, 25e9 each: rollout 0 from
+     * learners 0 and 2, both by IB (50e9 at 10e9 B/s: 5 s); rollout 1 from learner 1 by
+     * IB and learner 3 by NVLink (2.5 s). Learners send 25e9 each (2.5 s at most).
+     * Spreading each slice over all 4 learners instead would give rollout 0 only 37.5e9
+     * by IB (3.75 s): the ownership matters. Funnelled: learner 0 sends 100e9 by IB
+     * (10 s). */
+    in = (cada_syncplan_in){4, 2, 2, 2, 3, 100e9, 0, 100e9, 30e9};
     REQUIRE_OK(cada_syncplan_model(&in, &s));
-    EXPECT(s.resharded_s == 18.0 && !strcmp(s.resharded_by, "rollout IB in"), "%g %s", s.resharded_s, s.resharded_by);
-    EXPECT(s.funnelled_s == 36.0, "%g", s.funnelled_s);
+    EXPECT(s.rank_bytes == 50e9 && s.learner_bytes == 25e9, "%g %g", s.rank_bytes, s.learner_bytes);
+    EXPECT(s.learner_peers == 1 && s.rollout_peers == 2);
+    EXPECT(s.resharded_s == 5.0 && !strcmp(s.resharded_by, "rollout IB in"), "%g %s", s.resharded_s, s.resharded_by);
+    EXPECT(s.funnelled_s == 10.0, "%g", s.funnelled_s);
+    /* learn.tp 2 -> rollout.tp 1 (one engine holds everything): the rollout rank takes a
+     * quarter from each of the 4 learners */
+    in.rollout = 1;
+    in.rollout_tp = 1;
+    REQUIRE_OK(cada_syncplan_model(&in, &s));
+    EXPECT(s.rank_bytes == 100e9 && s.learner_bytes == 25e9 && s.rollout_peers == 4);
     in.learners = 0;
     EXPECT(cada_syncplan_model(&in, &s) == CADA_ERR_ARG);
-    in.learners = 3;
+    in.learners = 3; /* not a multiple of learn.tp 2 */
+    EXPECT(cada_syncplan_model(&in, &s) == CADA_ERR_ARG);
+    in.learners = 4;
     in.ib_node_Bps = 0;
     EXPECT(cada_syncplan_model(&in, &s) == CADA_ERR_ARG);
+}
+
+/* The split part of the parameters, by hand on Llama-3-70B: all but the 2 L C + C norm
+ * weights. */
+TEST(memplan_tp_split_params) {
+    cada_model_config c;
+    REQUIRE(cada_memplan_preset("llama3-70b", &c) == 0);
+    EXPECT(cada_memplan_tp_split_params(&c) == 70553706496u - (2u * 80 * 8192 + 8192));
 }
 
 #ifdef CADA_HAVE_CUDA
