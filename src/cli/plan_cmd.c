@@ -40,7 +40,7 @@ static void usage(FILE *f) {
                "  (rollout.slots x rollout.max_len) and workspace, each split over the role's tensor-parallel\n"
                "  group (learn.tp, rollout.tp, reward.tp); whether it fits --gpu-mem (default 80 GiB), and what\n"
                "  to change when it does not. The model's shape comes from model.path (config.json or GGUF);\n"
-               "  --preset %s plans without the weights.\n"
+               "  --preset %s (or model.preset, when model.path is absent) plans without the weights.\n"
                "  disaggregated: the modelled wire time of the weight sync, resharded from the learners that\n"
                "  own each slice and funnelled through learner 0, over links of --nvlink-gbps (one GPU's NVLink,\n"
                "  each way, default %.0f) and --ib-gbps (one node's InfiniBand, each way, default %.0f = 8 x\n"
@@ -48,7 +48,7 @@ static void usage(FILE *f) {
                "  --device cpu: host memory per rank of the CPU path instead (fp32 parameters, gradients,\n"
                "  AdamW state, activations, rollout cache: rollout.kv_memory_mb, else rollout.slots at worst,\n"
                "  reference). Default: the GPU plan when --gpu-mem\n"
-               "  or --preset is given or cluster.device = cuda, else the CPU plan.\n",
+               "  or --preset is given (model.preset standing in for it counts) or cluster.device = cuda, else the CPU plan.\n",
             cada_memplan_presets(), NVLINK_GBS, IB_NODE_GBS);
 }
 
@@ -380,18 +380,21 @@ int cada_cmd_plan(int argc, char **argv) {
         free(p);
         return cada_cli_fail("plan");
     }
-    const char *source;
+    const char *source = "preset";
+    if (!preset && p->rc.model_preset[0] && access(p->rc.model_path, F_OK) != 0) { /* stands in for --preset */
+        preset = p->rc.model_preset;
+        source = "model.preset; model.path is not on this machine";
+    }
     if (preset) {
         if (cada_memplan_preset(preset, &p->model) != 0) {
             fprintf(stderr, "cada plan: --preset '%s': unknown (known: %s)\n", preset, cada_memplan_presets());
             free(p);
             return 2;
         }
-        source = "preset";
     } else {
         if (access(p->rc.model_path, F_OK) != 0) {
-            fprintf(stderr, "cada plan: model.path '%s' (from %s) is not on this machine; give --preset (%s) to plan "
-                            "from the published shape\n",
+            fprintf(stderr, "cada plan: model.path '%s' (from %s) is not on this machine; give --preset or set "
+                            "model.preset (%s) to plan from the published shape\n",
                     p->rc.model_path, config, cada_memplan_presets());
             free(p);
             return 1;

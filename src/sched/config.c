@@ -3,6 +3,7 @@
 #include "sched/config.h"
 
 #include "learn/kl.h"
+#include "model/memplan.h"
 #include "reward/reward.h"
 #include "sched/tp_layout.h"
 
@@ -43,6 +44,7 @@ static const key_spec keys[] = {
     {"run", "dump_samples", KEY_BOOL, F(dump_samples), "false", 0, 0, NULL, "write every trajectory's token ids, reward and policy version to out_dir/samples.jsonl"},
     {"model", "path", KEY_STR, F(model_path), ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf", 0, 0, NULL, "starting policy (GGUF file or Hugging Face folder)"},
     {"model", "reference", KEY_STR, F(reference_path), "", 0, 0, NULL, "frozen reference model for the KL term (empty: the starting policy)"},
+    {"model", "preset", KEY_STR, F(model_preset), "", 0, 0, NULL, "the model's published shape (a name of cada plan --preset: llama3-8b, llama3-70b, qwen2.5-7b, smollm2-135m) for when model.path is not on this machine: cada plan sizes the run from it and cada train --check checks learn.tp, rollout.tp and reward.tp against its heads (the reference's too when model.reference is empty); unused when model.path is present, whose own config.json or GGUF metadata is read"},
     {"model", "gguf_tokenizer", KEY_CHOICE, F(gguf_tokenizer), "llama.cpp", 0, 0, "llama.cpp|transformers", "pre-tokenization of a GGUF vocabulary (no effect on tokenizer.json): llama.cpp follows tokenizer.ggml.pre (SmolLM2's 'smollm': digits split off first, as the model was trained); transformers uses plain GPT-2 ByteLevel as transformers' GGUF loader does, for id-for-id parity with AutoTokenizer(gguf_file=...)"},
     {"cluster", "rollout_ranks", KEY_INT, F(rollout_ranks), "1", 0, 65536, NULL, "ranks that generate"},
     {"cluster", "reward_ranks", KEY_INT, F(reward_ranks), "1", 0, 65536, NULL, "ranks that score (and hold the reference)"},
@@ -401,6 +403,9 @@ static cada_status check_tp(const cada_run_config *c) {
 /* The cross-key checks of a training run. */
 static cada_status check_train(const cada_run_config *c) {
     CADA_TRY(check_judge_scores(c));
+    cada_model_config shape;
+    if (c->model_preset[0] && cada_memplan_preset(c->model_preset, &shape) != 0)
+        return CADA_ERR(CADA_ERR_CONFIG, "model.preset = '%s': unknown (known: %s)", c->model_preset, cada_memplan_presets());
     CADA_TRY(check_tp(c));
     if (!strcmp(c->device, "cuda")) {
 #ifndef CADA_HAVE_CUDA
@@ -511,7 +516,7 @@ static void write_value(const cada_run_config *c, const key_spec *k, FILE *f) {
  * reductions in cada's kernels use fixed chunks; a BLAS library may still split work
  * differently on another machine). run.steps is checked on its own. */
 static const char *const resume_free[] = {"run.name", "run.out_dir", "run.checkpoint_every", "run.log_every",
-                                           "cluster.timeout_seconds", "cluster.threads_per_rank", "cluster.gpus_per_node", "run.tensorboard",
+                                           "cluster.timeout_seconds", "cluster.threads_per_rank", "cluster.gpus_per_node", "model.preset", "run.tensorboard",
                                            "run.dump_samples", "run.progress_seconds", "eval.sets", "eval.limit",
                                            "eval.max_new_tokens", "eval.slots", "eval.temperature", "eval.top_p",
                                            "eval.rubric", "eval.out_dir", "eval.attack", "eval.attacker_model",

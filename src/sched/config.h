@@ -47,6 +47,7 @@ typedef struct {
     /* [model] */
     char model_path[CADA_CFG_STR];     /* the policy's starting checkpoint (GGUF or HF folder) */
     char reference_path[CADA_CFG_STR]; /* frozen reference; empty = the starting checkpoint */
+    char model_preset[32];             /* published shape where model.path is absent (model/memplan.h) */
     char gguf_tokenizer[16];           /* llama.cpp | transformers (cada_config_tok_flags) */
     /* [cluster] */
     int rollout_ranks, reward_ranks, learner_ranks;

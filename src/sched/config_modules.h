@@ -49,8 +49,9 @@ cada_status cada_config_dataset(const cada_run_config *c, cada_set_options *out)
  * and rollout.tp against the policy's, reward.tp against the reference's. policy and
  * reference are the shapes when the caller has them (cada plan's preset); NULL: read
  * from model.path and model.reference (empty: model.path) when the model is on this
- * machine (config.json or GGUF metadata), skipped when it is not. Errors name the key,
- * the model and the field tp does not divide. */
+ * machine (config.json or GGUF metadata), else from model.preset (the policy's, and the
+ * reference's when model.reference is empty), else skipped. Errors name the key, the
+ * model (path or preset) and the field tp does not divide. */
 cada_status cada_config_check_tp_shape(const cada_run_config *c, const cada_model_config *policy,
                                        const cada_model_config *reference);
 /* model.gguf_tokenizer as cada_tok_load flags (CADA_TOK_LOAD_*, tok/tokenizer.h). */
