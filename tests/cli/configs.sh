@@ -36,9 +36,11 @@ expect_contains "$OUT" "does NOT fit in 40 GiB" "to fit (each with recomputation
 run_expect_rc 0 "$CADA" plan -c configs/qwen2.5-7b-gpu.ini --preset qwen2.5-7b
 expect_contains "$OUT" "7.62 B parameters" "QKV bias" "verdict: fits in 80 GiB"
 # Llama-3-70B on 8 nodes x 8 x 80 GB fits with tensor parallelism in every role, TP8 x
-# ZeRO-3 learners; the weight sync is modelled resharded and funnelled
-run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --gpu-mem 80
-expect_contains "$OUT" "learner: 32 ranks, 4 tensor-parallel groups of 8 (learn.tp); each rank holds 8.82 B of the 70.55 B parameters" \
+# ZeRO-3 learners; the weight sync is modelled resharded and funnelled. The weights are
+# not here: the file's model.preset gives the shape.
+run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "model: llama3-70b (model.preset; model.path is not on this machine)" \
+  "learner: 32 ranks, 4 tensor-parallel groups of 8 (learn.tp); each rank holds 8.82 B of the 70.55 B parameters" \
   "rollout: 24 ranks, 6 tensor-parallel groups of 4" "reward (holds the reference; rule detector): 8 ranks, 2 tensor-parallel groups of 4" \
   "weights (bf16, ZeRO-3 shard + 2 layers)" "ZeRO-3 is planned here; the GPU learner runs ZeRO 0 today" \
   "cada train runs learn.tp = 1 today" "plan: every role fits" \
@@ -65,6 +67,12 @@ expect_contains "$OUT" "cluster.rollout_ranks = 22 is not a multiple of rollout.
 run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set cluster.learner_ranks=36 --set rollout.tp=8 \
   --set cluster.rollout_ranks=16 --set learn.tp=4 --check
 expect_contains "$OUT" "rollout.tp = 8: the rollout group of world ranks 36-43 spans nodes 4 and 5"
+# ... and, without the weights, against model.preset's shape: 8 KV heads do not split 16 ways
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set cluster.gpus_per_node=16 --set cluster.rollout_ranks=32 \
+  --set cluster.reward_ranks=16 --set reward.tp=16 --check
+expect_contains "$OUT" "reward.tp = 16 with the model llama3-70b (model.preset;" "does not divide the model's num_key_value_heads (8)"
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set model.preset=llama-9 --check
+expect_contains "$OUT" "model.preset = 'llama-9': unknown"
 run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set learn.tp=0 --check
 expect_contains "$OUT" "learn.tp"
 run_expect_rc 1 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --set cluster.gpus_per_node=16 --set reward.tp=16 \
@@ -89,6 +97,16 @@ run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini
 expect_contains "$OUT" "learn.tp = 8: tensor parallelism is planned by"
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.tp=2 --check
 expect_contains "$OUT" "cluster.placement = colocated: rollout.tp (1) and reward.tp (1) must equal learn.tp (2)"
+# deploy/slurm/launch.sh checks the allocation's tasks per node against the blocks the
+# groups were validated on, before it launches anything (CADA_LAUNCHER=none stops after
+# the checks; no Slurm is needed for them)
+LAUNCH=(env SLURM_JOB_ID=1 SLURM_NTASKS=64 CADA="$CADA" CADA_ROOT="$ROOT" CADA_LAUNCHER=none)
+run_expect_rc 1 "${LAUNCH[@]}" SLURM_TASKS_PER_NODE='4(x16)' bash deploy/slurm/launch.sh configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "node 0 of the job has 4 tasks" "submit with sbatch --ntasks-per-node=8"
+run_expect_rc 1 "${LAUNCH[@]}" SLURM_TASKS_PER_NODE='8(x6),6,10' bash deploy/slurm/launch.sh configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "node 6 of the job has 6 tasks"
+run_expect_rc 1 "${LAUNCH[@]}" SLURM_TASKS_PER_NODE='8(x8)' bash deploy/slurm/launch.sh configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "CADA_LAUNCHER=none: expected srun or mpirun"
 # more memory per device or fewer slots: the suggestions are themselves plans that fit
 run_expect_rc 3 "$CADA" plan -c configs/llama3-8b-gpu.ini --preset llama3-8b --set rollout.slots=16 --gpu-mem 80
 slots=$(sed -nE 's/.*- rollout.slots = ([0-9]+) .*/\1/p' <<<"$OUT")
