@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "model/load.h"
 #include "model/memplan.h"
+#include "model/tp.h"
 #include "model/syncplan.h"
 #include "sched/config.h"
 #include "sched/config_modules.h"
@@ -132,7 +133,7 @@ static int suggest_tp(const plan_ctx *p, cada_mem_role role) {
     const int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED, g = p->rc.gpus_per_node;
     for (int t = role_tp(&p->rc, role) + 1; t <= g; t++) {
         cada_model_config local;
-        if (g % t != 0 || cada_memplan_tp_shape(&p->model, t, &local) != CADA_OK) continue;
+        if (g % t != 0 || cada_tp_local_config(&p->model, t, &local) != CADA_OK) continue;
         cada_memplan_in x = *in;
         x.learners = (in->learners + t - 1) / t * t; /* whole groups */
         for (int z = trains ? in->zero : 3; z <= 3; z++) {

@@ -3,6 +3,7 @@
 
 #include "model/infer.h"
 #include "model/model.h"
+#include "model/tp.h"
 
 #include <string.h>
 
@@ -57,28 +58,6 @@ static size_t infer_buffers(const cada_model_config *c, size_t V, size_t S, size
     return Sp * V * 4 + rows + last;
 }
 
-cada_status cada_memplan_tp_shape(const cada_model_config *full, int tp, cada_model_config *local) {
-    if (!full || !local) return CADA_ERR(CADA_ERR_ARG, "memplan: NULL argument");
-    if (tp < 1) return CADA_ERR(CADA_ERR_ARG, "memplan: tp = %d, must be >= 1", tp);
-    const struct {
-        const char *name;
-        int v;
-    } split[] = {{"num_attention_heads", full->n_heads},
-                 {"num_key_value_heads", full->n_kv_heads},
-                 {"intermediate_size", full->intermediate_size},
-                 {"vocab_size", full->vocab_size}};
-    for (size_t i = 0; i < sizeof split / sizeof split[0]; i++)
-        if (split[i].v % tp != 0)
-            return CADA_ERR(CADA_ERR_ARG, "tp = %d does not divide the model's %s (%d): each rank of a group holds an equal part",
-                            tp, split[i].name, split[i].v);
-    *local = *full;
-    local->n_heads /= tp;
-    local->n_kv_heads /= tp;
-    local->intermediate_size /= tp;
-    local->vocab_size /= tp;
-    return CADA_OK;
-}
-
 size_t cada_memplan_tp_split_params(const cada_model_config *full) {
     /* the count is affine in (H, KVH, I, V) taken together: doubling all four adds
      * exactly the split part once */
@@ -99,7 +78,7 @@ cada_status cada_memplan_role(const cada_model_config *full, const cada_memplan_
     if (in->zero < 0 || in->zero > 3) return CADA_ERR(CADA_ERR_ARG, "memplan: zero = %d, must be 0, 1, 2 or 3", in->zero);
     const int P = in->tp > 1 ? in->tp : 1;
     cada_model_config local; /* the rank's part of the model: H/P, KVH/P, I/P, V/P */
-    CADA_TRY(cada_memplan_tp_shape(full, P, &local));
+    CADA_TRY(cada_tp_local_config(full, P, &local));
     const cada_model_config *cfg = &local;
     int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
     if (trains && in->learners % P != 0)
@@ -162,7 +141,7 @@ cada_status cada_memplan_cpu_role(const cada_model_config *full, const cada_memp
     if (logits_chunk < 0) return CADA_ERR(CADA_ERR_ARG, "memplan: logits_chunk = %d, must be >= 0", logits_chunk);
     const int P = in->tp > 1 ? in->tp : 1, W = in->learners / P;
     cada_model_config local; /* the rank's part under tensor parallelism (checked above) */
-    CADA_TRY(cada_memplan_tp_shape(full, P, &local));
+    CADA_TRY(cada_tp_local_config(full, P, &local));
     const cada_model_config *cfg = &local;
     const size_t n = g.rank_params;
     const int M = in->max_len > 0 ? in->max_len : in->micro_tokens;

@@ -23,7 +23,7 @@
  * Tensor parallelism (P = tp, the size of the rank's group; 1: none): each rank of a
  * group holds the part of the model that model/tp.h gives it, an ordinary model of shape
  * H/P heads, KVH/P KV heads, I/P intermediate units and V/P vocabulary rows
- * (cada_memplan_tp_shape; P must divide the four), so every formula below is evaluated
+ * (model/tp.h's cada_tp_local_config; P must divide the four), so every formula below is evaluated
  * on that local shape:
  *   q, k, v, gate, up     split by output columns (whole heads per rank)      1/P
  *   o, down               split by input rows (an all-reduce follows)         1/P
@@ -140,12 +140,6 @@ typedef struct {
 } cada_memplan_cpu;
 cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_memplan_in *in, int logits_chunk, int threads,
                                   cada_mem_role role, cada_memplan_cpu *p);
-
-/* The shape of one rank's part of `full` over a tensor-parallel group of tp ranks (see
- * the top comment; tp = 1 copies it). CADA_ERR_ARG naming the config.json field that tp
- * does not divide (num_attention_heads, num_key_value_heads, intermediate_size,
- * vocab_size), or tp < 1. The same split as model/tp.h. */
-cada_status cada_memplan_tp_shape(const cada_model_config *full, int tp, cada_model_config *local);
 
 /* The parameters of `full` that tensor parallelism splits over a group (every matrix,
  * bias, embedding and LM-head row; not the RMSNorm weights, which every rank holds

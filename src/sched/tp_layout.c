@@ -1,7 +1,7 @@
 /* sched/tp_layout.c: see tp_layout.h. */
 #include "sched/tp_layout.h"
 
-#include "model/memplan.h"
+#include "model/tp.h"
 
 cada_status cada_tp_layout_check(const char *tp_key, int tp, const char *ranks_key, int ranks, int gpus_per_node) {
     if (tp < 1) return CADA_ERR(CADA_ERR_CONFIG, "%s = %d: a tensor-parallel group has at least 1 rank", tp_key, tp);
@@ -28,7 +28,7 @@ cada_status cada_tp_layout_check_span(const char *tp_key, int tp, const char *ro
 
 cada_status cada_tp_layout_check_shape(const char *tp_key, int tp, const cada_model_config *m, const char *model) {
     cada_model_config local;
-    if (cada_memplan_tp_shape(m, tp, &local) != CADA_OK) {
+    if (cada_tp_local_config(m, tp, &local) != CADA_OK) {
         cada_error_wrap("%s = %d with the model %s", tp_key, tp, model);
         return CADA_ERR_CONFIG;
     }

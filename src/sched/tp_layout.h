@@ -29,9 +29,8 @@ cada_status cada_tp_layout_check(const char *tp_key, int tp, const char *ranks_k
 cada_status cada_tp_layout_check_span(const char *tp_key, int tp, const char *role, int first, int ranks, int gpus_per_node);
 
 /* tp against the model's shape: it must divide num_attention_heads,
- * num_key_value_heads, intermediate_size and vocab_size (model/tp.h's requirements;
- * model/memplan.h's cada_memplan_tp_shape). `model` names the model (its path) in the
- * error. */
+ * num_key_value_heads, intermediate_size and vocab_size (model/tp.h's requirements,
+ * cada_tp_local_config). `model` names the model (its path or preset) in the error. */
 cada_status cada_tp_layout_check_shape(const char *tp_key, int tp, const cada_model_config *m, const char *model);
 
 #endif
