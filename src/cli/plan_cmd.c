@@ -298,8 +298,13 @@ static int report_sync(const plan_ctx *p) {
  * (fp32 weights, gradients, AdamW m and v). */
 static int report_role_cpu(const plan_ctx *p, cada_mem_role role, const char *title, int ranks, size_t *sum) {
     cada_memplan_cpu a;
-    if (cada_memplan_cpu_role(&p->model, &p->in, p->rc.logits_chunk_tokens, 1, role, &a) != CADA_OK) return -1;
-    printf("\n%s: %d rank%s (host memory, fp32)\n", title, ranks, ranks == 1 ? "" : "s");
+    cada_memplan_in in = p->in;
+    in.tp = role_tp(&p->rc, role);
+    if (cada_memplan_cpu_role(&p->model, &in, p->rc.logits_chunk_tokens, 1, role, &a) != CADA_OK) return -1;
+    printf("\n%s: %d rank%s (host memory, fp32)", title, ranks, ranks == 1 ? "" : "s");
+    if (in.tp > 1) printf(", groups of %d (%s): %.2f B of the %.2f B parameters a rank", in.tp, role_tp_key(role), a.rank_params / 1e9,
+                          a.n_params / 1e9);
+    printf("\n");
     if (a.params) row("parameters (fp32, also the master)", a.params, a.params);
     if (a.grads) row(p->in.zero == 2 ? "gradients (ZeRO-2 ranges)" : "gradients", a.grads, a.grads);
     if (a.adam) row(p->in.zero ? "AdamW m and v (shard)" : "AdamW m and v", a.adam, a.adam);
@@ -311,8 +316,8 @@ static int report_role_cpu(const plan_ctx *p, cada_mem_role role, const char *ti
     if (a.rollout) row("rollout KV cache and prefill (freed)", a.rollout, a.rollout);
     if (a.reference) row("reference model and its forward", a.reference, a.reference);
     row("peak (learning or rolling out)", a.peak, a.peak);
-    if (a.grads) printf("  parameter-state floor (16 B/param): %.2f GiB; peak / floor %.2f\n", 16.0 * a.n_params / GIB,
-                        a.peak / (16.0 * a.n_params));
+    if (a.grads) printf("  parameter-state floor (16 B/param of the rank's part): %.2f GiB; peak / floor %.2f\n",
+                        16.0 * a.rank_params / GIB, a.peak / (16.0 * a.rank_params));
     *sum += a.peak * (size_t)ranks;
     return 0;
 }

@@ -89,6 +89,13 @@ if [ -f "$MODEL" ]; then
   expect_contains "$OUT" "learn.tp = 2 with the model $MODEL" "does not divide the model's num_attention_heads (9)"
   run_expect_rc 0 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3 --check
   expect_contains "$OUT" "learn_tp=3 rollout_tp=3 reward_tp=3"
+  # the host plan splits each role by its own tp: the learners in a group of 3, the
+  # rollout rank and the reference whole (0.04 B = 30 layers of 1180800 + 16384 x 576
+  # tied vocabulary rows + 576: 44861760 parameters of the 134515008)
+  run_expect_rc 0 "$CADA" plan "${TP[@]}" --set cluster.placement=disaggregated --set cluster.learner_ranks=3 \
+    --set cluster.rollout_ranks=1 --set cluster.reward_ranks=1 --set cluster.gpus_per_node=3 --set learn.tp=3 --set learn.zero=2
+  expect_contains "$OUT" "learner: 3 ranks (host memory, fp32), groups of 3 (learn.tp): 0.04 B of the 0.13 B parameters a rank"
+  grep -qx "rollout: 1 rank (host memory, fp32)" <<<"$OUT" || fail "the rollout rank is planned whole (rollout.tp = 1):"$'\n'"$OUT"
   # ... and cada train refuses to run it, saying why
   run_expect_rc 1 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3
   expect_contains "$OUT" "learn.tp = 3: tensor parallelism is planned by \`cada plan\`" "not run by \`cada train\` yet"
