@@ -5,7 +5,7 @@
 #include "base/log.h"
 #include "learn/accum.h"
 #include "learn/entropy.h"
-#include "model/tp.h"
+#include "model/tp_slice.h"
 #include "learn/learner_gpu.h"
 
 #include <errno.h>

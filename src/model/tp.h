@@ -10,7 +10,8 @@
  *   - the RMSNorm weights whole (replicated).
  * Its local model is an ordinary cada_model whose configuration has H/P heads, KVH/P KV
  * heads, I/P intermediate units and V/P vocabulary rows (cada_tp_local_config), with
- * m->tp set (cada_model_set_tp). The passes of model.c and infer.c then communicate
+ * m->tp set; model/tp_slice.h cuts it from a whole model (and any buffer of the
+ * parameter layout), and sums a gradient norm over the group. The passes of model.c and infer.c then communicate
  * where a partial sum becomes whole, (N, C) each time:
  *   forward:  the embedding (each rank fills the rows of the tokens it owns, zeros
  *             elsewhere) -> all-reduce; o_proj's output -> all-reduce; down's output ->
@@ -38,9 +39,11 @@
 #define CADA_MODEL_TP_H
 
 #include "comm/comm.h"
-#include "model/model.h"
+#include "model/config.h"
 
 #include <stddef.h>
+
+typedef struct cada_tp cada_tp; /* also declared by model/model.h */
 
 struct cada_tp {
     int rank, size;
@@ -63,27 +66,6 @@ cada_status cada_tp_local_config(const cada_model_config *full, int P, cada_mode
 /* Binds tp to the ranks of `group` (rank and size from it) for a model of shape full.
  * Sets the communicator's fixed reduction order. group must outlive tp. */
 cada_status cada_tp_init_comm(cada_tp *tp, cada_comm *group, const cada_model_config *full);
-
-/* Copies between a whole model's tensors and rank `rank`'s part of them (P ranks):
- * CADA_TP_SCATTER reads full's views and writes the slice into local's; CADA_TP_GATHER
- * writes local's slice into full's (the other ranks' parts of full are untouched).
- * Works on any buffer with the parameter layout: parameters, gradients, optimizer
- * moments. full_cfg is the whole model's shape; the local views must have been
- * carved for cada_tp_local_config(full_cfg, P). */
-typedef enum { CADA_TP_SCATTER = 0, CADA_TP_GATHER } cada_tp_direction;
-void cada_tp_copy(const cada_model_config *full_cfg, const cada_params *full, const cada_params *local, int rank, int P,
-                  cada_tp_direction dir);
-
-/* Rank tp->rank's part of a loaded whole model: initialises local (its configuration
- * from cada_tp_local_config), copies the slice, and sets local->tp = tp. */
-cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, const cada_tp *tp);
-
-/* Sum of squares of g, the values (gradients, say) of parameters [off, off + n) of m's
- * layout, in double, in index order, such that summing it over the TP group counts every
- * parameter of the whole model once: the replicated RMSNorm weights count on TP rank 0
- * only (every rank holds the same copy). Without a TP group (m->tp NULL or P = 1): the
- * plain sum of squares. The learner's global gradient norm for clipping. */
-double cada_tp_grad_sqnorm(const cada_model *m, const float *g, size_t off, size_t n);
 
 /* ---- the passes' pieces (model.c, infer.c) ------------------------------------------ */
 

@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/reshard.h"
 
-#include "model/tp.h"
+#include "model/tp_slice.h"
 
 #include <stdlib.h>
 #include <string.h>

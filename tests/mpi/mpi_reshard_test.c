@@ -25,7 +25,7 @@
 #include "io/dtype.h"
 #include "learn/synth.h"
 #include "model/load.h"
-#include "model/tp.h"
+#include "model/tp_slice.h"
 #include "sched/exchange.h"
 #include "sched/reshard.h"
 

@@ -50,7 +50,7 @@
 #include "learn/learner.h"
 #include "learn/synth.h"
 #include "model/load.h"
-#include "model/tp.h"
+#include "model/tp_slice.h"
 #include "rollout/engine.h"
 
 #include <math.h>
