@@ -426,10 +426,10 @@ int cada_cmd_plan(int argc, char **argv) {
            preset ? preset : c->model_path, source, cada_arch_name(m->arch), cada_config_param_count(m) / 1e9, m->n_layers,
            m->hidden_size, m->intermediate_size, m->n_heads, m->n_kv_heads, m->head_dim, m->vocab_size,
            m->tie_embeddings ? ", tied embeddings" : "", m->qkv_bias ? ", QKV bias" : "");
-    printf("layout: %s, %d learner%s, ZeRO stage %d; micro-batch %d tokens, %d per learner per step "
+    printf("layout: %s, %d learner%s, ZeRO stage %d; micro-batch %d tokens, %d per %s per step "
            "(%d x %d sequences of up to %d tokens); rollout %d slots x %d tokens%s%s; reference %s\n",
            c->placement, c->learner_ranks, c->learner_ranks == 1 ? "" : "s", c->zero, p->in.micro_tokens, p->in.micro_per_rank,
-           c->prompts_per_step, c->samples_per_prompt, c->max_len, p->in.slots, c->max_len,
+           c->learn_tp > 1 ? "tensor-parallel group" : "learner", c->prompts_per_step, c->samples_per_prompt, c->max_len, p->in.slots, c->max_len,
            c->slots ? "" : " at most (as the KV pool allows)", c->kv_memory_mb ? " over a KV pool of rollout.kv_memory_mb" : "",
            p->in.reference ? "held (learn.kl_coef > 0)" : "not needed (learn.kl_coef = 0)");
     if (c->learn_tp > 1 || c->rollout_tp > 1 || c->reward_tp > 1)
