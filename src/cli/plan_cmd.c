@@ -41,15 +41,16 @@ static void usage(FILE *f) {
                "  (rollout.slots x rollout.max_len) and workspace, each split over the role's tensor-parallel\n"
                "  group (learn.tp, rollout.tp, reward.tp); whether it fits --gpu-mem (default 80 GiB), and what\n"
                "  to change when it does not. The model's shape comes from model.path (config.json or GGUF);\n"
-               "  --preset %s (or model.preset, when model.path is absent) plans without the weights.\n"
+               "  --preset %s\n"
+               "  (or model.preset, when model.path is absent) plans without the weights.\n"
                "  disaggregated: the modelled wire time of the weight sync, resharded from the learners that\n"
                "  own each slice and funnelled through learner 0, over links of --nvlink-gbps (one GPU's NVLink,\n"
                "  each way, default %.0f) and --ib-gbps (one node's InfiniBand, each way, default %.0f = 8 x\n"
                "  400 Gb/s), both in GB/s: gigaBYTES, 10^9 bytes per second.\n"
                "  --device cpu: host memory per rank of the CPU path instead (fp32 parameters, gradients,\n"
                "  AdamW state, activations, rollout cache: rollout.kv_memory_mb, else rollout.slots at worst,\n"
-               "  reference). Default: the GPU plan when --gpu-mem\n"
-               "  or --preset is given (model.preset standing in for it counts) or cluster.device = cuda, else the CPU plan.\n",
+               "  reference). Default: the GPU plan when --gpu-mem or --preset is given (model.preset\n"
+               "  standing in for it counts) or cluster.device = cuda, else the CPU plan.\n",
             cada_memplan_presets(), NVLINK_GBS, IB_NODE_GBS);
 }
 
