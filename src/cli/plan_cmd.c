@@ -41,15 +41,16 @@ static void usage(FILE *f) {
                "  (rollout.slots x rollout.max_len) and workspace, each split over the role's tensor-parallel\n"
                "  group (learn.tp, rollout.tp, reward.tp); whether it fits --gpu-mem (default 80 GiB), and what\n"
                "  to change when it does not. The model's shape comes from model.path (config.json or GGUF);\n"
-               "  --preset %s (or model.preset, when model.path is absent) plans without the weights.\n"
+               "  --preset %s\n"
+               "  (or model.preset, when model.path is absent) plans without the weights.\n"
                "  disaggregated: the modelled wire time of the weight sync, resharded from the learners that\n"
                "  own each slice and funnelled through learner 0, over links of --nvlink-gbps (one GPU's NVLink,\n"
                "  each way, default %.0f) and --ib-gbps (one node's InfiniBand, each way, default %.0f = 8 x\n"
                "  400 Gb/s), both in GB/s: gigaBYTES, 10^9 bytes per second.\n"
                "  --device cpu: host memory per rank of the CPU path instead (fp32 parameters, gradients,\n"
                "  AdamW state, activations, rollout cache: rollout.kv_memory_mb, else rollout.slots at worst,\n"
-               "  reference). Default: the GPU plan when --gpu-mem\n"
-               "  or --preset is given (model.preset standing in for it counts) or cluster.device = cuda, else the CPU plan.\n",
+               "  reference). Default: the GPU plan when --gpu-mem or --preset is given (model.preset\n"
+               "  standing in for it counts) or cluster.device = cuda, else the CPU plan.\n",
             cada_memplan_presets(), NVLINK_GBS, IB_NODE_GBS);
 }
 
@@ -426,10 +427,10 @@ int cada_cmd_plan(int argc, char **argv) {
            preset ? preset : c->model_path, source, cada_arch_name(m->arch), cada_config_param_count(m) / 1e9, m->n_layers,
            m->hidden_size, m->intermediate_size, m->n_heads, m->n_kv_heads, m->head_dim, m->vocab_size,
            m->tie_embeddings ? ", tied embeddings" : "", m->qkv_bias ? ", QKV bias" : "");
-    printf("layout: %s, %d learner%s, ZeRO stage %d; micro-batch %d tokens, %d per learner per step "
+    printf("layout: %s, %d learner%s, ZeRO stage %d; micro-batch %d tokens, %d per %s per step "
            "(%d x %d sequences of up to %d tokens); rollout %d slots x %d tokens%s%s; reference %s\n",
            c->placement, c->learner_ranks, c->learner_ranks == 1 ? "" : "s", c->zero, p->in.micro_tokens, p->in.micro_per_rank,
-           c->prompts_per_step, c->samples_per_prompt, c->max_len, p->in.slots, c->max_len,
+           c->learn_tp > 1 ? "tensor-parallel group" : "learner", c->prompts_per_step, c->samples_per_prompt, c->max_len, p->in.slots, c->max_len,
            c->slots ? "" : " at most (as the KV pool allows)", c->kv_memory_mb ? " over a KV pool of rollout.kv_memory_mb" : "",
            p->in.reference ? "held (learn.kl_coef > 0)" : "not needed (learn.kl_coef = 0)");
     if (c->learn_tp > 1 || c->rollout_tp > 1 || c->reward_tp > 1)
