@@ -26,6 +26,7 @@
 #include "comm/comm.h"
 #include "learn/learner.h"
 #include "model/load.h"
+#include "model/tp.h"
 #include "reward/refusal.h"
 #include "reward/reward.h"
 #include "sched/run_state.h"
@@ -71,6 +72,8 @@ typedef struct trainer {
     cada_comm *comm;         /* every rank */
     cada_comm *learn_comm;   /* the learner group (disaggregated; colocated: comm) */
     cada_comm *weights_comm; /* rank 0 and the rollout ranks (disaggregated), NULL otherwise */
+    cada_comm *engine_comm;  /* rollout.tp > 1: this rollout rank's engine (its TP group), else NULL */
+    cada_tp engine_tp;       /* ... and the group as the model's passes use it (policy.tp points here) */
     cada_learner *learner;   /* NULL on rollout and reward ranks */
     cada_scorer *ref;        /* reference log-probs where this rank computes them, else NULL */
     long long version;       /* policy version this rank's weights are */
