@@ -1,6 +1,7 @@
 /* model/tp_slice.c: see tp_slice.h. */
 #include "model/tp_slice.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the gradient norm --------------------------------------------------------------- */
@@ -94,4 +95,24 @@ cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, c
     memcpy(local->source, full->source, sizeof local->source);
     local->tp = tp;
     return CADA_OK;
+}
+
+cada_status cada_tp_gather_whole(const cada_model *part, const cada_tp *tp, const cada_model_config *whole_cfg,
+                                 cada_model *whole) {
+    const size_t n = part->n_params, P = (size_t)tp->size;
+    float *all = malloc(sizeof(float) * n * P); /* (P, n): every rank's part */
+    if (!all) return CADA_ERR(CADA_ERR_NOMEM, "tensor parallelism: %zu parts of %zu parameters", P, n);
+    memcpy(all + (size_t)tp->rank * n, part->params, sizeof(float) * n);
+    cada_status st = tp->allgather(tp->ctx, all, n);
+    cada_model slot;
+    memset(&slot, 0, sizeof slot);
+    if (st == CADA_OK) st = cada_model_init(whole, whole_cfg);
+    if (st == CADA_OK && (st = cada_model_init(&slot, &part->cfg)) != CADA_OK) cada_model_free(whole);
+    for (size_t p = 0; st == CADA_OK && p < P; p++) { /* a part's views over its slot of `all` */
+        memcpy(slot.params, all + p * n, sizeof(float) * n);
+        cada_tp_copy(whole_cfg, &whole->p, &slot.p, (int)p, (int)P, CADA_TP_GATHER);
+    }
+    if (slot.params) cada_model_free(&slot);
+    free(all);
+    return st;
 }

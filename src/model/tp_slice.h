@@ -25,6 +25,13 @@ void cada_tp_copy(const cada_model_config *full_cfg, const cada_params *full, co
  * from cada_tp_local_config), copies the slice, and sets local->tp = tp. */
 cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, const cada_tp *tp);
 
+/* The whole model on every rank of part's group (a checkpoint): whole is initialised with
+ * whole_cfg and filled from every rank's part (one all-gather of the parts over
+ * tp->allgather, then cada_tp_copy GATHER of each). Holds the P parts and the whole
+ * model at once for the call: for models whose whole fits a rank's memory. */
+cada_status cada_tp_gather_whole(const cada_model *part, const cada_tp *tp, const cada_model_config *whole_cfg,
+                                 cada_model *whole);
+
 /* Sum of squares of g, the values (gradients, say) of parameters [off, off + n) of m's
  * layout, in double, in index order, such that summing it over the TP group counts every
  * parameter of the whole model once: the replicated RMSNorm weights count on TP rank 0

@@ -4,6 +4,7 @@
 
 #include "model/tp_slice.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,13 +15,18 @@ cada_status cada_reshard_check(const cada_reshard_layout *lay, const cada_model_
         return CADA_ERR(CADA_ERR_CONFIG, "learner_ranks = %d is not a multiple of learn.tp = %d", lay->learners, Pl);
     if (lay->rollout < 1 || lay->rollout % Pr)
         return CADA_ERR(CADA_ERR_CONFIG, "rollout_ranks = %d is not a multiple of rollout.tp = %d", lay->rollout, Pr);
-    if (Pr % Pl)
+    if (Pr % Pl && Pl % Pr)
         return CADA_ERR(CADA_ERR_CONFIG,
-                        "rollout.tp = %d is not a multiple of learn.tp = %d: the weight sync cuts each rollout part from "
-                        "one learner part",
+                        "rollout.tp = %d and learn.tp = %d: one must be a multiple of the other (the weight sync cuts a "
+                        "rollout part from one learner part, or puts it together from whole learner parts)",
                         Pr, Pl);
     cada_model_config part;
-    return cada_tp_local_config(full, Pr, &part); /* names the field Pr does not divide */
+    if (cada_tp_local_config(full, Pr > Pl ? Pr : Pl, &part) != CADA_OK) { /* names the field it does not divide */
+        char why[256];
+        snprintf(why, sizeof why, "%s", cada_error_message());
+        return CADA_ERR(CADA_ERR_CONFIG, "%s = %d: %s", Pr > Pl ? "rollout.tp" : "learn.tp", Pr > Pl ? Pr : Pl, why);
+    }
+    return CADA_OK;
 }
 
 void cada_reshard_chunk(size_t n, int d, int W, size_t *off, size_t *count) {
@@ -67,11 +73,13 @@ static size_t bucket_floats(const cada_reshard_options *o) {
     return b / esz ? b / esz : 1;
 }
 
-/* The learner side: for each sub-part s of its part that some rollout rank needs, its
- * chunk of that slice to every engine's rank holding it. */
+/* The learner side: for each piece of its part some rollout rank needs (split: each
+ * sub-part s of kk; merge: the whole part), its chunk of that piece to every engine's
+ * rank taking it. */
 static cada_status learner_send(const cada_reshard_options *o, cada_model *m, int k, long long version, int *peer) {
     const cada_reshard_layout *lay = &o->layout;
-    const int Pl = lay->learn_tp, Pr = lay->rollout_tp, kk = Pr / Pl, W = lay->learners / Pl, E = lay->rollout / Pr;
+    const int Pl = lay->learn_tp, Pr = lay->rollout_tp, W = lay->learners / Pl, E = lay->rollout / Pr;
+    const int split = Pr >= Pl, kk = split ? Pr / Pl : 1; /* pieces of this part */
     const int i = k % Pl, d = k / Pl;
     const size_t bf = bucket_floats(o), esz = o->wire == CADA_WIRE_BF16 ? 2 : 4;
     cada_model_config sub;
@@ -107,7 +115,7 @@ static cada_status learner_send(const cada_reshard_options *o, cada_model *m, in
         int64_t head[HEADER_WORDS] = {version, (int64_t)n_r, (int64_t)off, (int64_t)count, (int64_t)o->wire};
         int nr = 0;
         for (int e = 0; e < E; e++) {
-            const int dest = lay->learners + e * Pr + i * kk + s;
+            const int dest = lay->learners + e * Pr + (split ? i * kk + s : i / (Pl / Pr));
             peers[nr] = dest;
             MPI_Isend(head, HEADER_WORDS, MPI_INT64_T, dest, CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &reqs[nr++]);
             for (int b = 0; b < n_buckets; b++) {
@@ -128,43 +136,62 @@ done:
     return st;
 }
 
-/* The rollout side: a chunk from each of the W replicas of its learner part. */
+/* Chunk d of a piece of n floats from learner rank src into dst[0..n) (its place). */
+static cada_status recv_chunk(const cada_reshard_options *o, int me, int src, int d, int W, size_t n, float *dst,
+                              uint16_t *stage, long long version, int *peer) {
+    const size_t bf = bucket_floats(o), esz = o->wire == CADA_WIRE_BF16 ? 2 : 4;
+    int64_t head[HEADER_WORDS];
+    MPI_Request req;
+    MPI_Irecv(head, HEADER_WORDS, MPI_INT64_T, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &req);
+    CADA_TRY(wait_all(&req, 1, &src, o->timeout_s, peer, "waiting for a weight header"));
+    size_t off, count;
+    cada_reshard_chunk(n, d, W, &off, &count);
+    if (head[0] != version || head[1] != (int64_t)n || head[2] != (int64_t)off || head[3] != (int64_t)count ||
+        head[4] != (int64_t)o->wire)
+        return CADA_ERR(CADA_ERR_FORMAT,
+                        "weight sync: rank %d from learner rank %d: header says version %lld, slice %lld floats, chunk "
+                        "[%lld, +%lld), wire %s; this rank expects version %lld, slice %zu, chunk [%zu, +%zu), wire %s",
+                        me, src, (long long)head[0], (long long)head[1], (long long)head[2], (long long)head[3],
+                        head[4] == CADA_WIRE_BF16 ? "bf16" : head[4] == CADA_WIRE_F32 ? "fp32" : "?", version, n, off, count,
+                        o->wire == CADA_WIRE_BF16 ? "bf16" : "fp32");
+    for (size_t at = 0; at < count; at += bf) {
+        const size_t len = count - at < bf ? count - at : bf;
+        float *to = dst + off + at;
+        MPI_Irecv(stage ? (void *)stage : (void *)to, (int)(len * esz), MPI_BYTE, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &req);
+        CADA_TRY(wait_all(&req, 1, &src, o->timeout_s, peer, "receiving weights"));
+        if (stage) cada_convert_to_f32(CADA_DTYPE_BF16, stage, to, len);
+    }
+    return CADA_OK;
+}
+
+/* The rollout side: split (Pr >= Pl), its slice straight into its parameters, a chunk
+ * from each of the W replicas of learner part j / kk; merge (Pl = k Pr), each of the k
+ * learner parts j k + s whole into a scratch part (chunks from their replicas), then
+ * into its place as sub-part s of this rank's part. */
 static cada_status rollout_recv(const cada_reshard_options *o, cada_model *m, int r, long long version, int *peer) {
     const cada_reshard_layout *lay = &o->layout;
-    const int Pl = lay->learn_tp, Pr = lay->rollout_tp, kk = Pr / Pl, W = lay->learners / Pl;
-    const int j = r % Pr, i = j / kk, me = lay->learners + r;
-    const size_t bf = bucket_floats(o), esz = o->wire == CADA_WIRE_BF16 ? 2 : 4;
-    uint16_t *stage = o->wire == CADA_WIRE_BF16 ? malloc(2 * bf) : NULL;
+    const int Pl = lay->learn_tp, Pr = lay->rollout_tp, W = lay->learners / Pl;
+    const int j = r % Pr, me = lay->learners + r;
+    const int split = Pr >= Pl, k = split ? 1 : Pl / Pr;
+    uint16_t *stage = o->wire == CADA_WIRE_BF16 ? malloc(2 * bucket_floats(o)) : NULL;
     if (o->wire == CADA_WIRE_BF16 && !stage)
-        return CADA_ERR(CADA_ERR_NOMEM, "weight sync: rank %d: a bucket of %zu bf16 values", me, bf);
+        return CADA_ERR(CADA_ERR_NOMEM, "weight sync: rank %d: a bucket of %zu bf16 values", me, bucket_floats(o));
+    cada_model part;
+    memset(&part, 0, sizeof part);
     cada_status st = CADA_OK;
-    for (int d = 0; d < W && st == CADA_OK; d++) {
-        const int src = d * Pl + i;
-        int64_t head[HEADER_WORDS];
-        MPI_Request req;
-        MPI_Irecv(head, HEADER_WORDS, MPI_INT64_T, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &req);
-        if ((st = wait_all(&req, 1, &src, o->timeout_s, peer, "waiting for a weight header")) != CADA_OK) break;
-        size_t off, count;
-        cada_reshard_chunk(m->n_params, d, W, &off, &count);
-        if (head[0] != version || head[1] != (int64_t)m->n_params || head[2] != (int64_t)off || head[3] != (int64_t)count ||
-            head[4] != (int64_t)o->wire) {
-            st = CADA_ERR(CADA_ERR_FORMAT,
-                          "weight sync: rank %d from learner rank %d: header says version %lld, slice %lld floats, chunk "
-                          "[%lld, +%lld), wire %s; this rank expects version %lld, slice %zu, chunk [%zu, +%zu), wire %s",
-                          me, src, (long long)head[0], (long long)head[1], (long long)head[2], (long long)head[3],
-                          head[4] == CADA_WIRE_BF16 ? "bf16" : head[4] == CADA_WIRE_F32 ? "fp32" : "?", version,
-                          m->n_params, off, count, o->wire == CADA_WIRE_BF16 ? "bf16" : "fp32");
-            break;
-        }
-        for (size_t at = 0; at < count && st == CADA_OK; at += bf) {
-            const size_t len = count - at < bf ? count - at : bf;
-            float *dst = m->params + off + at;
-            MPI_Irecv(stage ? (void *)stage : (void *)dst, (int)(len * esz), MPI_BYTE, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD,
-                      &req);
-            st = wait_all(&req, 1, &src, o->timeout_s, peer, "receiving weights");
-            if (st == CADA_OK && stage) cada_convert_to_f32(CADA_DTYPE_BF16, stage, dst, len);
-        }
+    if (!split) {
+        cada_model_config sub;
+        st = cada_tp_local_config(&m->cfg, k, &sub);
+        if (st == CADA_OK) st = cada_model_init(&part, &sub);
     }
+    for (int s = 0; s < k && st == CADA_OK; s++) {
+        const int i = split ? j / (Pr / Pl) : j * k + s; /* the learner part */
+        float *dst = split ? m->params : part.params;
+        const size_t n = split ? m->n_params : part.n_params;
+        for (int d = 0; d < W && st == CADA_OK; d++) st = recv_chunk(o, me, d * Pl + i, d, W, n, dst, stage, version, peer);
+        if (st == CADA_OK && !split) cada_tp_copy(&m->cfg, &m->p, &part.p, s, k, CADA_TP_GATHER);
+    }
+    cada_model_free(&part);
     free(stage);
     return st;
 }
@@ -173,8 +200,8 @@ cada_status cada_reshard_sync(const cada_reshard_options *o, cada_model *m, long
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const cada_reshard_layout *lay = &o->layout;
-    if (lay->learn_tp < 1 || lay->rollout_tp % lay->learn_tp || lay->learners % lay->learn_tp ||
-        lay->rollout % lay->rollout_tp)
+    if (lay->learn_tp < 1 || lay->rollout_tp < 1 || (lay->rollout_tp % lay->learn_tp && lay->learn_tp % lay->rollout_tp) ||
+        lay->learners % lay->learn_tp || lay->rollout % lay->rollout_tp)
         return CADA_ERR(CADA_ERR_CONFIG, "weight sync: rank %d: layout not checked (cada_reshard_check)", rank);
     if (peer) *peer = -1;
     if (rank < lay->learners) return learner_send(o, m, rank, version, peer);

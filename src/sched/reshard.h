@@ -6,15 +6,21 @@
  *             data-parallel replica k / Pl (after cada_learner_gather_params its part is
  *             whole and the same on its W replicas);
  *   rollout   R = E x Pr ranks: rollout rank r is TP rank r % Pr of engine r / Pr.
- * Pr must be a multiple of Pl (k = Pr / Pl): rollout part j of Pr is then sub-part j % k
- * of learner part i = j / k (heads, KV heads, intermediate units and vocabulary rows
- * nest), so a learner cuts it from its own part (cada_tp_copy with the learner part's
- * configuration as the whole) and no rank ever holds more than its part.
+ * One of Pr, Pl must be a multiple of the other (heads, KV heads, intermediate units and
+ * vocabulary rows then nest):
+ *   split (Pr = k Pl, k >= 1)  rollout part j is sub-part j % k of learner part j / k: a
+ *                              learner cuts it from its own part (cada_tp_copy with the
+ *                              learner part's configuration as the whole);
+ *   merge (Pl = k Pr, k > 1)   rollout part j is learner parts j k .. j k + k - 1 put
+ *                              together: the rollout rank receives each whole into a
+ *                              scratch part and copies it to its place (sub-part s).
+ * A piece is what one learner part gives one rollout rank (split: the rollout slice;
+ * merge: the learner part). No rank holds more than its part and one piece.
  *
- * Who sends what: rollout rank r needs n_r floats (its part's parameter count). The W
- * replicas of part i each send it one contiguous chunk of that slice (chunk d of W,
- * cada_reshard_chunk), so every learner sends about R n_r / L floats per sync and the
- * bytes are spread over all learners instead of funnelled through learner 0. With
+ * Who sends what: the W replicas of learner part i each send one contiguous chunk of
+ * each piece (chunk d of W, cada_reshard_chunk), so every learner sends about
+ * R n_r / L floats per sync (n_r: a rollout part's parameter count) and the bytes are
+ * spread over all learners instead of funnelled through learner 0. With
  * bf16 on the wire a chunk travels as bf16 (round to nearest even) and is widened on
  * arrival: the rollout computes with the bf16-rounded weights; fp32 sends them exactly.
  *
@@ -24,9 +30,9 @@
  * untouched by that chunk. Chunks travel in buckets of `bucket_bytes`; every wait has
  * the timeout and a silent peer fails the sync naming it (*peer).
  *
- * Memory: a learner holds one scratch slice of a rollout part while k > 1 (none when
- * Pr = Pl: it sends from its own parameters) plus one bucket per destination in flight;
- * a rollout rank one bucket per source. */
+ * Memory: a learner holds one scratch slice of a rollout part when splitting with k > 1
+ * (none otherwise: it sends from its own parameters), and with bf16 on the wire its
+ * chunk in bf16; a rollout rank one bf16 bucket, and when merging one learner part. */
 #ifndef CADA_SCHED_RESHARD_H
 #define CADA_SCHED_RESHARD_H
 
@@ -43,7 +49,7 @@ typedef struct {
 } cada_reshard_layout;
 
 /* Checks the layout against the whole model's shape (errors name learn.tp, rollout.tp,
- * learner_ranks, rollout_ranks). */
+ * learner_ranks, rollout_ranks, or the model field the larger tp does not divide). */
 cada_status cada_reshard_check(const cada_reshard_layout *lay, const cada_model_config *full);
 
 /* The chunk [*off, *off + *count) of a slice of n floats that replica d of W sends. */

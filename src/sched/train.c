@@ -45,23 +45,29 @@ static int check_only(const cada_run_config *c) {
 
 /* THE one place that refuses the tensor parallelism `cada train` does not run yet: all of
  * it is planned (cada plan, model/memplan.h) and validated (sched/tp_layout.h); the
- * trainer runs rollout engines of rollout.tp ranks in the disaggregated placement on the
- * CPU (sched/disagg.h). Learner groups (learn.tp) and reference groups (reward.tp) are
- * built and tested as modules (learn/learner.h, model/tp.h) but not wired into the
- * trainer. Narrow this function as they are. */
+ * trainer runs learner groups of learn.tp ranks (ZeRO over their data-parallel peers)
+ * and rollout engines of rollout.tp ranks in the disaggregated placement on the CPU
+ * (sched/disagg.h), the weight sync resharded between them (sched/reshard.h: one tp a
+ * multiple of the other). Reference groups (reward.tp), colocated groups and the GPU
+ * (NCCL) are not built. Narrow this function as they are. */
 static cada_status refuse_tensor_parallel(const cada_run_config *c) {
-    const char *key = c->learn_tp > 1 ? "learn.tp" : c->reward_tp > 1 ? "reward.tp" : NULL;
-    if (key)
+    if (c->reward_tp > 1)
         return CADA_ERR(CADA_ERR_UNSUPPORTED,
-                        "%s = %d: tensor-parallel %s are planned by `cada plan` (and checked by `cada train --check`) but not "
-                        "run by `cada train` yet; set learn.tp and reward.tp to 1 to train (rollout.tp > 1 runs, "
-                        "disaggregated on the CPU)",
-                        key, c->learn_tp > 1 ? c->learn_tp : c->reward_tp, c->learn_tp > 1 ? "learners" : "reference groups");
-    if (c->rollout_tp > 1 && (strcmp(c->placement, "disaggregated") || strcmp(c->device, "cpu")))
+                        "reward.tp = %d: tensor-parallel reference groups are planned by `cada plan` (and checked by `cada "
+                        "train --check`) but not run by `cada train` yet; set reward.tp to 1 to train",
+                        c->reward_tp);
+    const char *key = c->learn_tp > 1 ? "learn.tp" : c->rollout_tp > 1 ? "rollout.tp" : NULL;
+    if (key && (strcmp(c->placement, "disaggregated") || strcmp(c->device, "cpu")))
         return CADA_ERR(CADA_ERR_UNSUPPORTED,
-                        "rollout.tp = %d runs with cluster.placement = disaggregated and cluster.device = cpu only (have %s, "
-                        "%s): GPU engines over NCCL and colocated TP groups are not built yet",
-                        c->rollout_tp, c->placement, c->device);
+                        "%s = %d runs with cluster.placement = disaggregated and cluster.device = cpu only (have %s, %s): "
+                        "GPU groups over NCCL and colocated TP groups are not built yet",
+                        key, c->learn_tp > 1 ? c->learn_tp : c->rollout_tp, c->placement, c->device);
+    if (c->rollout_tp % c->learn_tp && c->learn_tp % c->rollout_tp)
+        return CADA_ERR(CADA_ERR_UNSUPPORTED,
+                        "rollout.tp = %d and learn.tp = %d: the resharded weight sync needs one to be a multiple of the "
+                        "other (a rollout rank's slice cut from one learner part, or put together from whole ones; "
+                        "sched/reshard.h)",
+                        c->rollout_tp, c->learn_tp);
     return CADA_OK;
 }
 

@@ -12,7 +12,8 @@
  *   - every gradient: this rank's slice of the whole model's gradients (cada_tp_copy)
  *     against its own;
  *   - slicing itself: scattering the whole model to each of P parts and gathering them
- *     back rebuilds it bit for bit (every element in exactly one part, or replicated).
+ *     back rebuilds it bit for bit (every element in exactly one part, or replicated),
+ *     locally and over the group (cada_tp_gather_whole).
  * Tolerances: the parts compute the same products; what changes is the order of sums.
  * o_proj and down sum P partial dot products (each over H D / P or I / P terms) instead
  * of one, and the log-sum-exp combines P partial sums: fp32 rounding of ~1e-7 relative
@@ -197,6 +198,11 @@ static void synthetic(cada_comm *world, int qwen, int recompute) {
     CHECK_OK(cada_model_backward(&full, tb.dlogprob));
     CHECK_OK(cada_model_backward(&local, tb.dlogprob));
     compare_grads(&full, &local, what);
+    cada_model whole; /* the parts gathered back over the group (checkpoints) */
+    CHECK_OK(cada_tp_gather_whole(&local, &tp, &cfg, &whole));
+    if (whole.n_params != full.n_params || memcmp(whole.params, full.params, sizeof(float) * full.n_params))
+        FAIL("%s: the parts gathered over the group are not the whole model", what);
+    cada_model_free(&whole);
     batch_free(&tb);
     cada_model_free(&local);
     cada_model_free(&full);
