@@ -52,6 +52,7 @@ static const key_spec keys[] = {
     {"cluster", "placement", KEY_CHOICE, F(placement), "disaggregated", 0, 0, "disaggregated|colocated", "one role per rank, or learners that also roll out"},
     {"cluster", "threads_per_rank", KEY_INT, F(threads_per_rank), "0", 0, 1024, NULL, "OpenMP threads per rank (0: cores on the node / ranks on the node)"},
     {"cluster", "timeout_seconds", KEY_DOUBLE, F(timeout_seconds), "60", 1, 1e6, NULL, "a peer silent this long fails the job"},
+    {"cluster", "weight_sync", KEY_CHOICE, F(weight_sync), "fp32", 0, 0, "fp32|bf16", "what the learners send the rollout ranks after each update (disaggregated): fp32, the weights exactly, or bf16, half the bytes (the engine then computes with bf16-rounded weights; the engine/learner log-prob gap grows, truncated importance sampling corrects for it); bf16 always goes learner by learner (sched/reshard.h)"},
     {"cluster", "device", KEY_CHOICE, F(device), "cpu", 0, 0, "cpu|cuda", "where learners, rollouts and the reference model run (cuda: one GPU per rank, the node-local rank modulo the visible GPUs)"},
     {"cluster", "gpus_per_node", KEY_INT, F(gpus_per_node), "8", 1, 1024, NULL, "GPUs (ranks) per node: ranks lie on nodes in blocks of this many in world-rank order (learners, rollout, reward), and a tensor-parallel group must lie inside one node"},
     {"data", "train_set", KEY_STR, F(train_set), "data/prompts/train.jsonl", 0, 0, NULL, "training prompts, JSONL {id, prompt, category, label}"},

@@ -33,7 +33,9 @@ cada_status disagg_start_send(trainer *t, int dest, int tag, const Cada__Envelop
     return CADA_OK;
 }
 
-int disagg_resharded(const trainer *t) { return t->roles.rollout_tp > 1 || t->cfg.learn_tp > 1; }
+int disagg_resharded(const trainer *t) {
+    return t->roles.rollout_tp > 1 || t->cfg.learn_tp > 1 || !strcmp(t->cfg.weight_sync, "bf16");
+}
 
 cada_status disagg_sync_weights(trainer *t, long long version) {
     if (disagg_resharded(t)) {
@@ -41,7 +43,8 @@ cada_status disagg_sync_weights(trainer *t, long long version) {
          * rollout computes with the learner's weights bit for bit, as below) */
         t->watch.phase = "weight sync (resharded)";
         const cada_reshard_options o = {{t->roles.learners, t->cfg.learn_tp, t->roles.rollout, t->roles.rollout_tp},
-                                        CADA_WIRE_F32, 0, disagg_wait(t, 1.5)};
+                                        strcmp(t->cfg.weight_sync, "bf16") ? CADA_WIRE_F32 : CADA_WIRE_BF16, 0,
+                                        disagg_wait(t, 1.5)};
         CADA_TRY(cada_reshard_sync(&o, &t->policy, version, &t->watch.peer));
         t->version = version;
         return CADA_OK;

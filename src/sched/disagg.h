@@ -55,8 +55,8 @@ int disagg_async(const trainer *t);
 /* Starts a send that may cross a collective (completed by disagg_flush_sends). */
 cada_status disagg_start_send(trainer *t, int dest, int tag, const Cada__Envelope *env);
 cada_status disagg_flush_sends(trainer *t);
-/* rollout.tp > 1 or learn.tp > 1: the weight sync is resharded (sched/reshard.h), from
- * every learner. */
+/* rollout.tp > 1, learn.tp > 1 or cluster.weight_sync = bf16: the weight sync is
+ * resharded (sched/reshard.h), from every learner. */
 int disagg_resharded(const trainer *t);
 /* The weight sync of version `version`: rank 0 and every rollout rank (a broadcast of
  * the whole model from rank 0), or, resharded, every learner and every rollout rank. */

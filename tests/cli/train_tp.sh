@@ -32,7 +32,8 @@
 #     over the TP group), and --resume of a TP run continues it exactly (the parts cut
 #     from the checkpoint, the resumed weights sent to the engines resharded);
 #  4. one-step-off asynchronous mode with TP engines;
-#  5. rollout.tp must divide the rollout ranks.
+#  5. rollout.tp must divide the rollout ranks;
+#  6. cluster.weight_sync = bf16: half the bytes, the engine on bf16-rounded weights.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
 cd "$ROOT"
@@ -141,6 +142,18 @@ python3 - "$TMP/async" <<'PY' || fail "async with TP engines"
 import json, sys
 m = [json.loads(l) for l in open(f"{sys.argv[1]}/metrics.jsonl")]
 assert [x["staleness"] for x in m] == [0, 1, 1] and [x["policy_version"] for x in m] == [0, 0, 1], m
+PY
+
+# 6 (before the refusals). cluster.weight_sync = bf16: the weights go learner by learner
+# as bf16; step 1 samples with model.path's fp32 weights (gap at fp32 rounding), later
+# steps with the bf16-rounded ones: each weight moves by up to 2^-9 relative, the
+# log-probs by ~1e-3 on this model, so the gap lies between fp32's (1e-6) and 0.1
+train 4 2 1 "$TMP/bf16" --set cluster.weight_sync=bf16
+python3 - "$TMP/bf16" <<'PY' || fail "weight_sync = bf16"
+import json, sys
+gap = [json.loads(l)["engine_lp_gap_max"] for l in open(f"{sys.argv[1]}/metrics.jsonl")]
+print("cluster.weight_sync = bf16: engine/learner log-prob gap per step:", gap)
+assert gap[0] < 1e-4 and all(1e-4 < g < 0.1 for g in gap[1:]), gap
 PY
 
 # 5. refused layouts
