@@ -23,6 +23,8 @@
 
 /* --check: the configuration loaded and validated; print the layout a launcher must
  * provide (deploy/ reads the "resolved:" line) and start nothing (no MPI, no model). */
+static cada_status refuse_tensor_parallel(const cada_run_config *c);
+
 static int check_only(const cada_run_config *c) {
     int colocated = !strcmp(c->placement, "colocated");
     int ranks = colocated ? c->learner_ranks : c->learner_ranks + c->rollout_ranks + c->reward_ranks;
@@ -34,8 +36,9 @@ static int check_only(const cada_run_config *c) {
     printf("model: %s%s\n", c->model_path, access(c->model_path, R_OK) ? " (not present on this machine)" : "");
     if (c->learn_tp > 1 || c->rollout_tp > 1 || c->reward_tp > 1)
         printf("tensor parallelism: learners in groups of %d, rollout engines of %d, reward groups of %d, inside nodes of %d "
-               "GPUs (planned: cada plan; cada train does not run it yet)\n",
-               c->learn_tp, c->rollout_tp, c->reward_tp, c->gpus_per_node);
+               "GPUs (cada plan sizes it; cada train runs learner and rollout groups disaggregated on the CPU%s)\n",
+               c->learn_tp, c->rollout_tp, c->reward_tp, c->gpus_per_node,
+               refuse_tensor_parallel(c) == CADA_OK ? "" : ", and refuses this layout when it starts");
     printf("resolved: ranks=%d placement=%s learner_ranks=%d rollout_ranks=%d reward_ranks=%d threads_per_rank=%d "
            "gpus_per_node=%d learn_tp=%d rollout_tp=%d reward_tp=%d out_dir=%s\n",
            ranks, c->placement, c->learner_ranks, c->rollout_ranks, c->reward_ranks, c->threads_per_rank, c->gpus_per_node,
