@@ -4,6 +4,8 @@
 #include "model/infer.h"
 
 #include "base/arena.h"
+#include "model/infer_weights.h"
+#include "ops/gemm_bf16.h"
 #include "ops/ops.h"
 
 #include <math.h>
@@ -259,6 +261,14 @@ static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const fl
     }
 }
 
+/* out (N, OUT) = inp (N, IN) @ W^T + bias: the bf16 copy of W when the model holds one
+ * (model/infer_weights.h), else the fp32 W. */
+static void infer_linear(const uint16_t *w_bf16, float *out, const float *inp, const float *w, const float *bias, int N, int IN,
+                         int OUT) {
+    if (w_bf16) gemm_bf16_forward(out, inp, w_bf16, bias, N, IN, OUT);
+    else matmul_forward(out, inp, w, bias, N, IN, OUT);
+}
+
 cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_infer_seq *seqs, int n_seqs,
                              float *logits) {
     const cada_model_config *c = &m->cfg;
@@ -306,7 +316,7 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
     float *rstd = kv->rstd;
     for (int l = 0; l < L; l++) {
         rmsnorm_forward(kv->xn, rstd, kv->x, CADA_LAYER(p, attn_norm, l), N, C, c->rms_eps);
-        matmul_forward(kv->qkv, kv->xn, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C,
+        infer_linear(CADA_BF16_LAYER(m->bf16, qkv, l), kv->qkv, kv->xn, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C,
                        QKV);
         rope_forward(kv->qkv, N, QKV, H, D, kv->pos, m->inv_freq);
         rope_forward(kv->qkv + HD, N, QKV, KVH, D, kv->pos, m->inv_freq);
@@ -322,12 +332,12 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
             attend_row(kv, l, seqs[kv->row_seq[r]].slot, kv->pos[r], kv->qkv + (size_t)r * QKV, kv->atty + (size_t)r * HD, H,
                        KVH, D, scores);
         }
-        matmul_forward(kv->tmp, kv->atty, CADA_LAYER(p, o_w, l), NULL, N, HD, C);
+        infer_linear(CADA_BF16_LAYER(m->bf16, o, l), kv->tmp, kv->atty, CADA_LAYER(p, o_w, l), NULL, N, HD, C);
         residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
         rmsnorm_forward(kv->xn, rstd, kv->x, CADA_LAYER(p, ffn_norm, l), N, C, c->rms_eps);
-        matmul_forward(kv->gu, kv->xn, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
+        infer_linear(CADA_BF16_LAYER(m->bf16, gu, l), kv->gu, kv->xn, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
         swiglu_forward(kv->h, kv->gu, N, I);
-        matmul_forward(kv->tmp, kv->h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
+        infer_linear(CADA_BF16_LAYER(m->bf16, down, l), kv->tmp, kv->h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
         residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
     }
     /* final norm and LM head for each sequence's last token only */
@@ -337,7 +347,7 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
         memcpy(kv->tmp + (size_t)s * C, kv->x + (size_t)(r - 1) * C, sizeof(float) * C);
     }
     rmsnorm_forward(kv->xn, rstd, kv->tmp, p->final_norm, n_seqs, C, c->rms_eps);
-    matmul_forward(logits, kv->xn, p->lm_head, NULL, n_seqs, C, V);
+    infer_linear(m->bf16 ? m->bf16->lm_head : NULL, logits, kv->xn, p->lm_head, NULL, n_seqs, C, V);
     for (int s = 0; s < n_seqs; s++) kv->len[seqs[s].slot] += seqs[s].n_tokens;
     return CADA_OK;
 }

@@ -5,6 +5,7 @@
 
 #include "base/arena.h"
 #include "base/log.h"
+#include "model/infer_weights.h"
 #include "ops/ops.h"
 
 #include <stdio.h>
@@ -91,6 +92,7 @@ void cada_model_free(cada_model *m) {
     free(m->grads);
     free(m->inv_freq);
     free_activations(&m->act);
+    cada_infer_weights_drop(m);
     memset(m, 0, sizeof *m);
 }
 

@@ -112,6 +112,8 @@ typedef struct {
     void *ctx;
 } cada_param_source;
 
+struct cada_infer_weights;
+
 typedef struct {
     cada_model_config cfg;
     float *params;   /* one buffer of n_params floats */
@@ -126,6 +128,8 @@ typedef struct {
     int n_valid;     /* tokens with a target in the last forward */
     float loss;      /* mean -logprob over them */
     char source[512];/* the path it was loaded from */
+    struct cada_infer_weights *bf16; /* NULL, or a bf16 copy of the matrices that cada_model_infer
+                                      * uses (model/infer_weights.h); freed with the model */
 } cada_model;
 
 typedef struct {
