@@ -83,6 +83,7 @@ static const key_spec keys[] = {
     {"rollout", "kv_memory_mb", KEY_INT, F(kv_memory_mb), "0", 0, 1e7, NULL, "cpu: the KV pool per rollout rank in MiB; the engine runs as many sequences as it holds (up to rollout.slots), preempting and recomputing the latest when they outgrow it; 0: room for rollout.slots sequences at worst (nothing preempted)"},
     {"rollout", "prefix_cache", KEY_BOOL, F(prefix_cache), "true", 0, 0, NULL, "cpu: keep the full KV blocks prefills compute for the other prompts of the step (the shared system turn is prefilled once per step and policy version; rollout/engine.h); false: every prompt prefills whole"},
     {"rollout", "mode", KEY_CHOICE, F(mode), "sync", 0, 0, "sync|async", "on-policy steps, or one-step-off rollouts"},
+    {"rollout", "weights", KEY_CHOICE, F(rollout_weights), "fp32", 0, 0, "fp32|bf16", "cpu: the matrices the rollout's matmuls read; bf16: a copy packed once per policy version (+2 bytes per matrix weight), about half the bytes a decode step reads, log-probs off the learner's fp32 ones by the gap docs/OPERATING.md reports (learn.tis_cap corrects for it)"},
     {"reward", "detector", KEY_CHOICE, F(detector), "rule", 0, 0, "rule|judge|target_tokens", "refusal detection: phrase patterns or an LLM judge; target_tokens: a test task (see target_ids)"},
     {"reward", "target_ids", KEY_STR, F(target_ids), "", 0, 0, NULL, "detector = target_tokens: reward = share of completion tokens whose id is in these ranges (\"lo-hi,id,...\"); a task any model learns in a few steps, for tests"},
     {"reward", "judge_model", KEY_STR, F(judge_model), "", 0, 0, NULL, "judge model (GGUF or Hugging Face folder) of detector = judge, bonus = judge and the rubric (cada eval without it: the policy judges itself)"},
@@ -398,6 +399,8 @@ static cada_status check_train(const cada_run_config *c) {
     if (c->max_new_tokens >= c->max_len)
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.max_new_tokens (%d) must be below rollout.max_len (%d)", c->max_new_tokens,
                         c->max_len);
+    if (!strcmp(c->rollout_weights, "bf16") && !strcmp(c->device, "cuda"))
+        return CADA_ERR(CADA_ERR_CONFIG, "rollout.weights = bf16 is the CPU rollout's; cluster.device = cuda rolls out in fp32 (set rollout.weights = fp32)");
     if (c->slots == 0 && (!strcmp(c->device, "cuda") || c->kv_memory_mb == 0))
         return CADA_ERR(CADA_ERR_CONFIG,
                         "rollout.slots = 0 (as memory allows) needs cluster.device = cpu and rollout.kv_memory_mb > 0 (are %s, %d)",

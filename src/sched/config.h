@@ -81,6 +81,7 @@ typedef struct {
     int kv_memory_mb;                  /* CPU: the rollout's KV pool (0: slots sequences at worst) */
     int prefix_cache;                  /* CPU: the rollout engine's prefix cache across prompts */
     char mode[32];                     /* sync | async */
+    char rollout_weights[8];           /* fp32 | bf16: the CPU rollout's matrices (model/infer_weights.h) */
     /* [reward] */
     char detector[32];                 /* rule | judge | target_tokens (a test task) */
     char target_ids[CADA_CFG_STR];     /* target_tokens: "lo-hi,id,..." token-id ranges */

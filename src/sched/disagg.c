@@ -2,6 +2,7 @@
 #include "sched/disagg.h"
 
 #ifdef CADA_HAVE_MPI
+#include "model/infer_weights.h"
 #include "sched/lifecycle.h"
 #include "sched/placement.h"
 #include "sched/weight_sync.h"
@@ -36,6 +37,8 @@ cada_status disagg_sync_weights(trainer *t, long long version) {
     t->watch.phase = "weight broadcast";
     CADA_TRY(cada_weight_sync(t->weights_comm, &t->roles, t->rank, t->policy.params, t->policy.n_params, version,
                               disagg_wait(t, 1.5), &t->watch.peer));
+    /* rollout.weights = bf16 (rollout ranks): the copy the engine reads, from the new weights */
+    if (t->policy.bf16) CADA_TRY(cada_infer_weights_pack(&t->policy, version));
     t->version = version;
     return CADA_OK;
 }

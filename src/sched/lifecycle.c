@@ -4,6 +4,7 @@
 
 #ifdef CADA_HAVE_MPI
 #include "base/log.h"
+#include "model/infer_weights.h"
 #include "sched/checkpoint.h"
 
 #include <math.h>
@@ -48,6 +49,12 @@ cada_status trainer_begin(trainer *t) {
         if (!strcmp(t->cfg.mode, "async")) CADA_TRY(restore_pipeline(t));
         if (t->rank == 0) CADA_INFO("resumed from %s: step %lld of %d", t->resume, t->start_step, t->cfg.steps);
     }
+    /* rollout.weights = bf16 on the ranks that roll out on the CPU: packed from the weights
+     * held now, version start_step (a resumed disaggregated rollout rank holds model.path's
+     * until the first sync, which repacks: unknown version until then) */
+    const int rolls_out = t->have_policy && (!t->roles.disaggregated || cada_roles_of(&t->roles, t->rank) == CADA_ROLE_ROLLOUT);
+    if (rolls_out && !strcmp(t->cfg.rollout_weights, "bf16") && strcmp(t->cfg.device, "cuda"))
+        CADA_TRY(cada_infer_weights_pack(&t->policy, t->roles.disaggregated && t->resume[0] ? -1 : t->start_step));
     if (t->rank == 0) CADA_TRY(cada_metrics_open(&t->metrics, &t->cfg, t->resume[0] ? t->start_step : 0));
     return CADA_OK;
 }
