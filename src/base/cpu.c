@@ -94,3 +94,13 @@ cada_status cada_cpu_kernels_active(cada_cpu_kernels *k) {
     }
     return CADA_OK;
 }
+
+cada_status cada_cpu_kernels_set(cada_cpu_kernels k) {
+    if ((int)k < 0 || k >= CADA_CPU_N || !cada_cpu_kernels_supported(k))
+        return CADA_ERR(CADA_ERR_CONFIG, "kernel family %s: this CPU runs up to %s", (int)k >= 0 && k < CADA_CPU_N ? names[k] : "?",
+                        names[cada_cpu_kernels_best()]);
+    resolve();
+    kind = k;
+    bad[0] = 0;
+    return CADA_OK;
+}

@@ -33,6 +33,10 @@ cada_cpu_kernels cada_cpu_kernels_best(void);
  * name the variable: an unknown name, or a family this CPU lacks. Resolved once; later
  * calls return the first answer. */
 cada_status cada_cpu_kernels_active(cada_cpu_kernels *k);
+/* Makes k the family in use from now on (tests and benchmarks that compare families in
+ * one process; call it from the main thread, outside parallel regions). Errors
+ * (CADA_ERR_CONFIG): a family this CPU lacks; the choice is unchanged then. */
+cada_status cada_cpu_kernels_set(cada_cpu_kernels k);
 /* The family in use without the error: the best one when CADA_CPU_KERNELS is bad (for
  * hot paths whose callers checked cada_cpu_kernels_active once). */
 cada_cpu_kernels cada_cpu_kernels_current(void);

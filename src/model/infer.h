@@ -11,7 +11,7 @@
  * maximum difference is reported by the engine tests). A model holding a bf16 copy of
  * its matrices (m->bf16, model/infer_weights.h) runs its projections on that copy
  * instead: about half the bytes per decode step, log-probs no longer the learner's
- * (the gap is measured in tests/unit/test_engine.c and docs/OPERATING.md).
+ * (the gap is measured in tests/unit/test_engine_bf16.c and docs/OPERATING.md).
  *
  * Cache layout (paged): keys and values live in a pool of fixed-size blocks of
  * block_tokens positions each; k and v are (n_blocks, L, block_tokens, KVH * D) fp32.
