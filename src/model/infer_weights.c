@@ -75,7 +75,7 @@ cada_status cada_infer_weights_pack(cada_model *m, long long version) {
 }
 
 cada_status cada_infer_weights_refresh(cada_model *m, long long version) {
-    if (!m->bf16 || m->bf16->version == version) return CADA_OK;
+    if (m->bf16 && m->bf16->version == version) return CADA_OK;
     return cada_infer_weights_pack(m, version);
 }
 

@@ -6,18 +6,27 @@
  * and model (q/k/v, o, gate/up, down, LM head); the embedding lookup, norms, biases, RoPE,
  * attention and the KV cache stay fp32. The training forward (model.h) never reads it.
  *
- * Memory: the copy is one allocation of cada_infer_weights_bytes(cfg), 2 bytes per
- * element of those matrices (SmolLM2-135M: 269 MB, beside its 540 MB fp32 parameters;
- * with tied embeddings the LM head is packed as a matrix of its own, 56.6 MB of that).
- * The fp32 parameters stay: the embedding, norms and biases are read from them, and the
- * weight sync (sched/weight_sync.h) and checkpoints write them; the copy is made from
- * them.
+ * What is held, and why both precisions: the engine keeps ONE bf16 copy of each matrix
+ * (one allocation of cada_infer_weights_bytes(cfg), 2 bytes per element; SmolLM2-135M:
+ * 269 MB, beside its 540 MB fp32 parameters; with tied embeddings the LM head is packed
+ * as a matrix of its own, 56.6 MB of that) and reads no fp32 matrix while it is set. The
+ * fp32 parameters stay in the same process because something else owns them: the
+ * embedding rows, norms and biases the engine still reads in fp32 live in the same
+ * buffer (model.h: one allocation of n_params floats); on a colocated rank the learner
+ * updates them in place; on a rollout rank they are the buffer the weight sync
+ * (sched/weight_sync.h) receives into, the copy's source. Receiving the sync straight
+ * into bf16 would drop the fp32 matrices on rollout ranks; it is not done (the sync
+ * broadcasts the whole fp32 parameter buffer in 64 MiB buckets, and its header check
+ * comes before any weight is taken). `cada bench generate
+ * --weights bf16` holds both on purpose: fp32 is its peer.
  *
  * Staleness: the copy is a function of the fp32 parameters at one moment. It carries the
  * policy version it was packed from (-1: unknown, e.g. right after loading). Whoever
  * changes the parameters repacks (the weight sync does, with the version it received);
- * cada_infer_weights_refresh repacks when asked for another version (the rollout stage
- * calls it with the version it samples, which covers learners that update in place). */
+ * cada_infer_weights_refresh repacks when asked for another version (a colocated step
+ * calls it with the version it samples, as its learner updated the weights in place).
+ * The rollout stage refuses a copy of another version than the one it samples
+ * (sched/rollout_stage.h). */
 #ifndef CADA_MODEL_INFER_WEIGHTS_H
 #define CADA_MODEL_INFER_WEIGHTS_H
 
@@ -43,7 +52,7 @@ size_t cada_infer_weights_bytes(const cada_model_config *cfg);
 /* Packs m's fp32 matrices into m->bf16 (allocated on first use), tagged `version`.
  * Fails when the CPU kernel choice is bad (CADA_CPU_KERNELS, base/cpu.h) or on memory. */
 cada_status cada_infer_weights_pack(cada_model *m, long long version);
-/* Repacks when m holds a pack of another version than `version`; nothing otherwise. */
+/* Packs when m holds no pack or one of another version than `version`; nothing otherwise. */
 cada_status cada_infer_weights_refresh(cada_model *m, long long version);
 /* Frees the pack: cada_model_infer reads the fp32 parameters again. */
 void cada_infer_weights_drop(cada_model *m);
