@@ -1,5 +1,6 @@
 /* cli/generate.c: `cada generate` (text in, streamed text out) and `cada bench
- * generate` (prefill and decode throughput). The tokenizer comes from the model's own
+ * generate` (prefill and decode throughput; --weights bf16: each measurement with the
+ * fp32 weights and then a bf16 copy, model/infer_weights.h). The tokenizer comes from the model's own
  * files: the vocabulary embedded in a GGUF, or tokenizer.json beside config.json. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
