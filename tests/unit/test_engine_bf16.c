@@ -61,7 +61,7 @@ static int pack_matches(const cada_model *m) {
 
 /* What the weight sync and the colocated learner do to a rollout model: new fp32
  * weights, then cada_infer_weights_pack / _refresh with the new version. */
-TEST(infer_bf16_pack_follows_weight_updates) {
+TEST(engine_bf16_pack_follows_weight_updates) {
     for (int tie = 0; tie <= 1; tie++) {
         cada_model_config cfg;
         cada_synth_config(&cfg, 64, 32, 2, tie);
