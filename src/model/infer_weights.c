@@ -41,16 +41,12 @@ cada_status cada_infer_weights_pack(cada_model *m, long long version) {
     size_t qkv, o, gu, down, head;
     sizes(c, &qkv, &o, &gu, &down, &head);
     cada_infer_weights *b = m->bf16;
-    if (!b) {
-        b = calloc(1, sizeof *b);
-        if (!b) return CADA_ERR(CADA_ERR_NOMEM, "bf16 inference weights");
-        b->bytes = cada_infer_weights_bytes(c);
-        b->buf = malloc(b->bytes);
-        if (!b->buf) {
-            const size_t bytes = b->bytes;
-            free(b);
-            return CADA_ERR(CADA_ERR_NOMEM, "bf16 inference weights (%.1f MB)", bytes / 1e6);
-        }
+    if (!b) { /* one allocation: this header, then the matrices from a 64-byte boundary */
+        const size_t bytes = cada_infer_weights_bytes(c), hdr = (sizeof *b + 63) / 64 * 64;
+        b = aligned_alloc(64, (hdr + bytes + 63) / 64 * 64);
+        if (!b) return CADA_ERR(CADA_ERR_NOMEM, "bf16 inference weights (%.1f MB)", bytes / 1e6);
+        b->bytes = bytes;
+        b->buf = (uint16_t *)((char *)b + hdr);
         b->layer_stride = qkv + o + gu + down;
         b->qkv = b->buf;
         b->o = b->qkv + qkv;
@@ -80,8 +76,6 @@ cada_status cada_infer_weights_refresh(cada_model *m, long long version) {
 }
 
 void cada_infer_weights_drop(cada_model *m) {
-    if (!m->bf16) return;
-    free(m->bf16->buf);
-    free(m->bf16);
+    free(m->bf16); /* buf lies inside the same allocation */
     m->bf16 = NULL;
 }

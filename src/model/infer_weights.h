@@ -7,7 +7,7 @@
  * attention and the KV cache stay fp32. The training forward (model.h) never reads it.
  *
  * What is held, and why both precisions: the engine keeps ONE bf16 copy of each matrix
- * (one allocation of cada_infer_weights_bytes(cfg), 2 bytes per element; SmolLM2-135M:
+ * (cada_infer_weights_bytes(cfg), 2 bytes per element, one allocation; SmolLM2-135M:
  * 269 MB, beside its 540 MB fp32 parameters; with tied embeddings the LM head is packed
  * as a matrix of its own, 56.6 MB of that) and reads no fp32 matrix while it is set. The
  * fp32 parameters stay in the same process because something else owns them: the
@@ -35,7 +35,8 @@
 #include <stdint.h>
 
 typedef struct cada_infer_weights {
-    uint16_t *buf;        /* one allocation: layer 0 | ... | layer L-1 | lm_head */
+    uint16_t *buf;        /* layer 0 | ... | layer L-1 | lm_head, inside the allocation of this
+                           * header (so cada_model_free frees both with one free()) */
     uint16_t *qkv, *o;    /* layer 0's: (QKV, C), (C, H D) */
     uint16_t *gu, *down;  /* layer 0's: (2I, C), (C, I) */
     size_t layer_stride;  /* bf16 elements from one layer's block to the next */
@@ -47,7 +48,8 @@ typedef struct cada_infer_weights {
 /* Layer l's copy of a packed matrix, or NULL without a pack (fp32 then). */
 #define CADA_BF16_LAYER(b, field, l) ((b) ? (b)->field + (size_t)(l) * (b)->layer_stride : (uint16_t *)0)
 
-/* Bytes of the pack for cfg (`cada plan` counts them on the rollout ranks). */
+/* Bytes of the pack's matrices for cfg (`cada plan` counts them on the rollout ranks;
+ * the header beside them adds 64). */
 size_t cada_infer_weights_bytes(const cada_model_config *cfg);
 /* Packs m's fp32 matrices into m->bf16 (allocated on first use), tagged `version`.
  * Fails when the CPU kernel choice is bad (CADA_CPU_KERNELS, base/cpu.h) or on memory. */

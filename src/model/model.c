@@ -5,7 +5,6 @@
 
 #include "base/arena.h"
 #include "base/log.h"
-#include "model/infer_weights.h"
 #include "ops/ops.h"
 
 #include <stdio.h>
@@ -92,7 +91,7 @@ void cada_model_free(cada_model *m) {
     free(m->grads);
     free(m->inv_freq);
     free_activations(&m->act);
-    cada_infer_weights_drop(m);
+    free(m->bf16); /* one allocation, header and matrices (model/infer_weights.h) */
     memset(m, 0, sizeof *m);
 }
 

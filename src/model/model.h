@@ -129,7 +129,8 @@ typedef struct {
     float loss;      /* mean -logprob over them */
     char source[512];/* the path it was loaded from */
     struct cada_infer_weights *bf16; /* NULL, or a bf16 copy of the matrices that cada_model_infer
-                                      * uses (model/infer_weights.h); freed with the model */
+                                      * uses (model/infer_weights.h): one allocation, freed with
+                                      * the model */
 } cada_model;
 
 typedef struct {
