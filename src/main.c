@@ -1,5 +1,6 @@
 /* main.c: the cada binary. One program; the subcommand picks the work. Under mpirun
  * (from `cada train`, with the scheduler) every rank runs this same binary. */
+#include "base/cpu.h"
 #include "base/error.h"
 #include "cli/cli.h"
 #include "sched/train.h"
@@ -109,10 +110,19 @@ static int cmd_version(void) {
            "no"
 #endif
     );
+    /* the bf16 kernels of rollout.weights = bf16 (ops/gemm_bf16.h) */
+    char feats[160];
+    cada_cpu_features(feats, sizeof feats);
+    cada_cpu_kernels k;
+    const int ok = cada_cpu_kernels_active(&k) == CADA_OK;
+    printf("  CPU kernels: %s (%s; best here %s; CADA_CPU_KERNELS forces one)\n", ok ? cada_cpu_kernels_name(k) : "none",
+           ok ? (getenv("CADA_CPU_KERNELS") && *getenv("CADA_CPU_KERNELS") ? "forced" : "chosen at run time") : cada_error_message(),
+           cada_cpu_kernels_name(cada_cpu_kernels_best()));
+    printf("  CPU features: %s\n", feats);
 #ifdef CADA_HAVE_CUDA
     cada_gpu_report();
 #endif
-    return 0;
+    return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv) {

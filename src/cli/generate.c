@@ -1,10 +1,13 @@
 /* cli/generate.c: `cada generate` (text in, streamed text out) and `cada bench
- * generate` (prefill and decode throughput). The tokenizer comes from the model's own
+ * generate` (prefill and decode throughput; --weights bf16: each measurement with the
+ * fp32 weights and then a bf16 copy, model/infer_weights.h). The tokenizer comes from the model's own
  * files: the vocabulary embedded in a GGUF, or tokenizer.json beside config.json. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
+#include "base/cpu.h"
 #include "base/log.h"
+#include "model/infer_weights.h"
 #include "model/load.h"
 #include "rollout/engine.h"
 #include "tok/tokenizer.h"
@@ -243,8 +246,16 @@ static int read_prompts(const char *path, char lines[][4096], int cap) {
  * decodes its full budget (decode rates compare equal work). With samples > 1 the
  * requests come in groups of that many samples of one prompt (as a rollout makes them),
  * sampled at temperature 1 so the samples differ. */
-static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompts, int n_prompts, int batch, int n_reqs,
-                     int new_tokens, int samples, int kv_blocks, int no_prefix_cache) {
+typedef struct {
+    const char *what; /* prefill | decode | rollout */
+    int batch, n_reqs, new_tokens, samples, kv_blocks, no_prefix_cache;
+} bench_job;
+
+static int bench_run(const cada_model *m, cada_tok_ids *prompts, int n_prompts, bench_job j, double *rate) {
+    const char *what = j.what;
+    const int batch = j.batch, n_reqs = j.n_reqs, new_tokens = j.new_tokens, samples = j.samples, kv_blocks = j.kv_blocks,
+              no_prefix_cache = j.no_prefix_cache;
+    const char *weights = m->bf16 ? "bf16" : "fp32";
     cada_gen_request *reqs = calloc((size_t)n_reqs, sizeof *reqs);
     cada_gen_result *res = calloc((size_t)n_reqs, sizeof *res);
     if (!reqs || !res) {
@@ -274,17 +285,21 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
     if (s != CADA_OK) {
         rc = cada_cli_fail("bench generate");
     } else if (!strcmp(what, "prefill")) {
-        printf("cada prefill tokens/s %.1f (batch %d, %ld prompt tokens in %.3f s)\n", st.prefill_tokens / st.prefill_seconds,
-               batch, st.prefill_tokens, st.prefill_seconds);
+        *rate = st.prefill_tokens / st.prefill_seconds;
+        printf("cada prefill tokens/s %.1f (weights %s, batch %d, %ld prompt tokens in %.3f s)\n", *rate, weights, batch,
+               st.prefill_tokens, st.prefill_seconds);
     } else if (!strcmp(what, "decode")) {
         /* the first token of each sequence comes from the prefill call */
         long decoded = st.decode_tokens - batch;
-        printf("cada decode tokens/s %.1f (batch %d, %ld tokens in %.3f s of decode steps; %.3f s total; KV cache %.1f MiB)\n",
-               decoded / st.decode_seconds, batch, decoded, st.decode_seconds, dt, (double)st.cache_bytes / (1 << 20));
+        *rate = decoded / st.decode_seconds;
+        printf("cada decode tokens/s %.1f (weights %s, batch %d, %ld tokens in %.3f s of decode steps; %.3f s total; KV cache "
+               "%.1f MiB)\n",
+               *rate, weights, batch, decoded, st.decode_seconds, dt, (double)st.cache_bytes / (1 << 20));
     } else { /* rollout: everything a rollout pays for, prefills included */
-        printf("cada rollout tokens/s %.1f (%d slots, %d samples per prompt, %ld tokens generated in %.3f s; %ld prompt tokens "
-               "prefilled; KV cache %.1f MiB)\n",
-               st.decode_tokens / dt, batch, samples, st.decode_tokens, dt, st.prefill_tokens, (double)st.cache_bytes / (1 << 20));
+        *rate = st.decode_tokens / dt;
+        printf("cada rollout tokens/s %.1f (weights %s, %d slots, %d samples per prompt, %ld tokens generated in %.3f s; %ld prompt "
+               "tokens prefilled; KV cache %.1f MiB)\n",
+               *rate, weights, batch, samples, st.decode_tokens, dt, st.prefill_tokens, (double)st.cache_bytes / (1 << 20));
         printf("  pool %d blocks, peak %d in use; %d preemptions, %ld tokens recomputed\n", st.cache_blocks,
                st.cache_blocks_peak, st.preemptions, st.recomputed_tokens);
         printf("  prefix cache %s: %ld prompt tokens found (not prefilled), %ld blocks evicted; %ld shared by samples\n",
@@ -296,10 +311,25 @@ static int bench_run(const cada_model *m, const char *what, cada_tok_ids *prompt
     return rc;
 }
 
+/* Runs job with the fp32 weights, then (pack given) with the bf16 pack, back to back on
+ * the same requests: on a shared machine the rates drift between runs minutes apart, so
+ * the pair is the comparison (print: also the ratio). */
+static int bench_pair(cada_model *m, cada_infer_weights *pack, cada_tok_ids *prompts, int n_prompts, bench_job j, int print) {
+    double fp32 = 0, bf16 = 0;
+    m->bf16 = NULL;
+    int rc = bench_run(m, prompts, n_prompts, j, &fp32);
+    if (rc || !pack) return rc;
+    m->bf16 = pack;
+    rc = bench_run(m, prompts, n_prompts, j, &bf16);
+    m->bf16 = NULL;
+    if (!rc && print && fp32 > 0) printf("  %s bf16 / fp32: %.2fx\n", j.what, bf16 / fp32);
+    return rc;
+}
+
 int cada_cmd_bench_generate(int argc, char **argv) {
     const char *model_path = cada_cli_default_model(), *prompt_file = "tests/data/bench_prompts.txt";
     const char *system_file = NULL;
-    int new_tokens = 64, big_batch = 16, samples = 0, requests = 0, kv_blocks = 0, no_prefix_cache = 0;
+    int new_tokens = 64, big_batch = 16, samples = 0, requests = 0, kv_blocks = 0, no_prefix_cache = 0, bf16 = 0;
     unsigned tok_flags = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
@@ -317,6 +347,8 @@ int cada_cmd_bench_generate(int argc, char **argv) {
         else if (!strcmp(argv[i], "--kv-blocks") && i + 1 < argc) kv_blocks = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--system-file") && i + 1 < argc) system_file = argv[++i];
         else if (!strcmp(argv[i], "--no-prefix-cache")) no_prefix_cache = 1;
+        else if (!strcmp(argv[i], "--weights") && i + 1 < argc && (!strcmp(argv[i + 1], "fp32") || !strcmp(argv[i + 1], "bf16")))
+            bf16 = !strcmp(argv[++i], "bf16");
         else {
             fprintf(stderr, "usage: cada bench generate [--model PATH] [--prompts FILE] [--new-tokens 64] [--batch 16]\n"
                             "                           [--gguf-tokenizer llama.cpp|transformers]\n"
@@ -327,7 +359,9 @@ int cada_cmd_bench_generate(int argc, char **argv) {
                             "                           allows)\n"
                             "                           [--system-file FILE]  (FILE's text is every prompt's system turn:\n"
                             "                           a prefix all requests share, as a CADA rollout's)\n"
-                            "                           [--no-prefix-cache]  (rollout: prefill shared prefixes again)\n",
+                            "                           [--no-prefix-cache]  (rollout: prefill shared prefixes again)\n"
+                            "                           [--weights fp32|bf16]  (bf16: each measurement with fp32 weights,\n"
+                            "                           then a bf16 copy (rollout.weights = bf16), and their ratio)\n",
                     CADA_KV_BLOCK_TOKENS);
             return 2;
         }
@@ -380,23 +414,43 @@ int cada_cmd_bench_generate(int argc, char **argv) {
             rc = cada_cli_fail("bench generate");
             goto done;
         }
-    printf("cada bench generate: %s, %d chat prompts from %s, %d new tokens, greedy, threads %d\n", model_path, n,
-           prompt_file, new_tokens, omp_get_max_threads());
+    cada_cpu_kernels kern;
+    if (cada_cpu_kernels_active(&kern) != CADA_OK) {
+        rc = cada_cli_fail("bench generate");
+        goto done;
+    }
+    printf("cada bench generate: %s, %d chat prompts from %s, %d new tokens, greedy, threads %d, bf16 kernels %s\n", model_path,
+           n, prompt_file, new_tokens, omp_get_max_threads(), cada_cpu_kernels_name(kern));
     if (system) printf("  system turn from %s: %d tokens in the first prompt\n", system_file, (int)ids[0].n);
     /* warm-up: page in the weights and size the allocator */
-    rc = bench_run(&m, "decode", ids, n, 1, 1, 4, 1, 0, no_prefix_cache);
+    cada_infer_weights *pack = NULL;
+    if (bf16) { /* packed once: cada_model_infer reads it while m.bf16 points at it */
+        double t0 = cada_now();
+        if (cada_infer_weights_pack(&m, 0) != CADA_OK) {
+            rc = cada_cli_fail("bench generate");
+            goto done;
+        }
+        pack = m.bf16;
+        m.bf16 = NULL;
+        printf("  bf16 weights: %.1f MB packed in %.3f s; each measurement runs fp32 (the peer), then bf16\n", pack->bytes / 1e6,
+               cada_now() - t0);
+    }
+    /* warm-up: page in the weights (both copies) and size the allocator */
+    rc = bench_pair(&m, pack, ids, n, (bench_job){"decode", 1, 1, 4, 1, 0, no_prefix_cache}, 0);
     if (samples > 0) { /* the rollout measurement only */
         int n_reqs = requests > 0 ? requests : 4 * (big_batch > 0 ? big_batch : 16);
-        if (!rc) rc = bench_run(&m, "rollout", ids, n, big_batch, n_reqs, new_tokens, samples, kv_blocks, no_prefix_cache);
+        if (!rc)
+            rc = bench_pair(&m, pack, ids, n, (bench_job){"rollout", big_batch, n_reqs, new_tokens, samples, kv_blocks, no_prefix_cache}, 1);
         goto rss;
     }
-    if (!rc) rc = bench_run(&m, "prefill", ids, n, 1, 1, 1, 1, 0, no_prefix_cache);
-    if (!rc) rc = bench_run(&m, "decode", ids, n, 1, 1, new_tokens, 1, 0, no_prefix_cache);
-    if (!rc) rc = bench_run(&m, "decode", ids, n, big_batch, big_batch, new_tokens, 1, 0, no_prefix_cache);
+    if (!rc) rc = bench_pair(&m, pack, ids, n, (bench_job){"prefill", 1, 1, 1, 1, 0, no_prefix_cache}, 1);
+    if (!rc) rc = bench_pair(&m, pack, ids, n, (bench_job){"decode", 1, 1, new_tokens, 1, 0, no_prefix_cache}, 1);
+    if (!rc) rc = bench_pair(&m, pack, ids, n, (bench_job){"decode", big_batch, big_batch, new_tokens, 1, 0, no_prefix_cache}, 1);
 rss:;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS %.1f MiB\n", ru.ru_maxrss / 1024.0);
+    m.bf16 = pack; /* freed with the model */
 done:
     for (int i = 0; i < n; i++) cada_tok_ids_free(&ids[i]);
     cada_tok_free(tok);

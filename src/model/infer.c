@@ -5,6 +5,8 @@
 #include "model/tp.h"
 
 #include "base/arena.h"
+#include "model/infer_weights.h"
+#include "ops/gemm_bf16.h"
 #include "ops/ops.h"
 
 #include <math.h>
@@ -262,6 +264,14 @@ static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const fl
     }
 }
 
+/* out (N, OUT) = inp (N, IN) @ W^T + bias: the bf16 copy of W when the model holds one
+ * (model/infer_weights.h), else the fp32 W. */
+static void infer_linear(const uint16_t *w_bf16, float *out, const float *inp, const float *w, const float *bias, int N, int IN,
+                         int OUT) {
+    if (w_bf16) gemm_bf16_forward(out, inp, w_bf16, bias, N, IN, OUT);
+    else matmul_forward(out, inp, w, bias, N, IN, OUT);
+}
+
 static cada_status tp_sum(const cada_model *m, float *buf, size_t n) {
     return m->tp ? m->tp->allreduce_sum(m->tp->ctx, buf, n) : CADA_OK;
 }
@@ -280,7 +290,8 @@ static cada_status tp_logits(const cada_model *m, cada_kv_cache *kv, int n_seqs,
         kv->tp_stage_floats = each * P;
         kv->bytes += sizeof(float) * each * P;
     }
-    matmul_forward(kv->tp_stage + (size_t)m->tp->rank * each, kv->xn, m->p.lm_head, NULL, n_seqs, C, Vl);
+    infer_linear(m->bf16 ? m->bf16->lm_head : NULL, kv->tp_stage + (size_t)m->tp->rank * each, kv->xn, m->p.lm_head, NULL,
+                 n_seqs, C, Vl);
     CADA_TRY(m->tp->allgather(m->tp->ctx, kv->tp_stage, each));
     for (int r = 0; r < P; r++)
         for (int s = 0; s < n_seqs; s++)
@@ -336,7 +347,7 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
     float *rstd = kv->rstd;
     for (int l = 0; l < L; l++) {
         rmsnorm_forward(kv->xn, rstd, kv->x, CADA_LAYER(p, attn_norm, l), N, C, c->rms_eps);
-        matmul_forward(kv->qkv, kv->xn, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C,
+        infer_linear(CADA_BF16_LAYER(m->bf16, qkv, l), kv->qkv, kv->xn, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C,
                        QKV);
         rope_forward(kv->qkv, N, QKV, H, D, kv->pos, m->inv_freq);
         rope_forward(kv->qkv + HD, N, QKV, KVH, D, kv->pos, m->inv_freq);
@@ -352,13 +363,13 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
             attend_row(kv, l, seqs[kv->row_seq[r]].slot, kv->pos[r], kv->qkv + (size_t)r * QKV, kv->atty + (size_t)r * HD, H,
                        KVH, D, scores);
         }
-        matmul_forward(kv->tmp, kv->atty, CADA_LAYER(p, o_w, l), NULL, N, HD, C);
+        infer_linear(CADA_BF16_LAYER(m->bf16, o, l), kv->tmp, kv->atty, CADA_LAYER(p, o_w, l), NULL, N, HD, C);
         CADA_TRY(tp_sum(m, kv->tmp, (size_t)N * C)); /* o_proj: rows split over the group (tp.h) */
         residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
         rmsnorm_forward(kv->xn, rstd, kv->x, CADA_LAYER(p, ffn_norm, l), N, C, c->rms_eps);
-        matmul_forward(kv->gu, kv->xn, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
+        infer_linear(CADA_BF16_LAYER(m->bf16, gu, l), kv->gu, kv->xn, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
         swiglu_forward(kv->h, kv->gu, N, I);
-        matmul_forward(kv->tmp, kv->h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
+        infer_linear(CADA_BF16_LAYER(m->bf16, down, l), kv->tmp, kv->h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
         CADA_TRY(tp_sum(m, kv->tmp, (size_t)N * C)); /* down: rows split over the group */
         residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
     }
@@ -370,7 +381,7 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
     }
     rmsnorm_forward(kv->xn, rstd, kv->tmp, p->final_norm, n_seqs, C, c->rms_eps);
     if (m->tp) CADA_TRY(tp_logits(m, kv, n_seqs, logits));
-    else matmul_forward(logits, kv->xn, p->lm_head, NULL, n_seqs, C, V);
+    else infer_linear(m->bf16 ? m->bf16->lm_head : NULL, logits, kv->xn, p->lm_head, NULL, n_seqs, C, V);
     for (int s = 0; s < n_seqs; s++) kv->len[seqs[s].slot] += seqs[s].n_tokens;
     return CADA_OK;
 }

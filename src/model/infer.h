@@ -8,7 +8,10 @@
  *
  * The arithmetic is the training forward's (model.h) in the same fp32 order per token,
  * so log-probs of sampled tokens agree with what a learner recomputes (tested; the
- * maximum difference is reported by the engine tests).
+ * maximum difference is reported by the engine tests). A model holding a bf16 copy of
+ * its matrices (m->bf16, model/infer_weights.h) runs its projections on that copy
+ * instead: about half the bytes per decode step, log-probs no longer the learner's
+ * (the gap is measured in tests/unit/test_engine_bf16.c and docs/OPERATING.md).
  *
  * Cache layout (paged): keys and values live in a pool of fixed-size blocks of
  * block_tokens positions each; k and v are (n_blocks, L, block_tokens, KVH * D) fp32.

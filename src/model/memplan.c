@@ -2,6 +2,7 @@
 #include "model/memplan.h"
 
 #include "model/infer.h"
+#include "model/infer_weights.h"
 #include "model/model.h"
 #include "model/tp.h"
 
@@ -171,7 +172,9 @@ cada_status cada_memplan_cpu_role(const cada_model_config *full, const cada_memp
         const cada_model_options o = {1, logits_chunk};
         p->reference = 4 * n + (size_t)cfg->head_dim / 2 * 4 + cada_model_activation_bytes(cfg, 1, M, &o);
     }
-    p->peak = p->params + p->grads + p->adam + p->reference + (p->activations > p->rollout ? p->activations : p->rollout);
+    if (in->rollout_bf16 && (role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_COLOCATED)) p->infer_weights = cada_infer_weights_bytes(cfg);
+    p->peak = p->params + p->infer_weights + p->grads + p->adam + p->reference +
+              (p->activations > p->rollout ? p->activations : p->rollout);
     return CADA_OK;
 }
 

@@ -93,6 +93,7 @@ typedef struct {
     int reference;      /* colocated: a reference copy on every rank */
     size_t kv_pool;     /* CPU plan: the rollout's KV pool in bytes (rollout.kv_memory_mb; 0: the
                          * worst case of S slots, cada_kv_pool_blocks) */
+    int rollout_bf16;   /* CPU plan: rollout.weights = bf16 (a bf16 copy of the matrices) */
 } cada_memplan_in;
 
 typedef struct {
@@ -130,12 +131,16 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
  *               tokens); it exists while a rank rolls out and is freed before it learns
  *   reference   its fp32 copy 4n and the forward of one sequence of M tokens (one kept
  *               layer: the reference never runs backward)
- * peak = parameters + gradients + AdamW + reference + max(activations, rollout): the
+ *   infer_weights  rollout.weights = bf16 on a rank that rolls out: the bf16 copy of the
+ *               matrices (cada_infer_weights_bytes), held for the whole run beside the
+ *               fp32 parameters (the weight sync and the fp32 parts read those)
+ * peak = parameters + infer_weights + gradients + AdamW + reference + max(activations, rollout): the
  * phases of a colocated step do not overlap. Threads: the OpenMP threads of the rank
  * (the cache's score rows). Errors: as cada_memplan_role. */
 typedef struct {
     size_t n_params, rank_params; /* as cada_memplan */
     size_t params, grads, adam, activations, rollout, reference;
+    size_t infer_weights;
     size_t peak;
 } cada_memplan_cpu;
 cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_memplan_in *in, int logits_chunk, int threads,

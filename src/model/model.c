@@ -92,6 +92,7 @@ void cada_model_free(cada_model *m) {
     free(m->grads);
     free(m->inv_freq);
     free_activations(&m->act);
+    free(m->bf16); /* one allocation, header and matrices (model/infer_weights.h) */
     memset(m, 0, sizeof *m);
 }
 

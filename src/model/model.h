@@ -114,6 +114,7 @@ typedef struct {
 
 /* A tensor-parallel group (model/tp.h). */
 typedef struct cada_tp cada_tp;
+struct cada_infer_weights;
 
 typedef struct {
     cada_model_config cfg; /* this rank's shape: with tp, its part of the model (tp.h) */
@@ -130,6 +131,9 @@ typedef struct {
     int n_valid;     /* tokens with a target in the last forward */
     float loss;      /* mean -logprob over them */
     char source[512];/* the path it was loaded from */
+    struct cada_infer_weights *bf16; /* NULL, or a bf16 copy of the matrices that cada_model_infer
+                                      * uses (model/infer_weights.h): one allocation, freed with
+                                      * the model */
 } cada_model;
 
 typedef struct {

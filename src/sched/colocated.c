@@ -4,6 +4,7 @@
 
 #ifdef CADA_HAVE_MPI
 #include "base/log.h"
+#include "model/infer_weights.h"
 #include "sched/exchange.h"
 #include "sched/learn_stage.h"
 #include "sched/requests.h"
@@ -101,6 +102,9 @@ cada_status cada_colocated_run(trainer *t) {
             CADA_TRY(trainer_agree(t, offline_share(t, step, &mine, &n_mine, &generate_s), "data stage"));
         else {
             CADA_TRY(cada_learner_gather_params(t->learner)); /* ZeRO-3: the rollout reads every layer */
+            /* rollout.weights = bf16: packed here, from the whole weights (ZeRO-3 has just
+             * gathered them), once per step, as the learner updates them in place */
+            if (!strcmp(t->cfg.rollout_weights, "bf16")) CADA_TRY(cada_infer_weights_refresh(&t->policy, step));
             CADA_TRY(rollout_share(t, step, &mine, &n_mine, &generate_s));
         }
         double t1 = cada_now();

@@ -14,10 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef CADA_HAVE_CUDA
-#include "device.h"
-#endif
-
 typedef enum { KEY_INT, KEY_U64, KEY_FLOAT, KEY_DOUBLE, KEY_BOOL, KEY_STR, KEY_CHOICE } key_type;
 
 typedef struct {
@@ -88,7 +84,8 @@ static const key_spec keys[] = {
     {"rollout", "kv_memory_mb", KEY_INT, F(kv_memory_mb), "0", 0, 1e7, NULL, "cpu: the KV pool per rollout rank in MiB; the engine runs as many sequences as it holds (up to rollout.slots), preempting and recomputing the latest when they outgrow it; 0: room for rollout.slots sequences at worst (nothing preempted)"},
     {"rollout", "prefix_cache", KEY_BOOL, F(prefix_cache), "true", 0, 0, NULL, "cpu: keep the full KV blocks prefills compute for the other prompts of the step (the shared system turn is prefilled once per step and policy version; rollout/engine.h); false: every prompt prefills whole"},
     {"rollout", "mode", KEY_CHOICE, F(mode), "sync", 0, 0, "sync|async", "on-policy steps, or one-step-off rollouts"},
-    {"rollout", "tp", KEY_INT, F(rollout_tp), "1", 1, 1024, NULL, "tensor-parallel (Megatron-style) size of each rollout engine: a group of this many rollout ranks holds one copy of the weights, each rank its heads, KV heads (KV cache), intermediate units and vocabulary rows; must divide cluster.gpus_per_node, the model's heads and KV heads, and cluster.rollout_ranks. Planned by cada plan; cada train runs 1 only"},
+    {"rollout", "tp", KEY_INT, F(rollout_tp), "1", 1, 1024, NULL, "tensor-parallel (Megatron-style) size of each rollout engine: a group of this many rollout ranks holds one copy of the weights, each rank its heads, KV heads (KV cache), intermediate units and vocabulary rows; must divide cluster.gpus_per_node, the model's heads and KV heads, and cluster.rollout_ranks; a multiple of learn.tp or dividing it. cada train runs it disaggregated on the CPU"},
+    {"rollout", "weights", KEY_CHOICE, F(rollout_weights), "fp32", 0, 0, "fp32|bf16", "cpu, cada train: the matrices the rollout's matmuls read; bf16: a copy packed once per policy version (+2 bytes per matrix weight), about half the bytes a decode step reads, log-probs off the learner's fp32 ones by the gap docs/OPERATING.md reports (learn.tis_cap corrects for it); eval, build-data and utility generate with fp32"},
     {"reward", "detector", KEY_CHOICE, F(detector), "rule", 0, 0, "rule|judge|target_tokens", "refusal detection: phrase patterns or an LLM judge; target_tokens: a test task (see target_ids)"},
     {"reward", "tp", KEY_INT, F(reward_tp), "1", 1, 1024, NULL, "tensor-parallel size of each group of reward ranks that holds the frozen reference (the judge is not split: it runs on the CPU): each rank holds its part as rollout.tp describes; must divide cluster.gpus_per_node, the reference's heads and KV heads, and cluster.reward_ranks. Planned by cada plan; cada train runs 1 only"},
     {"reward", "target_ids", KEY_STR, F(target_ids), "", 0, 0, NULL, "detector = target_tokens: reward = share of completion tokens whose id is in these ranges (\"lo-hi,id,...\"); a task any model learns in a few steps, for tests"},
@@ -131,7 +128,7 @@ static const key_spec keys[] = {
     {"learn", "dpo_beta", KEY_FLOAT, F(dpo_beta), "0.1", 1e-6, 1e3, NULL, "learn.algorithm = dpo: beta of the DPO loss (learn/dpo.h), how far the policy's log-ratio to the reference is scaled"},
     {"learn", "micro_batch_tokens", KEY_INT, F(micro_batch_tokens), "4096", 1, 1e9, NULL, "tokens per forward/backward (gradient accumulation)"},
     {"learn", "zero", KEY_INT, F(zero), "1", 0, 3, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too), 3 ZeRO-3 (layers' parameters too, gathered layer by layer; CPU learner; cada plan plans it on the GPU)"},
-    {"learn", "tp", KEY_INT, F(learn_tp), "1", 1, 1024, NULL, "tensor-parallel (Megatron-style) size of each learner group: its ranks split q/k/v, gate/up by columns (whole heads), o and down by rows, embedding and LM head by vocabulary; learn.zero shards over the cluster.learner_ranks / learn.tp data-parallel ranks; must divide cluster.gpus_per_node, the model's heads and KV heads, and cluster.learner_ranks. Planned by cada plan; cada train runs 1 only"},
+    {"learn", "tp", KEY_INT, F(learn_tp), "1", 1, 1024, NULL, "tensor-parallel (Megatron-style) size of each learner group: its ranks split q/k/v, gate/up by columns (whole heads), o and down by rows, embedding and LM head by vocabulary; learn.zero shards over the cluster.learner_ranks / learn.tp data-parallel ranks; must divide cluster.gpus_per_node, the model's heads and KV heads, and cluster.learner_ranks. cada train runs it disaggregated on the CPU; checkpoints hold the whole model"},
     {"learn", "recompute", KEY_BOOL, F(recompute), "false", 0, 0, NULL, "recompute each layer's activations in backward instead of keeping them (whole layers): memory of one layer's activations instead of all, for one more forward; results unchanged"},
     {"learn", "logits_chunk_tokens", KEY_INT, F(logits_chunk_tokens), "512", 0, 1e9, NULL, "CPU learner: tokens whose (tokens x vocabulary) fp32 logits exist at once; backward computes each chunk's logits again (0: all of a micro-batch at once)"},
     {"learn", "fixed_order", KEY_BOOL, F(fixed_order), "false", 0, 0, NULL, "canonical gradient-reduction order: any learner count gives bit-identical weights (learn/learner.h)"},
@@ -426,6 +423,8 @@ static cada_status check_train(const cada_run_config *c) {
     if (c->max_new_tokens >= c->max_len)
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.max_new_tokens (%d) must be below rollout.max_len (%d)", c->max_new_tokens,
                         c->max_len);
+    if (!strcmp(c->rollout_weights, "bf16") && !strcmp(c->device, "cuda"))
+        return CADA_ERR(CADA_ERR_CONFIG, "rollout.weights = bf16 is the CPU rollout's; cluster.device = cuda rolls out in fp32 (set rollout.weights = fp32)");
     if (c->slots == 0 && (!strcmp(c->device, "cuda") || c->kv_memory_mb == 0))
         return CADA_ERR(CADA_ERR_CONFIG,
                         "rollout.slots = 0 (as memory allows) needs cluster.device = cpu and rollout.kv_memory_mb > 0 (are %s, %d)",
@@ -478,19 +477,6 @@ cada_status cada_config_check_command(const cada_run_config *c, const char *comm
 }
 
 cada_status cada_config_validate_run(const cada_run_config *c) { return check_train(c); }
-
-cada_status cada_config_check_device(const cada_run_config *c) {
-    if (strcmp(c->device, "cuda")) return CADA_OK;
-#ifdef CADA_HAVE_CUDA
-    const char *why = "";
-    if (cada_gpu_count(&why) <= 0)
-        return CADA_ERR(CADA_ERR_CONFIG, "cluster.device = cuda: no GPU is visible on this machine: %s", why ? why : "none found");
-    return CADA_OK;
-#else
-    return CADA_ERR(CADA_ERR_CONFIG,
-                    "cluster.device = cuda: this build has no CUDA (rebuild where nvcc and cuBLASLt are installed, without CUDA=0)");
-#endif
-}
 
 /* The value as config.ini holds it (floats with enough digits to read back exactly). */
 static void value_string(const cada_run_config *c, const key_spec *k, char *buf, size_t cap) {

@@ -85,6 +85,7 @@ typedef struct {
     int prefix_cache;                  /* CPU: the rollout engine's prefix cache across prompts */
     char mode[32];                     /* sync | async */
     int rollout_tp;                    /* tensor-parallel size of each rollout engine */
+    char rollout_weights[8];           /* fp32 | bf16: the CPU rollout's matrices (model/infer_weights.h) */
     /* [reward] */
     char detector[32];                 /* rule | judge | target_tokens (a test task) */
     int reward_tp;                     /* tensor-parallel size of each group holding the reference */
@@ -181,11 +182,6 @@ int cada_config_offline(const cada_run_config *c);
 cada_status cada_config_check_command(const cada_run_config *c, const char *command);
 /* cada_config_check_command(c, "train"): what `cada train` and `cada plan` call. */
 cada_status cada_config_validate_run(const cada_run_config *c);
-/* cluster.device = cuda on this machine: a build with CUDA and at least one visible GPU
- * (else CADA_ERR_CONFIG naming the key and the reason). validate_run checks what the
- * configuration alone decides (the build, learn.zero); this one asks the machine, so
- * `cada train --check` on a node without GPUs still validates a GPU configuration. */
-cada_status cada_config_check_device(const cada_run_config *c);
 /* `cada train --resume`: the configuration of the continued run (now) against the one
  * saved in the checkpoint (saved, read from saved_path) at step `step`. Every key that
  * changes the computation must be equal; free to differ: run.name, run.out_dir,

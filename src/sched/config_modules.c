@@ -10,6 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef CADA_HAVE_CUDA
+#include "device.h"
+#endif
+
 /* ---- the modules' configurations ------------------------------------------------------ */
 
 /* A file name the table holds into a module's buffer; empty is refused (the module
@@ -217,4 +221,17 @@ cada_status cada_config_check_tp_shape(const cada_run_config *c, const cada_mode
     }
     if (have_r) CADA_TRY(cada_tp_layout_check_shape("reward.tp", c->reward_tp, &rm, r_name));
     return CADA_OK;
+}
+
+cada_status cada_config_check_device(const cada_run_config *c) {
+    if (strcmp(c->device, "cuda")) return CADA_OK;
+#ifdef CADA_HAVE_CUDA
+    const char *why = "";
+    if (cada_gpu_count(&why) <= 0)
+        return CADA_ERR(CADA_ERR_CONFIG, "cluster.device = cuda: no GPU is visible on this machine: %s", why ? why : "none found");
+    return CADA_OK;
+#else
+    return CADA_ERR(CADA_ERR_CONFIG,
+                    "cluster.device = cuda: this build has no CUDA (rebuild where nvcc and cuBLASLt are installed, without CUDA=0)");
+#endif
 }

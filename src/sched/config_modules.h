@@ -57,4 +57,10 @@ cada_status cada_config_check_tp_shape(const cada_run_config *c, const cada_mode
 /* model.gguf_tokenizer as cada_tok_load flags (CADA_TOK_LOAD_*, tok/tokenizer.h). */
 unsigned cada_config_tok_flags(const cada_run_config *c);
 
+/* cluster.device = cuda on this machine: a build with CUDA and at least one visible GPU
+ * (else CADA_ERR_CONFIG naming the key and the reason). cada_config_validate_run checks what the
+ * configuration alone decides (the build, learn.zero); this one asks the machine, so
+ * `cada train --check` on a node without GPUs still validates a GPU configuration. */
+cada_status cada_config_check_device(const cada_run_config *c);
+
 #endif

@@ -2,6 +2,7 @@
 #include "sched/disagg.h"
 
 #ifdef CADA_HAVE_MPI
+#include "model/infer_weights.h"
 #include "sched/lifecycle.h"
 #include "sched/placement.h"
 #include "sched/reshard.h"
@@ -46,12 +47,13 @@ cada_status disagg_sync_weights(trainer *t, long long version) {
                                         strcmp(t->cfg.weight_sync, "bf16") ? CADA_WIRE_F32 : CADA_WIRE_BF16, 0,
                                         disagg_wait(t, 1.5)};
         CADA_TRY(cada_reshard_sync(&o, &t->policy, version, &t->watch.peer));
-        t->version = version;
-        return CADA_OK;
+    } else {
+        t->watch.phase = "weight broadcast";
+        CADA_TRY(cada_weight_sync(t->weights_comm, &t->roles, t->rank, t->policy.params, t->policy.n_params, version,
+                                  disagg_wait(t, 1.5), &t->watch.peer));
     }
-    t->watch.phase = "weight broadcast";
-    CADA_TRY(cada_weight_sync(t->weights_comm, &t->roles, t->rank, t->policy.params, t->policy.n_params, version,
-                              disagg_wait(t, 1.5), &t->watch.peer));
+    /* rollout.weights = bf16 (rollout ranks): the copy the engine reads, from the new weights */
+    if (t->policy.bf16) CADA_TRY(cada_infer_weights_pack(&t->policy, version));
     t->version = version;
     return CADA_OK;
 }

@@ -4,6 +4,7 @@
 
 #ifdef CADA_HAVE_MPI
 #include "base/log.h"
+#include "model/infer_weights.h"
 #include "sched/checkpoint.h"
 
 #include <math.h>
@@ -51,6 +52,14 @@ cada_status trainer_begin(trainer *t) {
         if (!strcmp(t->cfg.mode, "async")) CADA_TRY(restore_pipeline(t));
         if (t->rank == 0) CADA_INFO("resumed from %s: step %lld of %d", t->resume, t->start_step, t->cfg.steps);
     }
+    /* rollout.weights = bf16 on a disaggregated rollout rank (the config refuses it with
+     * cuda): packed from the weights held now, model.path's at version 0; a resumed run's
+     * first sync brings the checkpoint's and repacks (unknown version until then). A
+     * colocated rank packs before each rollout instead (colocated.c), from the weights
+     * its learner makes whole. */
+    if (t->have_policy && t->roles.disaggregated && cada_roles_of(&t->roles, t->rank) == CADA_ROLE_ROLLOUT &&
+        !strcmp(t->cfg.rollout_weights, "bf16"))
+        CADA_TRY(cada_infer_weights_pack(&t->policy, t->resume[0] ? -1 : t->start_step));
     if (t->rank == 0) CADA_TRY(cada_metrics_open(&t->metrics, &t->cfg, t->resume[0] ? t->start_step : 0));
     return CADA_OK;
 }

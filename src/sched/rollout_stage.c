@@ -2,6 +2,7 @@
 #include "sched/rollout_stage.h"
 
 #include "base/log.h"
+#include "model/infer_weights.h"
 #include "sched/requests.h"
 
 #include <stdlib.h>
@@ -52,6 +53,9 @@ cada_status cada_rollout_stage_run(const cada_rollout_policy *pol, const cada_ru
     *n_out = 0;
     *generate_s = 0;
     if (n == 0) return CADA_OK;
+    if (!pol->gpu && pol->cpu->bf16 && pol->cpu->bf16->version != version)
+        return CADA_ERR(CADA_ERR_INTERNAL, "rollout of step %lld: the bf16 weights (rollout.weights) were packed from policy version %lld, "
+                        "the step samples version %lld: a weight update did not repack them", step + 1, pol->cpu->bf16->version, version);
     cada_gen_request *reqs = calloc((size_t)n, sizeof *reqs);
     cada_gen_result *res = calloc((size_t)n, sizeof *res);
     seq_rec *seqs = calloc((size_t)n, sizeof *seqs);

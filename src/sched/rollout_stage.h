@@ -38,7 +38,10 @@ typedef struct {
  * `version`; *out (n_prompts x samples_per_prompt records, prompt-major, malloc'd) holds
  * tokens (the train prompt, then the completion), rollout log-probs (under the sampling
  * prompt), order, sample, item, harmful, finish and version.
- * *generate_s: the generation's wall time. progress (may be NULL) shows the phase under
+ * *generate_s: the generation's wall time. A CPU model holding bf16 weights
+ * (rollout.weights = bf16, model/infer_weights.h) must hold those packed from `version`:
+ * another version is an error (stale weights would sample from an older policy while the
+ * samples claim this one). progress (may be NULL) shows the phase under
  * `label`. */
 cada_status cada_rollout_stage_run(const cada_rollout_policy *pol, const cada_run_config *c, long long step,
                                    long long version, const cada_rollout_prompt *p, int n_prompts, cada_progress *progress,

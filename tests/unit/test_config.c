@@ -86,6 +86,11 @@ TEST(config_rejects_wrong_input) {
     expect_config_error(cada_config_validate_run(&c), "rollout.slots = 0", "rollout.kv_memory_mb");
     REQUIRE_OK(cada_config_set(&c, "rollout.kv_memory_mb=256"));
     REQUIRE_OK(cada_config_validate_run(&c));
+    /* rollout.weights: fp32 by default, bf16 on the CPU, nothing else */
+    EXPECT(!strcmp(c.rollout_weights, "fp32"), "%s", c.rollout_weights);
+    expect_config_error(cada_config_set(&c, "rollout.weights=fp16"), "rollout.weights", "fp32|bf16");
+    REQUIRE_OK(cada_config_set(&c, "rollout.weights=bf16"));
+    REQUIRE_OK(cada_config_validate_run(&c));
 }
 
 /* cluster.device: cpu by default; cuda is refused, naming the key and the reason, in a
@@ -102,6 +107,10 @@ TEST(config_device_cuda_is_checked) {
     expect_config_error(cada_config_validate_run(&c), "learn.zero = 1", "cluster.device = cuda");
     REQUIRE_OK(cada_config_set(&c, "learn.zero=0"));
     REQUIRE_OK(cada_config_validate_run(&c));
+    /* rollout.weights = bf16 is the CPU engine's; the GPU rollout would silently ignore it */
+    REQUIRE_OK(cada_config_set(&c, "rollout.weights=bf16"));
+    expect_config_error(cada_config_validate_run(&c), "rollout.weights = bf16", "cluster.device = cuda");
+    REQUIRE_OK(cada_config_set(&c, "rollout.weights=fp32"));
     const char *why = NULL;
     if (cada_gpu_count(&why) == 0) expect_config_error(cada_config_check_device(&c), "cluster.device = cuda", "no GPU is visible");
     else REQUIRE_OK(cada_config_check_device(&c));

@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "model/infer.h"
+#include "model/infer_weights.h"
 #include "model/memplan.h"
 #include "model/syncplan.h"
 #include "model/model.h"
@@ -383,6 +384,16 @@ TEST(memplan_cpu_matches_allocations) {
                        "budget %d: KV cache planned %zu (1 thread), allocated %zu", budget, q.rollout, st.cache_bytes);
                 if (!budget) EXPECT(q.rollout == p.rollout, "rollout %zu vs %zu", q.rollout, p.rollout);
             }
+            /* rollout.weights = bf16: the plan counts the copy cada_infer_weights_pack allocates */
+            cada_memplan_in bin = in;
+            bin.rollout_bf16 = 1;
+            cada_memplan_cpu pb, pl;
+            REQUIRE_OK(cada_memplan_cpu_role(&c, &bin, chunk, 1, CADA_ROLE_COLOCATED, &pb));
+            REQUIRE_OK(cada_memplan_cpu_role(&c, &bin, chunk, 1, CADA_ROLE_LEARNER, &pl));
+            REQUIRE_OK(cada_infer_weights_pack(&m, 0));
+            EXPECT(pb.infer_weights == m.bf16->bytes && pb.peak == p.peak + m.bf16->bytes, "bf16 copy planned %zu, allocated %zu",
+                   pb.infer_weights, m.bf16->bytes);
+            EXPECT(pl.infer_weights == 0, "a learner that does not roll out holds no bf16 copy");
             cada_model_free(&m);
             const size_t phase = p.activations > p.rollout ? p.activations : p.rollout;
             EXPECT(p.peak == p.params + p.grads + p.adam + p.reference + phase, "peak %zu is not the sum of its parts", p.peak);

@@ -1,0 +1,46 @@
+/* base/cpu.h: which CPU kernel family runs, chosen at run time.
+ *
+ * The build compiles every x86-64 kernel family with __attribute__((target(...))), so one
+ * binary runs on any x86-64 and picks the best family the CPU (and the OS's saved
+ * vector state) supports, as __builtin_cpu_supports reports:
+ *   avx512bf16  AVX-512F + BW + VL + AVX512_BF16 (vdpbf16ps)
+ *   avx512      AVX-512F + BW + VL
+ *   avx2        AVX2 + FMA
+ *   scalar      portable C (the only family on other architectures)
+ * The environment variable CADA_CPU_KERNELS=avx512bf16|avx512|avx2|scalar forces one
+ * (tests check every family on one machine; a family the CPU lacks is an error, never a
+ * silent fallback). */
+#ifndef CADA_BASE_CPU_H
+#define CADA_BASE_CPU_H
+
+#include "base/error.h"
+
+typedef enum {
+    CADA_CPU_SCALAR = 0,
+    CADA_CPU_AVX2,
+    CADA_CPU_AVX512,
+    CADA_CPU_AVX512BF16,
+    CADA_CPU_N
+} cada_cpu_kernels;
+
+/* "scalar", "avx2", "avx512", "avx512bf16". */
+const char *cada_cpu_kernels_name(cada_cpu_kernels k);
+/* 1 when this CPU runs family k (scalar: always). */
+int cada_cpu_kernels_supported(cada_cpu_kernels k);
+/* The best family this CPU runs. */
+cada_cpu_kernels cada_cpu_kernels_best(void);
+/* The family in use: CADA_CPU_KERNELS when set, else the best. Errors (CADA_ERR_CONFIG)
+ * name the variable: an unknown name, or a family this CPU lacks. Resolved once; later
+ * calls return the first answer. */
+cada_status cada_cpu_kernels_active(cada_cpu_kernels *k);
+/* Makes k the family in use from now on (tests and benchmarks that compare families in
+ * one process; call it from the main thread, outside parallel regions). Errors
+ * (CADA_ERR_CONFIG): a family this CPU lacks; the choice is unchanged then. */
+cada_status cada_cpu_kernels_set(cada_cpu_kernels k);
+/* The family in use without the error: the best one when CADA_CPU_KERNELS is bad (for
+ * hot paths whose callers checked cada_cpu_kernels_active once). */
+cada_cpu_kernels cada_cpu_kernels_current(void);
+/* CPU features as one line for `cada version` ("avx2 fma avx512f ..."), into buf. */
+void cada_cpu_features(char *buf, int cap);
+
+#endif

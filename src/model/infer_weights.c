@@ -1,0 +1,81 @@
+/* model/infer_weights.c: see infer_weights.h. */
+#include "model/infer_weights.h"
+
+#include "base/log.h"
+#include "ops/gemm_bf16.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Elements of each layer's matrices and of the LM head. */
+static void sizes(const cada_model_config *c, size_t *qkv, size_t *o, size_t *gu, size_t *down, size_t *head) {
+    const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, HD = (size_t)c->n_heads * c->head_dim;
+    *qkv = (HD + 2 * (size_t)c->n_kv_heads * c->head_dim) * C;
+    *o = C * HD;
+    *gu = 2 * I * C;
+    *down = C * I;
+    *head = (size_t)c->vocab_size * C;
+}
+
+size_t cada_infer_weights_bytes(const cada_model_config *c) {
+    size_t qkv, o, gu, down, head;
+    sizes(c, &qkv, &o, &gu, &down, &head);
+    return sizeof(uint16_t) * ((qkv + o + gu + down) * (size_t)c->n_layers + head);
+}
+
+/* n floats to bf16, split over the threads (a 135M-parameter model is 540 MB to read). */
+static void pack_range(uint16_t *dst, const float *src, size_t n) {
+    const size_t chunk = (size_t)1 << 16;
+    const long long chunks = (long long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static)
+    for (long long k = 0; k < chunks; k++) {
+        size_t at = (size_t)k * chunk;
+        bf16_pack(dst + at, src + at, n - at < chunk ? n - at : chunk);
+    }
+}
+
+cada_status cada_infer_weights_pack(cada_model *m, long long version) {
+    cada_cpu_kernels k;
+    CADA_TRY(cada_cpu_kernels_active(&k));
+    const cada_model_config *c = &m->cfg;
+    size_t qkv, o, gu, down, head;
+    sizes(c, &qkv, &o, &gu, &down, &head);
+    cada_infer_weights *b = m->bf16;
+    if (!b) { /* one allocation: this header, then the matrices from a 64-byte boundary */
+        const size_t bytes = cada_infer_weights_bytes(c), hdr = (sizeof *b + 63) / 64 * 64;
+        b = aligned_alloc(64, (hdr + bytes + 63) / 64 * 64);
+        if (!b) return CADA_ERR(CADA_ERR_NOMEM, "bf16 inference weights (%.1f MB)", bytes / 1e6);
+        b->bytes = bytes;
+        b->buf = (uint16_t *)((char *)b + hdr);
+        b->layer_stride = qkv + o + gu + down;
+        b->qkv = b->buf;
+        b->o = b->qkv + qkv;
+        b->gu = b->o + o;
+        b->down = b->gu + gu;
+        b->lm_head = b->buf + b->layer_stride * (size_t)c->n_layers;
+        m->bf16 = b;
+    }
+    const cada_params *p = &m->p;
+    double t0 = cada_now();
+    for (int l = 0; l < c->n_layers; l++) {
+        pack_range(CADA_BF16_LAYER(b, qkv, l), CADA_LAYER(p, qkv_w, l), qkv);
+        pack_range(CADA_BF16_LAYER(b, o, l), CADA_LAYER(p, o_w, l), o);
+        pack_range(CADA_BF16_LAYER(b, gu, l), CADA_LAYER(p, gu_w, l), gu);
+        pack_range(CADA_BF16_LAYER(b, down, l), CADA_LAYER(p, down_w, l), down);
+    }
+    pack_range(b->lm_head, p->lm_head, head);
+    b->version = version;
+    CADA_DEBUG("bf16 inference weights: %.1f MB packed (policy version %lld) in %.3f s; kernels %s", b->bytes / 1e6, version,
+               cada_now() - t0, cada_cpu_kernels_name(k));
+    return CADA_OK;
+}
+
+cada_status cada_infer_weights_refresh(cada_model *m, long long version) {
+    if (m->bf16 && m->bf16->version == version) return CADA_OK;
+    return cada_infer_weights_pack(m, version);
+}
+
+void cada_infer_weights_drop(cada_model *m) {
+    free(m->bf16); /* buf lies inside the same allocation */
+    m->bf16 = NULL;
+}

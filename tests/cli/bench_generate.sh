@@ -1,0 +1,37 @@
+# cada bench generate --weights fp32|bf16 on the real SmolLM2 (a short run: the rates
+# themselves are not checked, a shared machine makes them vary), and the CPU kernel
+# family in `cada version` and its CADA_CPU_KERNELS override.
+source "$(dirname "$0")/common.bash"
+cd "$ROOT"
+B=(--model "$MODEL" --new-tokens 4 --batch 2)
+run_expect_rc 0 "$CADA" bench generate "${B[@]}" --weights bf16
+expect_contains "$OUT" "bf16 kernels " "bf16 weights: " "MB packed in" \
+  "cada prefill tokens/s" "(weights fp32, batch 1," "(weights bf16, batch 1," "(weights fp32, batch 2," "(weights bf16, batch 2," \
+  "prefill bf16 / fp32: " "decode bf16 / fp32: "
+# fp32 alone: no copy, no ratio
+run_expect_rc 0 "$CADA" bench generate "${B[@]}" --weights fp32
+expect_contains "$OUT" "(weights fp32, batch 2,"
+[[ "$OUT" != *"weights bf16"* && "$OUT" != *"bf16 / fp32"* ]] || fail "--weights fp32 ran bf16:"$'\n'"$OUT"
+# the rollout measurement, paired too
+run_expect_rc 0 "$CADA" bench generate "${B[@]}" --weights bf16 --samples 2 --requests 4
+expect_contains "$OUT" "cada rollout tokens/s" "(weights fp32, 2 slots" "(weights bf16, 2 slots" "rollout bf16 / fp32: "
+run_expect_rc 2 "$CADA" bench generate "${B[@]}" --weights fp16
+expect_contains "$OUT" "[--weights fp32|bf16]"
+# the kernel family: the best the CPU runs, or the forced one; a family the CPU lacks or
+# an unknown name is an error that names the variable
+run_expect_rc 0 "$CADA" version
+expect_contains "$OUT" "CPU kernels: " "(chosen at run time; best here " "CPU features: "
+run_expect_rc 0 env CADA_CPU_KERNELS=scalar "$CADA" version
+expect_contains "$OUT" "CPU kernels: scalar (forced;"
+run_expect_rc 1 env CADA_CPU_KERNELS=avx9 "$CADA" version
+expect_contains "$OUT" "CADA_CPU_KERNELS=avx9: unknown kernel family"
+run_expect_rc 1 env CADA_CPU_KERNELS=avx9 "$CADA" bench generate "${B[@]}" --weights bf16
+expect_contains "$OUT" "CADA_CPU_KERNELS=avx9"
+best="$("$CADA" version | sed -n 's/.*best here \([a-z0-9]*\);.*/\1/p')"
+[ -n "$best" ] || fail "cada version names no best kernel family"
+for k in scalar avx2 avx512 avx512bf16; do # each family the CPU runs, in order, goes through the bench
+  run_expect_rc 0 env CADA_CPU_KERNELS="$k" "$CADA" bench generate "${B[@]}" --weights bf16
+  expect_contains "$OUT" "bf16 kernels $k" "decode bf16 / fp32: "
+  echo "bench generate --weights bf16 with $k kernels: ok"
+  [ "$k" != "$best" ] || break
+done
