@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include "sched/config.h"
+#include "sched/config_modules.h"
 
 #ifdef CADA_HAVE_CUDA
 #include "device.h"
