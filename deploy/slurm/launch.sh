@@ -57,6 +57,28 @@ if [ "$ntasks" != "$ranks" ]; then
   die "$config needs $ranks ranks ($placement: learners $learners, rollout $rollout, reward $reward) but the job has $ntasks tasks; submit with sbatch --ntasks=$ranks (or deploy/slurm/submit.sh, which counts them)"
 fi
 
+# Tensor-parallel groups inside nodes: every node but the last holds exactly
+# cluster.gpus_per_node ranks (SLURM_TASKS_PER_NODE, e.g. "8(x7),4"), so the blocks that
+# cada train --check validated are the nodes.
+gpn="$(field gpus_per_node)"; tpmax=1
+for k in learn_tp rollout_tp reward_tp; do v="$(field "$k")"; [ "${v:-1}" -gt "$tpmax" ] && tpmax="$v"; done
+if [ "$tpmax" -gt 1 ]; then
+  counts=()
+  IFS=, read -ra items <<<"${SLURM_TASKS_PER_NODE:-}"
+  for it in "${items[@]}"; do
+    if [[ "$it" =~ ^([0-9]+)\(x([0-9]+)\)$ ]]; then
+      for ((k = 0; k < BASH_REMATCH[2]; k++)); do counts+=("${BASH_REMATCH[1]}"); done
+    elif [[ "$it" =~ ^[0-9]+$ ]]; then counts+=("$it")
+    else die "SLURM_TASKS_PER_NODE='${SLURM_TASKS_PER_NODE:-}': cannot read the tasks per node"; fi
+  done
+  [ "${#counts[@]}" -gt 0 ] || die "SLURM_TASKS_PER_NODE is not set: cannot check that tensor-parallel groups lie inside nodes"
+  for ((k = 0; k < ${#counts[@]}; k++)); do
+    if [ "${counts[k]}" -gt "$gpn" ] || { [ "$k" -lt $((${#counts[@]} - 1)) ] && [ "${counts[k]}" != "$gpn" ]; }; then
+      die "$config runs tensor-parallel groups (up to $tpmax ranks) in blocks of cluster.gpus_per_node = $gpn ranks a node, but node $k of the job has ${counts[k]} tasks (SLURM_TASKS_PER_NODE=$SLURM_TASKS_PER_NODE); submit with sbatch --ntasks-per-node=$gpn"
+    fi
+  done
+fi
+
 # --- 2. threads -------------------------------------------------------------------
 if [ "$cfg_threads" != "0" ]; then threads="$cfg_threads"; else threads="${SLURM_CPUS_PER_TASK:-1}"; fi
 export OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads"

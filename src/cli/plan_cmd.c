@@ -5,7 +5,10 @@
 #include "cli/cli.h"
 #include "model/load.h"
 #include "model/memplan.h"
+#include "model/tp.h"
+#include "model/syncplan.h"
 #include "sched/config.h"
+#include "sched/config_modules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,21 +22,44 @@ typedef struct {
     cada_model_config model;
     cada_memplan_in in;
     double mem; /* bytes per device */
+    double nvlink_Bps, ib_node_Bps; /* the weight-sync model's links (model/syncplan.h) */
 } plan_ctx;
+
+/* Link defaults for the sync model, H100 SXM nodes (DGX H100 / HGX H100 8-GPU):
+ * NVLink 4: 18 links x 50 GB/s bidirectional = 900 GB/s per GPU, 450 GB/s each way
+ * (NVIDIA H100 datasheet); InfiniBand: 8 ConnectX-7 NDR ports of 400 Gb/s per node
+ * (one per GPU, DGX H100 user guide) = 3200 Gb/s = 400 GB/s each way per node. */
+#define NVLINK_GBS 450.0
+#define IB_NODE_GBS 400.0
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cada plan -c CONFIG.ini [--set section.key=value]... [--gpu-mem GiB] [--preset NAME] [--device cpu|cuda]\n"
-               "  per role (learner, rollout, reward/reference, or the colocated rank): device memory of the\n"
-               "  weights (bf16), fp32 master, gradients and AdamW state (sharded by learn.zero over the\n"
-               "  learners), activations with and without recomputation, logits, KV cache (rollout.slots x\n"
-               "  rollout.max_len) and workspace; whether it fits --gpu-mem (default 80 GiB), and what to\n"
-               "  change when it does not. The model's shape comes from model.path (config.json or GGUF);\n"
-               "  --preset %s plans without the weights.\n"
+               "                 [--nvlink-gbps GB/s] [--ib-gbps GB/s]\n"
+               "  per role (learner, rollout, reward/reference, or the colocated rank): device memory of one\n"
+               "  rank: the weights (bf16), fp32 master, gradients and AdamW state (sharded by learn.zero over\n"
+               "  the data-parallel learners), activations with and without recomputation, logits, KV cache\n"
+               "  (rollout.slots x rollout.max_len) and workspace, each split over the role's tensor-parallel\n"
+               "  group (learn.tp, rollout.tp, reward.tp); whether it fits --gpu-mem (default 80 GiB), and what\n"
+               "  to change when it does not. The model's shape comes from model.path (config.json or GGUF);\n"
+               "  --preset %s\n"
+               "  (or model.preset, when model.path is absent) plans without the weights.\n"
+               "  disaggregated: the modelled wire time of the weight sync, resharded from the learners that\n"
+               "  own each slice and funnelled through learner 0, over links of --nvlink-gbps (one GPU's NVLink,\n"
+               "  each way, default %.0f) and --ib-gbps (one node's InfiniBand, each way, default %.0f = 8 x\n"
+               "  400 Gb/s), both in GB/s: gigaBYTES, 10^9 bytes per second.\n"
                "  --device cpu: host memory per rank of the CPU path instead (fp32 parameters, gradients,\n"
                "  AdamW state, activations, rollout cache: rollout.kv_memory_mb, else rollout.slots at worst,\n"
-               "  reference). Default: the GPU plan when --gpu-mem\n"
-               "  or --preset is given or cluster.device = cuda, else the CPU plan.\n",
-            cada_memplan_presets());
+               "  reference). Default: the GPU plan when --gpu-mem or --preset is given (model.preset\n"
+               "  standing in for it counts) or cluster.device = cuda, else the CPU plan.\n",
+            cada_memplan_presets(), NVLINK_GBS, IB_NODE_GBS);
+}
+
+/* The tensor-parallel size and its key of a role. */
+static int role_tp(const cada_run_config *c, cada_mem_role role) {
+    return role == CADA_ROLE_ROLLOUT ? c->rollout_tp : role == CADA_ROLE_REFERENCE ? c->reward_tp : c->learn_tp;
+}
+static const char *role_tp_key(cada_mem_role role) {
+    return role == CADA_ROLE_ROLLOUT ? "rollout.tp" : role == CADA_ROLE_REFERENCE ? "reward.tp" : "learn.tp";
 }
 
 /* The memplan inputs a run configuration implies (as sched/train.c sets up the learner:
@@ -44,11 +70,13 @@ static void inputs_from_config(plan_ctx *p) {
     memset(in, 0, sizeof *in);
     in->learners = c->learner_ranks;
     in->zero = c->zero;
+    in->tp = c->learn_tp; /* plan_of sets each role's */
     in->micro_tokens = c->micro_batch_tokens > c->max_len ? c->micro_batch_tokens : c->max_len;
     long long seqs = (long long)c->prompts_per_step * c->samples_per_prompt;
     long long rows = in->micro_tokens / c->max_len; /* sequences per micro-batch, at worst one row each */
     long long K = (seqs + rows - 1) / rows;
-    in->micro_per_rank = (int)((K + in->learners - 1) / in->learners);
+    long long dp = c->learner_ranks / (c->learn_tp > 0 ? c->learn_tp : 1); /* a TP group takes its micro-batches together */
+    in->micro_per_rank = (int)((K + dp - 1) / (dp > 0 ? dp : 1));
     if (in->micro_per_rank < 1) in->micro_per_rank = 1;
     /* slots 0 (as the KV pool allows): every sequence of a step, the pool bounds them (memplan) */
     long long all = (long long)c->prompts_per_step * c->samples_per_prompt;
@@ -69,18 +97,62 @@ static void row(const char *name, size_t a, size_t b) {
     else printf("  %-36s %9.2f GiB   (%.2f GiB with recomputation)\n", name, a / GIB, b / GIB);
 }
 
-static cada_status plan_of(const plan_ctx *p, const cada_memplan_in *in, cada_mem_role role, int recompute,
+/* `in` with recomputation as given; in->tp is the learners' and the colocated rank's, the
+ * rollout and reference roles take rollout.tp and reward.tp unless tp_override > 0. */
+static cada_status plan_tp(const plan_ctx *p, const cada_memplan_in *in, cada_mem_role role, int recompute, int tp_override,
                            cada_memplan *out) {
     cada_memplan_in x = *in;
     x.recompute = recompute;
+    if (tp_override > 0) x.tp = tp_override;
+    else if (role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_REFERENCE) x.tp = role_tp(&p->rc, role);
     return cada_memplan_role(&p->model, &x, role, out);
 }
 
-/* Total bytes of `role` under `in` with recomputation on; ~0 on error. */
-static size_t total_with(const plan_ctx *p, const cada_memplan_in *in, cada_mem_role role) {
+static cada_status plan_of(const plan_ctx *p, const cada_memplan_in *in, cada_mem_role role, int recompute,
+                           cada_memplan *out) {
+    return plan_tp(p, in, role, recompute, 0, out);
+}
+
+/* Total bytes of `role` under `in` with recomputation on, the role's group of tp ranks
+ * (0: as configured); ~0 on error (a tp the model does not divide, learners not a
+ * multiple of it). */
+static size_t total_tp(const plan_ctx *p, const cada_memplan_in *in, cada_mem_role role, int tp) {
     cada_memplan m;
-    if (plan_of(p, in, role, 1, &m) != CADA_OK) return (size_t)-1;
+    if (plan_tp(p, in, role, 1, tp, &m) != CADA_OK) return (size_t)-1;
     return m.total;
+}
+static size_t total_with(const plan_ctx *p, const cada_memplan_in *in, cada_mem_role role) { return total_tp(p, in, role, 0); }
+
+static const char *zero_what(int z) {
+    return z == 3 ? "optimizer, gradients and parameters sharded; ZeRO-3 is planned on the GPU"
+           : z == 2 ? "optimizer and gradients sharded" : "optimizer sharded";
+}
+
+/* A larger tensor-parallel group that makes `role` fit (with ZeRO up to 3 for a
+ * learner), the smallest first; 1 if one was printed. */
+static int suggest_tp(const plan_ctx *p, cada_mem_role role) {
+    const cada_memplan_in *in = &p->in;
+    const int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED, g = p->rc.gpus_per_node;
+    for (int t = role_tp(&p->rc, role) + 1; t <= g; t++) {
+        cada_model_config local;
+        if (g % t != 0 || cada_tp_local_config(&p->model, t, &local) != CADA_OK) continue;
+        cada_memplan_in x = *in;
+        x.learners = (in->learners + t - 1) / t * t; /* whole groups */
+        for (int z = trains ? in->zero : 3; z <= 3; z++) {
+            x.zero = z;
+            size_t total = total_tp(p, &x, role, t);
+            if (total > p->mem) continue;
+            if (!trains)
+                printf("    - %s = %d (groups of %d ranks inside a node; the role's ranks a multiple of %d): %.2f GiB\n",
+                       role_tp_key(role), t, t, t, total / GIB);
+            else
+                printf("    - learn.tp = %d with learn.zero = %d over %d data-parallel ranks (%s)%s: %.2f GiB\n", t, z,
+                       x.learners / t, z ? zero_what(z) : "nothing sharded", x.learners != in->learners ? ", learner_ranks rounded up" : "",
+                       total / GIB);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Single changes (each on top of recomputation) that make `role` fit, cheapest first. */
@@ -89,13 +161,15 @@ static void suggest(const plan_ctx *p, cada_mem_role role) {
     int any = 0;
     int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
     int infers = role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_COLOCATED;
+    const int tp = role_tp(&p->rc, role) > 0 ? role_tp(&p->rc, role) : 1;
     printf("  to fit%s:\n", trains ? " (each with recomputation)" : "");
-    if (trains && in->zero < 2 && in->learners > 1) {
+    for (int z = in->zero + 1; trains && z <= 3 && in->learners / tp > 1; z++) {
         cada_memplan_in x = *in;
-        x.zero = 2;
+        x.zero = z;
         if (total_with(p, &x, role) <= p->mem) {
-            printf("    - learn.zero = 2 (gradients sharded too): %.2f GiB\n", total_with(p, &x, role) / GIB);
+            printf("    - learn.zero = %d (%s): %.2f GiB\n", z, zero_what(z), total_with(p, &x, role) / GIB);
             any = 1;
+            break;
         }
     }
     if (infers) {
@@ -126,17 +200,17 @@ static void suggest(const plan_ctx *p, cada_mem_role role) {
             }
         }
     }
+    any |= suggest_tp(p, role);
     if (trains) {
         cada_memplan_in x = *in;
         if (x.zero == 0) x.zero = 1;
-        for (int w = in->learners + 1; w <= 4096; w++) {
-            for (int z = x.zero; z <= 2; z++) {
+        for (int w = in->learners + tp; w <= 4096; w += tp) {
+            for (int z = x.zero; z <= 3; z++) {
                 cada_memplan_in y = x;
                 y.learners = w;
                 y.zero = z;
                 if (total_with(p, &y, role) <= p->mem) {
-                    printf("    - cluster.learner_ranks = %d with learn.zero = %d (optimizer%s sharded %d ways)\n", w, z,
-                           z == 2 ? " and gradients" : "", w);
+                    printf("    - cluster.learner_ranks = %d with learn.zero = %d (%s %d ways)\n", w, z, zero_what(z), w / tp);
                     any = 1;
                     goto learners_done;
                 }
@@ -147,13 +221,12 @@ static void suggest(const plan_ctx *p, cada_mem_role role) {
     if (!any) {
         cada_memplan m;
         if (plan_of(p, in, role, 1, &m) == CADA_OK) {
-            double bf16 = (m.weights ? 2.0 * m.n_params : 0) + (m.reference ? 2.0 * m.n_params : 0);
+            double bf16 = (m.weights ? 2.0 * m.rank_params : 0) + (m.reference ? 2.0 * m.rank_params : 0);
             const char *what = m.weights && m.reference ? "policy and reference weights" : m.weights ? "weights" : "reference weights";
-            printf("    - no single change: the bf16 %s alone take %.2f GiB. cada keeps whole\n"
-                   "      parameters on every rank (ZeRO-1/2 shard only optimizer state and gradients); this\n"
-                   "      needs a device with more memory, or parameter sharding (tensor or pipeline\n"
-                   "      parallelism, ZeRO-3), which cada does not have\n",
-                   what, bf16 / GIB);
+            printf("    - no single change: the bf16 %s of one rank alone take %.2f GiB (%s = %d), and no\n"
+                   "      tensor-parallel group up to cluster.gpus_per_node = %d%s fits; this needs a device with\n"
+                   "      more memory or pipeline parallelism, which cada does not have\n",
+                   what, bf16 / GIB, role_tp_key(role), tp, p->rc.gpus_per_node, trains ? " with ZeRO-3" : "");
         }
     }
 }
@@ -161,10 +234,17 @@ static void suggest(const plan_ctx *p, cada_mem_role role) {
 static int report_role(const plan_ctx *p, cada_mem_role role, const char *title, int ranks) {
     cada_memplan a, b;
     if (plan_of(p, &p->in, role, 0, &a) != CADA_OK || plan_of(p, &p->in, role, 1, &b) != CADA_OK) return -1;
-    printf("\n%s: %d rank%s\n", title, ranks, ranks == 1 ? "" : "s");
-    if (a.weights) row("weights (bf16)", a.weights, b.weights);
+    const int tp = role_tp(&p->rc, role), zero3 = p->in.zero == 3 && role == CADA_ROLE_LEARNER && p->in.learners / tp > 1;
+    printf("\n%s: %d rank%s", title, ranks, ranks == 1 ? "" : "s");
+    if (tp > 1)
+        printf(", %d tensor-parallel groups of %d (%s); each rank holds %.2f B of the %.2f B parameters", ranks / tp, tp,
+               role_tp_key(role), a.rank_params / 1e9, a.n_params / 1e9);
+    if (tp > 1 && (role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED))
+        printf("; ZeRO over %d data-parallel ranks", p->in.learners / tp);
+    printf("\n");
+    if (a.weights) row(zero3 ? "weights (bf16, ZeRO-3 shard + 2 layers)" : "weights (bf16)", a.weights, b.weights);
     if (a.master) row(p->in.zero ? "fp32 master (shard)" : "fp32 master", a.master, b.master);
-    if (a.grads) row(p->in.zero == 2 ? "gradients fp32 (ZeRO-2 ranges)" : "gradients fp32", a.grads, b.grads);
+    if (a.grads) row(p->in.zero >= 2 ? "gradients fp32 (ZeRO-2 ranges)" : "gradients fp32", a.grads, b.grads);
     if (a.adam) row(p->in.zero ? "AdamW m and v (shard)" : "AdamW m and v", a.adam, b.adam);
     if (a.activations) row("activations", a.activations, b.activations);
     if (a.logits) row("logits and their gradient", a.logits, b.logits);
@@ -175,6 +255,8 @@ static int report_role(const plan_ctx *p, cada_mem_role role, const char *title,
     row("workspace (cuBLASLt, buckets, CUDA)", a.workspace, b.workspace);
     row("total", a.total, b.total);
     int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
+    if (zero3) printf("  note: ZeRO-3 is planned here; the GPU learner runs ZeRO 0 today (the CPU learner runs ZeRO-3)\n");
+    if (tp > 1) printf("  note: tensor parallelism is planned here; cada train runs %s = 1 today\n", role_tp_key(role));
     if (a.total <= p->mem) {
         printf("  verdict: fits in %.0f GiB (%.2f GiB free)\n", p->mem / GIB, (p->mem - a.total) / GIB);
         return 0;
@@ -190,13 +272,41 @@ static int report_role(const plan_ctx *p, cada_mem_role role, const char *title,
     return 1;
 }
 
+/* Disaggregated: the weight sync's modelled wire time (model/syncplan.h). */
+static int report_sync(const plan_ctx *p) {
+    const cada_run_config *c = &p->rc;
+    const double split = 2.0 * (double)cada_memplan_tp_split_params(&p->model),
+                 all = 2.0 * (double)cada_config_param_count(&p->model);
+    cada_syncplan_in in = {c->learner_ranks, c->learn_tp,      c->rollout_ranks, c->rollout_tp,   c->gpus_per_node,
+                           split,            all - split,      p->nvlink_Bps,    p->ib_node_Bps};
+    cada_syncplan s;
+    if (cada_syncplan_model(&in, &s) != CADA_OK) return -1;
+    printf("\nweight sync (modelled wire time, a lower bound): %d rollout ranks in engines of %d each receive their bf16\n"
+           "  slice, %.2f GB; %.2f GB in all per update. Links: NVLink %.0f GB/s per GPU each way, InfiniBand\n"
+           "  %.0f GB/s per node each way (%.1f GB/s per GPU); ranks in blocks of %d per node, learners first.\n"
+           "  No latency, protocol overhead or contention counted.\n",
+           c->rollout_ranks, c->rollout_tp, s.rank_bytes / 1e9, s.total_bytes / 1e9, p->nvlink_Bps / 1e9, p->ib_node_Bps / 1e9,
+           p->ib_node_Bps / 1e9 / c->gpus_per_node, c->gpus_per_node);
+    printf("  resharded from the owning learners (learn.tp %d -> rollout.tp %d: each rollout rank from %d learners,\n"
+           "    each learner to %d rollout ranks, at most %.2f GB out of one): %.2f s (bound by %s)\n",
+           c->learn_tp, c->rollout_tp, s.rollout_peers, s.learner_peers, s.learner_bytes / 1e9, s.resharded_s, s.resharded_by);
+    printf("  funnelled through learner 0 (%.2f GB out of one GPU): %.2f s (bound by %s)\n", s.total_bytes / 1e9, s.funnelled_s,
+           s.funnelled_by);
+    return 0;
+}
+
 /* cluster.device = cpu: host memory per rank (memplan.h, cada_memplan_cpu_role) against
  * this machine's memory, and the parameter-state floor of 16 bytes per parameter
  * (fp32 weights, gradients, AdamW m and v). */
 static int report_role_cpu(const plan_ctx *p, cada_mem_role role, const char *title, int ranks, size_t *sum) {
     cada_memplan_cpu a;
-    if (cada_memplan_cpu_role(&p->model, &p->in, p->rc.logits_chunk_tokens, 1, role, &a) != CADA_OK) return -1;
-    printf("\n%s: %d rank%s (host memory, fp32)\n", title, ranks, ranks == 1 ? "" : "s");
+    cada_memplan_in in = p->in;
+    in.tp = role_tp(&p->rc, role);
+    if (cada_memplan_cpu_role(&p->model, &in, p->rc.logits_chunk_tokens, 1, role, &a) != CADA_OK) return -1;
+    printf("\n%s: %d rank%s (host memory, fp32)", title, ranks, ranks == 1 ? "" : "s");
+    if (in.tp > 1) printf(", groups of %d (%s): %.2f B of the %.2f B parameters a rank", in.tp, role_tp_key(role), a.rank_params / 1e9,
+                          a.n_params / 1e9);
+    printf("\n");
     if (a.params) row("parameters (fp32, also the master)", a.params, a.params);
     if (a.grads) row(p->in.zero == 2 ? "gradients (ZeRO-2 ranges)" : "gradients", a.grads, a.grads);
     if (a.adam) row(p->in.zero ? "AdamW m and v (shard)" : "AdamW m and v", a.adam, a.adam);
@@ -209,8 +319,8 @@ static int report_role_cpu(const plan_ctx *p, cada_mem_role role, const char *ti
     if (a.rollout) row("rollout KV cache and prefill (freed)", a.rollout, a.rollout);
     if (a.reference) row("reference model and its forward", a.reference, a.reference);
     row("peak (learning or rolling out)", a.peak, a.peak);
-    if (a.grads) printf("  parameter-state floor (16 B/param): %.2f GiB; peak / floor %.2f\n", 16.0 * a.n_params / GIB,
-                        a.peak / (16.0 * a.n_params));
+    if (a.grads) printf("  parameter-state floor (16 B/param of the rank's part): %.2f GiB; peak / floor %.2f\n",
+                        16.0 * a.rank_params / GIB, a.peak / (16.0 * a.rank_params));
     *sum += a.peak * (size_t)ranks;
     return 0;
 }
@@ -221,7 +331,7 @@ int cada_cmd_plan(int argc, char **argv) {
     cada_config_defaults(&p->rc);
     const char *preset = NULL, *config = NULL, *device = NULL;
     int gpu_mem_given = 0;
-    double gib = 80;
+    double gib = 80, nvl = NVLINK_GBS, ib = IB_NODE_GBS;
     for (int i = 0; i < argc; i++) {
         cada_status st = CADA_OK;
         if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
@@ -237,7 +347,17 @@ int cada_cmd_plan(int argc, char **argv) {
                 return 2;
             }
         }
-        else if (!strcmp(argv[i], "--gpu-mem") && i + 1 < argc) {
+        else if ((!strcmp(argv[i], "--nvlink-gbps") || !strcmp(argv[i], "--ib-gbps")) && i + 1 < argc) {
+            char *end = NULL;
+            double v = strtod(argv[i + 1], &end);
+            if (end == argv[i + 1] || *end || !(v > 0) || v > 1e6) {
+                fprintf(stderr, "cada plan: %s '%s' is not a positive number of GB/s\n", argv[i], argv[i + 1]);
+                free(p);
+                return 2;
+            }
+            *(!strcmp(argv[i], "--ib-gbps") ? &ib : &nvl) = v;
+            i++;
+        } else if (!strcmp(argv[i], "--gpu-mem") && i + 1 < argc) {
             char *end = NULL;
             gib = strtod(argv[++i], &end);
             gpu_mem_given = 1;
@@ -269,18 +389,21 @@ int cada_cmd_plan(int argc, char **argv) {
         free(p);
         return cada_cli_fail("plan");
     }
-    const char *source;
+    const char *source = "preset";
+    if (!preset && p->rc.model_preset[0] && access(p->rc.model_path, F_OK) != 0) { /* stands in for --preset */
+        preset = p->rc.model_preset;
+        source = "model.preset; model.path is not on this machine";
+    }
     if (preset) {
         if (cada_memplan_preset(preset, &p->model) != 0) {
             fprintf(stderr, "cada plan: --preset '%s': unknown (known: %s)\n", preset, cada_memplan_presets());
             free(p);
             return 2;
         }
-        source = "preset";
     } else {
         if (access(p->rc.model_path, F_OK) != 0) {
-            fprintf(stderr, "cada plan: model.path '%s' (from %s) is not on this machine; give --preset (%s) to plan "
-                            "from the published shape\n",
+            fprintf(stderr, "cada plan: model.path '%s' (from %s) is not on this machine; give --preset or set "
+                            "model.preset (%s) to plan from the published shape\n",
                     p->rc.model_path, config, cada_memplan_presets());
             free(p);
             return 1;
@@ -292,6 +415,12 @@ int cada_cmd_plan(int argc, char **argv) {
         source = "model.path";
     }
     p->mem = gib * GIB;
+    p->nvlink_Bps = nvl * 1e9;
+    p->ib_node_Bps = ib * 1e9;
+    if (cada_config_check_tp_shape(&p->rc, &p->model, preset ? &p->model : NULL) != CADA_OK) {
+        free(p);
+        return cada_cli_fail("plan");
+    }
     inputs_from_config(p);
     const cada_model_config *m = &p->model;
     const cada_run_config *c = &p->rc;
@@ -300,12 +429,17 @@ int cada_cmd_plan(int argc, char **argv) {
            preset ? preset : c->model_path, source, cada_arch_name(m->arch), cada_config_param_count(m) / 1e9, m->n_layers,
            m->hidden_size, m->intermediate_size, m->n_heads, m->n_kv_heads, m->head_dim, m->vocab_size,
            m->tie_embeddings ? ", tied embeddings" : "", m->qkv_bias ? ", QKV bias" : "");
-    printf("layout: %s, %d learner%s, ZeRO stage %d; micro-batch %d tokens, %d per learner per step "
+    printf("layout: %s, %d learner%s, ZeRO stage %d; micro-batch %d tokens, %d per %s per step "
            "(%d x %d sequences of up to %d tokens); rollout %d slots x %d tokens%s%s; reference %s\n",
            c->placement, c->learner_ranks, c->learner_ranks == 1 ? "" : "s", c->zero, p->in.micro_tokens, p->in.micro_per_rank,
-           c->prompts_per_step, c->samples_per_prompt, c->max_len, p->in.slots, c->max_len,
+           c->learn_tp > 1 ? "tensor-parallel group" : "learner", c->prompts_per_step, c->samples_per_prompt, c->max_len, p->in.slots, c->max_len,
            c->slots ? "" : " at most (as the KV pool allows)", c->kv_memory_mb ? " over a KV pool of rollout.kv_memory_mb" : "",
            p->in.reference ? "held (learn.kl_coef > 0)" : "not needed (learn.kl_coef = 0)");
+    if (c->learn_tp > 1 || c->rollout_tp > 1 || c->reward_tp > 1)
+        printf("tensor parallelism: learn.tp %d (ZeRO over %d data-parallel ranks), rollout.tp %d (%d engines), reward.tp %d; "
+               "nodes of %d GPUs\n",
+               c->learn_tp, c->learner_ranks / c->learn_tp, c->rollout_tp, c->rollout_ranks / c->rollout_tp, c->reward_tp,
+               c->gpus_per_node);
     int bad = 0, r;
     const int host_plan = device ? !strcmp(device, "cpu") : !gpu_mem_given && !preset && strcmp(c->device, "cuda");
     if (host_plan) {
@@ -351,6 +485,10 @@ int cada_cmd_plan(int argc, char **argv) {
         }
     }
     if (bad < 0) {
+        free(p);
+        return cada_cli_fail("plan");
+    }
+    if (strcmp(c->placement, "colocated") && report_sync(p) != 0) {
         free(p);
         return cada_cli_fail("plan");
     }

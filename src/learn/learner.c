@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "learn/accum.h"
 #include "learn/entropy.h"
+#include "model/tp_slice.h"
 #include "learn/learner_gpu.h"
 
 #include <errno.h>
@@ -97,6 +98,17 @@ static void entropy_of_chunk(void *ctx, const float *logits, const float *lse, i
     cada_token_entropy(logits, lse, e->mask + row0, rows, e->V, e->h + row0);
 }
 
+/* Under tensor parallelism each rank saw its (rows, V/P) logits only, so entropy_of_chunk
+ * gave h_r = lse - sum_{v in rank r} p_v logit_v (lse is the whole vocabulary's). The
+ * entropy lse - sum_r sum_{v in r} p_v logit_v = sum_r (h_r - lse (P-1)/P): each rank
+ * shifts its rows, then one all-reduce of N floats over the group. */
+static cada_status tp_whole_entropy(const cada_model *m, const cada_batch *b, float *ent) {
+    const int N = b->B * b->T;
+    const float share = (float)(m->tp->size - 1) / (float)m->tp->size;
+    for (int n = 0; n < N; n++) ent[n] = b->targets[n] >= 0 ? ent[n] - share * m->act.lse[n] : 0.0f;
+    return m->tp->allreduce_sum(m->tp->ctx, ent, (size_t)N);
+}
+
 static cada_status cpu_forward(cada_learner *L, const cada_batch *b, const float **logprob, double *entropy_sum) {
     cada_model *m = L->m;
     const int N = b->B * b->T;
@@ -109,6 +121,7 @@ static cada_status cpu_forward(cada_learner *L, const cada_batch *b, const float
     entropy_rows e = {L->ent, b->targets, m->cfg.vocab_size};
     cada_logits_observer obs = {entropy_of_chunk, &e};
     CADA_TRY(cada_model_forward_observed(m, b, &obs));
+    if (m->tp && m->tp->size > 1) CADA_TRY(tp_whole_entropy(m, b, L->ent));
     double sum = 0.0; /* in row order: the same total whatever the chunks */
     for (int n = 0; n < N; n++)
         if (b->targets[n] >= 0) sum += L->ent[n];
@@ -197,6 +210,9 @@ static cada_status learner_new(cada_learner **out, cada_model *m, cada_comm *c, 
 cada_status cada_learner_init_gpu(cada_learner **out, cada_model *m, cada_comm *c, const cada_learner_config *cfg,
                                   const cada_learner_gpu_options *g) {
     *out = NULL;
+    if (m->tp && m->tp->size > 1)
+        return CADA_ERR(CADA_ERR_UNSUPPORTED, "learn.tp = %d with cluster.device = cuda: the GPU learner does not split "
+                        "layers yet (tensor parallelism runs on the CPU learner)", m->tp->size);
     if (cfg->zero != CADA_DP)
         return CADA_ERR(CADA_ERR_UNSUPPORTED,
                         "learn.zero = %d (%s) with cluster.device = cuda: ZeRO is not built on the GPU yet; use learn.zero = 0 "
@@ -791,7 +807,7 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
     const double t0 = cada_now();
     cada_model *m = L->m;
     cada_comm_set_fixed_order(L->c, L->cfg.fixed_order);
-    CADA_TRY(cada_traj_validate(t, n, m->cfg.vocab_size));
+    CADA_TRY(cada_traj_validate(t, n, cada_model_vocab(m)));
     if (n > L->adv_cap) {
         float *a = realloc(L->adv, sizeof(float) * (size_t)n);
         if (!a) return CADA_ERR(CADA_ERR_NOMEM, "learner: advantages of %d sequences", n);
@@ -825,22 +841,24 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
         }
         params = m->params + L->shard_off;
         grads = L->g_shard;
-        sq = cada_sqnorm(L->g_shard, L->shard_n);
+        sq = cada_tp_grad_sqnorm(m, L->g_shard, L->shard_off, L->shard_n);
         CADA_TRY(cada_comm_allreduce_f64(L->c, &sq, 1, CADA_RED_SUM));
     } else {
         CADA_TRY(local_grads(L, t, K, &norm, &st, &tokens));
         if (L->cfg.zero == CADA_DP) {
             CADA_TRY(cada_comm_allreduce(L->c, m->grads, np, CADA_RED_SUM));
-            sq = cada_sqnorm(m->grads, np); /* the same reduced gradient on every rank */
+            sq = cada_tp_grad_sqnorm(m, m->grads, 0, np); /* the same reduced gradient on every rank */
         } else {
             /* in place: this rank's region of the full buffer receives the reduced shard */
             CADA_TRY(cada_comm_reduce_scatter(L->c, &L->sh, m->grads, 0, np, m->grads + L->shard_off, CADA_RED_SUM));
             params = m->params + L->shard_off;
             grads = m->grads + L->shard_off;
-            sq = cada_sqnorm(grads, L->shard_n);
+            sq = cada_tp_grad_sqnorm(m, grads, L->shard_off, L->shard_n);
             CADA_TRY(cada_comm_allreduce_f64(L->c, &sq, 1, CADA_RED_SUM));
         }
     }
+    if (!L->gpu && m->tp && m->tp->size > 1) /* the layers' other slices live on the TP group */
+        CADA_TRY(m->tp->allreduce_sum_f64(m->tp->ctx, &sq, 1));
     if (!L->gpu) {
         CADA_TRY(cada_adamw_step(&L->opt, params, grads, sq, &ar));
         if (ar.applied && L->cfg.zero == CADA_ZERO3) {

@@ -76,6 +76,15 @@
  * MPI's allreduce below comm's p2p_min_bytes; ZeRO-2 adds rounds in order: results
  * then match one rank to float rounding, not bit for bit.
  *
+ * Tensor parallelism (model/tp.h, CPU): m is one rank's part of the model (m->tp set)
+ * and c the data-parallel group of the ranks holding the SAME part (TP rank r of every
+ * TP group). Everything above then runs on the part's parameters (ZeRO shards the part),
+ * with two additions over the TP group: the squared gradient norm is summed over it
+ * (the replicated RMSNorm weights counted once, cada_tp_grad_sqnorm), and each token's
+ * entropy combines the ranks' vocabulary slices. The result matches one learner on the
+ * whole model to the rounding of the reduction order (tests/mpi/mpi_tp_test.c), not bit
+ * for bit. The GPU learner refuses a TP group.
+ *
  * Tokens/s counts prompt and completion tokens of the real sequences (not padding). */
 #ifndef CADA_LEARN_LEARNER_H
 #define CADA_LEARN_LEARNER_H

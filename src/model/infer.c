@@ -2,6 +2,7 @@
  * (H + 2 KVH) D, I intermediate, V vocabulary. */
 #define _POSIX_C_SOURCE 200809L
 #include "model/infer.h"
+#include "model/tp.h"
 
 #include "base/arena.h"
 #include "model/infer_weights.h"
@@ -19,7 +20,7 @@ typedef struct {
     void **ptr;
     size_t bytes;
 } kv_block;
-#define KV_BLOCKS 17
+#define KV_BLOCKS 18
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
@@ -80,6 +81,7 @@ static void kv_plan(cada_kv_cache *kv, const cada_model_config *c, int n_slots, 
         {(void **)&kv->rstd, sizeof(float) * N},
         {(void **)&kv->pos, sizeof(int) * N},
         {(void **)&kv->row_seq, sizeof(int) * N},
+        {(void **)&kv->tokens, sizeof(int) * N},
     };
     memcpy(plan, list, sizeof list);
 }
@@ -214,6 +216,7 @@ static inline size_t cache_row(const cada_kv_cache *kv, int slot, int l, int t) 
 
 void cada_kv_cache_free(cada_kv_cache *kv) {
     free(kv->k); /* the arena's base */
+    free(kv->tp_stage);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -269,11 +272,38 @@ static void infer_linear(const uint16_t *w_bf16, float *out, const float *inp, c
     else matmul_forward(out, inp, w, bias, N, IN, OUT);
 }
 
+static cada_status tp_sum(const cada_model *m, float *buf, size_t n) {
+    return m->tp ? m->tp->allreduce_sum(m->tp->ctx, buf, n) : CADA_OK;
+}
+
+/* With tensor parallelism: each rank's (n_seqs, V/P) logits of kv->xn, gathered whole
+ * into logits (n_seqs, V) on every rank (the same values everywhere, so every rank
+ * samples the same tokens). Staging (P, n_seqs, V/P) is kept in the cache. */
+static cada_status tp_logits(const cada_model *m, cada_kv_cache *kv, int n_seqs, float *logits) {
+    const int P = m->tp->size, Vl = m->cfg.vocab_size, C = m->cfg.hidden_size;
+    const size_t each = (size_t)n_seqs * Vl;
+    if (kv->tp_stage_floats < each * P) {
+        free(kv->tp_stage);
+        kv->tp_stage_floats = 0;
+        kv->tp_stage = CADA_MALLOC(sizeof(float) * each * P, "tensor-parallel logits staging");
+        if (!kv->tp_stage) return CADA_ERR_NOMEM;
+        kv->tp_stage_floats = each * P;
+        kv->bytes += sizeof(float) * each * P;
+    }
+    infer_linear(m->bf16 ? m->bf16->lm_head : NULL, kv->tp_stage + (size_t)m->tp->rank * each, kv->xn, m->p.lm_head, NULL, n_seqs,
+                 C, Vl);
+    CADA_TRY(m->tp->allgather(m->tp->ctx, kv->tp_stage, each));
+    for (int r = 0; r < P; r++)
+        for (int s = 0; s < n_seqs; s++)
+            memcpy(logits + (size_t)s * Vl * P + (size_t)r * Vl, kv->tp_stage + r * each + (size_t)s * Vl, sizeof(float) * Vl);
+    return CADA_OK;
+}
+
 cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_infer_seq *seqs, int n_seqs,
                              float *logits) {
     const cada_model_config *c = &m->cfg;
     const cada_params *p = &m->p;
-    const int L = c->n_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    const int L = c->n_layers, C = c->hidden_size, I = c->intermediate_size, V = cada_model_vocab(m);
     const int H = c->n_heads, KVH = c->n_kv_heads, D = c->head_dim, HD = H * D, QKV = HD + 2 * KVH * D;
     /* validate and lay out the rows */
     int N = 0;
@@ -309,9 +339,10 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
         int r = 0;
         for (int s = 0; s < n_seqs; s++)
             for (int j = 0; j < seqs[s].n_tokens; j++, r++) {
-                const float *src = p->embed + (size_t)seqs[s].tokens[j] * C;
-                memcpy(kv->x + (size_t)r * C, src, sizeof(float) * C);
+                if (m->tp) kv->tokens[r] = seqs[s].tokens[j];
+                else memcpy(kv->x + (size_t)r * C, p->embed + (size_t)seqs[s].tokens[j] * C, sizeof(float) * C);
             }
+        if (m->tp) CADA_TRY(cada_tp_embedding_forward(m->tp, kv->x, kv->tokens, p->embed, N, C));
     }
     float *rstd = kv->rstd;
     for (int l = 0; l < L; l++) {
@@ -333,11 +364,13 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
                        KVH, D, scores);
         }
         infer_linear(CADA_BF16_LAYER(m->bf16, o, l), kv->tmp, kv->atty, CADA_LAYER(p, o_w, l), NULL, N, HD, C);
+        CADA_TRY(tp_sum(m, kv->tmp, (size_t)N * C)); /* o_proj: rows split over the group (tp.h) */
         residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
         rmsnorm_forward(kv->xn, rstd, kv->x, CADA_LAYER(p, ffn_norm, l), N, C, c->rms_eps);
         infer_linear(CADA_BF16_LAYER(m->bf16, gu, l), kv->gu, kv->xn, CADA_LAYER(p, gu_w, l), NULL, N, C, 2 * I);
         swiglu_forward(kv->h, kv->gu, N, I);
         infer_linear(CADA_BF16_LAYER(m->bf16, down, l), kv->tmp, kv->h, CADA_LAYER(p, down_w, l), NULL, N, I, C);
+        CADA_TRY(tp_sum(m, kv->tmp, (size_t)N * C)); /* down: rows split over the group */
         residual_forward(kv->x, kv->x, kv->tmp, (int64_t)N * C);
     }
     /* final norm and LM head for each sequence's last token only */
@@ -347,7 +380,8 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
         memcpy(kv->tmp + (size_t)s * C, kv->x + (size_t)(r - 1) * C, sizeof(float) * C);
     }
     rmsnorm_forward(kv->xn, rstd, kv->tmp, p->final_norm, n_seqs, C, c->rms_eps);
-    infer_linear(m->bf16 ? m->bf16->lm_head : NULL, logits, kv->xn, p->lm_head, NULL, n_seqs, C, V);
+    if (m->tp) CADA_TRY(tp_logits(m, kv, n_seqs, logits));
+    else infer_linear(m->bf16 ? m->bf16->lm_head : NULL, logits, kv->xn, p->lm_head, NULL, n_seqs, C, V);
     for (int s = 0; s < n_seqs; s++) kv->len[seqs[s].slot] += seqs[s].n_tokens;
     return CADA_OK;
 }

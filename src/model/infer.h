@@ -41,7 +41,9 @@ typedef struct {
     /* scratch for up to max_tokens new tokens per call */
     int max_tokens;
     float *x, *xn, *qkv, *atty, *tmp, *gu, *h, *scores, *rstd;
-    int *pos, *row_seq;
+    int *pos, *row_seq, *tokens;
+    float *tp_stage; /* tensor parallelism: (P, n_seqs, V/P) logits gathered (model/tp.h) */
+    size_t tp_stage_floats;
     size_t bytes;
 } cada_kv_cache;
 

@@ -4,6 +4,7 @@
 #include "model/infer.h"
 #include "model/infer_weights.h"
 #include "model/model.h"
+#include "model/tp.h"
 
 #include <string.h>
 
@@ -47,24 +48,43 @@ static size_t backward_scratch(const cada_model_config *c, size_t Nm) {
            8 /* the norm's double */;
 }
 
-static size_t infer_buffers(const cada_model_config *c, size_t S, size_t G) {
+/* V: the whole vocabulary (under tensor parallelism the last rows' logits are gathered
+ * whole on every rank, model/tp.h; c is the rank's local shape). */
+static size_t infer_buffers(const cada_model_config *c, size_t V, size_t S, size_t G) {
     const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, H = (size_t)c->n_heads;
-    const size_t V = (size_t)c->vocab_size, HD = H * c->head_dim, QKV = HD + 2 * (size_t)c->n_kv_heads * c->head_dim;
+    const size_t HD = H * c->head_dim, QKV = HD + 2 * (size_t)c->n_kv_heads * c->head_dim;
     size_t Sp = S < G ? S : G;
     size_t rows = G * (4 * C + 2 * C + 4 + 2 * QKV + 2 * HD + 4 * H + 4 * I + 2 * I + 12);
     size_t last = Sp * (4 * C + 2 * C + 4 + 12);
     return Sp * V * 4 + rows + last;
 }
 
-cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_in *in, cada_mem_role role,
+size_t cada_memplan_tp_split_params(const cada_model_config *full) {
+    /* the count is affine in (H, KVH, I, V) taken together: doubling all four adds
+     * exactly the split part once */
+    cada_model_config twice = *full;
+    twice.n_heads *= 2;
+    twice.n_kv_heads *= 2;
+    twice.intermediate_size *= 2;
+    twice.vocab_size *= 2;
+    return (size_t)(cada_config_param_count(&twice) - cada_config_param_count(full));
+}
+
+cada_status cada_memplan_role(const cada_model_config *full, const cada_memplan_in *in, cada_mem_role role,
                               cada_memplan *p) {
-    if (!cfg || !in || !p) return CADA_ERR(CADA_ERR_ARG, "memplan: NULL argument");
+    if (!full || !in || !p) return CADA_ERR(CADA_ERR_ARG, "memplan: NULL argument");
     memset(p, 0, sizeof *p);
-    CADA_TRY(cada_config_validate(cfg, "memplan: model shape"));
+    CADA_TRY(cada_config_validate(full, "memplan: model shape"));
     if (in->learners < 1) return CADA_ERR(CADA_ERR_ARG, "memplan: learners = %d, must be >= 1", in->learners);
-    if (in->zero == 3)
-        return CADA_ERR(CADA_ERR_ARG, "memplan: zero = 3: ZeRO-3 is built on the CPU learner only (plan it with cluster.device = cpu)");
-    if (in->zero < 0 || in->zero > 2) return CADA_ERR(CADA_ERR_ARG, "memplan: zero = %d, must be 0, 1 or 2", in->zero);
+    if (in->zero < 0 || in->zero > 3) return CADA_ERR(CADA_ERR_ARG, "memplan: zero = %d, must be 0, 1, 2 or 3", in->zero);
+    const int P = in->tp > 1 ? in->tp : 1;
+    cada_model_config local; /* the rank's part of the model: H/P, KVH/P, I/P, V/P */
+    CADA_TRY(cada_tp_local_config(full, P, &local));
+    const cada_model_config *cfg = &local;
+    int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
+    if (trains && in->learners % P != 0)
+        return CADA_ERR(CADA_ERR_ARG, "memplan: learners = %d is not a multiple of tp = %d (whole tensor-parallel groups)",
+                        in->learners, P);
     if (in->micro_tokens < 1) return CADA_ERR(CADA_ERR_ARG, "memplan: micro_tokens = %d, must be >= 1", in->micro_tokens);
     if (in->micro_per_rank < 1)
         return CADA_ERR(CADA_ERR_ARG, "memplan: micro_per_rank = %d, must be >= 1", in->micro_per_rank);
@@ -75,14 +95,18 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
         return CADA_ERR(CADA_ERR_ARG, "memplan: slots %d, max_len %d and prefill_tokens %d must be >= 1 for a rank that rolls out",
                         in->slots, in->max_len, in->prefill_tokens);
 
-    const size_t n = (size_t)cada_config_param_count(cfg), W = (size_t)in->learners, Nm = (size_t)in->micro_tokens;
+    /* n: the parameters this rank holds (all of them without tensor parallelism); W: the
+     * data-parallel ranks ZeRO shards over, one per tensor-parallel group */
+    const size_t n = (size_t)cada_config_param_count(cfg), W = (size_t)(in->learners / P), Nm = (size_t)in->micro_tokens;
     const size_t V = (size_t)cfg->vocab_size, D = (size_t)cfg->head_dim;
-    p->n_params = n;
+    p->n_params = (size_t)cada_config_param_count(full);
+    p->rank_params = n;
     p->workspace = CADA_MEMPLAN_BLAS + CADA_MEMPLAN_COMM + CADA_MEMPLAN_RESERVE;
-    int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
     if (role != CADA_ROLE_REFERENCE) p->weights = 2 * n + D / 2 * 4; /* + rope inv_freq */
     if (trains) {
         size_t shard = ceil_div(n, W);
+        if (role == CADA_ROLE_LEARNER && in->zero == 3 && W > 1) /* outer ranges, the shard, two gathered layers */
+            p->weights = 2 * (cada_memplan_whole_ranges(cfg) + shard + 2 * cada_memplan_layer_params(cfg)) + D / 2 * 4;
         p->master = 4 * (in->zero == 0 ? n : shard);
         p->adam = 8 * (in->zero == 0 ? n : shard);
         if (in->zero < 2) p->grads = 4 * n;
@@ -96,7 +120,7 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
     if (infers) {
         const size_t S = (size_t)in->slots, M = (size_t)in->max_len;
         p->kv_cache = 2 * S * (size_t)cfg->n_layers * M * (size_t)cfg->n_kv_heads * D * 2;
-        p->infer = infer_buffers(cfg, S, (size_t)in->prefill_tokens);
+        p->infer = infer_buffers(cfg, (size_t)full->vocab_size, S, (size_t)in->prefill_tokens);
     }
     if (role == CADA_ROLE_REFERENCE || (role == CADA_ROLE_COLOCATED && in->reference)) {
         size_t staging = n < ((size_t)4 << 20) ? n : ((size_t)4 << 20);
@@ -107,21 +131,26 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
     return CADA_OK;
 }
 
-cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_memplan_in *in, int logits_chunk, int threads,
+cada_status cada_memplan_cpu_role(const cada_model_config *full, const cada_memplan_in *in, int logits_chunk, int threads,
                                   cada_mem_role role, cada_memplan_cpu *p) {
     if (!p) return CADA_ERR(CADA_ERR_ARG, "memplan: NULL argument");
     memset(p, 0, sizeof *p);
     cada_memplan g; /* the checks, and the gradient and AdamW layout (ZeRO-3's are ZeRO-2's) */
     cada_memplan_in gin = *in;
     if (in->zero == 3) gin.zero = 2;
-    CADA_TRY(cada_memplan_role(cfg, &gin, role, &g));
+    CADA_TRY(cada_memplan_role(full, &gin, role, &g));
     if (logits_chunk < 0) return CADA_ERR(CADA_ERR_ARG, "memplan: logits_chunk = %d, must be >= 0", logits_chunk);
-    const size_t n = g.n_params;
+    const int P = in->tp > 1 ? in->tp : 1, W = in->learners / P;
+    cada_model_config local; /* the rank's part under tensor parallelism (checked above) */
+    CADA_TRY(cada_tp_local_config(full, P, &local));
+    const cada_model_config *cfg = &local;
+    const size_t n = g.rank_params;
     const int M = in->max_len > 0 ? in->max_len : in->micro_tokens;
-    p->n_params = n;
+    p->n_params = g.n_params;
+    p->rank_params = n;
     if (role != CADA_ROLE_REFERENCE) p->params = 4 * n + (size_t)cfg->head_dim / 2 * 4;
-    if (role == CADA_ROLE_LEARNER && in->zero == 3 && in->learners > 1) /* outer ranges, the shard, two gathered layers */
-        p->params = 4 * (cada_memplan_whole_ranges(cfg) + ceil_div(n, (size_t)in->learners) + 2 * cada_memplan_layer_params(cfg)) +
+    if (role == CADA_ROLE_LEARNER && in->zero == 3 && W > 1) /* outer ranges, the shard, two gathered layers */
+        p->params = 4 * (cada_memplan_whole_ranges(cfg) + ceil_div(n, (size_t)W) + 2 * cada_memplan_layer_params(cfg)) +
                     (size_t)cfg->head_dim / 2 * 4;
     int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
     if (trains) {

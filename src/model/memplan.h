@@ -4,18 +4,37 @@
  * One formula with the GPU model: each part below is the same tensor list as the single
  * arena of model/model_gpu.h (cada_gpu_model_plan), whose accounting compiles only in
  * the CUDA build; tests/unit/test_memplan.c checks the two agree part by part there.
- * What memplan adds is the data-parallel layout of learn/learner.h over W learners:
+ * What memplan adds is the data-parallel layout of learn/learner.h over W data-parallel
+ * ranks, and tensor parallelism (Megatron-LM, Shoeybi et al. 2019) over groups of P:
  *
- *   part            DP          ZeRO-1        ZeRO-2
- *   weights bf16    2n          2n            2n
- *   master fp32     4n          4n/W          4n/W     (learner.h: "bf16 weights plus
- *                                                        an fp32 master shard")
- *   grads fp32      4n          4n            4(E + 2 S_l) + 4n/W [+ 4n/W when k > 1]
- *   AdamW m, v      8n          8n/W          8n/W
+ *   part            DP          ZeRO-1        ZeRO-2                     ZeRO-3 (planned)
+ *   weights bf16    2n          2n            2n                         2(E + n/W + 2 S_l)
+ *   master fp32     4n          4n/W          4n/W                       4n/W
+ *                                           (learner.h: "bf16 weights plus an fp32 master shard")
+ *   grads fp32      4n          4n            4(E + 2 S_l) + 4n/W [+ 4n/W when k > 1]  as ZeRO-2
+ *   AdamW m, v      8n          8n/W          8n/W                       8n/W
  *
- * (n parameters; E the embedding and LM-head ranges, which ZeRO-2 keeps whole; S_l one
- * layer's parameters, two layer buffers in flight; k micro-batches per learner and step,
- * which needs the round buffer; x/W rounds up to whole parameters.)
+ * (n parameters of the rank; E the embedding and LM-head ranges, which ZeRO-2 keeps whole;
+ * S_l one layer's parameters, two layer buffers in flight; k micro-batches per
+ * data-parallel rank and step, which needs the round buffer; x/W rounds up to whole
+ * parameters. ZeRO-3 keeps E whole and gathers two layers at a time, as the CPU learner
+ * does; the GPU learner does not run it yet: on the GPU it is a plan.)
+ *
+ * Tensor parallelism (P = tp, the size of the rank's group; 1: none): each rank of a
+ * group holds the part of the model that model/tp.h gives it, an ordinary model of shape
+ * H/P heads, KVH/P KV heads, I/P intermediate units and V/P vocabulary rows
+ * (model/tp.h's cada_tp_local_config; P must divide the four), so every formula below is evaluated
+ * on that local shape:
+ *   q, k, v, gate, up     split by output columns (whole heads per rank)      1/P
+ *   o, down               split by input rows (an all-reduce follows)         1/P
+ *   embedding, LM head    vocabulary-parallel rows (distributed log-softmax)  1/P
+ *   RMSNorm weights       replicated                                          whole
+ *   residual stream, normed inputs (N, C)  replicated (no sequence parallelism)  whole
+ *   q/k/v/attention/gate/up activations, logits (N, V/P), KV cache (KVH/P)   1/P
+ * A learner's ZeRO shards the rank's part over W = learners / P data-parallel ranks (the
+ * ranks of the same TP rank in each group); learners must be a multiple of P. Inference
+ * gathers the last rows' logits whole (S x V, model/tp.h), which the infer buffers count
+ * whole.
  *
  * Shapes: L layers, C hidden, I intermediate, H / KVH heads, D head dim, HD = H D,
  * QKV = HD + 2 KVH D, V vocabulary, Nm = micro-batch tokens (rows of one forward),
@@ -44,8 +63,8 @@
  *   reward     reference (when held) on the reward ranks of a disaggregated layout; the
  *              rule detector needs no device memory
  *
- * Errors: CADA_ERR_ARG naming the field (non-positive sizes, W < 1, zero not 0-2; 3,
- * ZeRO-3, only in the CPU plan below). */
+ * Errors: CADA_ERR_ARG naming the field (non-positive sizes, learners < 1, zero not
+ * 0-3, tp not dividing the model's shape or, for a learner, the learners). */
 #ifndef CADA_MODEL_MEMPLAN_H
 #define CADA_MODEL_MEMPLAN_H
 
@@ -61,10 +80,11 @@
 typedef enum { CADA_ROLE_LEARNER = 0, CADA_ROLE_ROLLOUT, CADA_ROLE_REFERENCE, CADA_ROLE_COLOCATED } cada_mem_role;
 
 typedef struct {
-    int learners;       /* W >= 1 */
-    int zero;           /* 0 DP, 1 ZeRO-1, 2 ZeRO-2 */
+    int learners;       /* learner ranks >= 1 (W = learners / tp data-parallel ranks) */
+    int zero;           /* 0 DP, 1 ZeRO-1, 2 ZeRO-2, 3 ZeRO-3 */
+    int tp;             /* tensor-parallel size of this role's groups (0 or 1: none) */
     int micro_tokens;   /* Nm >= 1 */
-    int micro_per_rank; /* k >= 1 */
+    int micro_per_rank; /* k >= 1, per data-parallel rank */
     int recompute;      /* 0 or 1 */
     int slots;          /* S (rollout and colocated) */
     int max_len;        /* M */
@@ -77,7 +97,8 @@ typedef struct {
 } cada_memplan_in;
 
 typedef struct {
-    size_t n_params;
+    size_t n_params;                     /* the whole model's */
+    size_t rank_params;                  /* this rank's part of them (n_params when tp <= 1) */
     size_t weights, master, grads, adam; /* adam: m + v */
     size_t activations, logits, scratch;
     size_t kv_cache, infer;              /* infer: rows, last rows and infer logits */
@@ -93,6 +114,7 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
 /* Host memory of one rank on the CPU path (cluster.device = cpu), from the same lists
  * the CPU model and cache allocate from (cada_model_activation_bytes,
  * cada_kv_cache_bytes), so the plan and the allocations cannot drift apart:
+ * With tp > 1 it is evaluated on the rank's local shape, as the GPU plan.
  *   parameters  fp32 4n, whole on every rank (the CPU forward reads fp32 weights; they
  *               are also the master weights); a ZeRO-3 learner that does not roll out
  *               (disaggregated) holds 4 (E + n/W + 2 S_l): the outer ranges, its shard
@@ -116,13 +138,18 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
  * phases of a colocated step do not overlap. Threads: the OpenMP threads of the rank
  * (the cache's score rows). Errors: as cada_memplan_role. */
 typedef struct {
-    size_t n_params;
+    size_t n_params, rank_params; /* as cada_memplan */
     size_t params, grads, adam, activations, rollout, reference;
     size_t infer_weights;
     size_t peak;
 } cada_memplan_cpu;
 cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_memplan_in *in, int logits_chunk, int threads,
                                   cada_mem_role role, cada_memplan_cpu *p);
+
+/* The parameters of `full` that tensor parallelism splits over a group (every matrix,
+ * bias, embedding and LM-head row; not the RMSNorm weights, which every rank holds
+ * whole): a rank of a group of tp holds split / tp + (all - split). */
+size_t cada_memplan_tp_split_params(const cada_model_config *full);
 
 /* Element counts the ZeRO-2 gradient term keeps whole: embedding + LM head + final norm
  * (E) and one layer's parameters (S_l), from the flat layout of model.h. */

@@ -2,6 +2,7 @@
  * H/KVH heads, D head dim, QKV = (H + 2 KVH) D, V vocabulary, L layers. */
 #define _POSIX_C_SOURCE 200809L
 #include "model/model.h"
+#include "model/tp.h"
 
 #include "base/arena.h"
 #include "base/log.h"
@@ -302,6 +303,14 @@ static cada_status ensure_activations(cada_model *m, int B, int T) {
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
+int cada_model_vocab(const cada_model *m) { return m->tp ? m->tp->vocab_size : m->cfg.vocab_size; }
+
+/* A partial (N, C) sum made whole over the tensor-parallel group (tp.h); nothing
+ * without one. */
+static cada_status tp_sum(const cada_model *m, float *buf, size_t n) {
+    return m->tp ? m->tp->allreduce_sum(m->tp->ctx, buf, n) : CADA_OK;
+}
+
 /* Layer l's activation buffers: slot l, or slot 0 when only one layer is kept. */
 typedef struct {
     float *res, *res_next, *resmid, *xn1, *rstd1, *qkv, *attlse, *atty, *xn2, *rstd2, *gu, *h;
@@ -374,6 +383,7 @@ static cada_status layer_forward(cada_model *m, int l, const cada_params *p, int
     rope_forward(x.qkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq); /* k heads */
     CADA_TRY(attention_forward(x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
     matmul_forward(x.resmid, x.atty, CADA_LAYER(p, o_w, 0), NULL, N, H * D, C);
+    CADA_TRY(tp_sum(m, x.resmid, (size_t)NC)); /* o_proj: rows split over the group */
     residual_forward(x.resmid, x.resmid, x.res, NC);
 
     rmsnorm_forward(x.xn2, x.rstd2, x.resmid, CADA_LAYER(p, ffn_norm, 0), N, C, c->rms_eps);
@@ -381,6 +391,7 @@ static cada_status layer_forward(cada_model *m, int l, const cada_params *p, int
     swiglu_forward(x.h, x.gu, N, I);
     if (write_output) {
         matmul_forward(x.res_next, x.h, CADA_LAYER(p, down_w, 0), NULL, N, I, C);
+        CADA_TRY(tp_sum(m, x.res_next, (size_t)NC)); /* down: rows split over the group */
         residual_forward(x.res_next, x.res_next, x.resmid, NC);
     }
     return CADA_OK;
@@ -396,7 +407,7 @@ cada_status cada_model_forward(cada_model *m, const cada_batch *b) { return cada
 
 cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, const cada_logits_observer *obs) {
     const cada_model_config *c = &m->cfg;
-    CADA_TRY(cada_batch_validate(b, c->vocab_size));
+    CADA_TRY(cada_batch_validate(b, cada_model_vocab(m)));
     CADA_TRY(ensure_activations(m, b->B, b->T));
     cada_activations *a = &m->act;
     const cada_params *p = &m->p;
@@ -406,7 +417,8 @@ cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, cons
     memcpy(a->pos, b->positions, sizeof(int) * N);
     memcpy(a->targets, b->targets, sizeof(int) * N);
 
-    embedding_forward(a->residual, b->tokens, p->embed, N, C);
+    if (m->tp) CADA_TRY(cada_tp_embedding_forward(m->tp, a->residual, b->tokens, p->embed, N, C));
+    else embedding_forward(a->residual, b->tokens, p->embed, N, C);
     for (int l = 0; l < L; l++) {
         const cada_params lp = layer_params(m, l, l + 1 < L ? l + 1 : -1);
         CADA_TRY(layer_forward(m, l, &lp, 1));
@@ -415,7 +427,8 @@ cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, cons
     for (int row0 = 0; row0 < N; row0 += a->logit_rows) {
         const int rows = N - row0 < a->logit_rows ? N - row0 : a->logit_rows;
         logits_chunk_forward(m, row0, rows);
-        logsoftmax_gather(a->logprob + row0, a->lse + row0, a->logits, b->targets + row0, rows, V);
+        if (m->tp) CADA_TRY(cada_tp_logsoftmax_gather(m->tp, a->logprob + row0, a->lse + row0, a->logits, b->targets + row0, rows, V));
+        else logsoftmax_gather(a->logprob + row0, a->lse + row0, a->logits, b->targets + row0, rows, V);
         if (obs && obs->fn) obs->fn(obs->ctx, a->logits, a->lse + row0, row0, rows);
     }
 
@@ -462,10 +475,12 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
     for (int row0 = 0; row0 < N; row0 += a->logit_rows) {
         const int rows = N - row0 < a->logit_rows ? N - row0 : a->logit_rows;
         if (a->logit_rows < N) logits_chunk_forward(m, row0, rows);
-        logsoftmax_gather_backward(a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
+        if (m->tp) cada_tp_logsoftmax_gather_backward(m->tp, a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
+        else logsoftmax_gather_backward(a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
         matmul_backward(a->dxn + (size_t)row0 * C, g_full->lm_head, NULL, a->logits, a->xf + (size_t)row0 * C, P->lm_head,
                         rows, C, V);
     }
+    CADA_TRY(tp_sum(m, a->dxn, NC)); /* the LM head's vocabulary columns */
     memset(a->dres, 0, sizeof(float) * NC);
     rmsnorm_backward(a->dres, g_full->final_norm, a->dxn, a->residual + (size_t)L * NC, P->final_norm, a->rstdf, N, C);
     if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, head_off, m->n_params - head_off);
@@ -490,6 +505,7 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
         swiglu_backward(a->dgu, a->dh, x.gu, N, I);
         memset(a->dxn, 0, sizeof(float) * NC);
         matmul_backward(a->dxn, CADA_LAYER(g, gu_w, 0), NULL, a->dgu, x.xn2, CADA_LAYER(p, gu_w, 0), N, C, 2 * I);
+        CADA_TRY(tp_sum(m, a->dxn, NC)); /* gate/up: output columns split over the group */
         /* dres (now for resmid) += norm2 backward */
         rmsnorm_backward(a->dres, CADA_LAYER(g, ffn_norm, 0), a->dxn, x.resmid, CADA_LAYER(p, ffn_norm, 0), x.rstd2, N, C);
 
@@ -502,10 +518,12 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
         memset(a->dxn, 0, sizeof(float) * NC);
         matmul_backward(a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, x.xn1, CADA_LAYER(p, qkv_w, 0), N, C,
                         QKV);
+        CADA_TRY(tp_sum(m, a->dxn, NC)); /* qkv: whole heads per rank */
         rmsnorm_backward(a->dres, CADA_LAYER(g, attn_norm, 0), a->dxn, x.res, CADA_LAYER(p, attn_norm, 0), x.rstd1, N, C);
         if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, layer_off, layer_count);
     }
-    embedding_backward(g_full->embed, a->dres, a->tokens, N, C);
+    if (m->tp) cada_tp_embedding_backward(m->tp, g_full->embed, a->dres, a->tokens, N, C);
+    else embedding_backward(g_full->embed, a->dres, a->tokens, N, C);
     if (hooks && hooks->range_done) hooks->range_done(hooks->ctx, 0, (size_t)(P->attn_norm - m->params));
     return CADA_OK;
 }

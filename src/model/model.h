@@ -112,12 +112,15 @@ typedef struct {
     void *ctx;
 } cada_param_source;
 
+/* A tensor-parallel group (model/tp.h). */
+typedef struct cada_tp cada_tp;
 struct cada_infer_weights;
 
 typedef struct {
-    cada_model_config cfg;
+    cada_model_config cfg; /* this rank's shape: with tp, its part of the model (tp.h) */
     float *params;   /* one buffer of n_params floats */
     const cada_param_source *param_source; /* NULL, or where layers' parameters come from */
+    const cada_tp *tp; /* NULL, or the tensor-parallel group this rank's part belongs to */
     size_t n_params;
     cada_params p;
     float *grads;    /* same layout, allocated by cada_model_alloc_grads */
@@ -149,6 +152,9 @@ void cada_model_zero_grads(cada_model *m);
 /* Number of published tensors; fills views when not NULL. */
 int cada_model_tensor_views(const cada_model_config *cfg, const cada_params *p, cada_tensor_view *views);
 
+/* The whole model's vocabulary size (cfg.vocab_size is this rank's part under tp). */
+int cada_model_vocab(const cada_model *m);
+
 /* Checks a batch (ids in range, positions that restart only at 0 and otherwise count
  * up by one, targets in [-1, V)); errors name the row and column. */
 cada_status cada_batch_validate(const cada_batch *b, int vocab_size);
@@ -167,7 +173,9 @@ cada_status cada_model_forward(cada_model *m, const cada_batch *b);
 /* Sees the logits as forward makes them, chunk by chunk: fn(ctx, logits, lse, row0,
  * rows) with logits (rows, V) of rows [row0, row0 + rows) of the batch and their
  * log-sum-exp, in row order, once per row. For what needs every logit but not all at
- * once (the policy's entropy, learn/entropy.h). */
+ * once (the policy's entropy, learn/entropy.h). With m->tp the logits are this rank's
+ * (rows, V/P) vocabulary columns and lse is the whole vocabulary's: a sum over the
+ * columns is this rank's part of the whole (the caller reduces it over the group). */
 typedef struct {
     void (*fn)(void *ctx, const float *logits, const float *lse, int row0, int rows);
     void *ctx;

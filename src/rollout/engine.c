@@ -103,7 +103,7 @@ cada_status cada_generate(const cada_model *m, const cada_engine_config *cfg, co
     backend be;
     memset(&be, 0, sizeof be);
     be.m = m;
-    return generate(&be, m->cfg.vocab_size, cfg, reqs, n_reqs, results, stats);
+    return generate(&be, cada_model_vocab(m), cfg, reqs, n_reqs, results, stats);
 }
 
 #ifdef CADA_HAVE_CUDA

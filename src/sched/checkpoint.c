@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/checkpoint.h"
 
+#include "model/tp_slice.h"
+
 #include "base/fs.h"
 #include "base/log.h"
 #include "sched/manifest.h"
@@ -49,8 +51,8 @@ static cada_status close_written(FILE *f, const char *path) {
 static cada_status checkpoint_prepare(trainer *t, const char *tmp) {
     char path[1400];
     CADA_TRY(cada_rm_rf(tmp)); /* a folder left by a run that died while writing it */
-    CADA_TRY(cada_model_save_config(&t->policy.cfg, tmp, CADA_DTYPE_F32));
-    CADA_TRY(cada_model_save_index(&t->policy.cfg, tmp, t->roles.learners, CADA_DTYPE_F32));
+    CADA_TRY(cada_model_save_config(&t->whole_cfg, tmp, CADA_DTYPE_F32));
+    CADA_TRY(cada_model_save_index(&t->whole_cfg, tmp, t->roles.learners, CADA_DTYPE_F32));
     cada_source_kind kind;
     if (cada_model_source_kind(t->cfg.model_path, &kind) == CADA_OK && kind == CADA_SOURCE_GGUF) {
         cada_status st = cada_tok_export_gguf(t->cfg.model_path, tmp);
@@ -104,7 +106,7 @@ static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *fi
     long long cursor = step * c->prompts_per_step;
     fprintf(f, "{\n  \"format\": 1,\n  \"step\": %lld,\n  \"policy_version\": %lld,\n  \"placement\": \"%s\",\n  \"learners\": %d,\n  \"zero\": %d,\n",
             step, step, c->placement, t->roles.learners, c->zero);
-    fprintf(f, "  \"n_params\": %zu,\n  \"prompts\": %d,\n  \"data_cursor\": %lld,\n  \"epoch\": %lld,\n", t->policy.n_params,
+    fprintf(f, "  \"n_params\": %zu,\n  \"prompts\": %d,\n  \"data_cursor\": %lld,\n  \"epoch\": %lld,\n", t->whole_params,
             t->cursor.data.n, cursor, cursor / t->cursor.data.n);
     fprintf(f, "  \"seed\": %llu,\n  \"rng\": \"stateless: every stream is keyed by (seed, step | epoch | prompt id, sample)\",\n",
             (unsigned long long)c->seed);
@@ -129,11 +131,20 @@ static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *fi
 /* A learner's part, written by every learner at the same time: its group of whole
  * tensors in fp32 (the training weights themselves, bit for bit: the CPU learner keeps
  * no other master copy, and GPU learners pulled theirs into t->policy), then its
- * optimizer shard. */
+ * optimizer shard. With learn.tp > 1 the tensors come from the whole model gathered
+ * over the learner's TP group for the write (the file layout does not depend on tp). */
 static cada_status checkpoint_learner_part(trainer *t, const char *tmp, cada_manifest *mine) {
     char name[64], path[1400];
     int r = cada_roles_index(&t->roles, t->rank); /* learner-group rank */
-    CADA_TRY(cada_model_save_shard(&t->policy, tmp, r, t->roles.learners, CADA_DTYPE_F32));
+    if (t->learn_tp_comm) {
+        cada_model whole;
+        CADA_TRY(cada_tp_gather_whole(&t->policy, &t->learn_tp, &t->whole_cfg, &whole));
+        cada_status st = cada_model_save_shard(&whole, tmp, r, t->roles.learners, CADA_DTYPE_F32);
+        cada_model_free(&whole);
+        CADA_TRY(st);
+    } else {
+        CADA_TRY(cada_model_save_shard(&t->policy, tmp, r, t->roles.learners, CADA_DTYPE_F32));
+    }
     snprintf(name, sizeof name, "optimizer-rank-%d.bin", t->rank);
     snprintf(path, sizeof path, "%s/%s", tmp, name);
     CADA_TRY(cada_learner_save_optimizer(t->learner, path));
@@ -217,9 +228,9 @@ cada_status cada_checkpoint_restore(trainer *t) {
     /* the weights files' and optimizer shards' digests, split over every rank, before any is loaded */
     CADA_TRY(trainer_agree(t, cada_checkpoint_verify(ck, t->rank, t->world, 1), ck));
     if (!t->learner) return CADA_OK; /* rollout ranks get the weights from learner 0's broadcast */
-    if (rs->n_params != (long long)t->policy.n_params)
+    if (rs->n_params != (long long)t->whole_params)
         return CADA_ERR(CADA_ERR_CONFIG, "%s/run_state.json: n_params = %lld, but model.path %s has %zu parameters", ck, rs->n_params,
-                        t->cfg.model_path, t->policy.n_params);
+                        t->cfg.model_path, t->whole_params);
     if (rs->prompts != t->cursor.data.n)
         return CADA_ERR(CADA_ERR_CONFIG,
                         "%s/run_state.json: prompts = %lld, but data.train_set now holds %d prompts: the data cursor would not continue",
@@ -233,8 +244,18 @@ cada_status cada_checkpoint_restore(trainer *t) {
                           sf.tensors[i].name, cada_dtype_name(sf.tensors[i].dtype));
     cada_safetensors_close(&sf);
     if (st != CADA_OK) return st;
-    /* straight into the policy, shard by shard: no second copy of the model */
-    CADA_TRY(cada_model_load_weights(&t->policy, ck));
+    /* straight into the policy, shard by shard: no second copy of the model (learn.tp > 1:
+     * the whole model for the load, then this rank's part of it) */
+    if (t->learn_tp_comm) {
+        cada_model whole;
+        CADA_TRY(cada_model_init(&whole, &t->whole_cfg));
+        st = cada_model_load_weights(&whole, ck);
+        if (st == CADA_OK) cada_tp_copy(&t->whole_cfg, &whole.p, &t->policy.p, t->learn_tp.rank, t->learn_tp.size, CADA_TP_SCATTER);
+        cada_model_free(&whole);
+        CADA_TRY(st);
+    } else {
+        CADA_TRY(cada_model_load_weights(&t->policy, ck));
+    }
     if (t->learner) CADA_TRY(cada_learner_push_params(t->learner)); /* GPU learners: onto the device */
     char path[1300];
     snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", ck, t->rank);

@@ -3,7 +3,9 @@
 #include "sched/config.h"
 
 #include "learn/kl.h"
+#include "model/memplan.h"
 #include "reward/reward.h"
+#include "sched/tp_layout.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -42,6 +44,7 @@ static const key_spec keys[] = {
     {"run", "dump_samples", KEY_BOOL, F(dump_samples), "false", 0, 0, NULL, "write every trajectory's token ids, reward and policy version to out_dir/samples.jsonl"},
     {"model", "path", KEY_STR, F(model_path), ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf", 0, 0, NULL, "starting policy (GGUF file or Hugging Face folder)"},
     {"model", "reference", KEY_STR, F(reference_path), "", 0, 0, NULL, "frozen reference model for the KL term (empty: the starting policy)"},
+    {"model", "preset", KEY_STR, F(model_preset), "", 0, 0, NULL, "the model's published shape (a name of cada plan --preset: llama3-8b, llama3-70b, qwen2.5-7b, smollm2-135m) for when model.path is not on this machine: cada plan sizes the run from it and cada train --check checks learn.tp, rollout.tp and reward.tp against its heads (the reference's too when model.reference is empty); unused when model.path is present, whose own config.json or GGUF metadata is read"},
     {"model", "gguf_tokenizer", KEY_CHOICE, F(gguf_tokenizer), "llama.cpp", 0, 0, "llama.cpp|transformers", "pre-tokenization of a GGUF vocabulary (no effect on tokenizer.json): llama.cpp follows tokenizer.ggml.pre (SmolLM2's 'smollm': digits split off first, as the model was trained); transformers uses plain GPT-2 ByteLevel as transformers' GGUF loader does, for id-for-id parity with AutoTokenizer(gguf_file=...)"},
     {"cluster", "rollout_ranks", KEY_INT, F(rollout_ranks), "1", 0, 65536, NULL, "ranks that generate"},
     {"cluster", "reward_ranks", KEY_INT, F(reward_ranks), "1", 0, 65536, NULL, "ranks that score (and hold the reference)"},
@@ -50,6 +53,7 @@ static const key_spec keys[] = {
     {"cluster", "threads_per_rank", KEY_INT, F(threads_per_rank), "0", 0, 1024, NULL, "OpenMP threads per rank (0: cores on the node / ranks on the node)"},
     {"cluster", "timeout_seconds", KEY_DOUBLE, F(timeout_seconds), "60", 1, 1e6, NULL, "a peer silent this long fails the job"},
     {"cluster", "device", KEY_CHOICE, F(device), "cpu", 0, 0, "cpu|cuda", "where learners, rollouts and the reference model run (cuda: one GPU per rank, the node-local rank modulo the visible GPUs)"},
+    {"cluster", "gpus_per_node", KEY_INT, F(gpus_per_node), "8", 1, 1024, NULL, "GPUs (ranks) per node: ranks lie on nodes in blocks of this many in world-rank order (learners, rollout, reward), and a tensor-parallel group must lie inside one node"},
     {"data", "train_set", KEY_STR, F(train_set), "data/prompts/train.jsonl", 0, 0, NULL, "training prompts, JSONL {id, prompt, category, label}"},
     {"data", "prompts_per_step", KEY_INT, F(prompts_per_step), "8", 1, 1e7, NULL, "prompts drawn per step"},
     {"data", "shuffle", KEY_BOOL, F(shuffle), "true", 0, 0, NULL, "shuffle the prompts each epoch (by seed)"},
@@ -79,12 +83,14 @@ static const key_spec keys[] = {
     {"rollout", "top_k", KEY_INT, F(top_k), "0", 0, 1e7, NULL, "top-k sampling (0: off)"},
     {"rollout", "max_new_tokens", KEY_INT, F(max_new_tokens), "96", 1, 1e6, NULL, "tokens generated at most per completion"},
     {"rollout", "max_len", KEY_INT, F(max_len), "1024", 2, 1e7, NULL, "context limit (prompt + completion)"},
-    {"rollout", "slots", KEY_INT, F(slots), "16", 0, 65536, NULL, "sequences decoded together per rollout rank; cuda: the cache's slots; cpu: an upper bound, the KV pool decides how many run (0: as it allows; needs rollout.kv_memory_mb)"},
+    {"rollout", "slots", KEY_INT, F(slots), "16", 0, 65536, NULL, "sequences decoded together per rollout engine (a rank, or a group of rollout.tp ranks); cuda: the cache's slots; cpu: an upper bound, the KV pool decides how many run (0: as it allows; needs rollout.kv_memory_mb)"},
     {"rollout", "kv_memory_mb", KEY_INT, F(kv_memory_mb), "0", 0, 1e7, NULL, "cpu: the KV pool per rollout rank in MiB; the engine runs as many sequences as it holds (up to rollout.slots), preempting and recomputing the latest when they outgrow it; 0: room for rollout.slots sequences at worst (nothing preempted)"},
     {"rollout", "prefix_cache", KEY_BOOL, F(prefix_cache), "true", 0, 0, NULL, "cpu: keep the full KV blocks prefills compute for the other prompts of the step (the shared system turn is prefilled once per step and policy version; rollout/engine.h); false: every prompt prefills whole"},
     {"rollout", "mode", KEY_CHOICE, F(mode), "sync", 0, 0, "sync|async", "on-policy steps, or one-step-off rollouts"},
+    {"rollout", "tp", KEY_INT, F(rollout_tp), "1", 1, 1024, NULL, "tensor-parallel (Megatron-style) size of each rollout engine: a group of this many rollout ranks holds one copy of the weights, each rank its heads, KV heads (KV cache), intermediate units and vocabulary rows; must divide cluster.gpus_per_node, the model's heads and KV heads, and cluster.rollout_ranks. Planned by cada plan; cada train runs 1 only"},
     {"rollout", "weights", KEY_CHOICE, F(rollout_weights), "fp32", 0, 0, "fp32|bf16", "cpu, cada train: the matrices the rollout's matmuls read; bf16: a copy packed once per policy version (+2 bytes per matrix weight), about half the bytes a decode step reads, log-probs off the learner's fp32 ones by the gap docs/OPERATING.md reports (learn.tis_cap corrects for it); eval, build-data and utility generate with fp32"},
     {"reward", "detector", KEY_CHOICE, F(detector), "rule", 0, 0, "rule|judge|target_tokens", "refusal detection: phrase patterns or an LLM judge; target_tokens: a test task (see target_ids)"},
+    {"reward", "tp", KEY_INT, F(reward_tp), "1", 1, 1024, NULL, "tensor-parallel size of each group of reward ranks that holds the frozen reference (the judge is not split: it runs on the CPU): each rank holds its part as rollout.tp describes; must divide cluster.gpus_per_node, the reference's heads and KV heads, and cluster.reward_ranks. Planned by cada plan; cada train runs 1 only"},
     {"reward", "target_ids", KEY_STR, F(target_ids), "", 0, 0, NULL, "detector = target_tokens: reward = share of completion tokens whose id is in these ranges (\"lo-hi,id,...\"); a task any model learns in a few steps, for tests"},
     {"reward", "judge_model", KEY_STR, F(judge_model), "", 0, 0, NULL, "judge model (GGUF or Hugging Face folder) of detector = judge, bonus = judge and the rubric (cada eval without it: the policy judges itself)"},
     {"reward", "judge_threshold", KEY_FLOAT, F(judge_threshold), "0.5", 0, 1, NULL, "detector = judge: a response counts as refused when the judge's P(yes) reaches this"},
@@ -124,7 +130,8 @@ static const key_spec keys[] = {
     {"learn", "loss_agg", KEY_CHOICE, F(loss_agg), "auto", 0, 0, "auto|token-mean|sequence-mean|sequence-sum", "how per-token losses add up: token-mean (every completion token of the step weighs the same), sequence-mean (mean over sequences of each one's token mean), sequence-sum (mean over sequences of each one's token sum: REINFORCE on sequence log-probs); auto: the algorithm's own (reinforce, rloo: sequence-sum; grpo, ppo: token-mean)"},
     {"learn", "dpo_beta", KEY_FLOAT, F(dpo_beta), "0.1", 1e-6, 1e3, NULL, "learn.algorithm = dpo: beta of the DPO loss (learn/dpo.h), how far the policy's log-ratio to the reference is scaled"},
     {"learn", "micro_batch_tokens", KEY_INT, F(micro_batch_tokens), "4096", 1, 1e9, NULL, "tokens per forward/backward (gradient accumulation)"},
-    {"learn", "zero", KEY_INT, F(zero), "1", 0, 3, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too), 3 ZeRO-3 (layers' parameters too, gathered layer by layer; CPU learner)"},
+    {"learn", "zero", KEY_INT, F(zero), "1", 0, 3, NULL, "0 data parallel, 1 ZeRO-1 (optimizer sharded), 2 ZeRO-2 (gradients too), 3 ZeRO-3 (layers' parameters too, gathered layer by layer; CPU learner; cada plan plans it on the GPU)"},
+    {"learn", "tp", KEY_INT, F(learn_tp), "1", 1, 1024, NULL, "tensor-parallel (Megatron-style) size of each learner group: its ranks split q/k/v, gate/up by columns (whole heads), o and down by rows, embedding and LM head by vocabulary; learn.zero shards over the cluster.learner_ranks / learn.tp data-parallel ranks; must divide cluster.gpus_per_node, the model's heads and KV heads, and cluster.learner_ranks. Planned by cada plan; cada train runs 1 only"},
     {"learn", "recompute", KEY_BOOL, F(recompute), "false", 0, 0, NULL, "recompute each layer's activations in backward instead of keeping them (whole layers): memory of one layer's activations instead of all, for one more forward; results unchanged"},
     {"learn", "logits_chunk_tokens", KEY_INT, F(logits_chunk_tokens), "512", 0, 1e9, NULL, "CPU learner: tokens whose (tokens x vocabulary) fp32 logits exist at once; backward computes each chunk's logits again (0: all of a micro-batch at once)"},
     {"learn", "fixed_order", KEY_BOOL, F(fixed_order), "false", 0, 0, NULL, "canonical gradient-reduction order: any learner count gives bit-identical weights (learn/learner.h)"},
@@ -378,9 +385,29 @@ static cada_status check_judge_scores(const cada_run_config *c) {
     return cada_reward_judge_scores_parse(&rc, "reward.judge_scores", c->judge_scores);
 }
 
+/* learn.tp, rollout.tp, reward.tp against the rank counts and the nodes (tp_layout.h).
+ * Colocated: the policy, its rollout and the reference share the learners' ranks, split
+ * one way. */
+static cada_status check_tp(const cada_run_config *c) {
+    const int g = c->gpus_per_node, colo = !strcmp(c->placement, "colocated");
+    if (colo && (c->rollout_tp != c->learn_tp || c->reward_tp != c->learn_tp))
+        return CADA_ERR(CADA_ERR_CONFIG, "cluster.placement = colocated: rollout.tp (%d) and reward.tp (%d) must equal learn.tp "
+                        "(%d): the learners roll out and hold the reference with their own split", c->rollout_tp, c->reward_tp, c->learn_tp);
+    CADA_TRY(cada_tp_layout_check("learn.tp", c->learn_tp, "cluster.learner_ranks", c->learner_ranks, g));
+    if (colo) return CADA_OK;
+    CADA_TRY(cada_tp_layout_check("rollout.tp", c->rollout_tp, "cluster.rollout_ranks", c->rollout_ranks, g));
+    CADA_TRY(cada_tp_layout_check("reward.tp", c->reward_tp, "cluster.reward_ranks", c->reward_ranks, g));
+    CADA_TRY(cada_tp_layout_check_span("rollout.tp", c->rollout_tp, "rollout", c->learner_ranks, c->rollout_ranks, g));
+    return cada_tp_layout_check_span("reward.tp", c->reward_tp, "reward", c->learner_ranks + c->rollout_ranks, c->reward_ranks, g);
+}
+
 /* The cross-key checks of a training run. */
 static cada_status check_train(const cada_run_config *c) {
     CADA_TRY(check_judge_scores(c));
+    cada_model_config shape;
+    if (c->model_preset[0] && cada_memplan_preset(c->model_preset, &shape) != 0)
+        return CADA_ERR(CADA_ERR_CONFIG, "model.preset = '%s': unknown (known: %s)", c->model_preset, cada_memplan_presets());
+    CADA_TRY(check_tp(c));
     if (!strcmp(c->device, "cuda")) {
 #ifndef CADA_HAVE_CUDA
         return CADA_ERR(CADA_ERR_CONFIG,
@@ -492,7 +519,7 @@ static void write_value(const cada_run_config *c, const key_spec *k, FILE *f) {
  * reductions in cada's kernels use fixed chunks; a BLAS library may still split work
  * differently on another machine). run.steps is checked on its own. */
 static const char *const resume_free[] = {"run.name", "run.out_dir", "run.checkpoint_every", "run.log_every",
-                                           "cluster.timeout_seconds", "cluster.threads_per_rank", "run.tensorboard",
+                                           "cluster.timeout_seconds", "cluster.threads_per_rank", "cluster.gpus_per_node", "model.preset", "run.tensorboard",
                                            "run.dump_samples", "run.progress_seconds", "eval.sets", "eval.limit",
                                            "eval.max_new_tokens", "eval.slots", "eval.temperature", "eval.top_p",
                                            "eval.rubric", "eval.out_dir", "eval.attack", "eval.attacker_model",

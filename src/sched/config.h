@@ -47,6 +47,7 @@ typedef struct {
     /* [model] */
     char model_path[CADA_CFG_STR];     /* the policy's starting checkpoint (GGUF or HF folder) */
     char reference_path[CADA_CFG_STR]; /* frozen reference; empty = the starting checkpoint */
+    char model_preset[32];             /* published shape where model.path is absent (model/memplan.h) */
     char gguf_tokenizer[16];           /* llama.cpp | transformers (cada_config_tok_flags) */
     /* [cluster] */
     int rollout_ranks, reward_ranks, learner_ranks;
@@ -54,6 +55,7 @@ typedef struct {
     int threads_per_rank;              /* 0 = cores / ranks on the node */
     double timeout_seconds;            /* a silent peer fails the job after this */
     char device[8];                    /* cpu | cuda: where learners, rollouts and the reference run */
+    int gpus_per_node;                 /* ranks per node, placed in blocks (sched/tp_layout.h) */
     /* [data] */
     char train_set[CADA_CFG_STR];      /* JSONL {"id","prompt","category","label"} */
     int prompts_per_step;
@@ -81,9 +83,11 @@ typedef struct {
     int kv_memory_mb;                  /* CPU: the rollout's KV pool (0: slots sequences at worst) */
     int prefix_cache;                  /* CPU: the rollout engine's prefix cache across prompts */
     char mode[32];                     /* sync | async */
+    int rollout_tp;                    /* tensor-parallel size of each rollout engine */
     char rollout_weights[8];           /* fp32 | bf16: the CPU rollout's matrices (model/infer_weights.h) */
     /* [reward] */
     char detector[32];                 /* rule | judge | target_tokens (a test task) */
+    int reward_tp;                     /* tensor-parallel size of each group holding the reference */
     char target_ids[CADA_CFG_STR];     /* target_tokens: "lo-hi,id,..." token-id ranges */
     char judge_model[CADA_CFG_STR];
     float judge_threshold;             /* detector = judge: refused when P(yes) >= this */
@@ -118,7 +122,8 @@ typedef struct {
     float clip_low, clip_high;
     char loss_agg[16];                 /* auto | token-mean | sequence-mean | sequence-sum */
     int micro_batch_tokens;
-    int zero;                          /* 0 data parallel, 1 ZeRO-1, 2 ZeRO-2 */
+    int zero;                          /* 0 data parallel, 1 ZeRO-1, 2 ZeRO-2, 3 ZeRO-3 */
+    int learn_tp;                      /* tensor-parallel size of each learner group */
     int recompute;                     /* whole-layer activation recomputation (both learners) */
     int logits_chunk_tokens;           /* CPU learner: rows of logits at once (0: all) */
     int fixed_order;                   /* canonical reduction order (learn/learner.h) */

@@ -2,7 +2,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/config_modules.h"
 
+#include "model/load.h"
+#include "model/memplan.h"
+#include "sched/tp_layout.h"
+
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the modules' configurations ------------------------------------------------------ */
 
@@ -172,4 +178,43 @@ cada_status cada_config_dataset(const cada_run_config *c, cada_set_options *out)
 
 unsigned cada_config_tok_flags(const cada_run_config *c) {
     return !strcmp(c->gguf_tokenizer, "transformers") ? (unsigned)CADA_TOK_LOAD_GGUF_AS_TRANSFORMERS : 0u;
+}
+
+/* ---- tensor parallelism against the models' shapes ------------------------------------ */
+
+/* The shape of the model at path into *m (*have = 1); when it is not on this machine,
+ * model.preset's (when set and `may_preset`: the path is the policy's), else *have = 0. */
+static cada_status shape_of(const cada_run_config *c, const char *path, int may_preset, cada_model_config *m, int *have,
+                            char *name, size_t name_size) {
+    snprintf(name, name_size, "%s", path);
+    *have = path[0] && access(path, F_OK) == 0;
+    if (*have) return cada_model_load_config(path, m);
+    if (may_preset && c->model_preset[0]) {
+        if (cada_memplan_preset(c->model_preset, m) != 0)
+            return CADA_ERR(CADA_ERR_CONFIG, "model.preset = '%s': unknown (known: %s)", c->model_preset, cada_memplan_presets());
+        *have = 1;
+        snprintf(name, name_size, "%s (model.preset; %s is not on this machine)", c->model_preset, path);
+    }
+    return CADA_OK;
+}
+
+cada_status cada_config_check_tp_shape(const cada_run_config *c, const cada_model_config *policy,
+                                       const cada_model_config *reference) {
+    cada_model_config pm, rm;
+    int have_p = policy != NULL, have_r = reference != NULL;
+    const char *ref_path = c->reference_path[0] ? c->reference_path : c->model_path;
+    char p_name[CADA_CFG_STR + 80], r_name[CADA_CFG_STR + 80]; /* the path, or the preset standing in for it */
+    snprintf(p_name, sizeof p_name, "%s", c->model_path);
+    snprintf(r_name, sizeof r_name, "%s", ref_path);
+    if (policy) pm = *policy;
+    else if (c->learn_tp > 1 || c->rollout_tp > 1) CADA_TRY(shape_of(c, c->model_path, 1, &pm, &have_p, p_name, sizeof p_name));
+    if (reference) rm = *reference;
+    else if (c->reward_tp > 1)
+        CADA_TRY(shape_of(c, ref_path, !c->reference_path[0], &rm, &have_r, r_name, sizeof r_name));
+    if (have_p) {
+        CADA_TRY(cada_tp_layout_check_shape("learn.tp", c->learn_tp, &pm, p_name));
+        CADA_TRY(cada_tp_layout_check_shape("rollout.tp", c->rollout_tp, &pm, p_name));
+    }
+    if (have_r) CADA_TRY(cada_tp_layout_check_shape("reward.tp", c->reward_tp, &rm, r_name));
+    return CADA_OK;
 }

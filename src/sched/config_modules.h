@@ -9,6 +9,7 @@
 #include "cada/dataset.h"
 #include "cada/prompt.h"
 #include "learn/learner.h"
+#include "model/config.h"
 #include "reward/reward.h"
 #include "sched/config.h"
 
@@ -44,6 +45,15 @@ cada_status cada_config_reward(const cada_run_config *c, cada_reward_config *out
 cada_status cada_config_judge(const cada_run_config *c, cada_judge_config *out);
 cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *out);
 cada_status cada_config_dataset(const cada_run_config *c, cada_set_options *out);
+/* The tensor-parallel sizes against the models' shapes (sched/tp_layout.h): learn.tp
+ * and rollout.tp against the policy's, reward.tp against the reference's. policy and
+ * reference are the shapes when the caller has them (cada plan's preset); NULL: read
+ * from model.path and model.reference (empty: model.path) when the model is on this
+ * machine (config.json or GGUF metadata), else from model.preset (the policy's, and the
+ * reference's when model.reference is empty), else skipped. Errors name the key, the
+ * model (path or preset) and the field tp does not divide. */
+cada_status cada_config_check_tp_shape(const cada_run_config *c, const cada_model_config *policy,
+                                       const cada_model_config *reference);
 /* model.gguf_tokenizer as cada_tok_load flags (CADA_TOK_LOAD_*, tok/tokenizer.h). */
 unsigned cada_config_tok_flags(const cada_run_config *c);
 

@@ -5,6 +5,7 @@
 #include "model/infer_weights.h"
 #include "sched/lifecycle.h"
 #include "sched/placement.h"
+#include "sched/reshard.h"
 #include "sched/weight_sync.h"
 
 #include <mpi.h>
@@ -33,11 +34,23 @@ cada_status disagg_start_send(trainer *t, int dest, int tag, const Cada__Envelop
     return CADA_OK;
 }
 
+int disagg_resharded(const trainer *t) { return t->roles.rollout_tp > 1 || t->cfg.learn_tp > 1; }
+
 cada_status disagg_sync_weights(trainer *t, long long version) {
-    t->watch.phase = "weight broadcast";
-    CADA_TRY(cada_weight_sync(t->weights_comm, &t->roles, t->rank, t->policy.params, t->policy.n_params, version,
-                              disagg_wait(t, 1.5), &t->watch.peer));
-    /* rollout.weights = bf16 (rollout ranks): the copy the engine reads, from the new weights */
+    if (disagg_resharded(t)) {
+        /* every learner sends each engine rank a chunk of exactly its slice (fp32: the
+         * rollout computes with the learner's weights bit for bit, as below) */
+        t->watch.phase = "weight sync (resharded)";
+        const cada_reshard_options o = {{t->roles.learners, t->cfg.learn_tp, t->roles.rollout, t->roles.rollout_tp},
+                                        CADA_WIRE_F32, 0, disagg_wait(t, 1.5)};
+        CADA_TRY(cada_reshard_sync(&o, &t->policy, version, &t->watch.peer));
+    } else {
+        t->watch.phase = "weight broadcast";
+        CADA_TRY(cada_weight_sync(t->weights_comm, &t->roles, t->rank, t->policy.params, t->policy.n_params, version,
+                                  disagg_wait(t, 1.5), &t->watch.peer));
+    }
+    /* rollout.weights = bf16 (rollout ranks): the copy the engine reads, from the new
+     * weights (with rollout.tp, this rank's slice of them) */
     if (t->policy.bf16) CADA_TRY(cada_infer_weights_pack(&t->policy, version));
     t->version = version;
     return CADA_OK;
@@ -61,7 +74,8 @@ cada_status cada_disagg_run(trainer *t) {
     t->version = t->start_step;
     /* a resumed run's rollout ranks start from the checkpoint's weights, which only the
      * learners loaded (a fresh run's ranks all loaded model.path) */
-    if (t->weights_comm && t->start_step > 0) CADA_TRY(disagg_sync_weights(t, t->start_step));
+    const int syncs = disagg_resharded(t) ? cada_roles_of(&t->roles, t->rank) != CADA_ROLE_REWARD : t->weights_comm != NULL;
+    if (syncs && t->start_step > 0) CADA_TRY(disagg_sync_weights(t, t->start_step));
     if (cada_roles_of(&t->roles, t->rank) == CADA_ROLE_LEARNER) CADA_TRY(disagg_run_learner(t, &stopped));
     else CADA_TRY(disagg_run_worker(t, &stopped));
     return trainer_finish(t, stopped);

@@ -9,13 +9,21 @@
  *                       tagged with the policy version it must sample with;
  *   rollout ranks       check the version against the weights they hold, generate, send
  *                       a TrajectoryBatch to their reward rank (rollout i -> reward i mod Q);
+ *                       with rollout.tp = Pr > 1 the rollout ranks form engines of Pr
+ *                       consecutive ranks (one TP group each, model/tp.h): "rollout rank"
+ *                       above then reads "engine": the scheduler sends each engine's
+ *                       leader one request, which the leader hands to the engine's other
+ *                       ranks; all of them generate together (the same tokens on each),
+ *                       and the leader alone sends the batch (engine e -> reward e mod Q);
  *   reward ranks        score each batch as it arrives, add the reference log-probs and
  *                       send a RewardBatch to the scheduler (no reward rank: the
  *                       scheduler scores);
  *   scheduler           checks that every sample of the step is there, once, from the
  *                       expected version, orders them and sends the batch to the other
  *                       learners (TrainBatch);
- *   learners            the learn stage; learner 0 then syncs the weights (weight_sync.h);
+ *   learners            the learn stage; learner 0 then syncs the weights (weight_sync.h;
+ *                       rollout.tp > 1: every learner, each rollout rank receiving exactly
+ *                       its slice, reshard.h);
  *   every rank          checkpoint when due and the step boundary.
  * rollout.mode = async (one-step-off): the rollout and reward ranks run one step ahead:
  * during step s they generate and score step s + 1 with version s while the learners
@@ -47,7 +55,11 @@ int disagg_async(const trainer *t);
 /* Starts a send that may cross a collective (completed by disagg_flush_sends). */
 cada_status disagg_start_send(trainer *t, int dest, int tag, const Cada__Envelope *env);
 cada_status disagg_flush_sends(trainer *t);
-/* The weight sync of version `version` (rank 0 and every rollout rank). */
+/* rollout.tp > 1 or learn.tp > 1: the weight sync is resharded (sched/reshard.h), from
+ * every learner. */
+int disagg_resharded(const trainer *t);
+/* The weight sync of version `version`: rank 0 and every rollout rank (a broadcast of
+ * the whole model from rank 0), or, resharded, every learner and every rollout rank. */
 cada_status disagg_sync_weights(trainer *t, long long version);
 /* Named numbers carried in batches ("generate_s", "rollout_rank", ...). */
 Cada__Metric *disagg_metric(Cada__Metric *m, const char *name, double v);

@@ -18,7 +18,7 @@
 /* Step `step`'s prompts to the rollout ranks, to be sampled with `version`. */
 static cada_status send_requests(trainer *t, long long step, long long version) {
     const cada_run_config *c = &t->cfg;
-    int P = c->prompts_per_step, S = c->samples_per_prompt, R = t->roles.rollout;
+    int P = c->prompts_per_step, S = c->samples_per_prompt, R = cada_roles_engines(&t->roles);
     t->watch.phase = "scheduling";
     cada_tok_ids *ids = calloc((size_t)P, sizeof *ids);
     int *item = calloc((size_t)P, sizeof(int)), *to = calloc((size_t)P, sizeof(int));
@@ -30,7 +30,7 @@ static cada_status send_requests(trainer *t, long long step, long long version) 
         item[p] = cada_cursor_item(&t->cursor, step * P + p);
         st = cada_request_render(&t->builder, t->tok, &t->cursor.data.items[item[p]], &ids[p]);
         if (st != CADA_OK) break;
-        int best = 0; /* the rank with the fewest outstanding tokens (ties: the lower rank) */
+        int best = 0; /* the engine with the fewest outstanding tokens (ties: the lower rank) */
         for (int r = 1; r < R; r++)
             if (load[r] < load[best]) best = r;
         to[p] = best;
@@ -61,12 +61,12 @@ static cada_status send_requests(trainer *t, long long step, long long version) 
         rq.n_prompts = (size_t)k;
         rq.prompts = pp;
         rq.samples_per_prompt = S;
-        rq.reward_rank = t->roles.reward ? cada_roles_reward_of(&t->roles, cada_roles_rank(&t->roles, CADA_ROLE_ROLLOUT, r)) : -1;
+        rq.reward_rank = t->roles.reward ? cada_roles_reward_of(&t->roles, cada_roles_engine_rank(&t->roles, r)) : -1;
         Cada__Envelope env = CADA__ENVELOPE__INIT;
         env.body_case = CADA__ENVELOPE__BODY_ROLLOUT_REQUEST;
         env.rollout_request = &rq;
         cada_wire_options o = cada_wire_defaults();
-        t->watch.peer = cada_roles_rank(&t->roles, CADA_ROLE_ROLLOUT, r);
+        t->watch.peer = cada_roles_engine_rank(&t->roles, r);
         st = cada_wire_send(MPI_COMM_WORLD, t->watch.peer, CADA_TAG_WORK, &env, &o, disagg_wait(t, 1.5));
     }
     if (st == CADA_OK) t->watch.peer = -1; /* else it names the rollout rank that did not take its request */
@@ -86,7 +86,7 @@ typedef struct {
  * scheduler scores itself. Each must come from policy version `version`. */
 static cada_status collect(trainer *t, long long step, long long version, seq_rec **out, int *n_out, work_times *wt) {
     const cada_run_config *c = &t->cfg;
-    int R = t->roles.rollout, want = c->prompts_per_step * c->samples_per_prompt, n = 0;
+    int R = cada_roles_engines(&t->roles), want = c->prompts_per_step * c->samples_per_prompt, n = 0;
     int from_reward = t->roles.reward > 0;
     const seq_limits lim = {t->cursor.data.n, c->prompts_per_step};
     t->watch.phase = from_reward ? "collecting rewards" : "collecting trajectories";
@@ -101,10 +101,10 @@ static cada_status collect(trainer *t, long long step, long long version, seq_re
     for (int b = 0; b < R && st == CADA_OK; b++) {
         t->watch.n_missing = 0; /* who a timeout would be blamed on: a reward rank nothing came from, else the rollout ranks */
         for (int r = 0; r < R && t->watch.n_missing < 8; r++) {
-            int rr = cada_roles_rank(&t->roles, CADA_ROLE_ROLLOUT, r), via = cada_roles_reward_of(&t->roles, rr);
+            int rr = cada_roles_engine_rank(&t->roles, r), via = cada_roles_reward_of(&t->roles, rr);
             if (done[r]) continue;
             int any = 0;
-            for (int q = 0; q < R; q++) any |= done[q] && cada_roles_reward_of(&t->roles, cada_roles_rank(&t->roles, CADA_ROLE_ROLLOUT, q)) == via;
+            for (int q = 0; q < R; q++) any |= done[q] && cada_roles_reward_of(&t->roles, cada_roles_engine_rank(&t->roles, q)) == via;
             int who = from_reward && !any ? via : rr, dup = 0;
             for (int k = 0; k < t->watch.n_missing; k++) dup |= t->watch.missing[k] == who;
             if (!dup) t->watch.missing[t->watch.n_missing++] = who;
@@ -125,10 +125,14 @@ static cada_status collect(trainer *t, long long step, long long version, seq_re
             tr = env->trajectories->trajectories, n_tr = env->trajectories->n_trajectories, n_res = n_tr;
             m = env->trajectories->metrics, n_m = env->trajectories->n_metrics, bstep = env->trajectories->step;
         } else st = CADA_ERR(CADA_ERR_FORMAT, "rank 0: unexpected message from rank %d while collecting step %lld", src, step + 1);
-        int r = st == CADA_OK ? (int)disagg_metric_of(m, n_m, "rollout_rank") - t->roles.learners : -1;
+        /* the engine, from its leader's rank (another rank of an engine sends nothing) */
+        int lead = st == CADA_OK ? (int)disagg_metric_of(m, n_m, "rollout_rank") : -1, r = -1;
+        if (lead >= t->roles.learners && lead < t->roles.learners + t->roles.rollout &&
+            (lead - t->roles.learners) % t->roles.rollout_tp == 0)
+            r = (lead - t->roles.learners) / t->roles.rollout_tp;
         if (st == CADA_OK && (bstep != (uint64_t)step || n_res != n_tr || r < 0 || r >= R || done[r]))
             st = CADA_ERR(CADA_ERR_FORMAT, "rank 0: batch from rank %d: step %llu (expected %lld), %zu results for %zu trajectories, rollout rank %d",
-                          src, (unsigned long long)bstep, step, n_res, n_tr, r + t->roles.learners);
+                          src, (unsigned long long)bstep, step, n_res, n_tr, lead);
         int first = n;
         for (size_t i = 0; st == CADA_OK && i < n_tr; i++) {
             if (n == want) {
@@ -255,7 +259,7 @@ cada_status disagg_run_learner(trainer *t, int *stopped) {
         trainer_test_stall(t, "learn", step + 1);
         cada_status st = cada_learn_stage_run(t->learner, all, n_all, t->rank == 0 ? &t->progress : NULL, "learn (rank 0)", &sm, &learn_s);
         if (st == CADA_OK) st = cada_learner_gather_params(t->learner); /* ZeRO-3: learner 0 sends every layer */
-        if (st == CADA_OK && t->rank == 0) {
+        if (st == CADA_OK && (t->rank == 0 || disagg_resharded(t))) { /* resharded: every learner sends */
             double t4 = cada_now();
             st = disagg_sync_weights(t, step + 1);
             sync_s = cada_now() - t4;

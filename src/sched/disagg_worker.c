@@ -21,8 +21,20 @@ static cada_status rollout_work(trainer *t, long long step) {
     trainer_test_stall(t, "rollout", step + 1);
     cada_wire_options o = cada_wire_defaults();
     Cada__Envelope *env = NULL;
-    t->watch.peer = 0;
-    CADA_TRY(cada_wire_recv(MPI_COMM_WORLD, 0, CADA_TAG_WORK, disagg_wait(t, 1.5), &o, &env, NULL));
+    /* an engine of rollout.tp ranks: its leader takes the request from the scheduler and
+     * hands it to the others, and all of them generate together (model/tp.h) */
+    int leader = t->rank;
+    cada_roles_engine_of(&t->roles, t->rank, &leader);
+    t->watch.peer = leader == t->rank ? 0 : leader;
+    CADA_TRY(cada_wire_recv(MPI_COMM_WORLD, t->watch.peer, CADA_TAG_WORK, disagg_wait(t, 1.5), &o, &env, NULL));
+    for (int k = 1; leader == t->rank && k < t->roles.rollout_tp; k++) {
+        t->watch.peer = t->rank + k;
+        cada_status fs = cada_wire_send(MPI_COMM_WORLD, t->rank + k, CADA_TAG_WORK, env, &o, disagg_wait(t, 1.5));
+        if (fs != CADA_OK) {
+            cada_wire_free(env);
+            return fs;
+        }
+    }
     t->watch.peer = -1;
     if (env->body_case != CADA__ENVELOPE__BODY_ROLLOUT_REQUEST || env->rollout_request->step != (uint64_t)step ||
         env->rollout_request->samples_per_prompt != t->cfg.samples_per_prompt) {
@@ -62,7 +74,11 @@ static cada_status rollout_work(trainer *t, long long step) {
     double generate_s = 0;
     cada_rollout_policy pol = trainer_policy(t);
     char label[48];
-    snprintf(label, sizeof label, "rollout (rank %d, 1 of %d rollout ranks)", t->rank, t->roles.rollout);
+    if (t->roles.rollout_tp > 1)
+        snprintf(label, sizeof label, "rollout (rank %d, engine %d of %d)", t->rank, cada_roles_engine_of(&t->roles, t->rank, NULL),
+                 cada_roles_engines(&t->roles));
+    else
+        snprintf(label, sizeof label, "rollout (rank %d, 1 of %d rollout ranks)", t->rank, t->roles.rollout);
     int shows = cada_roles_index(&t->roles, t->rank) == 0; /* one rollout rank shows the group's progress */
     if (st == CADA_OK)
         st = cada_rollout_stage_run(&pol, &t->cfg, step, t->version, prompts, P, shows ? &t->progress : NULL, label, &seqs, &n, &generate_s);
@@ -73,7 +89,7 @@ static cada_status rollout_work(trainer *t, long long step) {
         seq_to_msg(&seqs[i], &tm[i]);
         tp[i] = &tm[i];
     }
-    if (st == CADA_OK) {
+    if (st == CADA_OK && leader == t->rank) { /* one batch per engine, from its leader */
         Cada__Metric m[2], *mp[2] = {disagg_metric(&m[0], "generate_s", generate_s), disagg_metric(&m[1], "rollout_rank", t->rank)};
         Cada__TrajectoryBatch tb = CADA__TRAJECTORY_BATCH__INIT;
         tb.step = (uint64_t)step;
@@ -97,7 +113,7 @@ static cada_status rollout_work(trainer *t, long long step) {
     return st;
 }
 
-/* One TrajectoryBatch per rollout rank this reward rank serves: score, reference
+/* One TrajectoryBatch per rollout engine this reward rank serves: score, reference
  * log-probs, RewardBatch to the scheduler. */
 static cada_status reward_work(trainer *t, long long step) {
     int feeds = cada_roles_feeds(&t->roles, t->rank);
@@ -109,8 +125,8 @@ static cada_status reward_work(trainer *t, long long step) {
     for (int b = 0; b < feeds && st == CADA_OK; b++) {
         t->watch.phase = "waiting for trajectories";
         t->watch.n_missing = 0;
-        for (int r = 0; r < t->roles.rollout && t->watch.n_missing < 8; r++) {
-            int rr = cada_roles_rank(&t->roles, CADA_ROLE_ROLLOUT, r);
+        for (int e = 0; e < cada_roles_engines(&t->roles) && t->watch.n_missing < 8; e++) {
+            int rr = cada_roles_engine_rank(&t->roles, e);
             if (cada_roles_reward_of(&t->roles, rr) == t->rank && !seen[rr]) t->watch.missing[t->watch.n_missing++] = rr;
         }
         cada_wire_options o = cada_wire_defaults();
@@ -119,8 +135,10 @@ static cada_status reward_work(trainer *t, long long step) {
         st = cada_wire_recv(MPI_COMM_WORLD, MPI_ANY_SOURCE, CADA_TAG_TRAJS, disagg_wait(t, 1.0), &o, &env, &src);
         if (st != CADA_OK) break;
         t->watch.n_missing = 0;
+        int leader = -1;
+        if (cada_roles_of(&t->roles, src) == CADA_ROLE_ROLLOUT) cada_roles_engine_of(&t->roles, src, &leader);
         if (env->body_case != CADA__ENVELOPE__BODY_TRAJECTORIES || env->trajectories->step != (uint64_t)step || seen[src] ||
-            cada_roles_of(&t->roles, src) != CADA_ROLE_ROLLOUT) {
+            leader != src) {
             cada_wire_free(env);
             st = CADA_ERR(CADA_ERR_FORMAT, "rank %d: unexpected message from rank %d (want the trajectories of step %lld)", t->rank, src, step + 1);
             break;

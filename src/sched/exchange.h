@@ -17,6 +17,7 @@
 #define CADA_TAG_WORK 102   /* RolloutRequest / Control WEIGHTS: scheduler -> rollout */
 #define CADA_TAG_TRAJS 103  /* TrajectoryBatch: rollout -> reward (or scheduler) */
 #define CADA_TAG_SCORED 104 /* RewardBatch: reward -> scheduler */
+#define CADA_TAG_WEIGHTS 105 /* resharded weight sync: learner -> rollout (sched/reshard.h) */
 
 /* s[0..n) of step `step` to rank dest. */
 cada_status cada_batch_send(const seq_rec *s, int n, long long step, int dest, double timeout_s);

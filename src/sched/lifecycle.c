@@ -8,6 +8,9 @@
 #include "sched/checkpoint.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 
@@ -93,6 +96,27 @@ cada_status trainer_step_end(trainer *t, long long step, int *stopped) {
     return CADA_OK;
 }
 
+/* Rank 0's last line: every rank's peak resident memory with its role (one all-reduce
+ * of the world's figures; memory is reported like speed). */
+static cada_status report_peak_memory(trainer *t) {
+    double *mib = calloc((size_t)t->world, sizeof *mib);
+    if (!mib) return CADA_ERR(CADA_ERR_NOMEM, "peak memory report");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    mib[t->rank] = (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+    cada_status st = cada_comm_allreduce_f64(t->comm, mib, t->world, CADA_RED_SUM);
+    if (st == CADA_OK && t->rank == 0) {
+        char line[2048], who[64];
+        size_t at = 0;
+        for (int r = 0; r < t->world && at < sizeof line; r++)
+            at += (size_t)snprintf(line + at, sizeof line - at, "%s%d (%s) %.0f", r ? ", " : "", r,
+                                   cada_roles_name(&t->roles, r, who, sizeof who), mib[r]);
+        CADA_INFO("peak RSS per rank, MiB: %s", line);
+    }
+    free(mib);
+    return st;
+}
+
 cada_status trainer_finish(trainer *t, int stopped) {
     if (t->rank == 0 && !stopped && cada_config_offline(&t->cfg))
         CADA_INFO("done: %s loss %.4f -> %.4f over steps %lld..%d; metrics in %s/metrics.jsonl", t->cfg.algorithm, t->first_loss,
@@ -101,6 +125,7 @@ cada_status trainer_finish(trainer *t, int stopped) {
         CADA_INFO("done: reward %.3f -> %.3f, refusal rate on harmful prompts %.2f -> %.2f over %d steps; metrics in %s/metrics.jsonl",
                   t->first_reward, t->last_reward, t->first_refusal, t->last_refusal, t->cfg.steps, t->cfg.out_dir);
     t->watch.phase = "shutdown";
+    CADA_TRY(report_peak_memory(t)); /* a collective too: timed, names a missing rank */
     return cada_comm_barrier(t->comm); /* timed: a rank missing at the end is named, not waited for forever */
 }
 

@@ -7,6 +7,7 @@
 cada_status cada_roles_init(cada_roles *r, const char *placement, int learners, int rollout, int reward, int world) {
     memset(r, 0, sizeof *r);
     r->world = world;
+    r->rollout_tp = 1;
     if (!strcmp(placement, "colocated")) {
         if (learners != world || rollout != 0 || reward != 0)
             return CADA_ERR(CADA_ERR_CONFIG,
@@ -26,6 +27,7 @@ cada_status cada_roles_init(cada_roles *r, const char *placement, int learners, 
                         "have %d + %d + %d = %d (start it with mpirun -np %d, or change the counts)",
                         world, learners, rollout, reward, learners + rollout + reward, learners + rollout + reward);
     r->disaggregated = 1;
+    r->rollout_tp = 1;
     r->learners = learners;
     r->rollout = rollout;
     r->reward = reward;
@@ -50,14 +52,31 @@ int cada_roles_rank(const cada_roles *r, cada_role role, int index) {
     return role == CADA_ROLE_LEARNER ? index : role == CADA_ROLE_ROLLOUT ? r->learners + index : r->learners + r->rollout + index;
 }
 
+cada_status cada_roles_set_rollout_tp(cada_roles *r, int tp) {
+    if (tp < 1 || (r->rollout && r->rollout % tp))
+        return CADA_ERR(CADA_ERR_CONFIG, "rollout.tp = %d must divide cluster.rollout_ranks = %d (whole engines)", tp, r->rollout);
+    r->rollout_tp = tp;
+    return CADA_OK;
+}
+
+int cada_roles_engines(const cada_roles *r) { return r->rollout / r->rollout_tp; }
+
+int cada_roles_engine_rank(const cada_roles *r, int e) { return cada_roles_rank(r, CADA_ROLE_ROLLOUT, e * r->rollout_tp); }
+
+int cada_roles_engine_of(const cada_roles *r, int rollout_rank, int *leader) {
+    const int e = cada_roles_index(r, rollout_rank) / r->rollout_tp;
+    if (leader) *leader = cada_roles_engine_rank(r, e);
+    return e;
+}
+
 int cada_roles_reward_of(const cada_roles *r, int rollout_rank) {
     if (r->reward == 0) return 0;
-    return cada_roles_rank(r, CADA_ROLE_REWARD, cada_roles_index(r, rollout_rank) % r->reward);
+    return cada_roles_rank(r, CADA_ROLE_REWARD, cada_roles_engine_of(r, rollout_rank, NULL) % r->reward);
 }
 
 int cada_roles_feeds(const cada_roles *r, int reward_rank) {
     int j = cada_roles_index(r, reward_rank), n = 0;
-    for (int i = 0; i < r->rollout; i++) n += i % r->reward == j;
+    for (int e = 0; e < cada_roles_engines(r); e++) n += e % r->reward == j;
     return n;
 }
 
@@ -84,7 +103,9 @@ void cada_roles_describe(const cada_roles *r, char *buf, size_t cap) {
     }
     size_t at = (size_t)snprintf(buf, cap, "%d ranks, disaggregated: rank 0 scheduler + learner 0", r->world);
     if (at < cap && r->learners > 1) at += span(buf + at, cap - at, 1, r->learners - 1, r->learners == 2 ? "learner 1" : "learners");
-    if (at < cap) at += span(buf + at, cap - at, r->learners, r->rollout, "rollout");
+    char engines[48];
+    snprintf(engines, sizeof engines, "rollout (%d engines of %d)", cada_roles_engines(r), r->rollout_tp);
+    if (at < cap) at += span(buf + at, cap - at, r->learners, r->rollout, r->rollout_tp > 1 ? engines : "rollout");
     if (at < cap && r->reward) span(buf + at, cap - at, r->learners + r->rollout, r->reward, "reward");
     else if (at < cap) snprintf(buf + at, cap - at, ", no reward rank (the scheduler scores)");
 }

@@ -29,6 +29,7 @@ typedef struct {
     int disaggregated;
     int world;
     int learners, rollout, reward; /* rank counts (colocated: world, 0, 0) */
+    int rollout_tp;                /* ranks per rollout engine (rollout.tp; 1 by default) */
 } cada_roles;
 
 /* placement: "colocated" or "disaggregated"; counts as configured. */
@@ -38,10 +39,20 @@ cada_role cada_roles_of(const cada_roles *r, int rank);
 int cada_roles_index(const cada_roles *r, int rank);
 /* World rank of role's index-th rank. */
 int cada_roles_rank(const cada_roles *r, cada_role role, int index);
+/* Rollout engines: the rollout ranks in consecutive groups of rollout_tp (model/tp.h),
+ * each generating as one; its first rank (the leader) takes the engine's requests and
+ * sends its trajectories. set_rollout_tp: CADA_ERR_CONFIG unless it divides rollout. */
+cada_status cada_roles_set_rollout_tp(cada_roles *r, int tp);
+int cada_roles_engines(const cada_roles *r);
+/* World rank of engine e's leader. */
+int cada_roles_engine_rank(const cada_roles *r, int e);
+/* The engine of a rollout rank (world rank); *leader (may be NULL): its leader's rank. */
+int cada_roles_engine_of(const cada_roles *r, int rollout_rank, int *leader);
 /* World rank a rollout rank (world rank) sends its trajectories to: a reward rank, or
  * 0 (the scheduler) when there are none. */
 int cada_roles_reward_of(const cada_roles *r, int rollout_rank);
-/* Rollout ranks whose trajectories a reward rank (world rank) scores. */
+/* Rollout engines whose trajectories a reward rank (world rank) scores (engine e goes
+ * to reward rank e mod reward_ranks). */
 int cada_roles_feeds(const cada_roles *r, int reward_rank);
 /* "scheduler + learner 0", "learner 1", "rollout 0", "reward 0", or colocated's
  * "learner + rollout + reward, colocated". */

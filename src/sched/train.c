@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "sched/checkpoint.h"
 #include "sched/config.h"
+#include "sched/config_modules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,43 @@ static int check_only(const cada_run_config *c) {
     if (c->threads_per_rank) printf("%d OpenMP threads per rank\n", c->threads_per_rank);
     else printf("OpenMP threads per rank = cores / ranks\n");
     printf("model: %s%s\n", c->model_path, access(c->model_path, R_OK) ? " (not present on this machine)" : "");
-    printf("resolved: ranks=%d placement=%s learner_ranks=%d rollout_ranks=%d reward_ranks=%d threads_per_rank=%d out_dir=%s\n",
-           ranks, c->placement, c->learner_ranks, c->rollout_ranks, c->reward_ranks, c->threads_per_rank, c->out_dir);
+    if (c->learn_tp > 1 || c->rollout_tp > 1 || c->reward_tp > 1)
+        printf("tensor parallelism: learners in groups of %d, rollout engines of %d, reward groups of %d, inside nodes of %d "
+               "GPUs (planned: cada plan; cada train does not run it yet)\n",
+               c->learn_tp, c->rollout_tp, c->reward_tp, c->gpus_per_node);
+    printf("resolved: ranks=%d placement=%s learner_ranks=%d rollout_ranks=%d reward_ranks=%d threads_per_rank=%d "
+           "gpus_per_node=%d learn_tp=%d rollout_tp=%d reward_tp=%d out_dir=%s\n",
+           ranks, c->placement, c->learner_ranks, c->rollout_ranks, c->reward_ranks, c->threads_per_rank, c->gpus_per_node,
+           c->learn_tp, c->rollout_tp, c->reward_tp, c->out_dir);
     return 0;
+}
+
+/* THE one place that refuses the tensor parallelism `cada train` does not run yet: all of
+ * it is planned (cada plan, model/memplan.h) and validated (sched/tp_layout.h); the
+ * trainer runs learner groups of learn.tp ranks (ZeRO over their data-parallel peers)
+ * and rollout engines of rollout.tp ranks in the disaggregated placement on the CPU
+ * (sched/disagg.h), the weight sync resharded between them (sched/reshard.h: one tp a
+ * multiple of the other). Reference groups (reward.tp), colocated groups and the GPU
+ * (NCCL) are not built. Narrow this function as they are. */
+static cada_status refuse_tensor_parallel(const cada_run_config *c) {
+    if (c->reward_tp > 1)
+        return CADA_ERR(CADA_ERR_UNSUPPORTED,
+                        "reward.tp = %d: tensor-parallel reference groups are planned by `cada plan` (and checked by `cada "
+                        "train --check`) but not run by `cada train` yet; set reward.tp to 1 to train",
+                        c->reward_tp);
+    const char *key = c->learn_tp > 1 ? "learn.tp" : c->rollout_tp > 1 ? "rollout.tp" : NULL;
+    if (key && (strcmp(c->placement, "disaggregated") || strcmp(c->device, "cpu")))
+        return CADA_ERR(CADA_ERR_UNSUPPORTED,
+                        "%s = %d runs with cluster.placement = disaggregated and cluster.device = cpu only (have %s, %s): "
+                        "GPU groups over NCCL and colocated TP groups are not built yet",
+                        key, c->learn_tp > 1 ? c->learn_tp : c->rollout_tp, c->placement, c->device);
+    if (c->rollout_tp % c->learn_tp && c->learn_tp % c->rollout_tp)
+        return CADA_ERR(CADA_ERR_UNSUPPORTED,
+                        "rollout.tp = %d and learn.tp = %d: the resharded weight sync needs one to be a multiple of the "
+                        "other (a rollout rank's slice cut from one learner part, or put together from whole ones; "
+                        "sched/reshard.h)",
+                        c->rollout_tp, c->learn_tp);
+    return CADA_OK;
 }
 
 /* A failed rank's last word (then MPI_Abort stops every rank): who it is, what it was
@@ -154,7 +189,7 @@ int cada_cmd_train(int argc, char **argv) {
             return cada_cli_fail("train");
         }
     }
-    if (cada_config_validate_run(&t->cfg) != CADA_OK) {
+    if (cada_config_validate_run(&t->cfg) != CADA_OK || cada_config_check_tp_shape(&t->cfg, NULL, NULL) != CADA_OK) {
         free(t);
         return cada_cli_fail("train");
     }
@@ -162,6 +197,10 @@ int cada_cmd_train(int argc, char **argv) {
         int rc = check_only(&t->cfg);
         free(t);
         return rc;
+    }
+    if (refuse_tensor_parallel(&t->cfg) != CADA_OK) {
+        free(t);
+        return cada_cli_fail("train");
     }
     if (cada_config_check_device(&t->cfg) != CADA_OK) { /* cluster.device = cuda: a GPU on this machine */
         free(t);

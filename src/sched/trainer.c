@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/trainer.h"
 
+#include "model/tp_slice.h"
+
 #ifdef CADA_HAVE_MPI
 #include "base/fs.h"
 #include "base/log.h"
@@ -127,6 +129,7 @@ static cada_status setup_layout(trainer *t) {
                         "must match (each learner reloads its own optimizer shard)",
                         t->resume, t->rs.learners, learners, colocated ? "colocated: mpirun -np" : "cluster.learner_ranks");
     CADA_TRY(cada_roles_init(&t->roles, c->placement, c->learner_ranks, c->rollout_ranks, c->reward_ranks, t->world));
+    if (t->roles.disaggregated) CADA_TRY(cada_roles_set_rollout_tp(&t->roles, c->rollout_tp));
     if (!t->roles.disaggregated && !strcmp(c->mode, "async"))
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.mode = async needs cluster.placement = disaggregated (a colocated rank rolls out "
                                          "with the very weights it trains, so its samples cannot lag)");
@@ -208,6 +211,34 @@ static cada_status setup_comms(trainer *t, cada_role role) {
     CADA_TRY(cada_comm_split(t->comm, in_weights ? 0 : 1, t->rank, &w));
     if (in_weights) t->weights_comm = w;
     else cada_comm_free(w);
+    if (t->cfg.learn_tp > 1) {
+        /* learn.tp > 1: TP groups of consecutive learners, and the data-parallel peers
+         * holding the same part (collective over the learner group only) */
+        const int Pl = t->cfg.learn_tp, k = cada_roles_index(&t->roles, t->rank);
+        if (role == CADA_ROLE_LEARNER) {
+            CADA_TRY(cada_comm_split(t->learn_comm, k / Pl, k, &t->learn_tp_comm));
+            CADA_TRY(cada_comm_split(t->learn_comm, k % Pl, k, &t->learn_dp_comm));
+        }
+    }
+    if (t->roles.rollout_tp == 1) return CADA_OK;
+    /* rollout.tp > 1: each engine's ranks; every other rank lands in one group it drops */
+    const int engine = role == CADA_ROLE_ROLLOUT ? cada_roles_engine_of(&t->roles, t->rank, NULL) : -1;
+    cada_comm *g = NULL;
+    CADA_TRY(cada_comm_split(t->comm, engine + 1, t->rank, &g));
+    if (engine >= 0) t->engine_comm = g;
+    else cada_comm_free(g);
+    return CADA_OK;
+}
+
+/* rollout.tp > 1 on a rollout rank, learn.tp > 1 on a learner: keep only this rank's part
+ * of the loaded policy (its heads, intermediate units and vocabulary rows, model/tp.h),
+ * its passes communicating over `group` (bound into *tp). */
+static cada_status keep_part(trainer *t, cada_comm *group, cada_tp *tp) {
+    CADA_TRY(cada_tp_init_comm(tp, group, &t->policy.cfg));
+    cada_model part;
+    CADA_TRY(cada_tp_model_from_full(&part, &t->policy, tp));
+    cada_model_free(&t->policy);
+    t->policy = part;
     return CADA_OK;
 }
 
@@ -249,6 +280,12 @@ cada_status trainer_setup(trainer *t) {
     t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->policy.cfg.eos_token_id : -1, t->eos);
     CADA_TRY(setup_task(t));
     CADA_TRY(setup_comms(t, role));
+    if (t->have_policy) {
+        t->whole_cfg = t->policy.cfg;
+        t->whole_params = t->policy.n_params;
+    }
+    if (t->engine_comm) CADA_TRY(keep_part(t, t->engine_comm, &t->engine_tp));
+    if (t->learn_tp_comm) CADA_TRY(keep_part(t, t->learn_tp_comm, &t->learn_tp));
     cada_learner_config lc;
     CADA_TRY(cada_config_learner(c, &lc));
     if (cada_config_offline(c)) CADA_TRY(offline_rows(t, &lc));
@@ -257,7 +294,8 @@ cada_status trainer_setup(trainer *t) {
                   cada_kl_gradient(lc.algo.pg.kl_place, lc.algo.pg.kl_est), (double)c->kl_coef,
                   lc.algo.pg.tis_cap > 0 ? "cap " : "off, learn.tis_cap ", lc.algo.pg.tis_cap);
     if (!strcmp(c->device, "cuda")) CADA_TRY(gpu_setup(t, &lc));
-    else if (role == CADA_ROLE_LEARNER) CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->learn_comm, &lc));
+    else if (role == CADA_ROLE_LEARNER)
+        CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->learn_dp_comm ? t->learn_dp_comm : t->learn_comm, &lc));
     if (t->have_reference) {
         /* the reference only runs forwards: it keeps one layer's activations (recompute
          * costs nothing without a backward) and its logits come in the learner's chunks */
@@ -304,6 +342,9 @@ void trainer_teardown(trainer *t) {
     cada_scorer_free(t->ref);
     if (t->learn_comm != t->comm) cada_comm_free(t->learn_comm);
     cada_comm_free(t->weights_comm);
+    cada_comm_free(t->engine_comm);
+    cada_comm_free(t->learn_dp_comm);
+    cada_comm_free(t->learn_tp_comm);
     cada_comm_free(t->comm);
     cada_target_free(&t->target);
     cada_cursor_free(&t->cursor);

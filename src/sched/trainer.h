@@ -26,6 +26,7 @@
 #include "comm/comm.h"
 #include "learn/learner.h"
 #include "model/load.h"
+#include "model/tp.h"
 #include "reward/refusal.h"
 #include "reward/reward.h"
 #include "sched/run_state.h"
@@ -57,6 +58,10 @@ typedef struct trainer {
     int rank, world;
     cada_roles roles;        /* who does what (roles.h) */
     cada_model policy, reference;
+    /* the whole policy's shape and size: policy's own, or, when this rank holds a tensor-
+     * parallel part of it (rollout.tp, learn.tp), the model's it was cut from */
+    cada_model_config whole_cfg;
+    size_t whole_params;
     int have_policy, have_reference;
     cada_tokenizer *tok;
     cada_prompt_builder builder;
@@ -71,6 +76,11 @@ typedef struct trainer {
     cada_comm *comm;         /* every rank */
     cada_comm *learn_comm;   /* the learner group (disaggregated; colocated: comm) */
     cada_comm *weights_comm; /* rank 0 and the rollout ranks (disaggregated), NULL otherwise */
+    cada_comm *engine_comm;  /* rollout.tp > 1: this rollout rank's engine (its TP group), else NULL */
+    cada_tp engine_tp;       /* ... and the group as the model's passes use it (policy.tp points here) */
+    cada_comm *learn_tp_comm; /* learn.tp > 1, a learner: its TP group (learner ranks [g Pl, (g+1) Pl)) */
+    cada_comm *learn_dp_comm; /* ... and its data-parallel peers (the same TP rank; the learner's comm) */
+    cada_tp learn_tp;         /* the learner's TP group as the passes use it (policy.tp points here) */
     cada_learner *learner;   /* NULL on rollout and reward ranks */
     cada_scorer *ref;        /* reference log-probs where this rank computes them, else NULL */
     long long version;       /* policy version this rank's weights are */

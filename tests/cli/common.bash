@@ -45,3 +45,14 @@ same_weights() {
   "$CADA" consolidate "$2" --out "$TMP/.same_b" --dtype f32 >/dev/null || return 1
   cmp -s "$TMP/.same_a/model.safetensors" "$TMP/.same_b/model.safetensors"
 }
+# mpi_programs: the tests/mpi programs, built into build/mpi/, and MPIRUN to run them
+# (root allowed, oversubscribed, one OpenMP thread per rank); exits 0 with SKIP when
+# the build has no Open MPI
+mpi_programs() {
+  if ! command -v mpirun >/dev/null 2>&1 || ! mpicc --showme:compile >/dev/null 2>&1; then
+    echo "SKIP: no Open MPI (mpirun, mpicc): the build is single-rank only"; exit 0
+  fi
+  bash "$ROOT/tests/mpi/build.sh"
+  export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  MPIRUN=(mpirun --allow-run-as-root --oversubscribe)
+}

@@ -14,7 +14,7 @@ done
 
 # the layout line the launchers read
 run_expect_rc 0 "$CADA" train -c configs/llama3-70b-gpu.ini --check
-expect_contains "$OUT" "resolved: ranks=32 placement=disaggregated learner_ranks=16 rollout_ranks=12 reward_ranks=4 threads_per_rank=8 out_dir=runs/llama3-70b-cada"
+expect_contains "$OUT" "resolved: ranks=64 placement=disaggregated learner_ranks=32 rollout_ranks=24 reward_ranks=8 threads_per_rank=8 gpus_per_node=8 learn_tp=8 rollout_tp=4 reward_tp=4 out_dir=runs/llama3-70b-cada"
 run_expect_rc 0 "$CADA" train -c configs/llama3-8b-gpu.ini --set cluster.learner_ranks=2 --check
 expect_contains "$OUT" "resolved: ranks=2 placement=colocated"
 
@@ -35,9 +35,89 @@ run_expect_rc 3 "$CADA" plan -c configs/llama3-8b-gpu.ini --preset llama3-8b --g
 expect_contains "$OUT" "does NOT fit in 40 GiB" "to fit (each with recomputation):" "plan: some roles do not fit"
 run_expect_rc 0 "$CADA" plan -c configs/qwen2.5-7b-gpu.ini --preset qwen2.5-7b
 expect_contains "$OUT" "7.62 B parameters" "QKV bias" "verdict: fits in 80 GiB"
-run_expect_rc 3 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b
-expect_contains "$OUT" "learner: 16 ranks" "rollout: 12 ranks" "reward (holds the reference; rule detector): 4 ranks" \
-  "weights (bf16)                          131.42 GiB" "no single change: the bf16 weights alone take 131.42 GiB"
+# Llama-3-70B on 8 nodes x 8 x 80 GB fits with tensor parallelism in every role, TP8 x
+# ZeRO-3 learners; the weight sync is modelled resharded and funnelled. The weights are
+# not here: the file's model.preset gives the shape.
+run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "model: llama3-70b (model.preset; model.path is not on this machine)" \
+  "learner: 32 ranks, 4 tensor-parallel groups of 8 (learn.tp); each rank holds 8.82 B of the 70.55 B parameters" \
+  "rollout: 24 ranks, 6 tensor-parallel groups of 4" "reward (holds the reference; rule detector): 8 ranks, 2 tensor-parallel groups of 4" \
+  "weights (bf16, ZeRO-3 shard + 2 layers)" "ZeRO-3 is planned here; the GPU learner runs ZeRO 0 today" \
+  "cada train runs learn.tp = 1 today" "plan: every role fits" \
+  "slice, 35.28 GB; 846.69 GB in all per update" \
+  "learn.tp 8 -> rollout.tp 4: each rollout rank from 8 learners" \
+  "each learner to 6 rollout ranks, at most 26.46 GB out of one): 0.71 s (bound by rollout IB in)" \
+  "funnelled through learner 0 (846.69 GB out of one GPU): 16.93 s (bound by learner IB out)"
+# the same model without tensor parallelism: whole weights per rank, and the advice names
+# the tensor-parallel sizes that fit
+run_expect_rc 3 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --set learn.tp=1 --set rollout.tp=1 \
+  --set reward.tp=1 --set learn.zero=2
+expect_contains "$OUT" "weights (bf16)                          131.42 GiB" "- rollout.tp = 2 (groups of 2 ranks inside a node" \
+  "- reward.tp = 2" "- learn.tp = "
+# faster links, shorter sync: the model scales with the IB bandwidth
+run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --ib-gbps 800
+expect_contains "$OUT" "at most 26.46 GB out of one): 0.35 s (bound by rollout IB in)"
+run_expect_rc 2 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --nvlink-gbps 0
+expect_contains "$OUT" "--nvlink-gbps '0' is not a positive number of GB/s"
+# tensor-parallel sizes are checked against the nodes, the rank counts and the model
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set learn.tp=3 --check
+expect_contains "$OUT" "learn.tp = 3 does not divide cluster.gpus_per_node = 8"
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set cluster.rollout_ranks=22 --check
+expect_contains "$OUT" "cluster.rollout_ranks = 22 is not a multiple of rollout.tp = 4"
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set cluster.learner_ranks=36 --set rollout.tp=8 \
+  --set cluster.rollout_ranks=16 --set learn.tp=4 --check
+expect_contains "$OUT" "rollout.tp = 8: the rollout group of world ranks 36-43 spans nodes 4 and 5"
+# ... and, without the weights, against model.preset's shape: 8 KV heads do not split 16 ways
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set cluster.gpus_per_node=16 --set cluster.rollout_ranks=32 \
+  --set cluster.reward_ranks=16 --set reward.tp=16 --check
+expect_contains "$OUT" "reward.tp = 16 with the model llama3-70b (model.preset;" "does not divide the model's num_key_value_heads (8)"
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set model.preset=llama-9 --check
+expect_contains "$OUT" "model.preset = 'llama-9': unknown"
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini --set learn.tp=0 --check
+expect_contains "$OUT" "learn.tp"
+run_expect_rc 1 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --set cluster.gpus_per_node=16 --set reward.tp=16 \
+  --set cluster.rollout_ranks=32 --set cluster.reward_ranks=16
+expect_contains "$OUT" "reward.tp = 16 with the model models/Meta-Llama-3-70B-Instruct" "does not divide the model's num_key_value_heads (8)"
+run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set cluster.learner_ranks=3 --set learn.tp=2 --set rollout.tp=2 \
+  --set reward.tp=2 --check
+expect_contains "$OUT" "cluster.learner_ranks = 3 is not a multiple of learn.tp = 2"
+# the shape check reads the real model's config when it is on this machine: SmolLM2's 9
+# heads and 3 KV heads take tp 3, not 2
+if [ -f "$MODEL" ]; then
+  TP=(-c configs/smollm2-135m-cpu.ini --set model.path="$MODEL" --set cluster.learner_ranks=6 --set cluster.gpus_per_node=6)
+  run_expect_rc 1 "$CADA" train "${TP[@]}" --set learn.tp=2 --set rollout.tp=2 --set reward.tp=2 --check
+  expect_contains "$OUT" "learn.tp = 2 with the model $MODEL" "does not divide the model's num_attention_heads (9)"
+  run_expect_rc 0 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3 --check
+  expect_contains "$OUT" "learn_tp=3 rollout_tp=3 reward_tp=3"
+  # the host plan splits each role by its own tp: the learners in a group of 3, the
+  # rollout rank and the reference whole (0.04 B = 30 layers of 1180800 + 16384 x 576
+  # tied vocabulary rows + 576: 44861760 parameters of the 134515008)
+  run_expect_rc 0 "$CADA" plan "${TP[@]}" --set cluster.placement=disaggregated --set cluster.learner_ranks=3 \
+    --set cluster.rollout_ranks=1 --set cluster.reward_ranks=1 --set cluster.gpus_per_node=3 --set learn.tp=3 --set learn.zero=2
+  expect_contains "$OUT" "learner: 3 ranks (host memory, fp32), groups of 3 (learn.tp): 0.04 B of the 0.13 B parameters a rank"
+  grep -qx "rollout: 1 rank (host memory, fp32)" <<<"$OUT" || fail "the rollout rank is planned whole (rollout.tp = 1):"$'\n'"$OUT"
+  # ... and cada train refuses to run it, saying why
+  run_expect_rc 1 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3
+  expect_contains "$OUT" "reward.tp = 3: tensor-parallel reference groups are planned by \`cada plan\`" "not run by \`cada train\` yet"
+  # rollout engines of rollout.tp ranks run, but only disaggregated on the CPU
+  run_expect_rc 1 "$CADA" train "${TP[@]}" --set cluster.placement=disaggregated --set cluster.learner_ranks=1 \
+    --set cluster.rollout_ranks=3 --set cluster.reward_ranks=0 --set cluster.device=cuda --set learn.zero=0 --set rollout.tp=3
+  expect_contains "$OUT" "rollout.tp = 3 runs with cluster.placement = disaggregated and cluster.device = cpu only"
+fi
+run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "reward.tp = 4: tensor-parallel reference groups are planned by"
+run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.tp=2 --check
+expect_contains "$OUT" "cluster.placement = colocated: rollout.tp (1) and reward.tp (1) must equal learn.tp (2)"
+# deploy/slurm/launch.sh checks the allocation's tasks per node against the blocks the
+# groups were validated on, before it launches anything (CADA_LAUNCHER=none stops after
+# the checks; no Slurm is needed for them)
+LAUNCH=(env SLURM_JOB_ID=1 SLURM_NTASKS=64 CADA="$CADA" CADA_ROOT="$ROOT" CADA_LAUNCHER=none)
+run_expect_rc 1 "${LAUNCH[@]}" SLURM_TASKS_PER_NODE='4(x16)' bash deploy/slurm/launch.sh configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "node 0 of the job has 4 tasks" "submit with sbatch --ntasks-per-node=8"
+run_expect_rc 1 "${LAUNCH[@]}" SLURM_TASKS_PER_NODE='8(x6),6,10' bash deploy/slurm/launch.sh configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "node 6 of the job has 6 tasks"
+run_expect_rc 1 "${LAUNCH[@]}" SLURM_TASKS_PER_NODE='8(x8)' bash deploy/slurm/launch.sh configs/llama3-70b-gpu.ini
+expect_contains "$OUT" "CADA_LAUNCHER=none: expected srun or mpirun"
 # more memory per device or fewer slots: the suggestions are themselves plans that fit
 run_expect_rc 3 "$CADA" plan -c configs/llama3-8b-gpu.ini --preset llama3-8b --set rollout.slots=16 --gpu-mem 80
 slots=$(sed -nE 's/.*- rollout.slots = ([0-9]+) .*/\1/p' <<<"$OUT")

@@ -3,12 +3,7 @@
 # and every rank is aborted, nothing hangs), and the CPU a waiting rank uses.
 source "$(dirname "$0")/common.bash"
 cd "$ROOT"
-if ! command -v mpirun >/dev/null 2>&1 || ! mpicc --showme:compile >/dev/null 2>&1; then
-  echo "SKIP: no Open MPI (mpirun, mpicc): the build is single-rank only"; exit 0
-fi
-bash tests/mpi/build.sh
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN=(mpirun --allow-run-as-root --oversubscribe)
+mpi_programs
 for np in 2 3 4; do
   run_expect_rc 0 timeout 300 "${MPIRUN[@]}" -np $np build/mpi/mpi_comm_test
   expect_contains "$OUT" "mpi_comm_test: $np ranks: ok (0 failures)"

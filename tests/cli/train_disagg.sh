@@ -25,9 +25,7 @@ source "$(dirname "$0")/train_fixture.bash"
 cd "$ROOT"
 tiny_smol "$TMP/tiny"
 read -r -a ARGS <<<"$(tiny_train_args "$TMP/tiny")"
-ARGS+=(--set cluster.placement=disaggregated --set reward.detector=target_tokens --set reward.target_ids=0-6143
-       --set data.prompts_per_step=4 --set rollout.samples_per_prompt=4 --set rollout.max_new_tokens=6
-       --set learn.lr=2e-2 --set learn.fixed_order=true --set run.dump_samples=true --set run.checkpoint_every=3)
+ARGS+=("${DISAGG_TASK[@]}")
 train() { # NP LEARNERS ROLLOUT REWARD OUT_DIR [more --set ...]
   run_expect_rc 0 timeout 100 "${MPIRUN[@]}" -np "$1" "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" \
     --set cluster.learner_ranks="$2" --set cluster.rollout_ranks="$3" --set cluster.reward_ranks="$4" --set run.out_dir="$5" "${@:6}"

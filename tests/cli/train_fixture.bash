@@ -62,6 +62,12 @@ PY
 # widths multiples of 8): hidden 128, 2 layers, 2 heads, 1 KV head, SwiGLU 256, weights
 # stored in BF16 (so the GPU's bf16 weights are exactly the CPU's fp32 ones).
 tiny_smol_gpu() { TINY_SMOL_SHAPE="128 2 2 1 64 256 bf16" tiny_smol "$1"; }
+# The learnable task of the disaggregated tests (on top of tiny_train_args): the share of
+# completion tokens with ids in 0-6143 as the reward, 4 prompts x 4 samples of 6 tokens,
+# fixed-order reductions, samples dumped, a checkpoint every 3 steps.
+DISAGG_TASK=(--set cluster.placement=disaggregated --set reward.detector=target_tokens --set reward.target_ids=0-6143
+             --set data.prompts_per_step=4 --set rollout.samples_per_prompt=4 --set rollout.max_new_tokens=6
+             --set learn.lr=2e-2 --set learn.fixed_order=true --set run.dump_samples=true --set run.checkpoint_every=3)
 # The tiny run's settings: 2 prompts of the plain template per step, one sample each,
 # 3 new tokens; the config's KL penalty stays on, so the reference model runs too.
 tiny_train_args() {

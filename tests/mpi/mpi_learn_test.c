@@ -27,20 +27,12 @@
 
 #include <math.h>
 #include <mpi.h>
+#include "mpi_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-static int rank, size, fails;
-
-#define FAIL(...)                                                                        \
-    do {                                                                                 \
-        fprintf(stderr, "[rank %d] FAIL: ", rank);                                       \
-        fprintf(stderr, __VA_ARGS__);                                                    \
-        fputc('\n', stderr);                                                             \
-        fails++;                                                                         \
-    } while (0)
 
 #define LR 3e-3
 

@@ -6,6 +6,7 @@
 #include "model/infer.h"
 #include "model/infer_weights.h"
 #include "model/memplan.h"
+#include "model/syncplan.h"
 #include "model/model.h"
 #include "rollout/engine.h"
 
@@ -116,9 +117,10 @@ TEST(memplan_rejects_bad_input) {
     EXPECT(cada_memplan_role(&c, &in, CADA_ROLE_LEARNER, &p) == CADA_ERR_ARG);
     EXPECT(strstr(cada_error_message(), "learners") != NULL, "%s", cada_error_message());
     in = base_in();
-    in.zero = 3; /* ZeRO-3: the CPU plan only */
+    in.zero = 4;
     EXPECT(cada_memplan_role(&c, &in, CADA_ROLE_LEARNER, &p) == CADA_ERR_ARG);
-    EXPECT(strstr(cada_error_message(), "ZeRO-3") != NULL, "%s", cada_error_message());
+    EXPECT(strstr(cada_error_message(), "zero = 4") != NULL, "%s", cada_error_message());
+    in.zero = 3;
     in.learners = 4;
     cada_memplan_cpu q3, q2;
     cada_model_config deep = c; /* 16 layers: two gathered layers are an eighth of them */
@@ -138,6 +140,147 @@ TEST(memplan_rejects_bad_input) {
     bad.n_heads = 3; /* does not divide by the kv heads */
     EXPECT(cada_memplan_role(&bad, &in, CADA_ROLE_LEARNER, &p) != CADA_OK);
     EXPECT(cada_memplan_preset("llama-9000", &c) == -1);
+}
+
+/* Tensor parallelism over 8 (Megatron's split, model/tp.h) on Llama-3-70B by hand:
+ * L 80, C 8192, I 28672, H 64, KVH 8, D 128, V 128256, untied. */
+TEST(memplan_tp_llama3_70b_by_hand) {
+    cada_model_config c;
+    REQUIRE(cada_memplan_preset("llama3-70b", &c) == 0);
+    REQUIRE(cada_config_param_count(&c) == 70553706496LL);
+    cada_memplan_in in = base_in();
+    in.learners = 32;
+    in.tp = 8;
+    in.zero = 1;
+    in.micro_tokens = 2048;
+    cada_memplan p;
+    REQUIRE_OK(cada_memplan_role(&c, &in, CADA_ROLE_LEARNER, &p));
+    /* one layer on a rank: norms 2C whole (16384); q,k,v (8192 + 2 x 1024) x 8192 / 8 =
+     * 10485760; o 8192 x 8192 / 8 = 8388608; gate, up, down 3 x 8192 x 28672 / 8 =
+     * 88080384: 106971136 */
+    const size_t layer = 106971136u, full_layer = cada_memplan_layer_params(&c);
+    EXPECT(full_layer == 855654400u, "full layer %zu", full_layer);
+    EXPECT((layer - 16384) * 8 == full_layer - 16384, "the split matrices are 1/8, the norms whole");
+    /* embedding and LM head: 128256 / 8 = 16032 vocabulary rows each; final norm whole */
+    const size_t outer = 2u * 16032 * 8192 + 8192;
+    EXPECT(p.rank_params == 80 * layer + outer, "rank params %zu", p.rank_params);
+    EXPECT(p.n_params == 70553706496u);
+    EXPECT(p.weights == 2 * (80 * layer + outer) + 256, "bf16 weights %zu", p.weights);
+    /* ZeRO-1 over the 32 / 8 = 4 data-parallel ranks of each TP rank */
+    const size_t shard = (80 * layer + outer) / 4; /* divides exactly */
+    EXPECT(p.master == 4 * shard && p.adam == 8 * shard, "master %zu adam %zu", p.master, p.adam);
+    EXPECT(p.grads == 4 * (80 * layer + outer));
+    /* vocabulary-parallel logits: (Nm, V/8) fp32 + their bf16 gradient */
+    EXPECT(p.logits == 2048u * 16032 * 6, "logits %zu", p.logits);
+    /* ZeRO-3: bf16 of the outer ranges, the shard and two gathered layers */
+    in.zero = 3;
+    REQUIRE_OK(cada_memplan_role(&c, &in, CADA_ROLE_LEARNER, &p));
+    EXPECT(p.weights == 2 * (outer + shard + 2 * layer) + 256, "ZeRO-3 weights %zu", p.weights);
+    EXPECT(p.master == 4 * shard && p.adam == 8 * shard);
+    EXPECT(p.grads == 4 * (outer + 2 * layer) + 4 * shard, "ZeRO-3 gradients as ZeRO-2's (one micro-batch: no round buffer)");
+    /* the KV cache: one KV head of 8 per rank, 1/8 of the whole model's */
+    in.slots = 16;
+    in.max_len = 2048;
+    in.prefill_tokens = 16 * 1536;
+    REQUIRE_OK(cada_memplan_role(&c, &in, CADA_ROLE_ROLLOUT, &p));
+    EXPECT(p.kv_cache == 2u * 16 * 80 * 2048 * 1 * 128 * 2, "kv %zu", p.kv_cache);
+    in.tp = 1;
+    cada_memplan whole;
+    REQUIRE_OK(cada_memplan_role(&c, &in, CADA_ROLE_ROLLOUT, &whole));
+    EXPECT(whole.kv_cache == 8 * p.kv_cache);
+    /* the reference's frozen copy is split the same way */
+    in.tp = 8;
+    REQUIRE_OK(cada_memplan_role(&c, &in, CADA_ROLE_REFERENCE, &p));
+    EXPECT(p.reference > 2 * (80 * layer + outer) && p.reference < 2 * (80 * layer + outer) + ((size_t)2 << 30));
+    /* what tp must divide */
+    in.tp = 3;
+    EXPECT(cada_memplan_role(&c, &in, CADA_ROLE_ROLLOUT, &p) == CADA_ERR_ARG);
+    EXPECT(strstr(cada_error_message(), "num_attention_heads (64)") != NULL, "%s", cada_error_message());
+    in.tp = 16; /* 64 heads, but 8 KV heads */
+    EXPECT(cada_memplan_role(&c, &in, CADA_ROLE_ROLLOUT, &p) == CADA_ERR_ARG);
+    EXPECT(strstr(cada_error_message(), "num_key_value_heads (8)") != NULL, "%s", cada_error_message());
+    in.tp = 8;
+    in.learners = 12;
+    EXPECT(cada_memplan_role(&c, &in, CADA_ROLE_LEARNER, &p) == CADA_ERR_ARG);
+    EXPECT(strstr(cada_error_message(), "not a multiple of tp = 8") != NULL, "%s", cada_error_message());
+}
+
+/* Activations under tp = 2 on the tiny shape, by hand: the residual stream and normed
+ * inputs whole, the head and intermediate tensors halved. */
+TEST(memplan_tp_activations_by_hand) {
+    cada_model_config c = tiny();
+    cada_memplan_in in = base_in();
+    in.learners = 2;
+    in.tp = 2;
+    cada_memplan p;
+    REQUIRE_OK(cada_memplan_role(&c, &in, CADA_ROLE_LEARNER, &p));
+    /* per layer per row: resmid 256, xn1 128, rstd1 4, qkv 2 x 64, atty 2 x 32, lse 4 x 2,
+     * xn2 128, rstd2 4, gate/up 4 x 64, h 2 x 64 = 1104; 24576 + 2 x 32 x 1104 + 32 x 152 */
+    EXPECT(p.activations == 100096u, "activations %zu", p.activations);
+    EXPECT(p.logits == 32u * 128 * 6, "logits %zu", p.logits);
+    /* the CPU plan evaluates the same local shape: parameters fp32 of the rank's part */
+    cada_memplan_cpu q;
+    REQUIRE_OK(cada_memplan_cpu_role(&c, &in, 0, 1, CADA_ROLE_LEARNER, &q));
+    EXPECT(q.rank_params == p.rank_params && q.params == 4 * p.rank_params + 32, "cpu params %zu", q.params);
+}
+
+/* The weight-sync wire model (model/syncplan.h) on cases computed by hand. Every
+ * figure below is exact in binary floating point (overlaps of halves, whole GB), so
+ * the comparisons are exact. */
+TEST(syncplan_by_hand) {
+    cada_syncplan s;
+    /* no tensor parallelism: 2 learners on node 0, 2 rollout ranks on node 1 (2 GPUs a
+     * node), 100e9 bytes a rollout rank (90e9 split + 10e9 replicated): every byte
+     * crosses IB at 20e9 / 2 = 10e9 B/s per GPU. Resharded: each learner sends half of
+     * each slice, 2 x 50e9 = 100e9 (10 s); each rollout rank receives 100e9 (10 s).
+     * Funnelled: learner 0 sends 200e9 (20 s). */
+    cada_syncplan_in in = {2, 1, 2, 1, 2, 90e9, 10e9, 100e9, 20e9};
+    REQUIRE_OK(cada_syncplan_model(&in, &s));
+    EXPECT(s.rank_bytes == 100e9 && s.total_bytes == 200e9 && s.learner_bytes == 100e9);
+    EXPECT(s.learner_peers == 2 && s.rollout_peers == 2);
+    EXPECT(s.resharded_s == 10.0 && s.funnelled_s == 20.0, "%g %g", s.resharded_s, s.funnelled_s);
+    EXPECT(!strcmp(s.funnelled_by, "learner IB out"), "%s", s.funnelled_by);
+    /* one node of 4: NVLink only at 100e9 B/s: 1 s and 2 s */
+    in.gpus_per_node = 4;
+    REQUIRE_OK(cada_syncplan_model(&in, &s));
+    EXPECT(s.resharded_s == 1.0 && s.funnelled_s == 2.0, "%g %g", s.resharded_s, s.funnelled_s);
+    EXPECT(!strcmp(s.resharded_by, "learner NVLink out"), "%s", s.resharded_by);
+    /* learn.tp 2 (W = 2), rollout.tp 2, nodes of 3: node 0 learners 0-2, node 1 learner 3
+     * and rollout ranks 0, 1. Slices 100e9 split / 2 = 50e9 (nothing replicated). Group
+     * ranks: learners 0, 2 -> 0; 1, 3 -> 1; rollout 0 -> 0, 1 -> 1. A rollout rank takes
+     * its slice from the 2 learners of its own group rank, 25e9 each: rollout 0 from
+     * learners 0 and 2, both by IB (50e9 at 10e9 B/s: 5 s); rollout 1 from learner 1 by
+     * IB and learner 3 by NVLink (2.5 s). Learners send 25e9 each (2.5 s at most).
+     * Spreading each slice over all 4 learners instead would give rollout 0 only 37.5e9
+     * by IB (3.75 s): the ownership matters. Funnelled: learner 0 sends 100e9 by IB
+     * (10 s). */
+    in = (cada_syncplan_in){4, 2, 2, 2, 3, 100e9, 0, 100e9, 30e9};
+    REQUIRE_OK(cada_syncplan_model(&in, &s));
+    EXPECT(s.rank_bytes == 50e9 && s.learner_bytes == 25e9, "%g %g", s.rank_bytes, s.learner_bytes);
+    EXPECT(s.learner_peers == 1 && s.rollout_peers == 2);
+    EXPECT(s.resharded_s == 5.0 && !strcmp(s.resharded_by, "rollout IB in"), "%g %s", s.resharded_s, s.resharded_by);
+    EXPECT(s.funnelled_s == 10.0, "%g", s.funnelled_s);
+    /* learn.tp 2 -> rollout.tp 1 (one engine holds everything): the rollout rank takes a
+     * quarter from each of the 4 learners */
+    in.rollout = 1;
+    in.rollout_tp = 1;
+    REQUIRE_OK(cada_syncplan_model(&in, &s));
+    EXPECT(s.rank_bytes == 100e9 && s.learner_bytes == 25e9 && s.rollout_peers == 4);
+    in.learners = 0;
+    EXPECT(cada_syncplan_model(&in, &s) == CADA_ERR_ARG);
+    in.learners = 3; /* not a multiple of learn.tp 2 */
+    EXPECT(cada_syncplan_model(&in, &s) == CADA_ERR_ARG);
+    in.learners = 4;
+    in.ib_node_Bps = 0;
+    EXPECT(cada_syncplan_model(&in, &s) == CADA_ERR_ARG);
+}
+
+/* The split part of the parameters, by hand on Llama-3-70B: all but the 2 L C + C norm
+ * weights. */
+TEST(memplan_tp_split_params) {
+    cada_model_config c;
+    REQUIRE(cada_memplan_preset("llama3-70b", &c) == 0);
+    EXPECT(cada_memplan_tp_split_params(&c) == 70553706496u - (2u * 80 * 8192 + 8192));
 }
 
 #ifdef CADA_HAVE_CUDA

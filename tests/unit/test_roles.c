@@ -35,6 +35,25 @@ TEST(roles_disaggregated_layout) {
     EXPECT(!strcmp(buf, "2 ranks, disaggregated: rank 0 scheduler + learner 0, rank 1 rollout, no reward rank (the scheduler scores)"), "got \"%s\"", buf);
 }
 
+/* rollout.tp: engines of consecutive rollout ranks; the leader speaks for its engine */
+TEST(roles_rollout_engines) {
+    cada_roles r;
+    REQUIRE_OK(cada_roles_init(&r, "disaggregated", 1, 6, 2, 9)); /* learner 0, rollout 1-6, reward 7-8 */
+    EXPECT(cada_roles_engines(&r) == 6);
+    EXPECT(cada_roles_set_rollout_tp(&r, 4) == CADA_ERR_CONFIG); /* 6 ranks are not whole engines of 4 */
+    REQUIRE_OK(cada_roles_set_rollout_tp(&r, 3));
+    EXPECT(cada_roles_engines(&r) == 2 && cada_roles_engine_rank(&r, 0) == 1 && cada_roles_engine_rank(&r, 1) == 4);
+    int leader = -1;
+    EXPECT(cada_roles_engine_of(&r, 3, &leader) == 0 && leader == 1);
+    EXPECT(cada_roles_engine_of(&r, 5, &leader) == 1 && leader == 4);
+    /* engine e -> reward e mod 2: every rank of engine 1 names reward rank 8 */
+    EXPECT(cada_roles_reward_of(&r, 1) == 7 && cada_roles_reward_of(&r, 4) == 8 && cada_roles_reward_of(&r, 6) == 8);
+    EXPECT(cada_roles_feeds(&r, 7) == 1 && cada_roles_feeds(&r, 8) == 1);
+    char buf[200];
+    cada_roles_describe(&r, buf, sizeof buf);
+    EXPECT(strstr(buf, "ranks 1-6 rollout (2 engines of 3)") != NULL, "got \"%s\"", buf);
+}
+
 TEST(roles_colocated_and_bad_layouts) {
     cada_roles r;
     REQUIRE_OK(cada_roles_init(&r, "colocated", 4, 0, 0, 4));
