@@ -5,6 +5,8 @@
  * the copy when the model holds one (m->bf16 set), for the five projections per layer
  * and model (q/k/v, o, gate/up, down, LM head); the embedding lookup, norms, biases, RoPE,
  * attention and the KV cache stay fp32. The training forward (model.h) never reads it.
+ * A tensor-parallel part (model/tp.h) packs its own slices: the sizes come from m->cfg,
+ * the part's shape.
  *
  * What is held, and why both precisions: the engine keeps ONE bf16 copy of each matrix
  * (cada_infer_weights_bytes(cfg), 2 bytes per element, one allocation; SmolLM2-135M:

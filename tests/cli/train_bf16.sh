@@ -4,9 +4,10 @@
 # copy's alone (fp32: ~1e-5, tests/cli/train_resume.sh).
 #  1. colocated, 2 ranks, 3 steps: the copy is packed before every rollout (the learner
 #     updates the weights in place between them);
-#  2. disaggregated, 1 learner + 1 rollout rank, synchronous and one-step-off: the rollout
-#     rank repacks after every weight sync (a rollout on a copy of another policy
-#     version fails the run, rollout_stage.h);
+#  2. disaggregated, 1 learner + 1 rollout rank, synchronous and one-step-off, and 2
+#     rollout ranks as one tensor-parallel engine: the rollout ranks repack after every
+#     weight sync (a rollout on a copy of another policy version fails the run,
+#     rollout_stage.h);
 #  in each, every step's gap lies above fp32's and below 0.1 (a stale copy after a step
 #  at lr 2e-2 or a wrong matrix is off by more), and the fp32 run's stays below 1e-3;
 #  3. cada plan counts the copy on the ranks that roll out; cuda + bf16 is refused.
@@ -39,6 +40,10 @@ DIS=(--set cluster.placement=disaggregated --set cluster.learner_ranks=1 --set c
      --set rollout.weights=bf16)
 train 2 "$TMP/dis" "${DIS[@]}"
 gaps "$TMP/dis/metrics.jsonl" 1e-4 0.1 || fail "disaggregated bf16 rollout: gap out of range"
+# tensor-parallel rollout engines (rollout.tp = 2): each rank packs its slice after the
+# resharded sync
+train 3 "$TMP/dis_tp" "${DIS[@]}" --set cluster.rollout_ranks=2 --set rollout.tp=2
+gaps "$TMP/dis_tp/metrics.jsonl" 1e-4 0.1 || fail "rollout.tp = 2 bf16 rollout: gap out of range"
 train 2 "$TMP/dis_async" "${DIS[@]}" --set rollout.mode=async
 # one step off: the learner scores with newer weights than sampled, so the gap is the
 # update's as much as bf16's; the run completing means every rollout found its version
