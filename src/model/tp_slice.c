@@ -12,17 +12,21 @@ static double sqsum(const float *g, size_t n) {
     return s;
 }
 
+/* The r-th of the 2 L + 1 replicated ranges of the layout (each C floats), in increasing
+ * order: per layer attn_norm then ffn_norm (layer_stride apart), then final_norm. */
+static size_t replicated_start(const cada_model_config *c, const cada_params *p, const float *base, int r) {
+    if (r == 2 * c->n_layers) return (size_t)(p->final_norm - base);
+    return (size_t)((r % 2 ? p->ffn_norm : p->attn_norm) - base) + (size_t)(r / 2) * p->layer_stride;
+}
+
 double cada_tp_grad_sqnorm(const cada_model *m, const float *g, size_t off, size_t n) {
     if (!m->tp || m->tp->size == 1 || m->tp->rank == 0) return sqsum(g, n);
-    /* skip the replicated ranges, which lie in increasing order: per layer attn_norm then
-     * ffn_norm (each C floats, layer_stride apart), then final_norm */
+    /* skip the replicated ranges */
     const size_t C = (size_t)m->cfg.hidden_size, end = off + n;
-    const size_t a0 = (size_t)(m->p.attn_norm - m->params), f0 = (size_t)(m->p.ffn_norm - m->params);
     double s = 0.0;
     size_t at = off; /* next index not yet summed */
     for (int r = 0; r <= 2 * m->cfg.n_layers; r++) {
-        const size_t lo = r == 2 * m->cfg.n_layers ? (size_t)(m->p.final_norm - m->params)
-                                                   : (r % 2 ? f0 : a0) + (size_t)(r / 2) * m->p.layer_stride;
+        const size_t lo = replicated_start(&m->cfg, &m->p, m->params, r);
         const size_t hi = lo + C;
         if (hi <= at) continue;
         if (lo >= end) break;
@@ -99,20 +103,18 @@ cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, c
 
 cada_status cada_tp_gather_whole(const cada_model *part, const cada_tp *tp, const cada_model_config *whole_cfg,
                                  cada_model *whole) {
-    const size_t n = part->n_params, P = (size_t)tp->size;
-    float *all = malloc(sizeof(float) * n * P); /* (P, n): every rank's part */
-    if (!all) return CADA_ERR(CADA_ERR_NOMEM, "tensor parallelism: %zu parts of %zu parameters", P, n);
-    memcpy(all + (size_t)tp->rank * n, part->params, sizeof(float) * n);
-    cada_status st = tp->allgather(tp->ctx, all, n);
-    cada_model slot;
-    memset(&slot, 0, sizeof slot);
-    if (st == CADA_OK) st = cada_model_init(whole, whole_cfg);
-    if (st == CADA_OK && (st = cada_model_init(&slot, &part->cfg)) != CADA_OK) cada_model_free(whole);
-    for (size_t p = 0; st == CADA_OK && p < P; p++) { /* a part's views over its slot of `all` */
-        memcpy(slot.params, all + p * n, sizeof(float) * n);
-        cada_tp_copy(whole_cfg, &whole->p, &slot.p, (int)p, (int)P, CADA_TP_GATHER);
-    }
-    if (slot.params) cada_model_free(&slot);
-    free(all);
+    /* each rank writes its slice into a whole filled with -0 (the replicated norms on
+     * rank 0 only), then one sum over the group: every element is x + (-0) + ... = x bit
+     * for bit (x + (-0) = x for every x, +0 and -0 included; +0 would turn -0 into +0) */
+    CADA_TRY(cada_model_init(whole, whole_cfg));
+    for (size_t i = 0; i < whole->n_params; i++) whole->params[i] = -0.0f;
+    cada_tp_copy(whole_cfg, &whole->p, &part->p, tp->rank, tp->size, CADA_TP_GATHER);
+    if (tp->rank != 0)
+        for (int r = 0; r <= 2 * whole_cfg->n_layers; r++) {
+            float *norm = whole->params + replicated_start(whole_cfg, &whole->p, whole->params, r);
+            for (int i = 0; i < whole_cfg->hidden_size; i++) norm[i] = -0.0f;
+        }
+    cada_status st = tp->allreduce_sum(tp->ctx, whole->params, whole->n_params);
+    if (st != CADA_OK) cada_model_free(whole);
     return st;
 }

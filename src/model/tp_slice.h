@@ -26,9 +26,10 @@ void cada_tp_copy(const cada_model_config *full_cfg, const cada_params *full, co
 cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, const cada_tp *tp);
 
 /* The whole model on every rank of part's group (a checkpoint): whole is initialised with
- * whole_cfg and filled from every rank's part (one all-gather of the parts over
- * tp->allgather, then cada_tp_copy GATHER of each). Holds the P parts and the whole
- * model at once for the call: for models whose whole fits a rank's memory. */
+ * whole_cfg, each rank writes its slice into it (the replicated norms from rank 0 only)
+ * and one all-reduce over the group fills the rest, exactly (each element is summed with
+ * zeros). Holds the whole model beside the part for the call (and the transport's
+ * scratch): for models whose whole fits a rank's memory. */
 cada_status cada_tp_gather_whole(const cada_model *part, const cada_tp *tp, const cada_model_config *whole_cfg,
                                  cada_model *whole);
 

@@ -174,6 +174,10 @@ static void synthetic(cada_comm *world, int qwen, int recompute) {
         for (int l = 0; l < cfg.n_layers; l++)
             for (size_t i = 0; i < QKV; i++) CADA_LAYER(&full.p, qkv_b, l)[i] = 0.1f * cada_rng_normal(&r);
     }
+    /* signed zeros, which the gather over the group must keep bit for bit: one in a
+     * vocabulary row of the last rank's part, one in a replicated norm */
+    full.p.embed[(size_t)(cfg.vocab_size - 1) * cfg.hidden_size] = -0.0f;
+    CADA_LAYER(&full.p, ffn_norm, 1)[3] = -0.0f;
     cada_model_options opt = {recompute, recompute ? 5 : 0};
     CHECK_OK(cada_model_set_options(&full, &opt));
     for (int P = 1; P <= 4; P *= 2) check_slicing_round_trip(&full, P);
