@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 /* SIGTERM (Slurm preemption, scancel) and SIGINT only set this flag. The step loop
  * reads it between steps, the ranks agree on it (a max over ranks, once per step), and
@@ -96,22 +97,34 @@ cada_status trainer_step_end(trainer *t, long long step, int *stopped) {
     return CADA_OK;
 }
 
-/* Rank 0's last line: every rank's peak resident memory with its role (one all-reduce
- * of the world's figures; memory is reported like speed). */
+/* This process's resident memory now, MiB (/proc/self/statm; 0 where unreadable). */
+static double resident_mib(void) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    int ok = fscanf(f, "%ld %ld", &pages, &resident) == 2;
+    fclose(f);
+    return ok ? (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0) : 0;
+}
+
+/* Rank 0's last line: every rank's peak resident memory with its role, and what it holds
+ * at the end (the peak includes start-up: loading the model, and on a tensor-parallel
+ * rank the whole model it cuts its part from). One all-reduce of the world's figures. */
 static cada_status report_peak_memory(trainer *t) {
-    double *mib = calloc((size_t)t->world, sizeof *mib);
+    double *mib = calloc((size_t)t->world * 2, sizeof *mib);
     if (!mib) return CADA_ERR(CADA_ERR_NOMEM, "peak memory report");
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    mib[t->rank] = (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
-    cada_status st = cada_comm_allreduce_f64(t->comm, mib, t->world, CADA_RED_SUM);
+    mib[2 * t->rank] = (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+    mib[2 * t->rank + 1] = resident_mib();
+    cada_status st = cada_comm_allreduce_f64(t->comm, mib, 2 * t->world, CADA_RED_SUM);
     if (st == CADA_OK && t->rank == 0) {
-        char line[2048], who[64];
+        char line[3072], who[64];
         size_t at = 0;
         for (int r = 0; r < t->world && at < sizeof line; r++)
-            at += (size_t)snprintf(line + at, sizeof line - at, "%s%d (%s) %.0f", r ? ", " : "", r,
-                                   cada_roles_name(&t->roles, r, who, sizeof who), mib[r]);
-        CADA_INFO("peak RSS per rank, MiB: %s", line);
+            at += (size_t)snprintf(line + at, sizeof line - at, "%s%d (%s) %.0f [%.0f]", r ? ", " : "", r,
+                                   cada_roles_name(&t->roles, r, who, sizeof who), mib[2 * r], mib[2 * r + 1]);
+        CADA_INFO("peak RSS per rank, MiB [at the end]: %s", line);
     }
     free(mib);
     return st;
