@@ -41,7 +41,7 @@ int disagg_resharded(const trainer *t) {
 cada_status disagg_sync_weights(trainer *t, long long version) {
     if (disagg_resharded(t)) {
         /* every learner sends each engine rank a chunk of exactly its slice (fp32: the
-         * rollout computes with the learner's weights bit for bit, as below) */
+         * learner's weights bit for bit, as the broadcast below; bf16: rounded) */
         t->watch.phase = "weight sync (resharded)";
         const cada_reshard_options o = {{t->roles.learners, t->cfg.learn_tp, t->roles.rollout, t->roles.rollout_tp},
                                         strcmp(t->cfg.weight_sync, "bf16") ? CADA_WIRE_F32 : CADA_WIRE_BF16, 0,

@@ -82,14 +82,17 @@ static cada_status rollout_work(trainer *t, long long step) {
     int shows = cada_roles_index(&t->roles, t->rank) == 0; /* one rollout rank shows the group's progress */
     if (st == CADA_OK)
         st = cada_rollout_stage_run(&pol, &t->cfg, step, t->version, prompts, P, shows ? &t->progress : NULL, label, &seqs, &n, &generate_s);
-    tm = calloc((size_t)(n ? n : 1), sizeof *tm);
-    tp = calloc((size_t)(n ? n : 1), sizeof *tp);
-    if (st == CADA_OK && (!tm || !tp)) st = CADA_ERR(CADA_ERR_NOMEM, "rank %d: trajectory messages", t->rank);
-    for (int i = 0; st == CADA_OK && i < n; i++) {
+    const int sends = leader == t->rank; /* one batch per engine, from its leader; the others hold the same samples */
+    if (sends) {
+        tm = calloc((size_t)(n ? n : 1), sizeof *tm);
+        tp = calloc((size_t)(n ? n : 1), sizeof *tp);
+        if (st == CADA_OK && (!tm || !tp)) st = CADA_ERR(CADA_ERR_NOMEM, "rank %d: trajectory messages", t->rank);
+    }
+    for (int i = 0; st == CADA_OK && sends && i < n; i++) {
         seq_to_msg(&seqs[i], &tm[i]);
         tp[i] = &tm[i];
     }
-    if (st == CADA_OK && leader == t->rank) { /* one batch per engine, from its leader */
+    if (st == CADA_OK && sends) {
         Cada__Metric m[2], *mp[2] = {disagg_metric(&m[0], "generate_s", generate_s), disagg_metric(&m[1], "rollout_rank", t->rank)};
         Cada__TrajectoryBatch tb = CADA__TRAJECTORY_BATCH__INIT;
         tb.step = (uint64_t)step;
