@@ -627,6 +627,25 @@ cada_status cada_st_tensor_to_f32(const cada_safetensors *st, const cada_st_tens
     return CADA_OK;
 }
 
+cada_status cada_st_tensor_block_to_f32(const cada_safetensors *st, const cada_st_tensor *t, int64_t row0, int64_t rows,
+                                        int64_t col0, int64_t cols, float *out) {
+    if (!st || !t || (!out && rows * cols > 0)) return CADA_ERR(CADA_ERR_ARG, "cada_st_tensor_block_to_f32: NULL argument");
+    const char *file = t->shard >= 0 && t->shard < st->n_shards ? st->shard_paths[t->shard] : "?";
+    const int64_t R = t->ndim > 0 ? t->shape[0] : 1, K = R > 0 ? t->numel / R : 0;
+    if (row0 < 0 || rows < 0 || col0 < 0 || cols < 0 || row0 + rows > R || col0 + cols > K)
+        return CADA_ERR(CADA_ERR_FORMAT, "%s: tensor '%s' is (%lld, %lld): rows [%lld, %lld) x columns [%lld, %lld) are outside it",
+                        file, t->name, (long long)R, (long long)K, (long long)row0, (long long)(row0 + rows), (long long)col0,
+                        (long long)(col0 + cols));
+    const size_t esize = cada_dtype_size(t->dtype);
+    const unsigned char *src = t->data;
+    /* row by row: each row's segment is contiguous in the file; threads for big blocks */
+#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 20))
+    for (int64_t r = 0; r < rows; r++)
+        cada_convert_to_f32(t->dtype, src + ((size_t)(row0 + r) * (size_t)K + (size_t)col0) * esize, out + (size_t)r * (size_t)cols,
+                            (size_t)cols);
+    return CADA_OK;
+}
+
 /* ---- writer ------------------------------------------------------------------------- */
 
 typedef struct {

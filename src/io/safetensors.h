@@ -53,6 +53,14 @@ const cada_st_tensor *cada_safetensors_find(const cada_safetensors *st, const ch
  * the tensor). */
 cada_status cada_st_tensor_to_f32(const cada_safetensors *st, const cada_st_tensor *t, float *out, int64_t n);
 
+/* Copies the block rows [row0, row0 + rows) x columns [col0, col0 + cols) of tensor t,
+ * seen as a (shape[0], numel / shape[0]) matrix (a 1-D tensor: (n, 1)), into out as
+ * fp32, row-major (rows x cols). Only the block's bytes of the mapping are read: a
+ * tensor-parallel rank loads its slice without the rest (model/load.h). A block outside
+ * the tensor is a format error naming the tensor. */
+cada_status cada_st_tensor_block_to_f32(const cada_safetensors *st, const cada_st_tensor *t, int64_t row0, int64_t rows,
+                                        int64_t col0, int64_t cols, float *out);
+
 typedef struct {
     const char *name;
     cada_dtype dtype; /* the dtype of data, written as is */

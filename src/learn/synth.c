@@ -28,6 +28,15 @@ void cada_synth_config(cada_model_config *c, int vocab, int hidden, int layers, 
     strcpy(c->dtype, "float32");
 }
 
+void cada_synth_config_tp(cada_model_config *cfg, int qwen) {
+    cada_synth_config(cfg, 96, 64, 2, !qwen);
+    cfg->n_kv_heads = 4;
+    if (qwen) {
+        cfg->arch = CADA_ARCH_QWEN2;
+        cfg->qkv_bias = 1;
+    }
+}
+
 cada_status cada_synth_model(cada_model *m, const cada_model_config *cfg, uint64_t seed, float std) {
     CADA_TRY(cada_model_init(m, cfg));
     cada_rng r;

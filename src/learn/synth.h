@@ -17,6 +17,10 @@
 /* A small Llama: heads of 8 dims, 2 key/value heads when heads >= 2, SwiGLU width
  * 2 x hidden. tie: tied embeddings. */
 void cada_synth_config(cada_model_config *cfg, int vocab, int hidden, int layers, int tie);
+/* A model that tensor-parallel sizes 1, 2 and 4 all divide (model/tp.h): 96 tokens,
+ * hidden 64 (8 heads of 8 dims), 4 KV heads, I = 128, 2 layers; qwen: a Qwen2 with QKV
+ * biases and an untied LM head, else a Llama with tied embeddings. */
+void cada_synth_config_tp(cada_model_config *cfg, int qwen);
 /* cada_model_init plus random weights. */
 cada_status cada_synth_model(cada_model *m, const cada_model_config *cfg, uint64_t seed, float std);
 

@@ -7,6 +7,7 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "io/shard_plan.h"
+#include "model/tp.h"
 
 #include <cjson/cJSON.h>
 
@@ -86,23 +87,65 @@ cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols) {
     return CADA_OK;
 }
 
-cada_status cada_model_load_weights(cada_model *m, const char *path) {
+/* A part's tensor inside the whole one (model/tp.h's split, whatever the tensor): the
+ * dimension that shrank is the split one, and rank r holds its r-th block of it. */
+typedef struct {
+    int64_t row0, col0;
+} part_block;
+
+static cada_status block_of(const cada_tensor_view *whole, const cada_tensor_view *part, int rank, int P, part_block *b) {
+    const int rows_split = part->rows != whole->rows, cols_split = part->cols != whole->cols;
+    if (rows_split + cols_split > 1 || (rows_split && part->rows * P != whole->rows) || (cols_split && part->cols * P != whole->cols))
+        return CADA_ERR(CADA_ERR_INTERNAL, "tensor '%s': a part of (%lld, %lld) is not 1/%d of (%lld, %lld) along one dimension",
+                        whole->hf_name, (long long)part->rows, (long long)part->cols, P, (long long)whole->rows,
+                        (long long)whole->cols);
+    b->row0 = rows_split ? (int64_t)rank * part->rows : 0;
+    b->col0 = cols_split ? (int64_t)rank * part->cols : 0;
+    return CADA_OK;
+}
+
+/* The tensor views of m (its part's shapes and data) and of the whole model (shapes
+ * only) that m is rank `rank`'s part of, over P ranks; both lists have the same tensors
+ * in the same order. */
+typedef struct {
+    int n;
+    cada_tensor_view *part, *whole;
+} part_views;
+
+static void part_views_free(part_views *v) {
+    free(v->part);
+    free(v->whole);
+}
+
+static cada_status part_views_make(part_views *v, cada_model *m, const cada_model_config *whole_cfg) {
+    v->n = cada_model_tensor_views(&m->cfg, &m->p, NULL);
+    v->part = CADA_MALLOC(sizeof *v->part * (size_t)v->n, "tensor views");
+    v->whole = CADA_MALLOC(sizeof *v->whole * (size_t)v->n, "tensor views");
+    if (!v->part || !v->whole || cada_model_tensor_views(whole_cfg, NULL, NULL) != v->n) {
+        part_views_free(v);
+        return v->part && v->whole ? CADA_ERR(CADA_ERR_INTERNAL, "a part and its whole model list different tensors") : CADA_ERR_NOMEM;
+    }
+    cada_model_tensor_views(&m->cfg, &m->p, v->part);
+    cada_model_tensor_views(whole_cfg, NULL, v->whole);
+    return CADA_OK;
+}
+
+/* Reads a Hugging Face folder's tensors into m, rank `rank`'s part of a model shaped
+ * whole_cfg over P ranks (P = 1: m is the whole model). */
+static cada_status load_hf_weights(cada_model *m, const char *path, const cada_model_config *whole_cfg, int rank, int P) {
     char dir[1024], cfg_path[1100];
     cada_model_hf_folder(path, dir, sizeof dir);
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    const cada_model_config *cfg = &m->cfg;
+    part_views pv;
+    CADA_TRY(part_views_make(&pv, m, whole_cfg));
     cada_safetensors st;
     cada_status s = cada_safetensors_open(&st, dir);
-    if (s != CADA_OK) return s;
-    int n = cada_model_tensor_views(cfg, &m->p, NULL);
-    cada_tensor_view *views = CADA_MALLOC(sizeof *views * (size_t)n, "tensor views");
-    if (!views) {
-        cada_safetensors_close(&st);
-        return CADA_ERR_NOMEM;
+    if (s != CADA_OK) {
+        part_views_free(&pv);
+        return s;
     }
-    cada_model_tensor_views(cfg, &m->p, views);
-    for (int i = 0; i < n && s == CADA_OK; i++) {
-        const cada_tensor_view *v = &views[i];
+    for (int i = 0; i < pv.n && s == CADA_OK; i++) {
+        const cada_tensor_view *v = &pv.whole[i], *part = &pv.part[i];
         const cada_st_tensor *t = cada_safetensors_find(&st, v->hf_name);
         if (!t) {
             s = CADA_ERR(CADA_ERR_FORMAT, "%s: tensor '%s' is missing (%s expects it)", dir, v->hf_name, cfg_path);
@@ -116,41 +159,37 @@ cada_status cada_model_load_weights(cada_model *m, const char *path) {
                          v->ndim > 1 ? (long long)v->cols : 0LL);
             break;
         }
-        s = cada_st_tensor_to_f32(&st, t, v->data, v->rows * v->cols);
+        part_block b = {0, 0};
+        s = block_of(v, part, rank, P, &b);
+        if (s == CADA_OK) s = cada_st_tensor_block_to_f32(&st, t, b.row0, part->rows, b.col0, part->cols, part->data);
     }
-    if (s == CADA_OK && st.n_tensors > n)
-        CADA_DEBUG("%s: %d tensors not used by the model (e.g. rotary buffers, tied lm_head)", dir, st.n_tensors - n);
-    free(views);
+    if (s == CADA_OK && st.n_tensors > pv.n)
+        CADA_DEBUG("%s: %d tensors not used by the model (e.g. rotary buffers, tied lm_head)", dir, st.n_tensors - pv.n);
+    part_views_free(&pv);
     cada_safetensors_close(&st);
     return s;
 }
 
-static cada_status load_hf(cada_model *m, const char *path) {
-    char dir[1024], cfg_path[1100];
-    cada_model_hf_folder(path, dir, sizeof dir);
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    cada_model_config cfg;
-    CADA_TRY(cada_config_from_json_file(&cfg, cfg_path));
-    CADA_TRY(cada_model_init(m, &cfg));
-    return cada_model_load_weights(m, dir);
-}
+cada_status cada_model_load_weights(cada_model *m, const char *path) { return load_hf_weights(m, path, &m->cfg, 0, 1); }
 
-static cada_status load_gguf(cada_model *m, const char *path) {
-    cada_gguf g;
-    CADA_TRY(cada_gguf_open(&g, path));
-    cada_model_config cfg;
-    cada_status s = cada_config_from_gguf(&cfg, &g);
-    if (s == CADA_OK) s = cada_model_init(m, &cfg);
-    int n = s == CADA_OK ? cada_model_tensor_views(&cfg, &m->p, NULL) : 0;
-    cada_tensor_view *views = NULL;
-    if (s == CADA_OK) {
-        views = CADA_MALLOC(sizeof *views * (size_t)n, "tensor views");
-        if (!views) s = CADA_ERR_NOMEM;
-        else cada_model_tensor_views(&cfg, &m->p, views);
+/* GGUF: each tensor dequantised whole (one tensor at a time, and its llama.cpp row
+ * permutation undone on the whole tensor), then m's block of it kept (P = 1: all). */
+static cada_status load_gguf_weights(cada_model *m, const char *path, const cada_gguf *g, const cada_model_config *whole_cfg,
+                                     int rank, int P) {
+    part_views pv;
+    CADA_TRY(part_views_make(&pv, m, whole_cfg));
+    float *tmp = NULL; /* one whole tensor, for a part only */
+    cada_status s = CADA_OK;
+    if (P > 1) {
+        size_t biggest = 0;
+        for (int i = 0; i < pv.n; i++)
+            if ((size_t)(pv.whole[i].rows * pv.whole[i].cols) > biggest) biggest = (size_t)(pv.whole[i].rows * pv.whole[i].cols);
+        tmp = CADA_MALLOC(sizeof *tmp * biggest, "one dequantised tensor");
+        if (!tmp) s = CADA_ERR_NOMEM;
     }
-    for (int i = 0; i < n && s == CADA_OK; i++) {
-        const cada_tensor_view *v = &views[i];
-        const cada_gguf_tensor *t = cada_gguf_find_tensor(&g, v->gguf_name);
+    for (int i = 0; i < pv.n && s == CADA_OK; i++) {
+        const cada_tensor_view *v = &pv.whole[i], *part = &pv.part[i];
+        const cada_gguf_tensor *t = cada_gguf_find_tensor(g, v->gguf_name);
         if (!t) {
             s = CADA_ERR(CADA_ERR_FORMAT, "%s: tensor '%s' is missing", path, v->gguf_name);
             break;
@@ -166,25 +205,56 @@ static cada_status load_gguf(cada_model *m, const char *path) {
                          v->ndim > 1 ? ", " : "", v->ndim > 1 ? (long long)v->rows : 0LL);
             break;
         }
-        s = cada_gguf_tensor_to_f32(&g, t, v->data, (uint64_t)(v->rows * v->cols));
-        if (s == CADA_OK && v->rope_permuted) s = cada_unpermute_rope_rows(v->data, v->n_rope_heads, cfg.head_dim, v->cols);
+        float *whole = P > 1 ? tmp : part->data;
+        s = cada_gguf_tensor_to_f32(g, t, whole, (uint64_t)(v->rows * v->cols));
+        if (s == CADA_OK && v->rope_permuted) s = cada_unpermute_rope_rows(whole, v->n_rope_heads, whole_cfg->head_dim, v->cols);
+        part_block b = {0, 0};
+        if (s == CADA_OK && P > 1 && (s = block_of(v, part, rank, P, &b)) == CADA_OK)
+            for (int64_t r = 0; r < part->rows; r++)
+                memcpy(part->data + r * part->cols, whole + (b.row0 + r) * v->cols + b.col0, sizeof(float) * (size_t)part->cols);
     }
-    free(views);
-    cada_gguf_close(&g);
+    free(tmp);
+    part_views_free(&pv);
     return s;
 }
 
-cada_status cada_model_load(cada_model *m, const char *path) {
+/* m initialised as rank `rank`'s part (of P) of the model at path, and its weights read:
+ * P = 1 is the whole model. */
+static cada_status load_model(cada_model *m, const char *path, int rank, int P) {
     memset(m, 0, sizeof *m);
+    if (P < 1 || rank < 0 || rank >= P) return CADA_ERR(CADA_ERR_ARG, "%s: part %d of %d ranks", path, rank, P);
     cada_source_kind kind;
     CADA_TRY(cada_model_source_kind(path, &kind));
-    cada_status s = kind == CADA_SOURCE_GGUF ? load_gguf(m, path) : load_hf(m, path);
+    cada_model_config whole, local;
+    cada_gguf g;
+    int have_gguf = 0;
+    cada_status s;
+    if (kind == CADA_SOURCE_GGUF) {
+        s = cada_gguf_open(&g, path);
+        have_gguf = s == CADA_OK;
+        if (s == CADA_OK) s = cada_config_from_gguf(&whole, &g);
+    } else {
+        s = cada_model_load_config(path, &whole);
+    }
+    if (s == CADA_OK) s = cada_tp_local_config(&whole, P, &local);
+    if (s == CADA_OK) s = cada_model_init(m, &local);
+    if (s == CADA_OK)
+        s = have_gguf ? load_gguf_weights(m, path, &g, &whole, rank, P) : load_hf_weights(m, path, &whole, rank, P);
+    if (have_gguf) cada_gguf_close(&g);
     if (s != CADA_OK) {
         cada_model_free(m);
         return s;
     }
     snprintf(m->source, sizeof m->source, "%s", path);
     return CADA_OK;
+}
+
+cada_status cada_model_load(cada_model *m, const char *path) { return load_model(m, path, 0, 1); }
+
+cada_status cada_model_load_part(cada_model *m, const char *path, int rank, int P) { return load_model(m, path, rank, P); }
+
+cada_status cada_model_load_weights_part(cada_model *m, const char *path, const cada_model_config *whole_cfg, int rank, int P) {
+    return load_hf_weights(m, path, whole_cfg, rank, P);
 }
 
 static cada_status write_text_file(const char *path, const char *text) {

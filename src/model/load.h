@@ -33,6 +33,19 @@ cada_status cada_model_load(cada_model *m, const char *path);
  * no second copy of the model is made (a failure may leave m partly overwritten). */
 cada_status cada_model_load_weights(cada_model *m, const char *path);
 
+/* Tensor parallelism (model/tp.h): rank `rank`'s part of the model at path, over P
+ * ranks, read without ever holding the whole model. m is initialised with
+ * cada_tp_local_config(the file's configuration, P) (its tp pointer left NULL for the
+ * caller to bind). A Hugging Face folder gives each tensor's slice straight from the
+ * file's mapping (only those bytes are read); a GGUF file dequantises one tensor at a
+ * time and keeps the slice (one whole tensor of scratch). P = 1 is cada_model_load.
+ * The values are bit for bit those of cada_tp_model_from_full on the whole model. */
+cada_status cada_model_load_part(cada_model *m, const char *path, int rank, int P);
+
+/* The same for a Hugging Face folder into m, already initialised as that part of a
+ * model shaped whole_cfg (a resumed checkpoint). */
+cada_status cada_model_load_weights_part(cada_model *m, const char *path, const cada_model_config *whole_cfg, int rank, int P);
+
 /* Undoes llama.cpp's permutation of one (heads * D, cols) matrix in place:
  * stored row h*D + 2i + s holds published row h*D + s*D/2 + i. */
 cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols);

@@ -245,17 +245,11 @@ cada_status cada_checkpoint_restore(trainer *t) {
     cada_safetensors_close(&sf);
     if (st != CADA_OK) return st;
     /* straight into the policy, shard by shard: no second copy of the model (learn.tp > 1:
-     * the whole model for the load, then this rank's part of it) */
-    if (t->learn_tp_comm) {
-        cada_model whole;
-        CADA_TRY(cada_model_init(&whole, &t->whole_cfg));
-        st = cada_model_load_weights(&whole, ck);
-        if (st == CADA_OK) cada_tp_copy(&t->whole_cfg, &whole.p, &t->policy.p, t->learn_tp.rank, t->learn_tp.size, CADA_TP_SCATTER);
-        cada_model_free(&whole);
-        CADA_TRY(st);
-    } else {
+     * only this rank's slices of each tensor are read) */
+    if (t->learn_tp_comm)
+        CADA_TRY(cada_model_load_weights_part(&t->policy, ck, &t->whole_cfg, t->learn_tp.rank, t->learn_tp.size));
+    else
         CADA_TRY(cada_model_load_weights(&t->policy, ck));
-    }
     if (t->learner) CADA_TRY(cada_learner_push_params(t->learner)); /* GPU learners: onto the device */
     char path[1300];
     snprintf(path, sizeof path, "%s/optimizer-rank-%d.bin", ck, t->rank);

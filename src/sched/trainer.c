@@ -230,15 +230,18 @@ static cada_status setup_comms(trainer *t, cada_role role) {
     return CADA_OK;
 }
 
-/* rollout.tp > 1 on a rollout rank, learn.tp > 1 on a learner: keep only this rank's part
- * of the loaded policy (its heads, intermediate units and vocabulary rows, model/tp.h),
- * its passes communicating over `group` (bound into *tp). */
-static cada_status keep_part(trainer *t, cada_comm *group, cada_tp *tp) {
-    CADA_TRY(cada_tp_init_comm(tp, group, &t->policy.cfg));
-    cada_model part;
-    CADA_TRY(cada_tp_model_from_full(&part, &t->policy, tp));
-    cada_model_free(&t->policy);
-    t->policy = part;
+/* The policy of a rank that holds one: the whole model, or with rollout.tp > 1 on a
+ * rollout rank and learn.tp > 1 on a learner only this rank's part of it (its heads,
+ * intermediate units and vocabulary rows, model/tp.h), read from the file without the
+ * whole model (70B's whole fp32 model fits no rank), its passes communicating over the
+ * TP group (bound into *tp). */
+static cada_status load_policy(trainer *t) {
+    cada_comm *group = t->engine_comm ? t->engine_comm : t->learn_tp_comm;
+    cada_tp *tp = t->engine_comm ? &t->engine_tp : &t->learn_tp;
+    if (!group) return cada_model_load(&t->policy, t->cfg.model_path);
+    CADA_TRY(cada_tp_init_comm(tp, group, &t->whole_cfg));
+    CADA_TRY(cada_model_load_part(&t->policy, t->cfg.model_path, tp->rank, tp->size));
+    t->policy.tp = tp;
     return CADA_OK;
 }
 
@@ -272,20 +275,18 @@ cada_status trainer_setup(trainer *t) {
      * loss's) log-probs are computed: on every colocated rank, on the reward ranks, or,
      * without reward ranks, on the scheduler. */
     t->have_policy = role != CADA_ROLE_REWARD;
-    if (t->have_policy) CADA_TRY(cada_model_load(&t->policy, c->model_path));
+    if (t->have_policy) CADA_TRY(cada_model_load_config(c->model_path, &t->whole_cfg));
     const int needs_reference = !strcmp(c->algorithm, "dpo") || (c->kl_coef > 0 && !cada_config_offline(c)); /* sft: none */
     t->have_reference = needs_reference && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
     if (t->have_reference) CADA_TRY(cada_model_load(&t->reference, c->reference_path[0] ? c->reference_path : c->model_path));
     CADA_TRY(cada_tok_load(&t->tok, c->model_path, cada_config_tok_flags(c)));
-    t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->policy.cfg.eos_token_id : -1, t->eos);
+    t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->whole_cfg.eos_token_id : -1, t->eos);
     CADA_TRY(setup_task(t));
     CADA_TRY(setup_comms(t, role));
     if (t->have_policy) {
-        t->whole_cfg = t->policy.cfg;
-        t->whole_params = t->policy.n_params;
+        t->whole_params = (size_t)cada_config_param_count(&t->whole_cfg);
+        CADA_TRY(load_policy(t));
     }
-    if (t->engine_comm) CADA_TRY(keep_part(t, t->engine_comm, &t->engine_tp));
-    if (t->learn_tp_comm) CADA_TRY(keep_part(t, t->learn_tp_comm, &t->learn_tp));
     cada_learner_config lc;
     CADA_TRY(cada_config_learner(c, &lc));
     if (cada_config_offline(c)) CADA_TRY(offline_rows(t, &lc));

@@ -159,12 +159,7 @@ static void synthetic(cada_comm *world, int qwen, int recompute) {
     char what[96];
     snprintf(what, sizeof what, "%s, recompute %d, P %d", qwen ? "qwen2 (bias, untied)" : "llama (tied)", recompute, size);
     cada_model_config cfg;
-    cada_synth_config(&cfg, 96, 64, 2, !qwen); /* 8 heads of 8 dims, I = 128 */
-    cfg.n_kv_heads = 4;
-    if (qwen) {
-        cfg.arch = CADA_ARCH_QWEN2;
-        cfg.qkv_bias = 1;
-    }
+    cada_synth_config_tp(&cfg, qwen);
     cada_model full;
     CHECK_OK(cada_synth_model(&full, &cfg, 77, 0.1f));
     if (qwen) { /* the synthetic model leaves biases at 0: give them values */
