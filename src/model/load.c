@@ -7,7 +7,7 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "io/shard_plan.h"
-#include "model/tp.h"
+#include "model/tp_slice.h"
 
 #include <cjson/cJSON.h>
 
@@ -87,23 +87,6 @@ cada_status cada_unpermute_rope_rows(float *w, int heads, int D, int64_t cols) {
     return CADA_OK;
 }
 
-/* A part's tensor inside the whole one (model/tp.h's split, whatever the tensor): the
- * dimension that shrank is the split one, and rank r holds its r-th block of it. */
-typedef struct {
-    int64_t row0, col0;
-} part_block;
-
-static cada_status block_of(const cada_tensor_view *whole, const cada_tensor_view *part, int rank, int P, part_block *b) {
-    const int rows_split = part->rows != whole->rows, cols_split = part->cols != whole->cols;
-    if (rows_split + cols_split > 1 || (rows_split && part->rows * P != whole->rows) || (cols_split && part->cols * P != whole->cols))
-        return CADA_ERR(CADA_ERR_INTERNAL, "tensor '%s': a part of (%lld, %lld) is not 1/%d of (%lld, %lld) along one dimension",
-                        whole->hf_name, (long long)part->rows, (long long)part->cols, P, (long long)whole->rows,
-                        (long long)whole->cols);
-    b->row0 = rows_split ? (int64_t)rank * part->rows : 0;
-    b->col0 = cols_split ? (int64_t)rank * part->cols : 0;
-    return CADA_OK;
-}
-
 /* The tensor views of m (its part's shapes and data) and of the whole model (shapes
  * only) that m is rank `rank`'s part of, over P ranks; both lists have the same tensors
  * in the same order. */
@@ -159,8 +142,8 @@ static cada_status load_hf_weights(cada_model *m, const char *path, const cada_m
                          v->ndim > 1 ? (long long)v->cols : 0LL);
             break;
         }
-        part_block b = {0, 0};
-        s = block_of(v, part, rank, P, &b);
+        cada_tp_block b = {0, 0};
+        s = cada_tp_view_block(v, part, rank, P, &b);
         if (s == CADA_OK) s = cada_st_tensor_block_to_f32(&st, t, b.row0, part->rows, b.col0, part->cols, part->data);
     }
     if (s == CADA_OK && st.n_tensors > pv.n)
@@ -208,8 +191,8 @@ static cada_status load_gguf_weights(cada_model *m, const char *path, const cada
         float *whole = P > 1 ? tmp : part->data;
         s = cada_gguf_tensor_to_f32(g, t, whole, (uint64_t)(v->rows * v->cols));
         if (s == CADA_OK && v->rope_permuted) s = cada_unpermute_rope_rows(whole, v->n_rope_heads, whole_cfg->head_dim, v->cols);
-        part_block b = {0, 0};
-        if (s == CADA_OK && P > 1 && (s = block_of(v, part, rank, P, &b)) == CADA_OK)
+        cada_tp_block b = {0, 0};
+        if (s == CADA_OK && P > 1 && (s = cada_tp_view_block(v, part, rank, P, &b)) == CADA_OK)
             for (int64_t r = 0; r < part->rows; r++)
                 memcpy(part->data + r * part->cols, whole + (b.row0 + r) * v->cols + b.col0, sizeof(float) * (size_t)part->cols);
     }
@@ -297,20 +280,14 @@ cada_status cada_model_save_config(const cada_model_config *cfg, const char *dir
     return s;
 }
 
-/* The published tensors of m (views, NULL data when m is NULL) and their shard plan. */
-typedef struct {
-    int n, n_shards;
-    cada_tensor_view *views;
-    int *shard_of;
-} shard_layout;
-
-static void shard_layout_free(shard_layout *l) {
+void cada_shard_layout_free(cada_shard_layout *l) {
     free(l->views);
     free(l->shard_of);
+    memset(l, 0, sizeof *l);
 }
 
-static cada_status shard_layout_make(shard_layout *l, const cada_model_config *cfg, const cada_params *p, int writers,
-                                     cada_dtype dtype) {
+cada_status cada_shard_layout_make(cada_shard_layout *l, const cada_model_config *cfg, const cada_params *p, int writers,
+                                   cada_dtype dtype) {
     memset(l, 0, sizeof *l);
     l->n = cada_model_tensor_views(cfg, p, NULL);
     l->views = CADA_MALLOC(sizeof *l->views * (size_t)l->n, "tensor views");
@@ -323,17 +300,17 @@ static cada_status shard_layout_make(shard_layout *l, const cada_model_config *c
         s = cada_shard_plan(bytes, l->n, writers, l->shard_of, &l->n_shards);
     }
     free(bytes);
-    if (s != CADA_OK) shard_layout_free(l);
+    if (s != CADA_OK) cada_shard_layout_free(l);
     return s;
 }
 
 cada_status cada_model_save_shard(const cada_model *m, const char *dir, int shard, int writers, cada_dtype dtype) {
     if (dtype != CADA_DTYPE_F32 && dtype != CADA_DTYPE_F16 && dtype != CADA_DTYPE_BF16)
         return CADA_ERR(CADA_ERR_ARG, "save: dtype %s is not a float type", cada_dtype_name(dtype));
-    shard_layout l;
-    CADA_TRY(shard_layout_make(&l, &m->cfg, &m->p, writers, dtype));
+    cada_shard_layout l;
+    CADA_TRY(cada_shard_layout_make(&l, &m->cfg, &m->p, writers, dtype));
     if (shard < 0 || shard >= l.n_shards) { /* more writers than tensors: this one has none */
-        shard_layout_free(&l);
+        cada_shard_layout_free(&l);
         return CADA_OK;
     }
     cada_st_entry *entries = CADA_CALLOC((size_t)l.n, sizeof *entries, "safetensors entries");
@@ -344,7 +321,7 @@ cada_status cada_model_save_shard(const cada_model *m, const char *dir, int shar
     if (!entries || (dtype != CADA_DTYPE_F32 && !converted)) {
         free(entries);
         free(converted);
-        shard_layout_free(&l);
+        cada_shard_layout_free(&l);
         return CADA_ERR_NOMEM;
     }
     size_t off = 0;
@@ -373,15 +350,15 @@ cada_status cada_model_save_shard(const cada_model *m, const char *dir, int shar
     cada_status s = cada_safetensors_write(path, entries, k, NULL);
     free(converted);
     free(entries);
-    shard_layout_free(&l);
+    cada_shard_layout_free(&l);
     return s;
 }
 
 cada_status cada_model_save_index(const cada_model_config *cfg, const char *dir, int writers, cada_dtype dtype) {
-    shard_layout l;
-    CADA_TRY(shard_layout_make(&l, cfg, NULL, writers, dtype));
+    cada_shard_layout l;
+    CADA_TRY(cada_shard_layout_make(&l, cfg, NULL, writers, dtype));
     if (l.n_shards == 1) {
-        shard_layout_free(&l);
+        cada_shard_layout_free(&l);
         return CADA_OK;
     }
     uint64_t total = 0;
@@ -397,7 +374,7 @@ cada_status cada_model_save_index(const cada_model_config *cfg, const char *dir,
     }
     char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
-    shard_layout_free(&l);
+    cada_shard_layout_free(&l);
     if (!text) return CADA_ERR(CADA_ERR_NOMEM, "model.safetensors.index.json text");
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     cada_status s = write_text_file(path, text);

@@ -66,6 +66,19 @@ cada_status cada_model_save_hf(const cada_model *m, const char *dir, cada_dtype 
  *                "weight_map": {tensor: file}}, as transformers reads it); nothing for
  *                one group. Needs only the configuration. */
 cada_status cada_model_save_config(const cada_model_config *cfg, const char *dir, cada_dtype dtype);
+
+/* The plan behind save_shard and save_index: the published tensors of a model shaped
+ * cfg (views; their data NULL when p is NULL) and the file of each (shard_of[i] in
+ * [0, n_shards)), for `writers` writers of the given dtype. For writers that assemble
+ * files from parts (model/tp_checkpoint.h). */
+typedef struct {
+    int n, n_shards;
+    cada_tensor_view *views;
+    int *shard_of;
+} cada_shard_layout;
+cada_status cada_shard_layout_make(cada_shard_layout *l, const cada_model_config *cfg, const cada_params *p, int writers,
+                                   cada_dtype dtype);
+void cada_shard_layout_free(cada_shard_layout *l);
 cada_status cada_model_save_shard(const cada_model *m, const char *dir, int shard, int writers, cada_dtype dtype);
 cada_status cada_model_save_index(const cada_model_config *cfg, const char *dir, int writers, cada_dtype dtype);
 

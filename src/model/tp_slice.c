@@ -88,6 +88,17 @@ void cada_tp_copy(const cada_model_config *c, const cada_params *full, const cad
     if (full->lm_head != full->embed) copy_rows(full->lm_head, r * Vl, local->lm_head, Vl, C, dir);
 }
 
+cada_status cada_tp_view_block(const cada_tensor_view *whole, const cada_tensor_view *part, int rank, int P, cada_tp_block *b) {
+    const int rows_split = part->rows != whole->rows, cols_split = part->cols != whole->cols;
+    if (rows_split + cols_split > 1 || (rows_split && part->rows * P != whole->rows) || (cols_split && part->cols * P != whole->cols))
+        return CADA_ERR(CADA_ERR_INTERNAL, "tensor '%s': a part of (%lld, %lld) is not 1/%d of (%lld, %lld) along one dimension",
+                        whole->hf_name, (long long)part->rows, (long long)part->cols, P, (long long)whole->rows,
+                        (long long)whole->cols);
+    b->row0 = rows_split ? (int64_t)rank * part->rows : 0;
+    b->col0 = cols_split ? (int64_t)rank * part->cols : 0;
+    return CADA_OK;
+}
+
 cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, const cada_tp *tp) {
     cada_model_config lc;
     CADA_TRY(cada_tp_local_config(&full->cfg, tp->size, &lc));
@@ -99,22 +110,4 @@ cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, c
     memcpy(local->source, full->source, sizeof local->source);
     local->tp = tp;
     return CADA_OK;
-}
-
-cada_status cada_tp_gather_whole(const cada_model *part, const cada_tp *tp, const cada_model_config *whole_cfg,
-                                 cada_model *whole) {
-    /* each rank writes its slice into a whole filled with -0 (the replicated norms on
-     * rank 0 only), then one sum over the group: every element is x + (-0) + ... = x bit
-     * for bit (x + (-0) = x for every x, +0 and -0 included; +0 would turn -0 into +0) */
-    CADA_TRY(cada_model_init(whole, whole_cfg));
-    for (size_t i = 0; i < whole->n_params; i++) whole->params[i] = -0.0f;
-    cada_tp_copy(whole_cfg, &whole->p, &part->p, tp->rank, tp->size, CADA_TP_GATHER);
-    if (tp->rank != 0)
-        for (int r = 0; r <= 2 * whole_cfg->n_layers; r++) {
-            float *norm = whole->params + replicated_start(whole_cfg, &whole->p, whole->params, r);
-            for (int i = 0; i < whole_cfg->hidden_size; i++) norm[i] = -0.0f;
-        }
-    cada_status st = tp->allreduce_sum(tp->ctx, whole->params, whole->n_params);
-    if (st != CADA_OK) cada_model_free(whole);
-    return st;
 }

@@ -10,6 +10,7 @@
 #include "model/tp.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Copies between a whole model's tensors and rank `rank`'s part of them (P ranks):
  * CADA_TP_SCATTER reads full's views and writes the slice into local's; CADA_TP_GATHER
@@ -21,17 +22,21 @@ typedef enum { CADA_TP_SCATTER = 0, CADA_TP_GATHER } cada_tp_direction;
 void cada_tp_copy(const cada_model_config *full_cfg, const cada_params *full, const cada_params *local, int rank, int P,
                   cada_tp_direction dir);
 
+/* Where rank `rank`'s part of one published tensor lies in the whole tensor (views of
+ * the same tensor from cada_model_tensor_views of the whole and of the local
+ * configuration): rows [row0, row0 + part->rows) x columns [col0, col0 + part->cols).
+ * The dimension that shrank is the split one and the rank holds its rank-th block of it,
+ * which is model/tp.h's split of every tensor (q, k, v, gate, up, the embedding and LM
+ * head by rows; o and down by columns; the norms whole). An internal error when the two
+ * views are not such a pair. */
+typedef struct {
+    int64_t row0, col0;
+} cada_tp_block;
+cada_status cada_tp_view_block(const cada_tensor_view *whole, const cada_tensor_view *part, int rank, int P, cada_tp_block *b);
+
 /* Rank tp->rank's part of a loaded whole model: initialises local (its configuration
  * from cada_tp_local_config), copies the slice, and sets local->tp = tp. */
 cada_status cada_tp_model_from_full(cada_model *local, const cada_model *full, const cada_tp *tp);
-
-/* The whole model on every rank of part's group (a checkpoint): whole is initialised with
- * whole_cfg, each rank writes its slice into it (the replicated norms from rank 0 only)
- * and one all-reduce over the group fills the rest, exactly (each element is summed with
- * zeros). Holds the whole model beside the part for the call (and the transport's
- * scratch): for models whose whole fits a rank's memory. */
-cada_status cada_tp_gather_whole(const cada_model *part, const cada_tp *tp, const cada_model_config *whole_cfg,
-                                 cada_model *whole);
 
 /* Sum of squares of g, the values (gradients, say) of parameters [off, off + n) of m's
  * layout, in double, in index order, such that summing it over the TP group counts every

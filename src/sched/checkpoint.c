@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sched/checkpoint.h"
 
-#include "model/tp_slice.h"
+#include "model/tp_checkpoint.h"
 
 #include "base/fs.h"
 #include "base/log.h"
@@ -131,17 +131,14 @@ static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *fi
 /* A learner's part, written by every learner at the same time: its group of whole
  * tensors in fp32 (the training weights themselves, bit for bit: the CPU learner keeps
  * no other master copy, and GPU learners pulled theirs into t->policy), then its
- * optimizer shard. With learn.tp > 1 the tensors come from the whole model gathered
- * over the learner's TP group for the write (the file layout does not depend on tp). */
+ * optimizer shard. With learn.tp > 1 each TP group writes its members' files, every
+ * tensor made whole over the group as it is written (model/tp_checkpoint.h: the same
+ * files, and no rank holds the whole model). */
 static cada_status checkpoint_learner_part(trainer *t, const char *tmp, cada_manifest *mine) {
     char name[64], path[1400];
     int r = cada_roles_index(&t->roles, t->rank); /* learner-group rank */
-    if (t->learn_tp_comm) {
-        cada_model whole;
-        CADA_TRY(cada_tp_gather_whole(&t->policy, &t->learn_tp, &t->whole_cfg, &whole));
-        cada_status st = cada_model_save_shard(&whole, tmp, r, t->roles.learners, CADA_DTYPE_F32);
-        cada_model_free(&whole);
-        CADA_TRY(st);
+    if (t->learn_tp_comm) { /* the group's files tensor by tensor (TP groups are consecutive learners) */
+        CADA_TRY(cada_tp_save_shards(&t->policy, &t->learn_tp, &t->whole_cfg, tmp, r - t->learn_tp.rank, t->roles.learners));
     } else {
         CADA_TRY(cada_model_save_shard(&t->policy, tmp, r, t->roles.learners, CADA_DTYPE_F32));
     }

@@ -13,7 +13,8 @@
  *     against its own;
  *   - slicing itself: scattering the whole model to each of P parts and gathering them
  *     back rebuilds it bit for bit (every element in exactly one part, or replicated),
- *     locally and over the group (cada_tp_gather_whole).
+ *     locally; and the checkpoint files the group writes from its parts
+ *     (model/tp_checkpoint.h) byte-identical to those of the whole model.
  * Tolerances: the parts compute the same products; what changes is the order of sums.
  * o_proj and down sum P partial dot products (each over H D / P or I / P terms) instead
  * of one, and the log-sum-exp combines P partial sums: fp32 rounding of ~1e-7 relative
@@ -46,11 +47,14 @@
  * times or a slice paired with the wrong DP peer moves them by 1e-2 or more. */
 #define _POSIX_C_SOURCE 200809L
 #include "base/error.h"
+#include "base/fs.h"
 #include "base/rng.h"
 #include "comm/comm.h"
 #include "learn/learner.h"
 #include "learn/synth.h"
+#include "io/shard_plan.h"
 #include "model/load.h"
+#include "model/tp_checkpoint.h"
 #include "model/tp_slice.h"
 #include "rollout/engine.h"
 
@@ -60,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 
 
@@ -155,6 +160,61 @@ static void check_slicing_round_trip(const cada_model *full, int P) {
     cada_model_free(&part);
 }
 
+/* whole file into memory (NULL when unreadable) */
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    *n = b && fread(b, 1, (size_t)len, f) == (size_t)len ? (size_t)len : 0;
+    fclose(f);
+    return b;
+}
+
+/* The checkpoint files the group writes from its parts (model/tp_checkpoint.h) against
+ * those the whole model writes (cada_model_save_shard): byte for byte. Two plans: the
+ * group writes all `size` files, and the second half of 2 x size files (as the second
+ * data-parallel group of a run would). */
+static void compare_tp_checkpoint(const cada_model *full, const cada_model *local, const cada_tp *tp, const char *what) {
+    char dir[256] = {0}, parts[300], whole[300];
+    if (rank == 0 && !mkdtemp(strcpy(dir, "/tmp/mpi_tp_ckpt_XXXXXX"))) FAIL("%s: mkdtemp failed", what);
+    MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    snprintf(parts, sizeof parts, "%s/parts", dir);
+    snprintf(whole, sizeof whole, "%s/whole", dir);
+    if (rank == 0 && (mkdir(parts, 0755) || mkdir(whole, 0755))) FAIL("%s: mkdir in %s failed", what, dir);
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int half = 0; half < 2; half++) {
+        const int writers = half ? 2 * size : size, first = half ? size : 0;
+        CHECK_OK(cada_tp_save_shards(local, tp, &full->cfg, parts, first, writers));
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (rank != 0) continue;
+        cada_shard_layout l;
+        CHECK_OK(cada_shard_layout_make(&l, &full->cfg, NULL, writers, CADA_DTYPE_F32));
+        int compared = 0;
+        for (int k = first; k < first + size && k < l.n_shards; k++) {
+            CHECK_OK(cada_model_save_shard(full, whole, k, writers, CADA_DTYPE_F32));
+            char name[64], a[400], b[400];
+            cada_shard_file_name(k, l.n_shards, name, sizeof name);
+            snprintf(a, sizeof a, "%s/%s", parts, name);
+            snprintf(b, sizeof b, "%s/%s", whole, name);
+            size_t na = 0, nb = 0;
+            unsigned char *fa = slurp(a, &na), *fb = slurp(b, &nb);
+            if (!fa || !fb || na != nb || na == 0 || memcmp(fa, fb, na))
+                FAIL("%s: %s written from the TP parts (%zu bytes) differs from the whole model's (%zu bytes)", what, name, na, nb);
+            compared += fa && fb;
+            free(fa);
+            free(fb);
+        }
+        if (compared != (l.n_shards < first + size ? l.n_shards - first : size))
+            FAIL("%s: compared %d checkpoint files of %d writers", what, compared, writers);
+        cada_shard_layout_free(&l);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) cada_rm_rf(dir);
+}
+
 static void synthetic(cada_comm *world, int qwen, int recompute) {
     char what[96];
     snprintf(what, sizeof what, "%s, recompute %d, P %d", qwen ? "qwen2 (bias, untied)" : "llama (tied)", recompute, size);
@@ -197,11 +257,7 @@ static void synthetic(cada_comm *world, int qwen, int recompute) {
     CHECK_OK(cada_model_backward(&full, tb.dlogprob));
     CHECK_OK(cada_model_backward(&local, tb.dlogprob));
     compare_grads(&full, &local, what);
-    cada_model whole; /* the parts gathered back over the group (checkpoints) */
-    CHECK_OK(cada_tp_gather_whole(&local, &tp, &cfg, &whole));
-    if (whole.n_params != full.n_params || memcmp(whole.params, full.params, sizeof(float) * full.n_params))
-        FAIL("%s: the parts gathered over the group are not the whole model", what);
-    cada_model_free(&whole);
+    compare_tp_checkpoint(&full, &local, &tp, what);
     batch_free(&tb);
     cada_model_free(&local);
     cada_model_free(&full);

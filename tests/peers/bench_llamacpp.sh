@@ -17,6 +17,11 @@
 #
 # Runs: llama-bench -m MODEL -p 64 -n 64 -t $THREADS  (pp64 = prefill of 64 tokens at
 # batch 1, tg64 = 64 generated tokens at batch 1, tokens/s, mean +- sd of 5 repetitions).
+#
+# PRECISION=bf16 (or f16) runs llama.cpp at the precision of cada's `rollout.weights =
+# bf16` instead: llama-quantize --allow-requantize writes $WORK/SmolLM2-135M-Instruct.BF16.gguf
+# from the Q4_1 file (its values dequantised and rounded to bf16, as cada's bf16 copy of
+# the same dequantised weights), and llama-bench runs that. Default: q4_1 (the file as is).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +32,8 @@ VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 MODEL="$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 WORK="$CACHE/llamacpp"
 BENCH="$WORK/build/bin/llama-bench"
+QUANTIZE="$WORK/build/bin/llama-quantize"
+PRECISION=${PRECISION:-q4_1}
 
 if [ ! -f "$MODEL" ]; then
   echo "bench_llamacpp: $MODEL is missing; run tests/fetch_models.sh (or make fetch-models)" >&2
@@ -34,7 +41,7 @@ if [ ! -f "$MODEL" ]; then
 fi
 mkdir -p "$WORK"
 
-if [ ! -x "$BENCH" ]; then
+if [ ! -x "$BENCH" ] || [ ! -x "$QUANTIZE" ]; then
   spec=llama-cpp-python
   [ "$VERSION" != latest ] && spec="llama-cpp-python==$VERSION"
   tarball=$(ls "$WORK"/llama_cpp_python-*.tar.gz 2>/dev/null | head -n1 || true)
@@ -49,12 +56,21 @@ if [ ! -x "$BENCH" ]; then
   [ -f "$llama/CMakeLists.txt" ] || { echo "bench_llamacpp: no vendored llama.cpp in $src" >&2; exit 1; }
   gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
-  echo "bench_llamacpp: building llama-bench from $llama" >&2
+  echo "bench_llamacpp: building llama-bench and llama-quantize from $llama" >&2
   cmake -S "$llama" -B "$WORK/build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
         -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DLLAMA_BUILD_SERVER=OFF >&2
-  cmake --build "$WORK/build" --target llama-bench -j "$(nproc)" >&2
+  cmake --build "$WORK/build" --target llama-bench llama-quantize -j "$(nproc)" >&2
 fi
 
-echo "llama.cpp: $("$BENCH" --version 2>&1 | head -n1 || true)"
+case "$PRECISION" in
+  q4_1) ;;
+  bf16|f16)
+    TYPE=$(tr a-z A-Z <<<"$PRECISION")
+    out="$WORK/SmolLM2-135M-Instruct.$TYPE.gguf"
+    [ -f "$out" ] || "$QUANTIZE" --allow-requantize "$MODEL" "$out" "$TYPE" "$THREADS" >&2
+    MODEL="$out" ;;
+  *) echo "bench_llamacpp: PRECISION must be q4_1, bf16 or f16, not '$PRECISION'" >&2; exit 2 ;;
+esac
+echo "llama.cpp: $("$BENCH" --version 2>&1 | head -n1 || true), $MODEL"
 "$BENCH" -m "$MODEL" -p 64 -n 64 -t "$THREADS" "$@"
