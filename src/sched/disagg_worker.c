@@ -116,10 +116,25 @@ static cada_status rollout_work(trainer *t, long long step) {
     return st;
 }
 
+/* A reward group's leader hands a TrajectoryBatch to its other ranks (reward.tp > 1). */
+static cada_status reward_forward(trainer *t, const Cada__Envelope *env) {
+    cada_wire_options o = cada_wire_defaults();
+    for (int k = 1; k < t->roles.reward_tp; k++) {
+        t->watch.peer = t->rank + k;
+        CADA_TRY(cada_wire_send(MPI_COMM_WORLD, t->rank + k, CADA_TAG_TRAJS, env, &o, disagg_wait(t, 1.0)));
+    }
+    t->watch.peer = -1;
+    return CADA_OK;
+}
+
 /* One TrajectoryBatch per rollout engine this reward rank serves: score, reference
- * log-probs, RewardBatch to the scheduler. */
+ * log-probs, RewardBatch to the scheduler. A reward group of reward.tp ranks holds the
+ * reference as one (model/tp.h): its leader takes each batch from the rollout engine
+ * and hands it on; every rank computes the reference log-probs together (the same on
+ * each); the leader scores and sends. */
 static cada_status reward_work(trainer *t, long long step) {
-    int feeds = cada_roles_feeds(&t->roles, t->rank);
+    int feeds = cada_roles_feeds(&t->roles, t->rank), leader = t->rank;
+    cada_roles_reward_group_of(&t->roles, t->rank, &leader);
     char *seen = calloc((size_t)t->world, 1);
     if (!seen) return CADA_ERR(CADA_ERR_NOMEM, "reward rank");
     t->watch.at_step = step + 1;
@@ -128,25 +143,31 @@ static cada_status reward_work(trainer *t, long long step) {
     for (int b = 0; b < feeds && st == CADA_OK; b++) {
         t->watch.phase = "waiting for trajectories";
         t->watch.n_missing = 0;
-        for (int e = 0; e < cada_roles_engines(&t->roles) && t->watch.n_missing < 8; e++) {
+        for (int e = 0; leader == t->rank && e < cada_roles_engines(&t->roles) && t->watch.n_missing < 8; e++) {
             int rr = cada_roles_engine_rank(&t->roles, e);
             if (cada_roles_reward_of(&t->roles, rr) == t->rank && !seen[rr]) t->watch.missing[t->watch.n_missing++] = rr;
         }
+        if (leader != t->rank) t->watch.missing[t->watch.n_missing++] = leader;
         cada_wire_options o = cada_wire_defaults();
         Cada__Envelope *env = NULL;
         int src = -1;
-        st = cada_wire_recv(MPI_COMM_WORLD, MPI_ANY_SOURCE, CADA_TAG_TRAJS, disagg_wait(t, 1.0), &o, &env, &src);
+        st = cada_wire_recv(MPI_COMM_WORLD, leader == t->rank ? MPI_ANY_SOURCE : leader, CADA_TAG_TRAJS, disagg_wait(t, 1.0), &o,
+                            &env, &src);
         if (st != CADA_OK) break;
         t->watch.n_missing = 0;
-        int leader = -1;
-        if (cada_roles_of(&t->roles, src) == CADA_ROLE_ROLLOUT) cada_roles_engine_of(&t->roles, src, &leader);
-        if (env->body_case != CADA__ENVELOPE__BODY_TRAJECTORIES || env->trajectories->step != (uint64_t)step || seen[src] ||
-            leader != src) {
+        int engine_leader = -1; /* a batch comes from a rollout engine's leader (to a group's other ranks: from its leader) */
+        if (cada_roles_of(&t->roles, src) == CADA_ROLE_ROLLOUT) cada_roles_engine_of(&t->roles, src, &engine_leader);
+        const int from_ok = leader == t->rank ? engine_leader == src && !seen[src] : src == leader;
+        if (env->body_case != CADA__ENVELOPE__BODY_TRAJECTORIES || env->trajectories->step != (uint64_t)step || !from_ok) {
             cada_wire_free(env);
             st = CADA_ERR(CADA_ERR_FORMAT, "rank %d: unexpected message from rank %d (want the trajectories of step %lld)", t->rank, src, step + 1);
             break;
         }
         seen[src] = 1;
+        if (leader == t->rank && t->roles.reward_tp > 1 && (st = reward_forward(t, env)) != CADA_OK) {
+            cada_wire_free(env);
+            break;
+        }
         t->watch.phase = "reward";
         const Cada__TrajectoryBatch *tb = env->trajectories;
         int n = (int)tb->n_trajectories;
@@ -158,10 +179,11 @@ static cada_status reward_work(trainer *t, long long step) {
         double reward_s = 0, reference_s = 0;
         memset(&t->judge_tally, 0, sizeof t->judge_tally); /* this batch's judge work, sent with it */
         cada_score_ctx sc = trainer_scoring(t);
-        if (st == CADA_OK) st = cada_score_all(&sc, s, n, &reward_s, &reference_s);
+        if (st == CADA_OK && leader == t->rank) st = cada_score_all(&sc, s, n, &reward_s, &reference_s);
+        else if (st == CADA_OK) st = cada_score_reference(&sc, s, n); /* the leader's reference passes need this part */
         seq_reward_msg rm = {0};
-        if (st == CADA_OK) st = seq_reward_msg_init(&rm, s, n, step);
-        if (st == CADA_OK) {
+        if (st == CADA_OK && leader == t->rank) st = seq_reward_msg_init(&rm, s, n, step);
+        if (st == CADA_OK && leader == t->rank) {
             Cada__Metric m[4], *mp[4] = {disagg_metric(&m[0], "generate_s", disagg_metric_of(tb->metrics, tb->n_metrics, "generate_s")),
                                          disagg_metric(&m[1], "rollout_rank", src), disagg_metric(&m[2], "reward_s", reward_s),
                                          disagg_metric(&m[3], "reference_s", reference_s)};

@@ -8,6 +8,7 @@ cada_status cada_roles_init(cada_roles *r, const char *placement, int learners, 
     memset(r, 0, sizeof *r);
     r->world = world;
     r->rollout_tp = 1;
+    r->reward_tp = 1;
     if (!strcmp(placement, "colocated")) {
         if (learners != world || rollout != 0 || reward != 0)
             return CADA_ERR(CADA_ERR_CONFIG,
@@ -28,6 +29,7 @@ cada_status cada_roles_init(cada_roles *r, const char *placement, int learners, 
                         world, learners, rollout, reward, learners + rollout + reward, learners + rollout + reward);
     r->disaggregated = 1;
     r->rollout_tp = 1;
+    r->reward_tp = 1;
     r->learners = learners;
     r->rollout = rollout;
     r->reward = reward;
@@ -69,14 +71,30 @@ int cada_roles_engine_of(const cada_roles *r, int rollout_rank, int *leader) {
     return e;
 }
 
+cada_status cada_roles_set_reward_tp(cada_roles *r, int tp) {
+    if (tp < 1 || (tp > 1 && r->reward % tp) || (tp > 1 && r->reward == 0))
+        return CADA_ERR(CADA_ERR_CONFIG, "reward.tp = %d must divide cluster.reward_ranks = %d (whole reward groups)", tp, r->reward);
+    r->reward_tp = tp;
+    return CADA_OK;
+}
+
+int cada_roles_reward_groups(const cada_roles *r) { return r->reward / r->reward_tp; }
+
+int cada_roles_reward_group_of(const cada_roles *r, int reward_rank, int *leader) {
+    const int g = cada_roles_index(r, reward_rank) / r->reward_tp;
+    if (leader) *leader = cada_roles_rank(r, CADA_ROLE_REWARD, g * r->reward_tp);
+    return g;
+}
+
 int cada_roles_reward_of(const cada_roles *r, int rollout_rank) {
     if (r->reward == 0) return 0;
-    return cada_roles_rank(r, CADA_ROLE_REWARD, cada_roles_engine_of(r, rollout_rank, NULL) % r->reward);
+    const int g = cada_roles_engine_of(r, rollout_rank, NULL) % cada_roles_reward_groups(r);
+    return cada_roles_rank(r, CADA_ROLE_REWARD, g * r->reward_tp);
 }
 
 int cada_roles_feeds(const cada_roles *r, int reward_rank) {
-    int j = cada_roles_index(r, reward_rank), n = 0;
-    for (int e = 0; e < cada_roles_engines(r); e++) n += e % r->reward == j;
+    int j = cada_roles_reward_group_of(r, reward_rank, NULL), n = 0;
+    for (int e = 0; e < cada_roles_engines(r); e++) n += e % cada_roles_reward_groups(r) == j;
     return n;
 }
 
@@ -106,6 +124,8 @@ void cada_roles_describe(const cada_roles *r, char *buf, size_t cap) {
     char engines[48];
     snprintf(engines, sizeof engines, "rollout (%d engines of %d)", cada_roles_engines(r), r->rollout_tp);
     if (at < cap) at += span(buf + at, cap - at, r->learners, r->rollout, r->rollout_tp > 1 ? engines : "rollout");
-    if (at < cap && r->reward) span(buf + at, cap - at, r->learners + r->rollout, r->reward, "reward");
+    char groups[48];
+    snprintf(groups, sizeof groups, "reward (%d groups of %d)", cada_roles_reward_groups(r), r->reward_tp);
+    if (at < cap && r->reward) span(buf + at, cap - at, r->learners + r->rollout, r->reward, r->reward_tp > 1 ? groups : "reward");
     else if (at < cap) snprintf(buf + at, cap - at, ", no reward rank (the scheduler scores)");
 }

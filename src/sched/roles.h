@@ -30,6 +30,7 @@ typedef struct {
     int world;
     int learners, rollout, reward; /* rank counts (colocated: world, 0, 0) */
     int rollout_tp;                /* ranks per rollout engine (rollout.tp; 1 by default) */
+    int reward_tp;                 /* ranks per reward group (reward.tp; 1 by default) */
 } cada_roles;
 
 /* placement: "colocated" or "disaggregated"; counts as configured. */
@@ -48,11 +49,19 @@ int cada_roles_engines(const cada_roles *r);
 int cada_roles_engine_rank(const cada_roles *r, int e);
 /* The engine of a rollout rank (world rank); *leader (may be NULL): its leader's rank. */
 int cada_roles_engine_of(const cada_roles *r, int rollout_rank, int *leader);
-/* World rank a rollout rank (world rank) sends its trajectories to: a reward rank, or
- * 0 (the scheduler) when there are none. */
+/* Reward groups: the reward ranks in consecutive groups of reward_tp, each holding the
+ * frozen reference model as one (model/tp.h); its first rank (the leader) takes the
+ * trajectories, hands them to the others, scores them and sends the rewards.
+ * set_reward_tp: CADA_ERR_CONFIG unless it divides reward. */
+cada_status cada_roles_set_reward_tp(cada_roles *r, int tp);
+int cada_roles_reward_groups(const cada_roles *r);
+/* The reward group of a reward rank (world rank); *leader (may be NULL): its leader. */
+int cada_roles_reward_group_of(const cada_roles *r, int reward_rank, int *leader);
+/* World rank a rollout rank (world rank) sends its trajectories to: a reward group's
+ * leader, or 0 (the scheduler) when there are no reward ranks. */
 int cada_roles_reward_of(const cada_roles *r, int rollout_rank);
-/* Rollout engines whose trajectories a reward rank (world rank) scores (engine e goes
- * to reward rank e mod reward_ranks). */
+/* Rollout engines whose trajectories a reward rank (world rank) scores, it or its
+ * group (engine e goes to reward group e mod groups). */
 int cada_roles_feeds(const cada_roles *r, int reward_rank);
 /* "scheduler + learner 0", "learner 1", "rollout 0", "reward 0", or colocated's
  * "learner + rollout + reward, colocated". */

@@ -193,11 +193,13 @@ cada_status cada_score_reference(const cada_score_ctx *c, seq_rec *s, int n) {
 
 cada_status cada_score_all(const cada_score_ctx *c, seq_rec *s, int n, double *reward_s, double *reference_s) {
     if (n == 0) return CADA_OK;
+    /* the reference first: under reward.tp its passes are collective with the group's
+     * other ranks, which should not wait out the rewards (a judge's calls) */
     double t0 = cada_now();
-    CADA_TRY(cada_score_rewards(c, s, n));
-    double t1 = cada_now();
     if (c->reference) CADA_TRY(cada_score_reference(c, s, n));
-    *reward_s += t1 - t0;
-    *reference_s += cada_now() - t1;
+    double t1 = cada_now();
+    CADA_TRY(cada_score_rewards(c, s, n));
+    *reference_s += t1 - t0;
+    *reward_s += cada_now() - t1;
     return CADA_OK;
 }

@@ -129,7 +129,10 @@ static cada_status setup_layout(trainer *t) {
                         "must match (each learner reloads its own optimizer shard)",
                         t->resume, t->rs.learners, learners, colocated ? "colocated: mpirun -np" : "cluster.learner_ranks");
     CADA_TRY(cada_roles_init(&t->roles, c->placement, c->learner_ranks, c->rollout_ranks, c->reward_ranks, t->world));
-    if (t->roles.disaggregated) CADA_TRY(cada_roles_set_rollout_tp(&t->roles, c->rollout_tp));
+    if (t->roles.disaggregated) {
+        CADA_TRY(cada_roles_set_rollout_tp(&t->roles, c->rollout_tp));
+        CADA_TRY(cada_roles_set_reward_tp(&t->roles, c->reward_tp));
+    }
     if (!t->roles.disaggregated && !strcmp(c->mode, "async"))
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.mode = async needs cluster.placement = disaggregated (a colocated rank rolls out "
                                          "with the very weights it trains, so its samples cannot lag)");
@@ -157,7 +160,9 @@ static cada_status setup_judge(trainer *t) {
     const cada_run_config *c = &t->cfg;
     cada_role role = cada_roles_of(&t->roles, t->rank);
     int scores = !t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0);
-    if (!scores || !cada_reward_needs_judge(&t->reward_cfg) || t->target.n) return CADA_OK;
+    int leader = t->rank; /* reward.tp > 1: a reward group's leader scores, its other ranks compute reference log-probs only */
+    if (role == CADA_ROLE_REWARD) cada_roles_reward_group_of(&t->roles, t->rank, &leader);
+    if (!scores || leader != t->rank || !cada_reward_needs_judge(&t->reward_cfg) || t->target.n) return CADA_OK;
     cada_judge_config jc;
     CADA_TRY(cada_config_judge(c, &jc));
     double t0 = cada_now();
@@ -220,13 +225,21 @@ static cada_status setup_comms(trainer *t, cada_role role) {
             CADA_TRY(cada_comm_split(t->learn_comm, k % Pl, k, &t->learn_dp_comm));
         }
     }
-    if (t->roles.rollout_tp == 1) return CADA_OK;
-    /* rollout.tp > 1: each engine's ranks; every other rank lands in one group it drops */
-    const int engine = role == CADA_ROLE_ROLLOUT ? cada_roles_engine_of(&t->roles, t->rank, NULL) : -1;
-    cada_comm *g = NULL;
-    CADA_TRY(cada_comm_split(t->comm, engine + 1, t->rank, &g));
-    if (engine >= 0) t->engine_comm = g;
-    else cada_comm_free(g);
+    if (t->roles.rollout_tp > 1) {
+        /* rollout.tp > 1: each engine's ranks; every other rank lands in one group it drops */
+        const int engine = role == CADA_ROLE_ROLLOUT ? cada_roles_engine_of(&t->roles, t->rank, NULL) : -1;
+        cada_comm *g = NULL;
+        CADA_TRY(cada_comm_split(t->comm, engine + 1, t->rank, &g));
+        if (engine >= 0) t->engine_comm = g;
+        else cada_comm_free(g);
+    }
+    if (t->roles.reward_tp > 1) { /* reward.tp > 1: each reward group's ranks, the same way */
+        const int group = role == CADA_ROLE_REWARD ? cada_roles_reward_group_of(&t->roles, t->rank, NULL) : -1;
+        cada_comm *g = NULL;
+        CADA_TRY(cada_comm_split(t->comm, group + 1, t->rank, &g));
+        if (group >= 0) t->reward_comm = g;
+        else cada_comm_free(g);
+    }
     return CADA_OK;
 }
 
@@ -242,6 +255,19 @@ static cada_status load_policy(trainer *t) {
     CADA_TRY(cada_tp_init_comm(tp, group, &t->whole_cfg));
     CADA_TRY(cada_model_load_part(&t->policy, t->cfg.model_path, tp->rank, tp->size));
     t->policy.tp = tp;
+    return CADA_OK;
+}
+
+/* The frozen reference where this rank computes its log-probs: whole, or with reward.tp
+ * > 1 on a reward rank this rank's part of it, read alone (as load_policy). */
+static cada_status load_reference(trainer *t) {
+    const char *path = t->cfg.reference_path[0] ? t->cfg.reference_path : t->cfg.model_path;
+    if (!t->reward_comm) return cada_model_load(&t->reference, path);
+    cada_model_config whole;
+    CADA_TRY(cada_model_load_config(path, &whole));
+    CADA_TRY(cada_tp_init_comm(&t->reward_tp, t->reward_comm, &whole));
+    CADA_TRY(cada_model_load_part(&t->reference, path, t->reward_tp.rank, t->reward_tp.size));
+    t->reference.tp = &t->reward_tp;
     return CADA_OK;
 }
 
@@ -278,7 +304,6 @@ cada_status trainer_setup(trainer *t) {
     if (t->have_policy) CADA_TRY(cada_model_load_config(c->model_path, &t->whole_cfg));
     const int needs_reference = !strcmp(c->algorithm, "dpo") || (c->kl_coef > 0 && !cada_config_offline(c)); /* sft: none */
     t->have_reference = needs_reference && (!t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0));
-    if (t->have_reference) CADA_TRY(cada_model_load(&t->reference, c->reference_path[0] ? c->reference_path : c->model_path));
     CADA_TRY(cada_tok_load(&t->tok, c->model_path, cada_config_tok_flags(c)));
     t->n_eos = cada_eos_ids(cada_tok_eos_id(t->tok), t->have_policy ? t->whole_cfg.eos_token_id : -1, t->eos);
     CADA_TRY(setup_task(t));
@@ -287,6 +312,7 @@ cada_status trainer_setup(trainer *t) {
         t->whole_params = (size_t)cada_config_param_count(&t->whole_cfg);
         CADA_TRY(load_policy(t));
     }
+    if (t->have_reference) CADA_TRY(load_reference(t));
     cada_learner_config lc;
     CADA_TRY(cada_config_learner(c, &lc));
     if (cada_config_offline(c)) CADA_TRY(offline_rows(t, &lc));
@@ -346,6 +372,7 @@ void trainer_teardown(trainer *t) {
     cada_comm_free(t->engine_comm);
     cada_comm_free(t->learn_dp_comm);
     cada_comm_free(t->learn_tp_comm);
+    cada_comm_free(t->reward_comm);
     cada_comm_free(t->comm);
     cada_target_free(&t->target);
     cada_cursor_free(&t->cursor);

@@ -81,6 +81,8 @@ typedef struct trainer {
     cada_comm *learn_tp_comm; /* learn.tp > 1, a learner: its TP group (learner ranks [g Pl, (g+1) Pl)) */
     cada_comm *learn_dp_comm; /* ... and its data-parallel peers (the same TP rank; the learner's comm) */
     cada_tp learn_tp;         /* the learner's TP group as the passes use it (policy.tp points here) */
+    cada_comm *reward_comm;   /* reward.tp > 1, a reward rank: its reward group, else NULL */
+    cada_tp reward_tp;        /* ... as the reference's passes use it (reference.tp points here) */
     cada_learner *learner;   /* NULL on rollout and reward ranks */
     cada_scorer *ref;        /* reference log-probs where this rank computes them, else NULL */
     long long version;       /* policy version this rank's weights are */

@@ -98,14 +98,14 @@ if [ -f "$MODEL" ]; then
   grep -qx "rollout: 1 rank (host memory, fp32)" <<<"$OUT" || fail "the rollout rank is planned whole (rollout.tp = 1):"$'\n'"$OUT"
   # ... and cada train refuses to run it, saying why
   run_expect_rc 1 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3
-  expect_contains "$OUT" "reward.tp = 3: tensor-parallel reference groups are planned by \`cada plan\`" "not run by \`cada train\` yet"
+  expect_contains "$OUT" "learn.tp = 3 runs with cluster.placement = disaggregated and cluster.device = cpu only (have colocated, cpu)"
   # rollout engines of rollout.tp ranks run, but only disaggregated on the CPU
   run_expect_rc 1 "$CADA" train "${TP[@]}" --set cluster.placement=disaggregated --set cluster.learner_ranks=1 \
     --set cluster.rollout_ranks=3 --set cluster.reward_ranks=0 --set cluster.device=cuda --set learn.zero=0 --set rollout.tp=3
   expect_contains "$OUT" "rollout.tp = 3 runs with cluster.placement = disaggregated and cluster.device = cpu only"
 fi
 run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini
-expect_contains "$OUT" "reward.tp = 4: tensor-parallel reference groups are planned by"
+expect_contains "$OUT" "have 32 + 24 + 8 = 64 (start it with mpirun -np 64"
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.tp=2 --check
 expect_contains "$OUT" "cluster.placement = colocated: rollout.tp (1) and reward.tp (1) must equal learn.tp (2)"
 # deploy/slurm/launch.sh checks the allocation's tasks per node against the blocks the

@@ -34,7 +34,9 @@
 #  4. one-step-off asynchronous mode with TP engines;
 #  5. rollout.tp must divide the rollout ranks;
 #  6. cluster.weight_sync = bf16: half the bytes, the engine on bf16-rounded weights
-#     (TP engines reading a bf16 copy of their part: tests/cli/train_bf16.sh).
+#     (TP engines reading a bf16 copy of their part: tests/cli/train_bf16.sh);
+#  7. reward groups (reward.tp = 2) holding the reference: against one whole reward rank
+#     the same first step, its KL at TP rounding; one and two groups identical.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
 cd "$ROOT"
@@ -157,9 +159,40 @@ print("cluster.weight_sync = bf16: engine/learner log-prob gap per step:", gap)
 assert gap[0] < 1e-4 and all(1e-4 < g < 0.1 for g in gap[1:]), gap
 PY
 
+# 7 (before the refusals). reward groups (reward.tp = 2): the frozen reference split over
+# two reward ranks. TIS off. Against one whole reward rank: the first step's samples,
+# loss and gradient norm agree, and its KL (policy = reference, so exactly 0 with the
+# whole reference) is the TP rounding of the reference's log-probs (< 1e-6); two reward
+# groups of 2 against one: identical samples and weights after 3 steps (the same TP
+# rounding in every group).
+RT=(--set learn.tis_cap=0 --set run.checkpoint_every=1)
+train 4 2 1 "$TMP/rw1" "${RT[@]}"
+train 5 2 1 "$TMP/rw2" "${RT[@]}" --set cluster.reward_ranks=2 --set reward.tp=2
+expect_contains "$OUT" "ranks 3-4 reward (1 groups of 2)"
+train 7 2 1 "$TMP/rw2x2" "${RT[@]}" --set cluster.reward_ranks=4 --set reward.tp=2
+expect_contains "$OUT" "ranks 3-6 reward (2 groups of 2)"
+cmp "$TMP/rw2/samples.jsonl" "$TMP/rw2x2/samples.jsonl" || fail "reward.tp 2: two reward groups score otherwise than one"
+same_weights "$TMP/rw2/checkpoint-3" "$TMP/rw2x2/checkpoint-3" || fail "reward.tp 2: two reward groups train otherwise than one"
+python3 - "$TMP/rw1" "$TMP/rw2" <<'PY' || fail "reward.tp 2 against one whole reward rank"
+import json, sys
+a, b = ([json.loads(l) for l in open(f"{d}/samples.jsonl")] for d in sys.argv[1:3])
+assert [x for x in a if x["step"] == 1] == [x for x in b if x["step"] == 1], "step 1 samples differ"
+ma, mb = (json.loads(open(f"{d}/metrics.jsonl").readline()) for d in sys.argv[1:3])
+for k in ("loss", "grad_norm"):
+    assert abs(ma[k] - mb[k]) <= 1e-5 * max(1, abs(ma[k])), (k, ma[k], mb[k])
+assert ma["kl"] == 0 and abs(mb["kl"]) < 1e-6, (ma["kl"], mb["kl"])
+print("reward.tp 2, step 1: KL %.3g (whole reference: %g), loss %.6f vs %.6f" % (mb["kl"], ma["kl"], mb["loss"], ma["loss"]))
+PY
+close_weights "$TMP/rw1/checkpoint-1" "$TMP/rw2/checkpoint-1" 0.04 || fail "reward.tp 2: the first step's weights"
+
 # 5. refused layouts
 run_expect_rc 1 timeout 60 "${MPIRUN[@]}" -np 5 "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" \
   --set cluster.learner_ranks=1 --set cluster.rollout_ranks=3 --set cluster.reward_ranks=1 --set rollout.tp=2 \
   --set run.out_dir="$TMP/bad"
 expect_contains "$OUT" "cluster.rollout_ranks = 3 is not a multiple of rollout.tp = 2"
 [ ! -e "$TMP/bad/metrics.jsonl" ] || fail "work started despite rollout.tp not dividing the rollout ranks"
+run_expect_rc 1 timeout 60 "${MPIRUN[@]}" -np 5 "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" \
+  --set cluster.learner_ranks=1 --set cluster.rollout_ranks=2 --set cluster.reward_ranks=2 --set reward.tp=2 \
+  --set learn.kl_coef=0 --set run.out_dir="$TMP/bad_kl"
+expect_contains "$OUT" "reward.tp = 2 splits the frozen reference model over reward ranks, but this run has no reference"
+[ ! -e "$TMP/bad_kl/metrics.jsonl" ] || fail "work started with reward.tp = 2 and no reference"

@@ -54,6 +54,29 @@ TEST(roles_rollout_engines) {
     EXPECT(strstr(buf, "ranks 1-6 rollout (2 engines of 3)") != NULL, "got \"%s\"", buf);
 }
 
+/* reward.tp: groups of consecutive reward ranks; engines go to group leaders, and every
+ * rank of a group takes part in each batch its leader is fed */
+TEST(roles_reward_groups) {
+    cada_roles r;
+    REQUIRE_OK(cada_roles_init(&r, "disaggregated", 1, 3, 4, 8)); /* learner 0, rollout 1-3, reward 4-7 */
+    EXPECT(cada_roles_set_reward_tp(&r, 3) == CADA_ERR_CONFIG); /* 4 ranks are not whole groups of 3 */
+    REQUIRE_OK(cada_roles_set_reward_tp(&r, 2));
+    EXPECT(cada_roles_reward_groups(&r) == 2);
+    int leader = -1;
+    EXPECT(cada_roles_reward_group_of(&r, 5, &leader) == 0 && leader == 4);
+    EXPECT(cada_roles_reward_group_of(&r, 6, &leader) == 1 && leader == 6);
+    /* engine e -> group e mod 2: engines 0 and 2 to rank 4, engine 1 to rank 6 */
+    EXPECT(cada_roles_reward_of(&r, 1) == 4 && cada_roles_reward_of(&r, 2) == 6 && cada_roles_reward_of(&r, 3) == 4);
+    EXPECT(cada_roles_feeds(&r, 4) == 2 && cada_roles_feeds(&r, 5) == 2 && cada_roles_feeds(&r, 6) == 1 && cada_roles_feeds(&r, 7) == 1);
+    char buf[200];
+    cada_roles_describe(&r, buf, sizeof buf);
+    EXPECT(strstr(buf, "ranks 4-7 reward (2 groups of 2)") != NULL, "got \"%s\"", buf);
+    cada_roles none;
+    REQUIRE_OK(cada_roles_init(&none, "disaggregated", 1, 1, 0, 2));
+    EXPECT(cada_roles_set_reward_tp(&none, 2) == CADA_ERR_CONFIG); /* no reward ranks to group */
+    EXPECT(cada_roles_set_reward_tp(&none, 1) == CADA_OK);
+}
+
 TEST(roles_colocated_and_bad_layouts) {
     cada_roles r;
     REQUIRE_OK(cada_roles_init(&r, "colocated", 4, 0, 0, 4));
