@@ -14,15 +14,27 @@
 #include <string.h>
 #include <unistd.h>
 
-/* OpenMP threads that wait by spinning burn the time slices their partner thread needs
- * whenever ranks (or other programs) outnumber cores, which is cada's normal case on
- * small machines: measured here, batch-4 decoding ran at 3.9 tokens/s with spinning and
- * 36.5 with sleeping waits under a load of 4 on 2 cores. libgomp reads OMP_WAIT_POLICY
- * once, before main, so when the user has not chosen one cada sets "passive" and
- * re-executes itself (before MPI or any thread exists). */
+/* How OpenMP threads wait between parallel regions. A decode step runs some 150 of them
+ * (a few per layer), each a few microseconds apart.
+ *   - Sleeping waits (passive) cost a wake-up per region: alone on 2 cores, bf16 decode at
+ *     batch 1 ran at 60 tokens/s passive and 95 with a bounded spin (GOMP_SPINCOUNT =
+ *     10000, about 0.1-0.3 ms before sleeping) or fully active waits.
+ *   - Spinning waits burn the time slices another thread needs whenever threads
+ *     outnumber cores: two such processes on 2 cores decoded at 13 tokens/s each with
+ *     that spin and 59-64 passive (and batch-4 decoding once at 3.9 vs 36.5 under a load
+ *     of 4).
+ * So when the user has chosen neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, cada spins
+ * boundedly when this job's ranks on the machine are fewer than its cores (each rank's
+ * threads then have cores of their own: cada train gives a rank cores / local ranks
+ * threads), and sleeps otherwise (a rank then runs one thread, and other programs may
+ * share the cores); tests/run.sh sets passive for the test programs that share cores.
+ * libgomp reads both variables once, before main, so cada sets them and re-executes
+ * itself (before MPI or any thread exists). */
 static void choose_omp_wait_policy(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > cada_local_ranks()) setenv("GOMP_SPINCOUNT", "10000", 1);
+    else setenv("OMP_WAIT_POLICY", "passive", 1);
     execv("/proc/self/exe", argv);
     /* no /proc: carry on with the default policy */
 }

@@ -1,6 +1,7 @@
 /* base/cpu.c: see cpu.h. */
 #include "base/cpu.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,4 +104,30 @@ cada_status cada_cpu_kernels_set(cada_cpu_kernels k) {
     kind = k;
     bad[0] = 0;
     return CADA_OK;
+}
+
+long cada_local_ranks(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        long n = v ? strtol(v, NULL, 10) : 0; /* SLURM_TASKS_PER_NODE: "4(x2),3" */
+        if (n > 0) return n;
+    }
+    return 1;
+}
+
+#ifdef __linux__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+void cada_advise_huge_pages(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)p + page - 1) / page * page,
+                    hi = ((uintptr_t)p + bytes) / page * page;
+    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice: a refusal changes nothing */
+#else
+    (void)p;
+    (void)bytes;
+#endif
 }

@@ -43,8 +43,10 @@ cada_status cada_infer_weights_pack(cada_model *m, long long version) {
     cada_infer_weights *b = m->bf16;
     if (!b) { /* one allocation: this header, then the matrices from a 64-byte boundary */
         const size_t bytes = cada_infer_weights_bytes(c), hdr = (sizeof *b + 63) / 64 * 64;
-        b = aligned_alloc(64, (hdr + bytes + 63) / 64 * 64);
+        const size_t huge = (size_t)2 << 20; /* 2 MiB-aligned, so huge pages can back all of it */
+        b = aligned_alloc(huge, (hdr + bytes + huge - 1) / huge * huge);
         if (!b) return CADA_ERR(CADA_ERR_NOMEM, "bf16 inference weights (%.1f MB)", bytes / 1e6);
+        cada_advise_huge_pages(b, hdr + bytes);
         b->bytes = bytes;
         b->buf = (uint16_t *)((char *)b + hdr);
         b->layer_stride = qkv + o + gu + down;

@@ -1,6 +1,7 @@
 /* model/model.c: see model.h. Shapes: N = B*T tokens, C hidden, I intermediate,
  * H/KVH heads, D head dim, QKV = (H + 2 KVH) D, V vocabulary, L layers. */
 #define _POSIX_C_SOURCE 200809L
+#include "base/cpu.h"
 #include "model/model.h"
 #include "model/tp.h"
 
@@ -72,6 +73,7 @@ cada_status cada_model_init(cada_model *m, const cada_model_config *cfg) {
     m->cfg = *cfg;
     m->n_params = total_params(cfg);
     m->params = CADA_CALLOC(m->n_params, sizeof(float), "model parameters");
+    cada_advise_huge_pages(m->params, m->n_params * sizeof(float)); /* every pass streams them */
     m->inv_freq = CADA_MALLOC(sizeof(float) * (size_t)(cfg->head_dim / 2), "RoPE frequencies");
     if (!m->params || !m->inv_freq) {
         cada_model_free(m);

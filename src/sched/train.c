@@ -32,7 +32,7 @@ static int check_only(const cada_run_config *c) {
     printf("layout: %d ranks, %s (learners %d, rollout %d, reward %d), ZeRO stage %d, ", ranks, c->placement, c->learner_ranks,
            c->rollout_ranks, c->reward_ranks, c->zero);
     if (c->threads_per_rank) printf("%d OpenMP threads per rank\n", c->threads_per_rank);
-    else printf("OpenMP threads per rank = cores / ranks\n");
+    else printf("OpenMP threads per rank = cores / ranks on each machine\n");
     printf("model: %s%s\n", c->model_path, access(c->model_path, R_OK) ? " (not present on this machine)" : "");
     if (c->learn_tp > 1 || c->rollout_tp > 1 || c->reward_tp > 1)
         printf("tensor parallelism: learners in groups of %d, rollout engines of %d, reward groups of %d, inside nodes of %d "

@@ -5,6 +5,7 @@
 #include "model/tp_slice.h"
 
 #ifdef CADA_HAVE_MPI
+#include "base/cpu.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "cada/dataset.h"
@@ -137,9 +138,9 @@ static cada_status setup_layout(trainer *t) {
         return CADA_ERR(CADA_ERR_CONFIG, "rollout.mode = async needs cluster.placement = disaggregated (a colocated rank rolls out "
                                          "with the very weights it trains, so its samples cannot lag)");
     int threads = c->threads_per_rank;
-    if (threads <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = (int)(cores / t->world);
+    if (threads <= 0) { /* this machine's cores over the job's ranks on it (not the world's: ranks on other nodes have their own) */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN), local = cada_local_ranks();
+        threads = (int)(cores / (local < t->world ? local : t->world));
         if (threads < 1) threads = 1;
     }
     omp_set_num_threads(threads);
