@@ -16,7 +16,9 @@
 
 /* This rank's share of step `step`: the positions p with p % world == rank, rendered,
  * generated and scored (rewards and, with a KL term, reference log-probs). */
-static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int *n_out, double *generate_s) {
+/* This rank's share of step `step`: its prompts rendered, generated and scored; the
+ * phases' seconds in sec[0..3) = generate, reward, reference (cada_score_all's). */
+static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int *n_out, double *generate_s, double sec[3]) {
     const int P = t->cfg.prompts_per_step;
     int mine = 0;
     for (int p = 0; p < P; p++) mine += p % t->world == t->rank;
@@ -46,6 +48,7 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
     cada_score_ctx sc = trainer_scoring(t);
     double reward_s = 0, reference_s = 0;
     if (st == CADA_OK) st = cada_score_all(&sc, *out, *n_out, &reward_s, &reference_s);
+    sec[0] = *generate_s, sec[1] = reward_s, sec[2] = reference_s;
     if (st != CADA_OK) {
         seqs_free(*out, *n_out);
         *out = NULL;
@@ -91,7 +94,7 @@ cada_status cada_colocated_run(trainer *t) {
     const int offline = cada_config_offline(c); /* sft | dpo: the data stage replaces rollout and scoring */
     int stopped = 0;
     for (long long step = t->start_step; step < c->steps && !stopped; step++) {
-        double t0 = cada_now(), generate_s = 0;
+        double t0 = cada_now(), generate_s = 0, phase_s[3] = {0, 0, 0}; /* this rank's generate, reward, reference */
         memset(&t->judge_tally, 0, sizeof t->judge_tally);
         seq_rec *mine = NULL, *all = NULL;
         int n_mine = 0, n_all = 0;
@@ -105,7 +108,7 @@ cada_status cada_colocated_run(trainer *t) {
             /* rollout.weights = bf16: packed here, from the whole weights (ZeRO-3 has just
              * gathered them), once per step, as the learner updates them in place */
             if (!strcmp(t->cfg.rollout_weights, "bf16")) CADA_TRY(cada_infer_weights_refresh(&t->policy, step));
-            CADA_TRY(rollout_share(t, step, &mine, &n_mine, &generate_s));
+            CADA_TRY(rollout_share(t, step, &mine, &n_mine, &generate_s, phase_s));
         }
         double t1 = cada_now();
         t->watch.phase = "trajectory exchange";
@@ -121,8 +124,12 @@ cada_status cada_colocated_run(trainer *t) {
         t->watch.phase = "learner step";
         trainer_test_stall(t, "learn", step + 1);
         cada_status st = cada_learn_stage_run(t->learner, all, n_all, t->rank == 0 ? &t->progress : NULL, "learn (rank 0)", &sm, &learn_s);
-        cada_metric_field fields[4 + 5 + CADA_JS_N] = {{offline ? "data_s" : "rollout_s", t1 - t0}, {"exchange_s", t2 - t1}, {"learn_s", learn_s}};
-        int n_fields = 3 + trainer_judge_fields(t, &judge, fields + 3);
+        /* rollout_s: the phase's wall time (render, generate, score); generate_s, reward_s
+         * and reference_s: rank 0's parts of it, as the disaggregated placement reports its ranks' */
+        cada_metric_field fields[7 + 5 + CADA_JS_N] = {{offline ? "data_s" : "rollout_s", t1 - t0}, {"exchange_s", t2 - t1}, {"learn_s", learn_s},
+                                                       {"generate_s", phase_s[0]}, {"reward_s", phase_s[1]}, {"reference_s", phase_s[2]}};
+        int n_fields = (offline ? 3 : 6);
+        n_fields += trainer_judge_fields(t, &judge, fields + n_fields);
         if (offline) fields[n_fields++] = (cada_metric_field){"step_s", cada_now() - t0};
         if (st == CADA_OK) st = trainer_report(t, step, all, n_all, &sm, fields, n_fields);
         seqs_free(all, n_all);

@@ -71,8 +71,13 @@ cada_status cada_rollout_stage_run(const cada_rollout_policy *pol, const cada_ru
             cada_progress_begin(progress, label, "sequences", n);
         }
         double t0 = cada_now();
-        st = pol->gpu ? cada_generate_gpu(pol->gpu, &ec, reqs, n, res, NULL) : cada_generate(pol->cpu, &ec, reqs, n, res, NULL);
+        cada_engine_stats es = {0};
+        st = pol->gpu ? cada_generate_gpu(pol->gpu, &ec, reqs, n, res, &es) : cada_generate(pol->cpu, &ec, reqs, n, res, &es);
         *generate_s = cada_now() - t0;
+        /* where a rollout's time goes (CADA_LOG=debug) */
+        CADA_DEBUG("%s: step %lld: prefill %ld tokens in %.2f s (%ld shared with a sample, %ld from the prefix cache), decode %ld "
+                   "tokens in %.2f s, %d model calls, %d preemptions", label, step + 1, es.prefill_tokens, es.prefill_seconds,
+                   es.shared_prompt_tokens, es.prefix_hit_tokens, es.decode_tokens, es.decode_seconds, es.model_calls, es.preemptions);
         if (progress) cada_progress_end(progress);
     }
     for (int i = 0; st == CADA_OK && i < n; i++) {
