@@ -131,3 +131,14 @@ void cada_advise_huge_pages(void *p, size_t bytes) {
     (void)bytes;
 #endif
 }
+
+void cada_release_pages(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)p + page - 1) / page * page,
+                    hi = ((uintptr_t)p + bytes) / page * page;
+    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}

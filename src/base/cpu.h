@@ -53,6 +53,11 @@ void cada_cpu_features(char *buf, int cap);
  * mode is madvise). */
 void cada_advise_huge_pages(void *p, size_t bytes);
 
+/* Returns the whole pages inside [p, p + bytes) to the system (Linux madvise
+ * MADV_DONTNEED on a private anonymous mapping: they read as zeros afterwards and cost
+ * no memory until written). Elsewhere: nothing. */
+void cada_release_pages(void *p, size_t bytes);
+
 /* The ranks of this job on this machine, as the launcher tells them in the environment
  * before MPI starts (Open MPI's mpirun: OMPI_COMM_WORLD_LOCAL_SIZE; MPICH's Hydra:
  * MPI_LOCALNRANKS; Slurm's srun: SLURM_NTASKS_PER_NODE, or the first node's count in

@@ -1,5 +1,6 @@
 /* learn/learner.c: see learner.h. */
 #define _POSIX_C_SOURCE 200809L
+#include "base/cpu.h"
 #include "learn/learner.h"
 
 #include "base/log.h"
@@ -9,8 +10,6 @@
 #include "learn/learner_gpu.h"
 
 #include <errno.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -684,14 +683,8 @@ static void z3_release(cada_learner *L) {
     const size_t end = L->shard_off + L->shard_n;
     const size_t lo[2] = {L->layer0_off, end > L->layer0_off ? end : L->layer0_off};
     const size_t hi[2] = {L->shard_off < L->layers_end ? L->shard_off : L->layers_end, L->layers_end};
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    for (int i = 0; i < 2; i++) {
-        if (hi[i] <= lo[i]) continue;
-        uintptr_t a = (uintptr_t)(L->m->params + lo[i]), z = (uintptr_t)(L->m->params + hi[i]);
-        a = (a + page - 1) / page * page; /* whole pages inside the range only */
-        z = z / page * page;
-        if (z > a) (void)madvise((void *)a, z - a, MADV_DONTNEED);
-    }
+    for (int i = 0; i < 2; i++)
+        if (hi[i] > lo[i]) cada_release_pages(L->m->params + lo[i], sizeof(float) * (hi[i] - lo[i])); /* whole pages inside */
     L->whole = 0;
 }
 

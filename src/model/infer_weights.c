@@ -34,7 +34,11 @@ static void pack_range(uint16_t *dst, const float *src, size_t n) {
     }
 }
 
-cada_status cada_infer_weights_pack(cada_model *m, long long version) {
+static void region(const cada_model *m, int q, size_t *src, size_t *n, uint16_t **dst);
+
+/* Packs every matrix; release: each one's fp32 pages returned right after it is packed
+ * (cada_infer_weights_release_fp32), so the two copies never coexist whole. */
+static cada_status pack_all(cada_model *m, long long version, int release) {
     cada_cpu_kernels k;
     CADA_TRY(cada_cpu_kernels_active(&k));
     const cada_model_config *c = &m->cfg;
@@ -57,20 +61,65 @@ cada_status cada_infer_weights_pack(cada_model *m, long long version) {
         b->lm_head = b->buf + b->layer_stride * (size_t)c->n_layers;
         m->bf16 = b;
     }
-    const cada_params *p = &m->p;
     double t0 = cada_now();
-    for (int l = 0; l < c->n_layers; l++) {
-        pack_range(CADA_BF16_LAYER(b, qkv, l), CADA_LAYER(p, qkv_w, l), qkv);
-        pack_range(CADA_BF16_LAYER(b, o, l), CADA_LAYER(p, o_w, l), o);
-        pack_range(CADA_BF16_LAYER(b, gu, l), CADA_LAYER(p, gu_w, l), gu);
-        pack_range(CADA_BF16_LAYER(b, down, l), CADA_LAYER(p, down_w, l), down);
+    for (int q = 0; q <= 4 * c->n_layers; q++) {
+        size_t at, n;
+        uint16_t *dst;
+        region(m, q, &at, &n, &dst);
+        pack_range(dst, m->params + at, n);
+        if (release) cada_infer_weights_release_fp32(m, at, n);
     }
-    pack_range(b->lm_head, p->lm_head, head);
     b->version = version;
     CADA_DEBUG("bf16 inference weights: %.1f MB packed (policy version %lld) in %.3f s; kernels %s", b->bytes / 1e6, version,
                cada_now() - t0, cada_cpu_kernels_name(k));
     return CADA_OK;
 }
+
+/* The packed matrices as regions of the fp32 parameter buffer: region q of 4 L + 1 (per
+ * layer qkv, o, gu, down; then the LM head) starts at *src (an offset into m->params),
+ * holds *n floats, and packs to *dst. */
+static void region(const cada_model *m, int q, size_t *src, size_t *n, uint16_t **dst) {
+    size_t sz[5];
+    sizes(&m->cfg, &sz[0], &sz[1], &sz[2], &sz[3], &sz[4]);
+    const cada_params *p = &m->p;
+    const cada_infer_weights *b = m->bf16;
+    const int l = q / 4, k = q % 4;
+    if (q == 4 * m->cfg.n_layers) {
+        *src = (size_t)(p->lm_head - m->params), *n = sz[4], *dst = b->lm_head;
+        return;
+    }
+    const float *f[4] = {CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, o_w, l), CADA_LAYER(p, gu_w, l), CADA_LAYER(p, down_w, l)};
+    uint16_t *d[4] = {CADA_BF16_LAYER(b, qkv, l), CADA_BF16_LAYER(b, o, l), CADA_BF16_LAYER(b, gu, l), CADA_BF16_LAYER(b, down, l)};
+    *src = (size_t)(f[k] - m->params), *n = sz[k], *dst = d[k];
+}
+
+cada_status cada_infer_weights_pack_range(cada_model *m, size_t off, size_t n) {
+    if (!m->bf16) return CADA_ERR(CADA_ERR_INTERNAL, "bf16 inference weights: a range packed before the copy exists");
+    for (int q = 0; q <= 4 * m->cfg.n_layers; q++) {
+        size_t at, len;
+        uint16_t *dst;
+        region(m, q, &at, &len, &dst);
+        const size_t lo = at > off ? at : off, hi = at + len < off + n ? at + len : off + n;
+        if (lo < hi) pack_range(dst + (lo - at), m->params + lo, hi - lo);
+    }
+    return CADA_OK;
+}
+
+void cada_infer_weights_release_fp32(cada_model *m, size_t off, size_t n) {
+    if (!m->bf16) return;
+    for (int q = 0; q <= 4 * m->cfg.n_layers; q++) {
+        size_t at, len;
+        uint16_t *dst;
+        region(m, q, &at, &len, &dst);
+        if (m->p.lm_head == m->p.embed && q == 4 * m->cfg.n_layers) continue; /* tied: the embedding lookup reads it */
+        const size_t lo = at > off ? at : off, hi = at + len < off + n ? at + len : off + n;
+        if (lo < hi) cada_release_pages(m->params + lo, sizeof(float) * (hi - lo));
+    }
+}
+
+cada_status cada_infer_weights_pack(cada_model *m, long long version) { return pack_all(m, version, 0); }
+
+cada_status cada_infer_weights_pack_and_release(cada_model *m, long long version) { return pack_all(m, version, 1); }
 
 cada_status cada_infer_weights_refresh(cada_model *m, long long version) {
     if (m->bf16 && m->bf16->version == version) return CADA_OK;

@@ -16,10 +16,9 @@
  * embedding rows, norms and biases the engine still reads in fp32 live in the same
  * buffer (model.h: one allocation of n_params floats); on a colocated rank the learner
  * updates them in place; on a rollout rank they are the buffer the weight sync
- * (sched/weight_sync.h) receives into, the copy's source. Receiving the sync straight
- * into bf16 would drop the fp32 matrices on rollout ranks; it is not done (the sync
- * broadcasts the whole fp32 parameter buffer in 64 MiB buckets, and its header check
- * comes before any weight is taken). `cada bench generate
+ * (sched/weight_sync.h, sched/reshard.h) receives into, the copy's source, and there
+ * the fp32 matrices are packed and released bucket by bucket as they land (below), so
+ * only their pages of the bucket in flight are resident. `cada bench generate
  * --weights bf16` holds both on purpose: fp32 is its peer.
  *
  * Staleness: the copy is a function of the fp32 parameters at one moment. It carries the
@@ -58,6 +57,24 @@ size_t cada_infer_weights_bytes(const cada_model_config *cfg);
 cada_status cada_infer_weights_pack(cada_model *m, long long version);
 /* Packs when m holds no pack or one of another version than `version`; nothing otherwise. */
 cada_status cada_infer_weights_refresh(cada_model *m, long long version);
+/* For a rank whose fp32 parameters only receive the weight sync (a disaggregated
+ * rollout rank): pack_range packs the matrix elements among parameters [off, off + n)
+ * (a range the sync has just written; the copy must exist, its version is the caller's
+ * to set once every range has landed), and release_fp32 returns the fp32 matrices'
+ * whole pages in that range to the system (madvise: they read as zeros until written
+ * again; the tied embedding, which the lookup reads, is kept). Packing and releasing
+ * bucket by bucket as the sync lands keeps one bucket of fp32 matrices resident instead
+ * of all of them: the rank then holds the bf16 copy, the fp32 embedding, norms and
+ * biases (SmolLM2-135M: 269 + 114 MB instead of 269 + 540). Nothing may read the fp32
+ * matrices afterwards: cada_model_infer does not while the copy is set. */
+cada_status cada_infer_weights_pack_range(cada_model *m, size_t off, size_t n);
+/* The weight broadcast's bucket (sched/weight_sync.c, 64 MiB): the most fp32 matrix
+ * values such a rank holds at once during a sync (cada plan counts it). */
+#define CADA_SYNC_BUCKET_FLOATS ((size_t)16 << 20)
+/* cada_infer_weights_pack, each matrix's fp32 pages released as soon as it is packed
+ * (the start of such a rank: the two copies are never resident whole together). */
+cada_status cada_infer_weights_pack_and_release(cada_model *m, long long version);
+void cada_infer_weights_release_fp32(cada_model *m, size_t off, size_t n);
 /* Frees the pack: cada_model_infer reads the fp32 parameters again. */
 void cada_infer_weights_drop(cada_model *m);
 

@@ -133,9 +133,13 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
  *               layer: the reference never runs backward)
  *   infer_weights  rollout.weights = bf16 on a rank that rolls out: the bf16 copy of the
  *               matrices (cada_infer_weights_bytes), held for the whole run beside the
- *               fp32 parameters (the weight sync and the fp32 parts read those)
+ *               fp32 parameters (the weight sync and the fp32 parts read those); on a
+ *               disaggregated rollout rank the fp32 matrices are released as they are
+ *               packed, so parameters counts the rest of the fp32 parameters and one
+ *               sync bucket of matrices (CADA_SYNC_BUCKET_FLOATS, model/infer_weights.h)
  * peak = parameters + infer_weights + gradients + AdamW + reference + max(activations, rollout): the
- * phases of a colocated step do not overlap. Threads: the OpenMP threads of the rank
+ * phases of a colocated step do not overlap; a bf16 rollout rank's peak is the larger of
+ * its load (4n, before the first pack) and parameters + infer_weights + rollout. Threads: the OpenMP threads of the rank
  * (the cache's score rows). Errors: as cada_memplan_role. */
 typedef struct {
     size_t n_params, rank_params; /* as cada_memplan */

@@ -38,22 +38,34 @@ int disagg_resharded(const trainer *t) {
     return t->roles.rollout_tp > 1 || t->cfg.learn_tp > 1 || !strcmp(t->cfg.weight_sync, "bf16");
 }
 
+/* rollout.weights = bf16 on a rollout rank: each bucket of the sync packed into the
+ * copy the engine reads, and its fp32 matrices released, as it lands
+ * (model/infer_weights.h) */
+static void land_bf16(void *ctx, size_t off, size_t n) {
+    cada_model *m = ctx;
+    if (cada_infer_weights_pack_range(m, off, n) == CADA_OK) cada_infer_weights_release_fp32(m, off, n);
+}
+
 cada_status disagg_sync_weights(trainer *t, long long version) {
+    const int rollout = cada_roles_of(&t->roles, t->rank) == CADA_ROLE_ROLLOUT;
+    const cada_weights_landed bf16 = {land_bf16, &t->policy}, *landed = rollout && t->policy.bf16 ? &bf16 : NULL;
     if (disagg_resharded(t)) {
         /* every learner sends each engine rank a chunk of exactly its slice (fp32: the
          * learner's weights bit for bit, as the broadcast below; bf16: rounded) */
         t->watch.phase = "weight sync (resharded)";
         const cada_reshard_options o = {{t->roles.learners, t->cfg.learn_tp, t->roles.rollout, t->roles.rollout_tp},
                                         strcmp(t->cfg.weight_sync, "bf16") ? CADA_WIRE_F32 : CADA_WIRE_BF16, 0,
-                                        disagg_wait(t, 1.5)};
+                                        disagg_wait(t, 1.5), landed};
         CADA_TRY(cada_reshard_sync(&o, &t->policy, version, &t->watch.peer));
     } else {
         t->watch.phase = "weight broadcast";
         CADA_TRY(cada_weight_sync(t->weights_comm, &t->roles, t->rank, t->policy.params, t->policy.n_params, version,
-                                  disagg_wait(t, 1.5), &t->watch.peer));
+                                  disagg_wait(t, 1.5), &t->watch.peer, landed));
     }
-    /* rollout.weights = bf16 (rollout ranks): the copy the engine reads, from the new weights */
-    if (t->policy.bf16) CADA_TRY(cada_infer_weights_pack(&t->policy, version));
+    /* rollout.weights = bf16: rollout ranks packed the copy as the buckets landed; it is
+     * now of this version (learners hold no copy) */
+    if (landed) t->policy.bf16->version = version;
+    else if (t->policy.bf16) CADA_TRY(cada_infer_weights_pack(&t->policy, version));
     t->version = version;
     return CADA_OK;
 }

@@ -55,12 +55,16 @@ cada_status trainer_begin(trainer *t) {
     }
     /* rollout.weights = bf16 on a disaggregated rollout rank (the config refuses it with
      * cuda): packed from the weights held now, model.path's at version 0; a resumed run's
-     * first sync brings the checkpoint's and repacks (unknown version until then). A
+     * first sync brings the checkpoint's and repacks (unknown version until then); its
+     * fp32 matrices are then released, as after every sync. A
      * colocated rank packs before each rollout instead (colocated.c), from the weights
      * its learner makes whole. */
     if (t->have_policy && t->roles.disaggregated && cada_roles_of(&t->roles, t->rank) == CADA_ROLE_ROLLOUT &&
-        !strcmp(t->cfg.rollout_weights, "bf16"))
-        CADA_TRY(cada_infer_weights_pack(&t->policy, t->resume[0] ? -1 : t->start_step));
+        !strcmp(t->cfg.rollout_weights, "bf16")) {
+        /* the fp32 matrices only receive the next syncs from now on (disagg.c packs each
+         * bucket as it lands): released matrix by matrix as they are packed */
+        CADA_TRY(cada_infer_weights_pack_and_release(&t->policy, t->resume[0] ? -1 : t->start_step));
+    }
     if (t->rank == 0) CADA_TRY(cada_metrics_open(&t->metrics, &t->cfg, t->resume[0] ? t->start_step : 0));
     return CADA_OK;
 }

@@ -138,7 +138,7 @@ done:
 
 /* Chunk d of a piece of n floats from learner rank src into dst[0..n) (its place). */
 static cada_status recv_chunk(const cada_reshard_options *o, int me, int src, int d, int W, size_t n, float *dst,
-                              uint16_t *stage, long long version, int *peer) {
+                              uint16_t *stage, long long version, int *peer, int tell) {
     const size_t bf = bucket_floats(o), esz = o->wire == CADA_WIRE_BF16 ? 2 : 4;
     int64_t head[HEADER_WORDS];
     MPI_Request req;
@@ -160,6 +160,7 @@ static cada_status recv_chunk(const cada_reshard_options *o, int me, int src, in
         MPI_Irecv(stage ? (void *)stage : (void *)to, (int)(len * esz), MPI_BYTE, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &req);
         CADA_TRY(wait_all(&req, 1, &src, o->timeout_s, peer, "receiving weights"));
         if (stage) cada_convert_to_f32(CADA_DTYPE_BF16, stage, to, len);
+        if (tell && o->landed && o->landed->fn) o->landed->fn(o->landed->ctx, off + at, len);
     }
     return CADA_OK;
 }
@@ -188,9 +189,11 @@ static cada_status rollout_recv(const cada_reshard_options *o, cada_model *m, in
         const int i = split ? j / (Pr / Pl) : j * k + s; /* the learner part */
         float *dst = split ? m->params : part.params;
         const size_t n = split ? m->n_params : part.n_params;
-        for (int d = 0; d < W && st == CADA_OK; d++) st = recv_chunk(o, me, d * Pl + i, d, W, n, dst, stage, version, peer);
+        for (int d = 0; d < W && st == CADA_OK; d++)
+            st = recv_chunk(o, me, d * Pl + i, d, W, n, dst, stage, version, peer, split);
         if (st == CADA_OK && !split) cada_tp_copy(&m->cfg, &m->p, &part.p, s, k, CADA_TP_GATHER);
     }
+    if (st == CADA_OK && !split && o->landed && o->landed->fn) o->landed->fn(o->landed->ctx, 0, m->n_params);
     cada_model_free(&part);
     free(stage);
     return st;

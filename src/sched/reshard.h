@@ -40,6 +40,7 @@
 #ifndef CADA_SCHED_RESHARD_H
 #define CADA_SCHED_RESHARD_H
 
+#include "sched/weight_sync.h"
 #include "base/error.h"
 #include "model/model.h"
 
@@ -64,6 +65,9 @@ typedef struct {
     cada_wire_dtype wire;
     size_t bucket_bytes;   /* 0: 16 MiB */
     double timeout_s;
+    /* rollout ranks: told of each bucket of parameters as it lands (when Pr >= Pl; when
+     * learner parts are merged, of the whole part once they are); NULL: not told */
+    const cada_weights_landed *landed;
 } cada_reshard_options;
 
 #ifdef CADA_HAVE_MPI

@@ -1,5 +1,6 @@
 /* sched/weight_sync.c: see weight_sync.h. */
 #include "sched/weight_sync.h"
+#include "model/infer_weights.h"
 
 #ifdef CADA_HAVE_MPI
 #include "sched/exchange.h"
@@ -7,7 +8,7 @@
 
 #include <mpi.h>
 
-#define WEIGHT_BUCKET ((size_t)16 << 20) /* floats per broadcast: 64 MiB */
+#define WEIGHT_BUCKET CADA_SYNC_BUCKET_FLOATS /* floats per broadcast: 64 MiB (the plan counts it) */
 
 static cada_status notice(const cada_roles *roles, int rank, long long version, double timeout_s, int *peer) {
     cada_wire_options o = cada_wire_defaults();
@@ -39,7 +40,7 @@ static cada_status notice(const cada_roles *roles, int rank, long long version, 
 }
 
 cada_status cada_weight_sync(cada_comm *weights, const cada_roles *roles, int rank, float *params, size_t n,
-                             long long version, double timeout_s, int *peer) {
+                             long long version, double timeout_s, int *peer, const cada_weights_landed *landed) {
     CADA_TRY(notice(roles, rank, version, timeout_s, peer));
     if (peer) *peer = -1;
     const float M = 16777216.0f; /* 2^24 */
@@ -51,8 +52,11 @@ cada_status cada_weight_sync(cada_comm *weights, const cada_roles *roles, int ra
         return CADA_ERR(CADA_ERR_FORMAT,
                         "rank %d: weight broadcast header says version %lld, %zu parameters; this rank expects version %lld, %zu",
                         rank, got_version, got_n, version, n);
-    for (size_t at = 0; at < n; at += WEIGHT_BUCKET)
-        CADA_TRY(cada_comm_broadcast(weights, params + at, n - at < WEIGHT_BUCKET ? n - at : WEIGHT_BUCKET, 0));
+    for (size_t at = 0; at < n; at += WEIGHT_BUCKET) {
+        const size_t len = n - at < WEIGHT_BUCKET ? n - at : WEIGHT_BUCKET;
+        CADA_TRY(cada_comm_broadcast(weights, params + at, len, 0));
+        if (landed && landed->fn && rank != 0) landed->fn(landed->ctx, at, len);
+    }
     return CADA_OK;
 }
 #endif

@@ -18,10 +18,19 @@
 
 #include <stddef.h>
 
+/* Told on a receiving rank each time parameters [off, off + n) have landed (final for
+ * this sync), so it can use them while the rest arrives (model/infer_weights.h packs
+ * and releases them on rollout ranks). */
+typedef struct {
+    void (*fn)(void *ctx, size_t off, size_t n);
+    void *ctx;
+} cada_weights_landed;
+
 /* params[0..n) from world rank 0 to the rollout ranks of roles, as `version`; called by
- * rank 0 and every rollout rank. *peer (may be NULL) names the rank waited for. */
+ * rank 0 and every rollout rank. *peer (may be NULL) names the rank waited for. landed
+ * (may be NULL) is told of each bucket on receivers. */
 cada_status cada_weight_sync(cada_comm *weights, const cada_roles *roles, int rank, float *params, size_t n,
-                             long long version, double timeout_s, int *peer);
+                             long long version, double timeout_s, int *peer, const cada_weights_landed *landed);
 #endif
 
 #endif

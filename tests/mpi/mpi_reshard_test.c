@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
     const int L = atoi(argv[1]), Pl = atoi(argv[2]), Pr = atoi(argv[3]);
     const char *model = argc > 5 && !strcmp(argv[4], "--model") ? argv[5] : NULL;
     const int bench = model && argc > 6 && !strcmp(argv[6], "--bench");
-    cada_reshard_options o = {{L, Pl, size - L, Pr}, CADA_WIRE_F32, 0, 60.0};
+    cada_reshard_options o = {{L, Pl, size - L, Pr}, CADA_WIRE_F32, 0, 60.0, NULL};
     cada_model full;
     if (model) {
         CHECK_OK(cada_model_load(&full, model));

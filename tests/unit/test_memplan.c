@@ -10,7 +10,24 @@
 #include "model/model.h"
 #include "rollout/engine.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Bytes of [p, p + n) resident in memory now (mincore, by page). */
+static size_t resident_bytes(const void *p, size_t n) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = (uintptr_t)p / page * page, hi = ((uintptr_t)p + n + page - 1) / page * page;
+    const size_t pages = (hi - lo) / page;
+    unsigned char *v = malloc(pages);
+    size_t r = 0;
+    if (v && mincore((void *)lo, hi - lo, v) == 0)
+        for (size_t i = 0; i < pages; i++) r += v[i] & 1;
+    free(v);
+    return r * page;
+}
 
 #ifdef CADA_HAVE_CUDA
 #include "model/model_gpu.h"
@@ -397,6 +414,21 @@ TEST(memplan_cpu_matches_allocations) {
             EXPECT(pb.infer_weights == m.bf16->bytes && pb.peak == p.peak + m.bf16->bytes, "bf16 copy planned %zu, allocated %zu",
                    pb.infer_weights, m.bf16->bytes);
             EXPECT(pl.infer_weights == 0, "a learner that does not roll out holds no bf16 copy");
+            /* a disaggregated rollout rank releases its fp32 matrices as it packs them:
+             * what stays resident of the parameter buffer, measured, against the plan */
+            cada_memplan_cpu pr, pr32;
+            REQUIRE_OK(cada_memplan_cpu_role(&c, &bin, chunk, 1, CADA_ROLE_ROLLOUT, &pr));
+            REQUIRE_OK(cada_memplan_cpu_role(&c, &in, chunk, 1, CADA_ROLE_ROLLOUT, &pr32));
+            REQUIRE_OK(cada_infer_weights_pack_and_release(&m, 0));
+            const size_t kept = resident_bytes(m.params, m.n_params * sizeof(float)), page = (size_t)sysconf(_SC_PAGESIZE);
+            const size_t mats = m.bf16->bytes / 2 - (c.tie_embeddings ? (size_t)c.vocab_size * c.hidden_size : 0);
+            const size_t bucket = CADA_SYNC_BUCKET_FLOATS < mats ? CADA_SYNC_BUCKET_FLOATS : mats;
+            EXPECT(pr.params + 4 * (mats - bucket) == pr32.params, "rollout fp32 planned %zu with bf16, %zu without", pr.params,
+                   pr32.params);
+            /* resident after the release: the fp32 parameters that are not matrices (the plan
+             * less its bucket and RoPE table), within two partial pages per released matrix */
+            const size_t rest = pr.params - 4 * bucket - (size_t)c.head_dim / 2 * 4, slack = (4 * (size_t)c.n_layers + 1) * 2 * page;
+            EXPECT(kept <= rest + slack && kept + slack >= rest, "resident fp32 after the release %zu, planned %zu", kept, rest);
             cada_model_free(&m);
             const size_t phase = p.activations > p.rollout ? p.activations : p.rollout;
             EXPECT(p.peak == p.params + p.grads + p.adam + p.reference + phase, "peak %zu is not the sum of its parts", p.peak);
