@@ -5,22 +5,21 @@
 #include "model/tp.h"
 
 #include "base/arena.h"
+#include "base/cpu.h"
 #include "model/infer_weights.h"
 #include "ops/gemm_bf16.h"
 #include "ops/ops.h"
 
-#include <cblas.h>
-#undef I /* OpenBLAS's cblas.h brings complex.h, whose I would shadow this file's I (intermediate size) */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Prefill attention in blocks of query rows (attend_block): a sequence with at least
- * ATTEND_BLOCK_MIN new rows in a call takes its rows ATTEND_BQ at a time per head, as two
- * sgemms over its keys gathered from the block table. Per-thread scratch: the score
- * block (ATTEND_BQ, max_len) and one KV head's keys and values (max_len, D) each; a
- * decode row (attend_row) uses the first max_len floats. */
+ * ATTEND_BLOCK_MIN new rows in a call takes its rows ATTEND_BQ at a time per head, over
+ * its keys and values gathered once per block from the block table. Per-thread scratch:
+ * max_len x (ATTEND_BQ + 2 D) floats (scores, then one KV head's keys transposed and
+ * values); a decode row (attend_row) uses the first max_len. */
 #define ATTEND_BQ 64
 #define ATTEND_BLOCK_MIN 16
 #define ATTEND_SCRATCH(max_len, D) ((size_t)(max_len) * (ATTEND_BQ + 2 * (size_t)(D)))
@@ -289,40 +288,124 @@ static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const fl
     }
 }
 
+/* sum[j] = dot_lanes(q, key t0 + j) for the 16 keys t0 .. t0 + 15 of a transposed block
+ * kt (D rows of Wp floats; kt points at column t0): each key's 16 lanes accumulate in
+ * dot_lanes' order and are added up in its order (then its tail), so the bits are its. */
+#define ATTEND_KEYS 16
+static void scores16(const float *q, const float *kt, int Wp, int D, float *sum) {
+    enum { LANES = 16, KEYS = ATTEND_KEYS };
+    float acc[LANES][KEYS] = {{0}};
+    int d = 0;
+    for (; d + LANES <= D; d += LANES)
+        for (int k = 0; k < LANES; k++)
+            for (int j = 0; j < KEYS; j++) acc[k][j] += q[d + k] * kt[(size_t)(d + k) * Wp + j];
+    for (int j = 0; j < KEYS; j++) sum[j] = 0.0f;
+    for (int k = 0; k < LANES; k++)
+        for (int j = 0; j < KEYS; j++) sum[j] += acc[k][j];
+    for (; d < D; d++)
+        for (int j = 0; j < KEYS; j++) sum[j] += q[d] * kt[(size_t)d * Wp + j];
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* The same with the 16 keys in one 512-bit register and the 16 lanes' accumulators in
+ * sixteen (multiply, then add: the rounding of dot_lanes, never a fused multiply-add). */
+__attribute__((target("avx512f"))) static void scores16_avx512(const float *q, const float *kt, int Wp, int D, float *sum) {
+    __m512 acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+    int d = 0;
+    for (; d + 16 <= D; d += 16)
+        for (int k = 0; k < 16; k++)
+            acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(_mm512_set1_ps(q[d + k]), _mm512_loadu_ps(kt + (size_t)(d + k) * Wp)));
+    __m512 s = _mm512_setzero_ps();
+    for (int k = 0; k < 16; k++) s = _mm512_add_ps(s, acc[k]);
+    for (; d < D; d++) s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(q[d]), _mm512_loadu_ps(kt + (size_t)d * Wp)));
+    _mm512_storeu_ps(sum, s);
+}
+/* out[d] = sum over t < n of (score[t] inv) v[t][d], t in order, multiply then add (the
+ * C loop's rounding), the D outputs held in registers (D a multiple of 16, <= 256). */
+__attribute__((target("avx512f"))) static void weighted_sum_avx512(const float *score, float inv, const float *v, int n, int D,
+                                                                   float *out) {
+    __m512 o[16];
+    const int V = D / 16;
+    for (int k = 0; k < V; k++) o[k] = _mm512_setzero_ps();
+    for (int t = 0; t < n; t++) {
+        const __m512 p = _mm512_set1_ps(score[t] * inv);
+        const float *vt = v + (size_t)t * D;
+        for (int k = 0; k < V; k++) o[k] = _mm512_add_ps(o[k], _mm512_mul_ps(p, _mm512_loadu_ps(vt + 16 * k)));
+    }
+    for (int k = 0; k < V; k++) _mm512_storeu_ps(out + 16 * k, o[k]);
+}
+#else
+static void scores16_avx512(const float *q, const float *kt, int Wp, int D, float *sum) { scores16(q, kt, Wp, D, sum); }
+static void weighted_sum_avx512(const float *score, float inv, const float *v, int n, int D, float *out) {
+    for (int d = 0; d < D; d++) out[d] = 0.0f;
+    for (int t = 0; t < n; t++)
+        for (int d = 0; d < D; d++) out[d] += score[t] * inv * v[(size_t)t * D + d];
+}
+#endif
+
 /* Attention of rows [i0, i1) of one sequence's new rows (row r0 + i of the call at
  * absolute position pos[r0 + i], consecutive), head h, against the sequence's cache
- * [0, pos of its last row]: its KV head's keys and values gathered into kc and vc
- * (W, D), S (R, W) = Q K^T / sqrt(D) and O = softmax(S) V as sgemms, each row masked to
- * its own positions. The same operations as attend_row (dot products, max-subtracted
- * exp, normalise, weighted sum) summed in sgemm's order: it differs from attend_row in
- * the last bits only. */
+ * [0, pos of its last row]: each row's result is attend_row's bit for bit, so a token's
+ * logits do not depend on how its rows were grouped into calls (prefill chunks, prompt
+ * sharing, the prefix cache, preemption, tensor parallelism: the engine's invariant,
+ * tested). The work is arranged for vectors: the KV head's keys are gathered transposed
+ * (D, Wp), so 16 keys' dot products advance together with each of dot_lanes' 16 lanes
+ * and are added up in dot_lanes' order; values are gathered (W, D) for the weighted sum
+ * in attend_row's order. */
 static void attend_block(const cada_kv_cache *kv, int l, int slot, const int *pos, const float *qkv, int QKV, float *atty,
-                         int HD, int h, int H, int KVH, int D, int i0, int i1, float *scratch) {
-    const int g = h / (H / KVH), kvd = kv->kv_dim, B = kv->block_tokens, R = i1 - i0, W = pos[i1 - 1] + 1;
-    float *s = scratch, *kc = scratch + (size_t)ATTEND_BQ * kv->max_len, *vc = kc + (size_t)kv->max_len * D;
+                         int HD, int g, int H, int KVH, int D, int i0, int i1, float *scratch) {
+    enum { KEYS = ATTEND_KEYS };
+    const int kvd = kv->kv_dim, B = kv->block_tokens, W = pos[i1 - 1] + 1, group = H / KVH;
+    const int Wp = (W + KEYS - 1) / KEYS * KEYS;
+    const float scale = 1.0f / sqrtf((float)D);
+    float *scores = scratch, *kt = scratch + (size_t)ATTEND_BQ * kv->max_len, *vc = kt + (size_t)kv->max_len * D;
     for (int t0 = 0; t0 < W; t0 += B) {
         const size_t at = cache_row(kv, slot, l, t0) + (size_t)g * D;
         const int n = W - t0 < B ? W - t0 : B;
         for (int j = 0; j < n; j++) {
-            memcpy(kc + (size_t)(t0 + j) * D, kv->k + at + (size_t)j * kvd, sizeof(float) * D);
+            const float *kr = kv->k + at + (size_t)j * kvd;
+            for (int d = 0; d < D; d++) kt[(size_t)d * Wp + t0 + j] = kr[d];
             memcpy(vc + (size_t)(t0 + j) * D, kv->v + at + (size_t)j * kvd, sizeof(float) * D);
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, W, D, 1.0f / sqrtf((float)D), qkv + (size_t)i0 * QKV + h * D, QKV,
-                kc, D, 0.0f, s, W);
-    for (int r = 0; r < R; r++) {
-        float *sr = s + (size_t)r * W, mx = -INFINITY, sum = 0.0f;
-        const int last = pos[i0 + r]; /* keys 0 .. last */
-        for (int t = 0; t <= last; t++) mx = sr[t] > mx ? sr[t] : mx;
-        for (int t = 0; t <= last; t++) {
-            sr[t] = expf(sr[t] - mx);
-            sum += sr[t];
+    for (int d = 0; d < D; d++) /* the padding keys: computed, never used */
+        for (int t = W; t < Wp; t++) kt[(size_t)d * Wp + t] = 0.0f;
+    const int wide = cada_cpu_kernels_current() >= CADA_CPU_AVX512;
+    for (int h = g * group; h < (g + 1) * group; h++) /* the heads that share KV head g: one gather serves them all */
+    for (int i = i0; i < i1; i++) {
+        const float *q = qkv + (size_t)i * QKV + h * D;
+        const int P = pos[i];
+        float mx = -INFINITY;
+        for (int t0 = 0; t0 <= P; t0 += KEYS) {
+            float sum[KEYS];
+            if (wide) scores16_avx512(q, kt + t0, Wp, D, sum);
+            else scores16(q, kt + t0, Wp, D, sum);
+            const int n = P + 1 - t0 < KEYS ? P + 1 - t0 : KEYS;
+            for (int j = 0; j < n; j++) {
+                const float sc = sum[j] * scale;
+                scores[t0 + j] = sc;
+                mx = sc > mx ? sc : mx;
+            }
         }
-        const float inv = 1.0f / sum;
-        for (int t = 0; t <= last; t++) sr[t] *= inv;
-        for (int t = last + 1; t < W; t++) sr[t] = 0.0f;
+        float total = 0.0f;
+        for (int t = 0; t <= P; t++) {
+            scores[t] = expf(scores[t] - mx);
+            total += scores[t];
+        }
+        const float inv = 1.0f / total;
+        float *restrict oh = atty + (size_t)i * HD + h * D;
+        if (wide && D % 16 == 0 && D <= 256) {
+            weighted_sum_avx512(scores, inv, vc, P + 1, D, oh);
+            continue;
+        }
+        for (int d = 0; d < D; d++) oh[d] = 0.0f;
+        for (int t = 0; t <= P; t++) {
+            const float p = scores[t] * inv, *restrict vt = vc + (size_t)t * D;
+            for (int d = 0; d < D; d++) oh[d] += p * vt[d];
+        }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, D, W, 1.0f, s, W, vc, D, 0.0f, atty + (size_t)i0 * HD + h * D, HD);
 }
 
 /* One layer's attention for every new row of the call: sequences with at least
@@ -333,20 +416,20 @@ static void attend_layer(cada_kv_cache *kv, int l, const cada_infer_seq *seqs, i
     const int HD = H * D;
     int units = 0; /* a blocked sequence: H x ceil(n / ATTEND_BQ) units; a row-wise one: one per row */
     for (int s = 0; s < n_seqs; s++)
-        units += seqs[s].n_tokens >= ATTEND_BLOCK_MIN ? H * ((seqs[s].n_tokens + ATTEND_BQ - 1) / ATTEND_BQ) : seqs[s].n_tokens;
+        units += seqs[s].n_tokens >= ATTEND_BLOCK_MIN ? KVH * ((seqs[s].n_tokens + ATTEND_BQ - 1) / ATTEND_BQ) : seqs[s].n_tokens;
 #pragma omp parallel for schedule(dynamic, 1) if (CADA_PAR((int64_t)N * H * kv->len[seqs[0].slot]))
     for (int u = 0; u < units; u++) {
         float *scratch = kv->scores + (size_t)omp_get_thread_num() * ATTEND_SCRATCH(kv->max_len, D);
         int k = u, r0 = 0, s = 0; /* find unit u's sequence, its first row r0, and k = its index inside it */
         for (;; r0 += seqs[s].n_tokens, s++) {
-            const int n = seqs[s].n_tokens, here = n >= ATTEND_BLOCK_MIN ? H * ((n + ATTEND_BQ - 1) / ATTEND_BQ) : n;
+            const int n = seqs[s].n_tokens, here = n >= ATTEND_BLOCK_MIN ? KVH * ((n + ATTEND_BQ - 1) / ATTEND_BQ) : n;
             if (k < here) break;
             k -= here;
         }
         const int n = seqs[s].n_tokens;
         if (n >= ATTEND_BLOCK_MIN) {
-            const int h = k % H, i0 = (k / H) * ATTEND_BQ, i1 = i0 + ATTEND_BQ < n ? i0 + ATTEND_BQ : n;
-            attend_block(kv, l, seqs[s].slot, kv->pos + r0, kv->qkv + (size_t)r0 * QKV, QKV, kv->atty + (size_t)r0 * HD, HD, h, H,
+            const int g = k % KVH, i0 = (k / KVH) * ATTEND_BQ, i1 = i0 + ATTEND_BQ < n ? i0 + ATTEND_BQ : n;
+            attend_block(kv, l, seqs[s].slot, kv->pos + r0, kv->qkv + (size_t)r0 * QKV, QKV, kv->atty + (size_t)r0 * HD, HD, g, H,
                          KVH, D, i0, i1, scratch);
         } else {
             const int r = r0 + k;
