@@ -247,6 +247,17 @@ static inline float dot_lanes(const float *a, const float *b, int n) {
     return s;
 }
 
+/* scores[0..n) -> exp(score - mx) in place, in order; returns 1 / their sum (the
+ * softmax's normaliser), summed in order: both attention paths share these bits. */
+static float exp_scores(float *scores, int n, float mx) {
+    float sum = 0.0f;
+    for (int t = 0; t < n; t++) {
+        scores[t] = expf(scores[t] - mx);
+        sum += scores[t];
+    }
+    return 1.0f / sum;
+}
+
 /* Attention of one new token (row r of the call, sequence at `slot`, absolute position
  * P) against the slot's cache [0, P], all heads. Same operation order as
  * attention_forward: scaled dot products, max-subtracted exp, normalise, weighted sum;
@@ -268,12 +279,7 @@ static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const fl
                 mx = s > mx ? s : mx;
             }
         }
-        float sum = 0.0f;
-        for (int t = 0; t <= P; t++) {
-            scores[t] = expf(scores[t] - mx);
-            sum += scores[t];
-        }
-        float inv = 1.0f / sum;
+        const float inv = exp_scores(scores, P + 1, mx);
         float *oh = out + h * D;
         for (int d = 0; d < D; d++) oh[d] = 0.0f;
         for (int t0 = 0; t0 <= P; t0 += B) {
@@ -389,12 +395,7 @@ static void attend_block(const cada_kv_cache *kv, int l, int slot, const int *po
                 mx = sc > mx ? sc : mx;
             }
         }
-        float total = 0.0f;
-        for (int t = 0; t <= P; t++) {
-            scores[t] = expf(scores[t] - mx);
-            total += scores[t];
-        }
-        const float inv = 1.0f / total;
+        const float inv = exp_scores(scores, P + 1, mx);
         float *restrict oh = atty + (size_t)i * HD + h * D;
         if (wide && D % 16 == 0 && D <= 256) {
             weighted_sum_avx512(scores, inv, vc, P + 1, D, oh);
