@@ -258,42 +258,6 @@ static float exp_scores(float *scores, int n, float mx) {
     return 1.0f / sum;
 }
 
-/* Attention of one new token (row r of the call, sequence at `slot`, absolute position
- * P) against the slot's cache [0, P], all heads. Same operation order as
- * attention_forward: scaled dot products, max-subtracted exp, normalise, weighted sum;
- * positions in order 0..P through the block table. */
-static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const float *q, float *out, int H, int KVH,
-                       int D, float *scores) {
-    const int group = H / KVH, kvd = kv->kv_dim, B = kv->block_tokens;
-    const float scale = 1.0f / sqrtf((float)D);
-    for (int h = 0; h < H; h++) {
-        const float *qh = q + h * D;
-        const int g = h / group;
-        float mx = -INFINITY;
-        for (int t0 = 0; t0 <= P; t0 += B) { /* block by block: positions t0 .. t0 + n - 1 */
-            const float *kb = kv->k + cache_row(kv, slot, l, t0) + g * D;
-            const int n = P + 1 - t0 < B ? P + 1 - t0 : B;
-            for (int j = 0; j < n; j++) {
-                const float s = dot_lanes(qh, kb + (size_t)j * kvd, D) * scale;
-                scores[t0 + j] = s;
-                mx = s > mx ? s : mx;
-            }
-        }
-        const float inv = exp_scores(scores, P + 1, mx);
-        float *oh = out + h * D;
-        for (int d = 0; d < D; d++) oh[d] = 0.0f;
-        for (int t0 = 0; t0 <= P; t0 += B) {
-            const float *vb = kv->v + cache_row(kv, slot, l, t0) + g * D;
-            const int n = P + 1 - t0 < B ? P + 1 - t0 : B;
-            for (int j = 0; j < n; j++) {
-                const float *vt = vb + (size_t)j * kvd;
-                float p = scores[t0 + j] * inv;
-                for (int d = 0; d < D; d++) oh[d] += p * vt[d];
-            }
-        }
-    }
-}
-
 /* sum[j] = dot_lanes(q, key t0 + j) for the 16 keys t0 .. t0 + 15 of a transposed block
  * kt (D rows of Wp floats; kt points at column t0): each key's 16 lanes accumulate in
  * dot_lanes' order and are added up in its order (then its tail), so the bits are its. */
@@ -328,28 +292,75 @@ __attribute__((target("avx512f"))) static void scores16_avx512(const float *q, c
     for (; d < D; d++) s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(q[d]), _mm512_loadu_ps(kt + (size_t)d * Wp)));
     _mm512_storeu_ps(sum, s);
 }
-/* out[d] = sum over t < n of (score[t] inv) v[t][d], t in order, multiply then add (the
- * C loop's rounding), the D outputs held in registers (D a multiple of 16, <= 256). */
+/* out[d] (+)= sum over t < n of (score[t] inv) v[t][d] (rows `stride` floats apart), t
+ * in order, multiply then add (the C loop's rounding), the D outputs held in registers
+ * (D a multiple of 16, <= 256); accumulate: onto out's values, else from zero. */
 __attribute__((target("avx512f"))) static void weighted_sum_avx512(const float *score, float inv, const float *v, int n, int D,
-                                                                   float *out) {
+                                                                   size_t stride, float *out, int accumulate) {
     __m512 o[16];
     const int V = D / 16;
-    for (int k = 0; k < V; k++) o[k] = _mm512_setzero_ps();
+    for (int k = 0; k < V; k++) o[k] = accumulate ? _mm512_loadu_ps(out + 16 * k) : _mm512_setzero_ps();
     for (int t = 0; t < n; t++) {
         const __m512 p = _mm512_set1_ps(score[t] * inv);
-        const float *vt = v + (size_t)t * D;
+        const float *vt = v + (size_t)t * stride;
         for (int k = 0; k < V; k++) o[k] = _mm512_add_ps(o[k], _mm512_mul_ps(p, _mm512_loadu_ps(vt + 16 * k)));
     }
     for (int k = 0; k < V; k++) _mm512_storeu_ps(out + 16 * k, o[k]);
 }
 #else
 static void scores16_avx512(const float *q, const float *kt, int Wp, int D, float *sum) { scores16(q, kt, Wp, D, sum); }
-static void weighted_sum_avx512(const float *score, float inv, const float *v, int n, int D, float *out) {
-    for (int d = 0; d < D; d++) out[d] = 0.0f;
+static void weighted_sum_avx512(const float *score, float inv, const float *v, int n, int D, size_t stride, float *out,
+                                int accumulate) {
+    if (!accumulate)
+        for (int d = 0; d < D; d++) out[d] = 0.0f;
     for (int t = 0; t < n; t++)
-        for (int d = 0; d < D; d++) out[d] += score[t] * inv * v[(size_t)t * D + d];
+        for (int d = 0; d < D; d++) out[d] += score[t] * inv * v[(size_t)t * stride + d];
 }
 #endif
+
+/* Attention of one new token (row r of the call, sequence at `slot`, absolute position
+ * P) against the slot's cache [0, P], all heads. Same operation order as
+ * attention_forward: scaled dot products, max-subtracted exp, normalise, weighted sum;
+ * positions in order 0..P through the block table. */
+static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const float *q, float *out, int H, int KVH,
+                       int D, float *scores) {
+    const int group = H / KVH, kvd = kv->kv_dim, B = kv->block_tokens;
+    const int wide = cada_cpu_kernels_current() >= CADA_CPU_AVX512 && D % 16 == 0 && D <= 256;
+    const float scale = 1.0f / sqrtf((float)D);
+    for (int h = 0; h < H; h++) {
+        const float *qh = q + h * D;
+        const int g = h / group;
+        float mx = -INFINITY;
+        for (int t0 = 0; t0 <= P; t0 += B) { /* block by block: positions t0 .. t0 + n - 1 */
+            const float *kb = kv->k + cache_row(kv, slot, l, t0) + g * D;
+            const int n = P + 1 - t0 < B ? P + 1 - t0 : B;
+            for (int j = 0; j < n; j++) {
+                const float s = dot_lanes(qh, kb + (size_t)j * kvd, D) * scale;
+                scores[t0 + j] = s;
+                mx = s > mx ? s : mx;
+            }
+        }
+        const float inv = exp_scores(scores, P + 1, mx);
+        float *oh = out + h * D;
+        if (wide) { /* the same sums, block by block, the outputs in registers within a block */
+            for (int t0 = 0; t0 <= P; t0 += B)
+                weighted_sum_avx512(scores + t0, inv, kv->v + cache_row(kv, slot, l, t0) + g * D, P + 1 - t0 < B ? P + 1 - t0 : B, D,
+                                    (size_t)kvd, oh, t0 > 0);
+            continue;
+        }
+        for (int d = 0; d < D; d++) oh[d] = 0.0f;
+        for (int t0 = 0; t0 <= P; t0 += B) {
+            const float *vb = kv->v + cache_row(kv, slot, l, t0) + g * D;
+            const int n = P + 1 - t0 < B ? P + 1 - t0 : B;
+            for (int j = 0; j < n; j++) {
+                const float *vt = vb + (size_t)j * kvd;
+                float p = scores[t0 + j] * inv;
+                for (int d = 0; d < D; d++) oh[d] += p * vt[d];
+            }
+        }
+    }
+}
+
 
 /* Attention of rows [i0, i1) of one sequence's new rows (row r0 + i of the call at
  * absolute position pos[r0 + i], consecutive), head h, against the sequence's cache
@@ -398,7 +409,7 @@ static void attend_block(const cada_kv_cache *kv, int l, int slot, const int *po
         const float inv = exp_scores(scores, P + 1, mx);
         float *restrict oh = atty + (size_t)i * HD + h * D;
         if (wide && D % 16 == 0 && D <= 256) {
-            weighted_sum_avx512(scores, inv, vc, P + 1, D, oh);
+            weighted_sum_avx512(scores, inv, vc, P + 1, D, (size_t)D, oh, 0);
             continue;
         }
         for (int d = 0; d < D; d++) oh[d] = 0.0f;
