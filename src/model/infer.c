@@ -16,7 +16,7 @@
 #include <string.h>
 
 /* Prefill attention in blocks of query rows (attend_block): a sequence with at least
- * ATTEND_BLOCK_MIN new rows in a call takes its rows ATTEND_BQ at a time per head, over
+ * ATTEND_BLOCK_MIN new rows in a call takes its rows ATTEND_BQ at a time per KV head, over
  * its keys and values gathered once per block from the block table. Per-thread scratch:
  * max_len x (ATTEND_BQ + 2 D) floats (scores, then one KV head's keys transposed and
  * values); a decode row (attend_row) uses the first max_len. */
@@ -276,9 +276,22 @@ static void scores16(const float *q, const float *kt, int Wp, int D, float *sum)
         for (int j = 0; j < KEYS; j++) sum[j] += q[d] * kt[(size_t)d * Wp + j];
 }
 
+/* out[d] (+)= sum over t < n of (score[t] inv) v[t][d] (rows `stride` floats apart), t
+ * in order, multiply then add; accumulate: onto out's values, else from zero. The
+ * rounding both attention paths share (attend_row's weighted sum). */
+static void weighted_sum(const float *score, float inv, const float *v, int n, int D, size_t stride, float *restrict out,
+                         int accumulate) {
+    if (!accumulate)
+        for (int d = 0; d < D; d++) out[d] = 0.0f;
+    for (int t = 0; t < n; t++) {
+        const float p = score[t] * inv, *restrict vt = v + (size_t)t * stride;
+        for (int d = 0; d < D; d++) out[d] += p * vt[d];
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
-/* The same with the 16 keys in one 512-bit register and the 16 lanes' accumulators in
+/* scores16 with the 16 keys in one 512-bit register and the 16 lanes' accumulators in
  * sixteen (multiply, then add: the rounding of dot_lanes, never a fused multiply-add). */
 __attribute__((target("avx512f"))) static void scores16_avx512(const float *q, const float *kt, int Wp, int D, float *sum) {
     __m512 acc[16];
@@ -292,9 +305,7 @@ __attribute__((target("avx512f"))) static void scores16_avx512(const float *q, c
     for (; d < D; d++) s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(q[d]), _mm512_loadu_ps(kt + (size_t)d * Wp)));
     _mm512_storeu_ps(sum, s);
 }
-/* out[d] (+)= sum over t < n of (score[t] inv) v[t][d] (rows `stride` floats apart), t
- * in order, multiply then add (the C loop's rounding), the D outputs held in registers
- * (D a multiple of 16, <= 256); accumulate: onto out's values, else from zero. */
+/* weighted_sum with the D outputs held in registers (D a multiple of 16, <= 256). */
 __attribute__((target("avx512f"))) static void weighted_sum_avx512(const float *score, float inv, const float *v, int n, int D,
                                                                    size_t stride, float *out, int accumulate) {
     __m512 o[16];
@@ -307,25 +318,50 @@ __attribute__((target("avx512f"))) static void weighted_sum_avx512(const float *
     }
     for (int k = 0; k < V; k++) _mm512_storeu_ps(out + 16 * k, o[k]);
 }
-#else
-static void scores16_avx512(const float *q, const float *kt, int Wp, int D, float *sum) { scores16(q, kt, Wp, D, sum); }
-static void weighted_sum_avx512(const float *score, float inv, const float *v, int n, int D, size_t stride, float *out,
-                                int accumulate) {
-    if (!accumulate)
-        for (int d = 0; d < D; d++) out[d] = 0.0f;
-    for (int t = 0; t < n; t++)
-        for (int d = 0; d < D; d++) out[d] += score[t] * inv * v[(size_t)t * stride + d];
-}
+#define HAVE_ATTEND_AVX512 1
 #endif
+
+/* The attention kernels for this CPU and head size: wide, the AVX-512 ones (the same
+ * bits as the C ones, faster). */
+static int attend_wide(int D) {
+#ifdef HAVE_ATTEND_AVX512
+    return cada_cpu_kernels_current() >= CADA_CPU_AVX512 && D % 16 == 0 && D <= 256;
+#else
+    (void)D;
+    return 0;
+#endif
+}
+
+static void attend_scores16(int wide, const float *q, const float *kt, int Wp, int D, float *sum) {
+#ifdef HAVE_ATTEND_AVX512
+    if (wide) {
+        scores16_avx512(q, kt, Wp, D, sum);
+        return;
+    }
+#endif
+    (void)wide;
+    scores16(q, kt, Wp, D, sum);
+}
+
+static void attend_weighted_sum(int wide, const float *score, float inv, const float *v, int n, int D, size_t stride, float *out,
+                                int accumulate) {
+#ifdef HAVE_ATTEND_AVX512
+    if (wide) {
+        weighted_sum_avx512(score, inv, v, n, D, stride, out, accumulate);
+        return;
+    }
+#endif
+    (void)wide;
+    weighted_sum(score, inv, v, n, D, stride, out, accumulate);
+}
 
 /* Attention of one new token (row r of the call, sequence at `slot`, absolute position
  * P) against the slot's cache [0, P], all heads. Same operation order as
  * attention_forward: scaled dot products, max-subtracted exp, normalise, weighted sum;
  * positions in order 0..P through the block table. */
 static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const float *q, float *out, int H, int KVH,
-                       int D, float *scores) {
+                       int D, float *scores, int wide) {
     const int group = H / KVH, kvd = kv->kv_dim, B = kv->block_tokens;
-    const int wide = cada_cpu_kernels_current() >= CADA_CPU_AVX512 && D % 16 == 0 && D <= 256;
     const float scale = 1.0f / sqrtf((float)D);
     for (int h = 0; h < H; h++) {
         const float *qh = q + h * D;
@@ -341,29 +377,14 @@ static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const fl
             }
         }
         const float inv = exp_scores(scores, P + 1, mx);
-        float *oh = out + h * D;
-        if (wide) { /* the same sums, block by block, the outputs in registers within a block */
-            for (int t0 = 0; t0 <= P; t0 += B)
-                weighted_sum_avx512(scores + t0, inv, kv->v + cache_row(kv, slot, l, t0) + g * D, P + 1 - t0 < B ? P + 1 - t0 : B, D,
-                                    (size_t)kvd, oh, t0 > 0);
-            continue;
-        }
-        for (int d = 0; d < D; d++) oh[d] = 0.0f;
-        for (int t0 = 0; t0 <= P; t0 += B) {
-            const float *vb = kv->v + cache_row(kv, slot, l, t0) + g * D;
-            const int n = P + 1 - t0 < B ? P + 1 - t0 : B;
-            for (int j = 0; j < n; j++) {
-                const float *vt = vb + (size_t)j * kvd;
-                float p = scores[t0 + j] * inv;
-                for (int d = 0; d < D; d++) oh[d] += p * vt[d];
-            }
-        }
+        for (int t0 = 0; t0 <= P; t0 += B) /* the weighted sum, block by block */
+            attend_weighted_sum(wide, scores + t0, inv, kv->v + cache_row(kv, slot, l, t0) + g * D, P + 1 - t0 < B ? P + 1 - t0 : B,
+                                D, (size_t)kvd, out + h * D, t0 > 0);
     }
 }
 
-
 /* Attention of rows [i0, i1) of one sequence's new rows (row r0 + i of the call at
- * absolute position pos[r0 + i], consecutive), head h, against the sequence's cache
+ * absolute position pos[r0 + i], consecutive), the heads of KV head g, against the sequence's cache
  * [0, pos of its last row]: each row's result is attend_row's bit for bit, so a token's
  * logits do not depend on how its rows were grouped into calls (prefill chunks, prompt
  * sharing, the prefix cache, preemption, tensor parallelism: the engine's invariant,
@@ -372,7 +393,7 @@ static void attend_row(const cada_kv_cache *kv, int l, int slot, int P, const fl
  * and are added up in dot_lanes' order; values are gathered (W, D) for the weighted sum
  * in attend_row's order. */
 static void attend_block(const cada_kv_cache *kv, int l, int slot, const int *pos, const float *qkv, int QKV, float *atty,
-                         int HD, int g, int H, int KVH, int D, int i0, int i1, float *scratch) {
+                         int HD, int g, int H, int KVH, int D, int i0, int i1, float *scratch, int wide) {
     enum { KEYS = ATTEND_KEYS };
     const int kvd = kv->kv_dim, B = kv->block_tokens, W = pos[i1 - 1] + 1, group = H / KVH;
     const int Wp = (W + KEYS - 1) / KEYS * KEYS;
@@ -389,7 +410,6 @@ static void attend_block(const cada_kv_cache *kv, int l, int slot, const int *po
     }
     for (int d = 0; d < D; d++) /* the padding keys: computed, never used */
         for (int t = W; t < Wp; t++) kt[(size_t)d * Wp + t] = 0.0f;
-    const int wide = cada_cpu_kernels_current() >= CADA_CPU_AVX512;
     for (int h = g * group; h < (g + 1) * group; h++) /* the heads that share KV head g: one gather serves them all */
     for (int i = i0; i < i1; i++) {
         const float *q = qkv + (size_t)i * QKV + h * D;
@@ -397,8 +417,7 @@ static void attend_block(const cada_kv_cache *kv, int l, int slot, const int *po
         float mx = -INFINITY;
         for (int t0 = 0; t0 <= P; t0 += KEYS) {
             float sum[KEYS];
-            if (wide) scores16_avx512(q, kt + t0, Wp, D, sum);
-            else scores16(q, kt + t0, Wp, D, sum);
+            attend_scores16(wide, q, kt + t0, Wp, D, sum);
             const int n = P + 1 - t0 < KEYS ? P + 1 - t0 : KEYS;
             for (int j = 0; j < n; j++) {
                 const float sc = sum[j] * scale;
@@ -407,26 +426,18 @@ static void attend_block(const cada_kv_cache *kv, int l, int slot, const int *po
             }
         }
         const float inv = exp_scores(scores, P + 1, mx);
-        float *restrict oh = atty + (size_t)i * HD + h * D;
-        if (wide && D % 16 == 0 && D <= 256) {
-            weighted_sum_avx512(scores, inv, vc, P + 1, D, (size_t)D, oh, 0);
-            continue;
-        }
-        for (int d = 0; d < D; d++) oh[d] = 0.0f;
-        for (int t = 0; t <= P; t++) {
-            const float p = scores[t] * inv, *restrict vt = vc + (size_t)t * D;
-            for (int d = 0; d < D; d++) oh[d] += p * vt[d];
-        }
+        attend_weighted_sum(wide, scores, inv, vc, P + 1, D, (size_t)D, atty + (size_t)i * HD + h * D, 0);
     }
 }
 
 /* One layer's attention for every new row of the call: sequences with at least
- * ATTEND_BLOCK_MIN new rows (a prefill) in blocks of rows per head (attend_block), the
+ * ATTEND_BLOCK_MIN new rows (a prefill) in blocks of rows per KV head (attend_block), the
  * others row by row (attend_row, a decode step). Work units spread over threads; each
  * writes only its own rows and heads of atty, so any schedule gives the same bits. */
 static void attend_layer(cada_kv_cache *kv, int l, const cada_infer_seq *seqs, int n_seqs, int N, int H, int KVH, int D, int QKV) {
     const int HD = H * D;
-    int units = 0; /* a blocked sequence: H x ceil(n / ATTEND_BQ) units; a row-wise one: one per row */
+    const int wide = attend_wide(D);
+    int units = 0; /* a blocked sequence: KVH x ceil(n / ATTEND_BQ) units; a row-wise one: one per row */
     for (int s = 0; s < n_seqs; s++)
         units += seqs[s].n_tokens >= ATTEND_BLOCK_MIN ? KVH * ((seqs[s].n_tokens + ATTEND_BQ - 1) / ATTEND_BQ) : seqs[s].n_tokens;
 #pragma omp parallel for schedule(dynamic, 1) if (CADA_PAR((int64_t)N * H * kv->len[seqs[0].slot]))
@@ -442,10 +453,11 @@ static void attend_layer(cada_kv_cache *kv, int l, const cada_infer_seq *seqs, i
         if (n >= ATTEND_BLOCK_MIN) {
             const int g = k % KVH, i0 = (k / KVH) * ATTEND_BQ, i1 = i0 + ATTEND_BQ < n ? i0 + ATTEND_BQ : n;
             attend_block(kv, l, seqs[s].slot, kv->pos + r0, kv->qkv + (size_t)r0 * QKV, QKV, kv->atty + (size_t)r0 * HD, HD, g, H,
-                         KVH, D, i0, i1, scratch);
+                         KVH, D, i0, i1, scratch, wide);
         } else {
             const int r = r0 + k;
-            attend_row(kv, l, seqs[s].slot, kv->pos[r], kv->qkv + (size_t)r * QKV, kv->atty + (size_t)r * HD, H, KVH, D, scratch);
+            attend_row(kv, l, seqs[s].slot, kv->pos[r], kv->qkv + (size_t)r * QKV, kv->atty + (size_t)r * HD, H, KVH, D, scratch,
+                       wide);
         }
     }
 }

@@ -93,6 +93,10 @@ static void region(const cada_model *m, int q, size_t *src, size_t *n, uint16_t 
     *src = (size_t)(f[k] - m->params), *n = sz[k], *dst = d[k];
 }
 
+size_t cada_infer_weights_released_floats(const cada_model_config *c) {
+    return cada_infer_weights_bytes(c) / sizeof(uint16_t) - (c->tie_embeddings ? (size_t)c->vocab_size * c->hidden_size : 0);
+}
+
 cada_status cada_infer_weights_pack_range(cada_model *m, size_t off, size_t n) {
     if (!m->bf16) return CADA_ERR(CADA_ERR_INTERNAL, "bf16 inference weights: a range packed before the copy exists");
     for (int q = 0; q <= 4 * m->cfg.n_layers; q++) {

@@ -68,6 +68,9 @@ cada_status cada_infer_weights_refresh(cada_model *m, long long version);
  * biases (SmolLM2-135M: 269 + 114 MB instead of 269 + 540). Nothing may read the fp32
  * matrices afterwards: cada_model_infer does not while the copy is set. */
 cada_status cada_infer_weights_pack_range(cada_model *m, size_t off, size_t n);
+/* fp32 values release_fp32 returns over the whole model (the packed matrices less a tied
+ * LM head): what cada plan takes off such a rank's parameters. */
+size_t cada_infer_weights_released_floats(const cada_model_config *cfg);
 /* The weight broadcast's bucket (sched/weight_sync.c, 64 MiB): the most fp32 matrix
  * values such a rank holds at once during a sync (cada plan counts it). */
 #define CADA_SYNC_BUCKET_FLOATS ((size_t)16 << 20)

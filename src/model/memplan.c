@@ -180,7 +180,7 @@ cada_status cada_memplan_cpu_role(const cada_model_config *full, const cada_memp
          * sync bucket as it lands (model/infer_weights.h): it keeps the rest of the fp32
          * parameters (the tied embedding among them) and one bucket of matrices; its
          * peak is the load, all 4n before the first pack, unless the run holds more */
-        const size_t mats = cada_infer_weights_bytes(cfg) / 2 - (cfg->tie_embeddings ? (size_t)cfg->vocab_size * cfg->hidden_size : 0);
+        const size_t mats = cada_infer_weights_released_floats(cfg);
         const size_t bucket = (size_t)CADA_SYNC_BUCKET_FLOATS < mats ? (size_t)CADA_SYNC_BUCKET_FLOATS : mats;
         const size_t load = p->params;
         p->params -= 4 * (mats - bucket);

@@ -28,10 +28,11 @@ static int by_prob_desc(const void *a, const void *b) {
  * or above a threshold comes before every one below it, so once the candidates >= t hold
  * `target` between them, the nucleus lies among them and only they need sorting (a
  * few hundred or thousand of 49152, against a sort of all: 6.1 ms -> well under 1 ms a
- * token). Thresholds fall by 2^-6 from 2^-4 of the largest probability down to 0 (all). */
-static int nucleus_candidates(cada_candidate *c, int V, float pmax, double target) {
-    for (float t = pmax / 16.0f;; t /= 64.0f) {
-        if (t < pmax * 1e-30f) t = 0.0f;
+ * token). Thresholds fall by 2^-6 from 2^-4 of the largest probability (1: exp(0) at
+ * the maximum logit, whatever the temperature) down to 0 (all). */
+static int nucleus_candidates(cada_candidate *c, int V, double target) {
+    for (float t = 1.0f / 16.0f;; t /= 64.0f) {
+        if (t < 1e-30f) t = 0.0f;
         int m = 0;
         double mass = 0.0;
         for (int v = 0; v < V; v++) /* a stable partition: candidates >= t to the front, in index order */
@@ -90,7 +91,7 @@ int cada_sample(cada_sampler *s, const float *logits, const cada_sampling *sp, c
                 for (int i = 0; i < n; i++) total += c[i].prob;
             } else {
                 total = sum;
-                n = nucleus_candidates(c, V, 1.0f, sp->top_p * total); /* sorted: only where the nucleus can lie */
+                n = nucleus_candidates(c, V, sp->top_p * total); /* sorted: only where the nucleus can lie */
             }
             int keep = 0;
             while (keep < n) {

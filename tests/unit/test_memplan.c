@@ -421,7 +421,7 @@ TEST(memplan_cpu_matches_allocations) {
             REQUIRE_OK(cada_memplan_cpu_role(&c, &in, chunk, 1, CADA_ROLE_ROLLOUT, &pr32));
             REQUIRE_OK(cada_infer_weights_pack_and_release(&m, 0));
             const size_t kept = resident_bytes(m.params, m.n_params * sizeof(float)), page = (size_t)sysconf(_SC_PAGESIZE);
-            const size_t mats = m.bf16->bytes / 2 - (c.tie_embeddings ? (size_t)c.vocab_size * c.hidden_size : 0);
+            const size_t mats = cada_infer_weights_released_floats(&c);
             const size_t bucket = CADA_SYNC_BUCKET_FLOATS < mats ? CADA_SYNC_BUCKET_FLOATS : mats;
             EXPECT(pr.params + 4 * (mats - bucket) == pr32.params, "rollout fp32 planned %zu with bf16, %zu without", pr.params,
                    pr32.params);
