@@ -259,6 +259,7 @@ bench: all
 # Regenerates the golden files (needs torch, transformers, gguf: see tests/ref/README.md).
 golden: fetch-models
 	python3 tests/ref/make_golden.py
+	python3 tests/ref/make_bf16_golden.py
 	python3 tests/ref/make_gguf_fixture.py
 	python3 tests/ref/make_tok_golden.py
 	python3 tests/ref/make_generate_golden.py

@@ -2,10 +2,13 @@
  *
  * forward:    tokens/s of the training forward (logits and log-probs) at B x T.
  * train-step: tokens/s of forward + backward (gradients of the mean cross-entropy).
- * matmul:     GFLOP/s of OpenBLAS alone on each GEMM shape of one train step, against
- *             the rate the matmuls reach inside the model during a train step.
+ * matmul:     GFLOP/s of OpenBLAS's sgemm and of ops/bgemm.h (bf16) alone on each GEMM
+ *             shape of one train step, against the rate the matmuls reach inside the
+ *             model during a train step.
  * --recompute and --logits-chunk R set the model's memory options (model/model.h) for
  * forward and train-step; the activation bytes they lead to are printed with the rate.
+ * --bf16: the linear layers in bf16 arithmetic (learn.matmul = bf16); its peer is
+ * bench_torch.py --bf16 (PyTorch's autocast).
  * The peer (PyTorch on the same shapes and threads) is tests/peers/bench_torch.py. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
@@ -13,6 +16,7 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "model/load.h"
+#include "ops/bgemm.h"
 #include "ops/ops.h"
 #include "tok/tokenizer.h"
 
@@ -53,8 +57,9 @@ static void fill_batch(int *tokens, int *pos, int *targets, int B, int T, int V)
     for (int i = 0; i < B * T; i++) targets[i] = (i % T) + 1 < T ? tokens[i + 1] : -1;
 }
 
-/* One sgemm shape, timed alone: the rate OpenBLAS reaches on it. */
-static double sgemm_gflops(int M, int N, int K, int transa, int transb, int iters) {
+/* One GEMM shape, timed alone: the rate OpenBLAS's sgemm (bf16 = 0) or ops/bgemm.h
+ * (bf16 = 1) reaches on it. */
+static double gemm_gflops(int M, int N, int K, int transa, int transb, int iters, int bf16) {
     float *a = calloc((size_t)M * K, sizeof(float)), *b = calloc((size_t)K * N, sizeof(float)),
           *c = calloc((size_t)M * N, sizeof(float));
     if (!a || !b || !c) {
@@ -66,8 +71,10 @@ static double sgemm_gflops(int M, int N, int K, int transa, int transb, int iter
     double best = 1e30;
     for (int it = 0; it < iters + 1; it++) {
         double t0 = cada_now();
-        cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a,
-                    transa ? M : K, b, transb ? K : N, 1.0f, c, N);
+        if (bf16) bgemm(transa, transb, M, N, K, a, transa ? M : K, b, transb ? K : N, 1.0f, c, N);
+        else
+            cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f,
+                        a, transa ? M : K, b, transb ? K : N, 1.0f, c, N);
         double dt = cada_now() - t0;
         if (it > 0 && dt < best) best = dt;
     }
@@ -75,7 +82,7 @@ static double sgemm_gflops(int M, int N, int K, int transa, int transb, int iter
     return 2.0 * M * N * K / best / 1e9;
 }
 
-static int bench_matmul(const cada_model_config *c, int B, int T, int iters, double in_model_gflops) {
+static int bench_matmul(const cada_model_config *c, int B, int T, int iters, double in_model_gflops, int bf16) {
     const int N = B * T, C = c->hidden_size, FF = c->intermediate_size, V = c->vocab_size;
     const int QKV = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim, HD = c->n_heads * c->head_dim;
     struct { const char *name; int M, Nn, K, ta, tb; double count; } shapes[] = {
@@ -89,20 +96,23 @@ static int bench_matmul(const cada_model_config *c, int B, int T, int iters, dou
         {"bwd dx down", N, FF, C, 0, 0, c->n_layers}, {"bwd dW down", C, FF, N, 1, 0, c->n_layers},
         {"bwd dx lm_head", N, C, V, 0, 0, 1}, {"bwd dW lm_head", V, C, N, 1, 0, 1},
     };
-    double flops = 0.0, seconds = 0.0;
-    printf("%-16s %8s %8s %8s %10s\n", "shape", "M", "N", "K", "GFLOP/s");
+    double flops = 0.0, seconds = 0.0, seconds_bf16 = 0.0;
+    printf("%-16s %8s %8s %8s %14s %14s\n", "shape", "M", "N", "K", "sgemm GFLOP/s", "bgemm (bf16)");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        double g = sgemm_gflops(shapes[i].M, shapes[i].Nn, shapes[i].K, shapes[i].ta, shapes[i].tb, iters);
+        double g = gemm_gflops(shapes[i].M, shapes[i].Nn, shapes[i].K, shapes[i].ta, shapes[i].tb, iters, 0);
+        double gb = gemm_gflops(shapes[i].M, shapes[i].Nn, shapes[i].K, shapes[i].ta, shapes[i].tb, iters, 1);
         double f = 2.0 * shapes[i].M * shapes[i].Nn * shapes[i].K * shapes[i].count;
         flops += f;
         seconds += f / (g * 1e9);
-        printf("%-16s %8d %8d %8d %10.1f\n", shapes[i].name, shapes[i].M, shapes[i].Nn, shapes[i].K, g);
+        seconds_bf16 += f / (gb * 1e9);
+        printf("%-16s %8d %8d %8d %14.1f %14.1f\n", shapes[i].name, shapes[i].M, shapes[i].Nn, shapes[i].K, g, gb);
     }
-    double alone = flops / seconds / 1e9;
-    printf("openblas alone, weighted over one train step's GEMMs: %.1f GFLOP/s\n", alone);
+    double alone = (bf16 ? flops / seconds_bf16 : flops / seconds) / 1e9;
+    printf("weighted over one train step's GEMMs: openblas sgemm %.1f GFLOP/s, bgemm (bf16, kernels %s) %.1f GFLOP/s\n",
+           flops / seconds / 1e9, cada_cpu_kernels_name(cada_cpu_kernels_current()), flops / seconds_bf16 / 1e9);
     if (in_model_gflops > 0)
-        printf("inside the model (train step):                        %.1f GFLOP/s (%.0f%% of OpenBLAS alone)\n",
-               in_model_gflops, 100.0 * in_model_gflops / alone);
+        printf("inside the model (train step, %s matmuls):  %.1f GFLOP/s (%.0f%% of %s alone)\n", bf16 ? "bf16" : "fp32",
+               in_model_gflops, 100.0 * in_model_gflops / alone, bf16 ? "bgemm" : "sgemm");
     return 0;
 }
 
@@ -117,13 +127,14 @@ int cada_cmd_bench(int argc, char **argv) {
         }
         return cada_tok_bench(argv[1], argv[2]) == CADA_OK ? 0 : cada_cli_fail("bench tokenizer");
     }
-    bench_args a = {NULL, cada_cli_default_model(), 4, 256, 5, {0, 0}};
+    bench_args a = {NULL, cada_cli_default_model(), 4, 256, 5, {0, 0, 0}};
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) a.model = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) a.B = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc) a.T = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) a.iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--recompute")) a.mem.recompute = 1;
+        else if (!strcmp(argv[i], "--bf16")) a.mem.matmul_bf16 = 1;
         else if (!strcmp(argv[i], "--logits-chunk") && i + 1 < argc) a.mem.logits_chunk = atoi(argv[++i]);
         else if (!a.what && argv[i][0] != '-') a.what = argv[i];
         else a.what = "?";
@@ -131,7 +142,7 @@ int cada_cmd_bench(int argc, char **argv) {
     if (!a.what || a.B <= 0 || a.T <= 0 || a.iters <= 0 ||
         (strcmp(a.what, "forward") && strcmp(a.what, "train-step") && strcmp(a.what, "matmul"))) {
         fprintf(stderr, "usage: cada bench forward|train-step|matmul [--model PATH] [--batch 4] [--seq 256] [--iters 5] [--recompute] "
-                        "[--logits-chunk ROWS]\n");
+                        "[--logits-chunk ROWS] [--bf16]\n");
         return 2;
     }
     cada_model m;
@@ -141,7 +152,8 @@ int cada_cmd_bench(int argc, char **argv) {
         return cada_cli_fail("bench");
     }
     const cada_model_config *c = &m.cfg;
-    printf("cada bench %s: %s, batch %d x %d tokens, %d iterations (median), fp32 CPU\n", a.what, a.model, a.B, a.T, a.iters);
+    printf("cada bench %s: %s, batch %d x %d tokens, %d iterations (median), fp32 CPU, %s matmuls\n", a.what, a.model, a.B,
+           a.T, a.iters, a.mem.matmul_bf16 ? "bf16 (learn.matmul = bf16)" : "fp32");
     printf("threads: OpenMP %d, OpenBLAS %d (core %s; OPENBLAS_CORETYPE=%s)\n", omp_get_max_threads(),
            openblas_get_num_threads(), openblas_get_corename(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset");
     const int N = a.B * a.T;
@@ -190,7 +202,7 @@ int cada_cmd_bench(int argc, char **argv) {
     double med = median(times, a.iters);
     double flops_per_token = 2.0 * (double)cada_config_param_count(c) * (train ? 3.0 : 1.0);
     if (!strcmp(a.what, "matmul")) {
-        rc = bench_matmul(c, a.B, a.T, a.iters, mm.flops / mm.seconds / 1e9);
+        rc = bench_matmul(c, a.B, a.T, a.iters, mm.flops / mm.seconds / 1e9, a.mem.matmul_bf16);
     } else {
         printf("cada %s tokens/s %.1f (batch %dx%d, threads %d; step %.3f s median; forward %.3f s, backward %.3f s mean)\n",
                a.what, N / med, a.B, a.T, omp_get_max_threads(), med, fwd_sum / a.iters, bwd_sum / a.iters);

@@ -206,6 +206,8 @@ cada_status cada_batch_validate(const cada_batch *b, int V) {
 }
 
 cada_status cada_model_set_options(cada_model *m, const cada_model_options *o) {
+    if (o->matmul_bf16 != 0 && o->matmul_bf16 != 1)
+        return CADA_ERR(CADA_ERR_ARG, "model options: matmul_bf16 = %d, must be 0 or 1", o->matmul_bf16);
     if (o->recompute != 0 && o->recompute != 1)
         return CADA_ERR(CADA_ERR_ARG, "model options: recompute = %d, must be 0 or 1", o->recompute);
     if (o->logits_chunk < 0)
@@ -366,6 +368,18 @@ static cada_params layer_params(const cada_model *m, int l, int next) {
     return v;
 }
 
+/* The linear layers in the precision the options chose (cada_model_options). */
+static void linear_forward(const cada_model *m, float *out, const float *inp, const float *w, const float *bias, int N,
+                           int C, int OC) {
+    if (m->opt.matmul_bf16) matmul_forward_bf16(out, inp, w, bias, N, C, OC);
+    else matmul_forward(out, inp, w, bias, N, C, OC);
+}
+static void linear_backward(const cada_model *m, float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                            const float *w, int N, int C, int OC) {
+    if (m->opt.matmul_bf16) matmul_backward_bf16(dinp, dw, db, dout, inp, w, N, C, OC);
+    else matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+}
+
 /* Layer l's forward from residual[l] into its buffers, with its parameters p (a layer
  * view: CADA_LAYER(p, f, 0)); with write_output, also
  * residual[l + 1] (a recomputation skips it: backward needs h, not the down
@@ -380,19 +394,19 @@ static cada_status layer_forward(cada_model *m, int l, const cada_params *p, int
     layer_acts x = layer_acts_of(m, l);
 
     rmsnorm_forward(x.xn1, x.rstd1, x.res, CADA_LAYER(p, attn_norm, 0), N, C, c->rms_eps);
-    matmul_forward(x.qkv, x.xn1, CADA_LAYER(p, qkv_w, 0), CADA_LAYER(p, qkv_b, 0), N, C, QKV);
+    linear_forward(m, x.qkv, x.xn1, CADA_LAYER(p, qkv_w, 0), CADA_LAYER(p, qkv_b, 0), N, C, QKV);
     rope_forward(x.qkv, N, QKV, H, D, a->pos, m->inv_freq);          /* q heads */
     rope_forward(x.qkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq); /* k heads */
     CADA_TRY(attention_forward(x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
-    matmul_forward(x.resmid, x.atty, CADA_LAYER(p, o_w, 0), NULL, N, H * D, C);
+    linear_forward(m, x.resmid, x.atty, CADA_LAYER(p, o_w, 0), NULL, N, H * D, C);
     CADA_TRY(tp_sum(m, x.resmid, (size_t)NC)); /* o_proj: rows split over the group */
     residual_forward(x.resmid, x.resmid, x.res, NC);
 
     rmsnorm_forward(x.xn2, x.rstd2, x.resmid, CADA_LAYER(p, ffn_norm, 0), N, C, c->rms_eps);
-    matmul_forward(x.gu, x.xn2, CADA_LAYER(p, gu_w, 0), NULL, N, C, 2 * I);
+    linear_forward(m, x.gu, x.xn2, CADA_LAYER(p, gu_w, 0), NULL, N, C, 2 * I);
     swiglu_forward(x.h, x.gu, N, I);
     if (write_output) {
-        matmul_forward(x.res_next, x.h, CADA_LAYER(p, down_w, 0), NULL, N, I, C);
+        linear_forward(m, x.res_next, x.h, CADA_LAYER(p, down_w, 0), NULL, N, I, C);
         CADA_TRY(tp_sum(m, x.res_next, (size_t)NC)); /* down: rows split over the group */
         residual_forward(x.res_next, x.res_next, x.resmid, NC);
     }
@@ -402,7 +416,7 @@ static cada_status layer_forward(cada_model *m, int l, const cada_params *p, int
 /* Logits of rows [row0, row0 + rows) into act.logits. */
 static void logits_chunk_forward(cada_model *m, int row0, int rows) {
     const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
-    matmul_forward(m->act.logits, m->act.xf + (size_t)row0 * C, m->p.lm_head, NULL, rows, C, V);
+    linear_forward(m, m->act.logits, m->act.xf + (size_t)row0 * C, m->p.lm_head, NULL, rows, C, V);
 }
 
 cada_status cada_model_forward(cada_model *m, const cada_batch *b) { return cada_model_forward_observed(m, b, NULL); }
@@ -479,7 +493,7 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
         if (a->logit_rows < N) logits_chunk_forward(m, row0, rows);
         if (m->tp) cada_tp_logsoftmax_gather_backward(m->tp, a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
         else logsoftmax_gather_backward(a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
-        matmul_backward(a->dxn + (size_t)row0 * C, g_full->lm_head, NULL, a->logits, a->xf + (size_t)row0 * C, P->lm_head,
+        linear_backward(m, a->dxn + (size_t)row0 * C, g_full->lm_head, NULL, a->logits, a->xf + (size_t)row0 * C, P->lm_head,
                         rows, C, V);
     }
     CADA_TRY(tp_sum(m, a->dxn, NC)); /* the LM head's vocabulary columns */
@@ -503,22 +517,22 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
 
         /* MLP: res_next = resmid + down(swiglu(gu(norm2(resmid)))) */
         memset(a->dh, 0, sizeof(float) * (size_t)N * I);
-        matmul_backward(a->dh, CADA_LAYER(g, down_w, 0), NULL, a->dres, x.h, CADA_LAYER(p, down_w, 0), N, I, C);
+        linear_backward(m, a->dh, CADA_LAYER(g, down_w, 0), NULL, a->dres, x.h, CADA_LAYER(p, down_w, 0), N, I, C);
         swiglu_backward(a->dgu, a->dh, x.gu, N, I);
         memset(a->dxn, 0, sizeof(float) * NC);
-        matmul_backward(a->dxn, CADA_LAYER(g, gu_w, 0), NULL, a->dgu, x.xn2, CADA_LAYER(p, gu_w, 0), N, C, 2 * I);
+        linear_backward(m, a->dxn, CADA_LAYER(g, gu_w, 0), NULL, a->dgu, x.xn2, CADA_LAYER(p, gu_w, 0), N, C, 2 * I);
         CADA_TRY(tp_sum(m, a->dxn, NC)); /* gate/up: output columns split over the group */
         /* dres (now for resmid) += norm2 backward */
         rmsnorm_backward(a->dres, CADA_LAYER(g, ffn_norm, 0), a->dxn, x.resmid, CADA_LAYER(p, ffn_norm, 0), x.rstd2, N, C);
 
         /* attention: resmid = res + o(attn(rope(qkv(norm1(res))))) */
         memset(a->datty, 0, sizeof(float) * (size_t)N * H * D);
-        matmul_backward(a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, x.atty, CADA_LAYER(p, o_w, 0), N, H * D, C);
+        linear_backward(m, a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, x.atty, CADA_LAYER(p, o_w, 0), N, H * D, C);
         CADA_TRY(attention_backward(a->dqkv, a->datty, x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
         rope_backward(a->dqkv, N, QKV, H, D, a->pos, m->inv_freq);
         rope_backward(a->dqkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq);
         memset(a->dxn, 0, sizeof(float) * NC);
-        matmul_backward(a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, x.xn1, CADA_LAYER(p, qkv_w, 0), N, C,
+        linear_backward(m, a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, x.xn1, CADA_LAYER(p, qkv_w, 0), N, C,
                         QKV);
         CADA_TRY(tp_sum(m, a->dxn, NC)); /* qkv: whole heads per rank */
         rmsnorm_backward(a->dres, CADA_LAYER(g, attn_norm, 0), a->dxn, x.res, CADA_LAYER(p, attn_norm, 0), x.rstd1, N, C);

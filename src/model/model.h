@@ -71,10 +71,15 @@ typedef struct {
  *                 computes (R, V) logits at a time, keeps log p(target) and the
  *                 log-sum-exp of each row, and backward recomputes each chunk's logits
  *                 (one more LM-head matmul) to form d/dlogits: for a 128k vocabulary no
- *                 (N, V) fp32 buffer exists. Unless R >= N, act.logits is then scratch. */
+ *                 (N, V) fp32 buffer exists. Unless R >= N, act.logits is then scratch.
+ *   matmul_bf16   0: linear layers in fp32 (sgemm); 1: in bf16 arithmetic with fp32
+ *                 sums (ops/bgemm.h: mixed precision as on GPUs, about 1.5x faster
+ *                 where the CPU has AVX512-BF16). Parameters, gradients, activations
+ *                 and attention stay fp32. */
 typedef struct {
     int recompute;
     int logits_chunk;
+    int matmul_bf16;
 } cada_model_options;
 
 typedef struct {

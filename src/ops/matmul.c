@@ -2,6 +2,7 @@
 #include "ops/ops.h"
 
 #include "base/log.h"
+#include "ops/bgemm.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -12,6 +13,23 @@ static ops_matmul_stats stats;
 
 ops_matmul_stats ops_matmul_stats_get(void) { return stats; }
 void ops_matmul_stats_reset(void) { stats = (ops_matmul_stats){0}; }
+
+/* out(N, OC) rows = bias, before a product added onto them */
+static void fill_bias(float *out, const float *bias, int N, int OC) {
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * OC))
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) out[(int64_t)n * OC + o] = bias[o];
+}
+
+/* dbias(OC) += column sums of dout(N, OC), threaded over columns (order fixed) */
+static void bias_backward(float *dbias, const float *dout, int N, int OC) {
+#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * OC))
+    for (int o = 0; o < OC; o++) {
+        float s = 0.0f;
+        for (int n = 0; n < N; n++) s += dout[(int64_t)n * OC + o];
+        dbias[o] += s;
+    }
+}
 
 /* Few rows (a decode step): out[n, o] = dot(inp[n], weight[o]) directly. sgemm would
  * first repack the whole weight matrix for each call, which for a handful of rows costs
@@ -84,11 +102,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
         stats.calls++;
         return;
     }
-    if (bias) {
-#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * OC))
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) out[(int64_t)n * OC + o] = bias[o];
-    }
+    if (bias) fill_bias(out, bias, N, OC);
     /* out(N, OC) = inp(N, C) . weight(OC, C)^T (+ out when bias was written) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C,
                 bias ? 1.0f : 0.0f, out, OC);
@@ -106,14 +120,41 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
     /* dweight(OC, C) += dout^T(OC, N) . inp(N, C) */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
                 dweight, C);
-    if (dbias) {
-#pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * OC))
-        for (int o = 0; o < OC; o++) {
-            float s = 0.0f;
-            for (int n = 0; n < N; n++) s += dout[(int64_t)n * OC + o];
-            dbias[o] += s;
-        }
+    if (dbias) bias_backward(dbias, dout, N, OC);
+    stats.seconds += cada_now() - t0;
+    stats.flops += (dinp ? 4.0 : 2.0) * N * C * OC;
+    stats.calls++;
+}
+
+/* bgemm failing means its scratch (under 2 MiB a thread) could not be allocated: the
+ * fp32 product is then computed instead (no less accurate), said once. */
+static void bgemm_or_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                           float beta, float *C, int ldc) {
+    if (bgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
+    static int warned;
+    if (!warned) {
+        warned = 1;
+        CADA_WARN("bf16 matmul: no memory for its packing scratch; computing in fp32 instead");
     }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B,
+                ldb, beta, C, ldc);
+}
+
+void matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+    double t0 = cada_now();
+    if (bias) fill_bias(out, bias, N, OC);
+    bgemm_or_sgemm(0, 1, N, OC, C, inp, C, weight, C, bias ? 1.0f : 0.0f, out, OC);
+    stats.seconds += cada_now() - t0;
+    stats.flops += 2.0 * N * C * OC;
+    stats.calls++;
+}
+
+void matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                          const float *weight, int N, int C, int OC) {
+    double t0 = cada_now();
+    if (dinp) bgemm_or_sgemm(0, 0, N, C, OC, dout, OC, weight, C, 1.0f, dinp, C);
+    bgemm_or_sgemm(1, 0, OC, C, N, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dbias) bias_backward(dbias, dout, N, OC);
     stats.seconds += cada_now() - t0;
     stats.flops += (dinp ? 4.0 : 2.0) * N * C * OC;
     stats.calls++;

@@ -47,6 +47,15 @@ void ops_matmul_stats_reset(void);
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int C, int OC);
 
+/* The same two with bf16 arithmetic (ops/bgemm.h): inp, weight and dout rounded to
+ * bf16 as they are packed, products exact, sums in fp32 (mixed precision as on GPUs;
+ * each output within about 2^-7 of sum |a b| of the fp32 result). About 1.5x sgemm's
+ * rate where the CPU has AVX512-BF16; elsewhere the same numbers at sgemm's rate or
+ * below. Counted in ops_matmul_stats too. */
+void matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+void matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                          const float *weight, int N, int C, int OC);
+
 /* ---- normalisation --------------------------------------------------------------- */
 
 /* RMSNorm as in Hugging Face's LlamaRMSNorm: y = w * x / sqrt(mean(x^2) + eps).

@@ -127,6 +127,7 @@ typedef struct {
     int learn_tp;                      /* tensor-parallel size of each learner group */
     int recompute;                     /* whole-layer activation recomputation (both learners) */
     int logits_chunk_tokens;           /* CPU learner: rows of logits at once (0: all) */
+    char matmul[8];                    /* CPU learner and reference: fp32 | bf16 linear layers */
     int fixed_order;                   /* canonical reduction order (learn/learner.h) */
     float dpo_beta;                    /* learn.algorithm = dpo: the loss's beta */
     /* [baseline] (cada build-data) */

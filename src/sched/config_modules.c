@@ -157,6 +157,9 @@ cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *o
     out->fixed_order = c->fixed_order;
     out->model.recompute = c->recompute;
     out->model.logits_chunk = c->logits_chunk_tokens;
+    if (strcmp(c->matmul, "fp32") && strcmp(c->matmul, "bf16"))
+        return CADA_ERR(CADA_ERR_CONFIG, "learn.matmul = '%s' is not one of fp32|bf16", c->matmul);
+    out->model.matmul_bf16 = !strcmp(c->matmul, "bf16");
     return CADA_OK;
 }
 

@@ -10,7 +10,8 @@
 #     rollout_stage.h);
 #  in each, every step's gap lies above fp32's and below 0.1 (a stale copy after a step
 #  at lr 2e-2 or a wrong matrix is off by more), and the fp32 run's stays below 1e-3;
-#  3. cada plan counts the copy on the ranks that roll out; cuda + bf16 is refused.
+#  3. learn.matmul = bf16: the learner and reference compute their linear layers in bf16;
+#  4. cada plan counts the copy on the ranks that roll out; cuda + bf16 is refused.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
 cd "$ROOT"
@@ -49,6 +50,16 @@ train 2 "$TMP/dis_async" "${DIS[@]}" --set rollout.mode=async
 # update's as much as bf16's; the run completing means every rollout found its version
 python3 -c "import json,sys; m=[json.loads(l) for l in open(sys.argv[1])]; assert len(m)==3 and m[1]['staleness']==1, m" \
   "$TMP/dis_async/metrics.jsonl" || fail "async bf16 rollout"
+# learn.matmul = bf16 (ops/bgemm.h): the learner's and the reference's linear layers in
+# bf16 arithmetic against the fp32 engine. The gap is bf16's (above fp32's, below 0.1);
+# the first step's KL (policy = reference) stays at fp32 noise because the reference
+# computes in the learner's precision (an fp32 reference would be ~1e-3 off).
+train 2 "$TMP/mm" --set learn.matmul=bf16
+gaps "$TMP/mm/metrics.jsonl" 1e-4 0.1 || fail "learn.matmul = bf16: gap out of range"
+python3 -c "import json,sys; m=[json.loads(l) for l in open(sys.argv[1])]; print('first step KL', m[0]['kl']); assert abs(m[0]['kl']) < 1e-6, m[0]" \
+  "$TMP/mm/metrics.jsonl" || fail "learn.matmul = bf16: the reference does not compute as the learner"
+run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.matmul=fp16 --check
+expect_contains "$OUT" "learn.matmul"
 # the plan: +2 bytes per matrix weight where the engine runs
 run_expect_rc 0 "$CADA" plan -c configs/smollm2-135m-cpu.ini --set rollout.weights=bf16
 expect_contains "$OUT" "bf16 rollout matrices (rollout.weights)"

@@ -169,3 +169,112 @@ TEST(golden_smollm2_converted_to_safetensors) {
     REQUIRE_OK(st);
     check_smollm2(out, 1);
 }
+
+/* ---- bf16 matmuls (cada_model_options.matmul_bf16) against PyTorch's mixed precision --
+ *
+ * With bf16 arithmetic no fixed tolerance says "right": bf16 operands carry 2^-8
+ * relative rounding, and what that does to a log-prob depends on the model. The
+ * yardstick is PyTorch's own CPU mixed precision (torch.autocast bf16) on the same
+ * batches: tests/ref/make_bf16_golden.py stores how far it lands from the fp64
+ * reference (bf16_peer.gold), and cada's bf16 path must land no further, for the
+ * log-probs and for every parameter gradient. (cada keeps activations in fp32 and rounds
+ * only the matmul operands, so it is expected to be closer; a wrong packing or pairing
+ * of k in ops/bgemm.c moves log-probs by O(1), far outside.) Gradients: the worst
+ * relative error over all tensors at most the peer's worst, each tensor at most twice
+ * the peer's figure for it. */
+
+static float peer_figure(const golden_file *peer, const char *name) {
+    const golden_tensor *t = need(peer, name);
+    return t && t->numel == 1 ? ((const float *)t->data)[0] : -1.0f;
+}
+
+static float logprob_maxerr(const float *got, const golden_tensor *want, const golden_tensor *tgt, int N) {
+    float e = 0.0f;
+    for (int n = 0; n < N; n++)
+        if (((const int *)tgt->data)[n] != -1) e = fmaxf(e, fabsf(got[n] - ((const float *)want->data)[n]));
+    return e;
+}
+
+static void check_bf16_against_peer(const char *model_name, const char *model_path, int grads) {
+    char gold_path[1024], peer_path[1024], name[200];
+    snprintf(gold_path, sizeof gold_path, "%s/tests/ref/golden/%s.gold", cada_test_root(), model_name);
+    snprintf(peer_path, sizeof peer_path, "%s/tests/ref/golden/bf16_peer.gold", cada_test_root());
+    golden_file g, peer;
+    REQUIRE_OK(golden_load(&g, gold_path));
+    if (golden_load(&peer, peer_path) != CADA_OK) {
+        cada_test_fail(__FILE__, __LINE__, "load %s: %s", peer_path, cada_error_message());
+        golden_free(&g);
+        return;
+    }
+    cada_model m;
+    if (cada_model_load(&m, model_path) != CADA_OK) {
+        cada_test_fail(__FILE__, __LINE__, "load %s: %s", model_path, cada_error_message());
+        golden_free(&g);
+        golden_free(&peer);
+        return;
+    }
+    const cada_model_options o = {.matmul_bf16 = 1};
+    REQUIRE_OK(cada_model_set_options(&m, &o));
+    const golden_tensor *tok = need(&g, "tokens"), *pos = need(&g, "positions"), *tgt = need(&g, "targets");
+    const golden_tensor *logprobs = need(&g, "logprobs");
+    if (tok && pos && tgt && logprobs) {
+        int B = (int)tok->dims[0], T = (int)tok->dims[1], N = B * T;
+        cada_batch b = {B, T, tok->data, pos->data, tgt->data};
+        REQUIRE_OK(cada_model_forward(&m, &b));
+        snprintf(name, sizeof name, "%s.logprob_maxerr", model_name);
+        const float ours = logprob_maxerr(m.act.logprob, logprobs, tgt, N), theirs = peer_figure(&peer, name);
+        printf("    %s bf16: log-prob max err %.3e (torch autocast bf16: %.3e)\n", model_name, ours, theirs);
+        EXPECT(theirs > 0.0f && ours <= theirs, "%s: bf16 log-prob error %.3e above PyTorch autocast's %.3e", model_name,
+               ours, theirs);
+        if (grads) {
+            float *dlp = malloc(sizeof(float) * N);
+            cada_ce_dlogprob(b.targets, N, dlp);
+            REQUIRE_OK(cada_model_alloc_grads(&m));
+            cada_model_zero_grads(&m);
+            REQUIRE_OK(cada_model_backward(&m, dlp));
+            int nv = cada_model_tensor_views(&m.cfg, &m.g, NULL);
+            cada_tensor_view *views = malloc(sizeof *views * (size_t)nv);
+            cada_model_tensor_views(&m.cfg, &m.g, views);
+            float worst_ours = 0.0f, worst_theirs = 0.0f;
+            for (int i = 0; i < nv; i++) {
+                snprintf(name, sizeof name, "grad.%s", views[i].hf_name);
+                const golden_tensor *want = need(&g, name);
+                snprintf(name, sizeof name, "%s.grad_relerr.%s", model_name, views[i].hf_name);
+                const float bound = peer_figure(&peer, name);
+                const int64_t n = views[i].rows * views[i].cols;
+                if (!want || want->numel != n || bound <= 0.0f) {
+                    cada_test_fail(__FILE__, __LINE__, "%s: no golden gradient or peer figure", views[i].hf_name);
+                    continue;
+                }
+                float diff = 0.0f;
+                for (int64_t k = 0; k < n; k++) diff = fmaxf(diff, fabsf(views[i].data[k] - ((const float *)want->data)[k]));
+                const float rel = diff / fmaxf(max_abs(want->data, n), 1e-30f);
+                /* tensor by tensor the two round different values (cada: only matmul
+                 * operands; autocast: activations too), so each is held to twice the
+                 * peer's figure and the worst of all to the peer's worst */
+                EXPECT(rel <= 2.0f * bound, "%s %s: bf16 gradient rel err %.3e above twice PyTorch autocast's %.3e",
+                       model_name, views[i].hf_name, rel, bound);
+                worst_ours = fmaxf(worst_ours, rel);
+                worst_theirs = fmaxf(worst_theirs, bound);
+            }
+            printf("    %s bf16: gradient max rel err %.3e (torch autocast bf16: %.3e)\n", model_name, worst_ours, worst_theirs);
+            EXPECT(worst_ours <= worst_theirs, "%s: bf16 gradients' worst rel err %.3e above PyTorch autocast's %.3e",
+                   model_name, worst_ours, worst_theirs);
+            free(views);
+            free(dlp);
+        }
+    }
+    cada_model_free(&m);
+    golden_free(&g);
+    golden_free(&peer);
+}
+
+static void check_tiny_bf16(const char *model_name) {
+    char model_dir[1024];
+    snprintf(model_dir, sizeof model_dir, "%s/tests/ref/models/%s", cada_test_root(), model_name);
+    check_bf16_against_peer(model_name, model_dir, 1);
+}
+
+TEST(golden_bf16_matmuls_tiny_llama_vs_torch_autocast) { check_tiny_bf16("tiny_llama"); }
+TEST(golden_bf16_matmuls_tiny_qwen2_vs_torch_autocast) { check_tiny_bf16("tiny_qwen2"); }
+TEST(golden_bf16_matmuls_smollm2_vs_torch_autocast) { check_bf16_against_peer("smollm2", cada_test_smollm2_path(), 0); }

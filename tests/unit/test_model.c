@@ -249,7 +249,7 @@ TEST(model_recompute_and_logit_chunks_keep_results) {
         const int V = cfg.vocab_size;
         float *lp0 = malloc(sizeof(float) * N), *g0 = malloc(sizeof(float) * m.n_params), *logits0 = malloc(sizeof(float) * N * V);
         float *seen_logits = malloc(sizeof(float) * N * V);
-        const cada_model_options opts[] = {{0, 0}, {1, 0}, {0, 5}, {1, 7}, {1, N}};
+        const cada_model_options opts[] = {{0, 0, 0}, {1, 0, 0}, {0, 5, 0}, {1, 7, 0}, {1, N, 0}};
         for (int k = 0; k < (int)(sizeof opts / sizeof opts[0]); k++) {
             REQUIRE_OK(cada_model_set_options(&m, &opts[k]));
             int seen[N] = {0};
@@ -283,8 +283,9 @@ TEST(model_recompute_and_logit_chunks_keep_results) {
                 EXPECT(worst_grad < 1e-5f, "options %d: gradients differ by %g", k, (double)worst_grad);
             }
         }
-        const cada_model_options bad = {2, 0}, bad_chunk = {0, -1};
+        const cada_model_options bad = {2, 0, 0}, bad_chunk = {0, -1, 0}, bad_bf16 = {0, 0, 3};
         expect_error(cada_model_set_options(&m, &bad), "recompute = 2", NULL, "recompute out of range");
+        expect_error(cada_model_set_options(&m, &bad_bf16), "matmul_bf16 = 3", NULL, "matmul_bf16 out of range");
         expect_error(cada_model_set_options(&m, &bad_chunk), "logits_chunk = -1", NULL, "negative chunk");
         free(lp0), free(g0), free(logits0), free(seen_logits);
         cada_model_free(&m);

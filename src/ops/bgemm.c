@@ -1,0 +1,330 @@
+/* ops/bgemm.c: see bgemm.h.
+ *
+ * Packed layouts (uint32 = one bf16 pair: the low half is element k, the high half
+ * element k + 1, which is how vdpbf16ps pairs its operands):
+ *   A panel  (MR rows, kc deep):  a[p * MR + r]  = pair (op(A)[r][2p], op(A)[r][2p + 1])
+ *   B panel  (kc deep, NR cols):  b[p * NR + c]  = pair (op(B)[2p][c], op(B)[2p + 1][c])
+ * Rows, columns and the odd k beyond the matrix are zeros, so the kernel always runs a
+ * whole tile and only the store looks at the edges. */
+#include "ops/bgemm.h"
+
+#include "ops/ops.h"
+
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#define AVX512BF16_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#endif
+
+enum {
+    MR = 12,   /* rows of the register tile: 12 x 2 accumulators + 2 B vectors + 1 broadcast < 32 zmm */
+    NR = 32,   /* columns of the register tile: two 16-lane vectors */
+    KC = 256,  /* depth of a slice: a B panel (KC/2 x NR pairs, 16 KiB) and an A panel (6 KiB) stay in L1 */
+    MC = 192,  /* rows a thread packs at once: MC x KC bf16 (96 KiB) in L2 */
+    NC = 3072, /* columns of B packed at once: KC x NC bf16 (1.5 MiB), shared, in L3 */
+};
+
+/* bf16 bits of x, nearest even; NaN stays a quiet NaN (bf16_pack's rule). */
+static inline uint32_t round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 0x0040u) : r;
+}
+
+/* Packing spends most of its time rounding; where the CPU converts fp32 to bf16 in one
+ * instruction (vcvtne2ps2bf16: nearest even, as round_bf16, but denormal inputs count
+ * as zero) the avx512bf16 family uses it, 32 values at a time. Set per call. */
+static _Thread_local int convert_insn;
+
+#ifdef HAVE_X86
+AVX512BF16_T static void round_row_insn(uint16_t *dst, const float *src, int n) {
+    int i = 0;
+    for (; i + 32 <= n; i += 32)
+        _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i)));
+    for (; i < n; i++) dst[i] = (uint16_t)round_bf16(src[i]);
+}
+
+/* dst[l] = pair (r0[l], r1[l]) for l < n */
+AVX512BF16_T static void pair_rows_insn(uint32_t *dst, const float *r0, const float *r1, int n) {
+    /* cvtne2ps gives r0's 16 bf16 then r1's; this interleaves them: r0[0], r1[0], ... */
+    static const uint16_t interleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                            8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i idx = _mm512_loadu_si512(interleave);
+    int l = 0;
+    for (; l + 16 <= n; l += 16) {
+        const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(r1 + l), _mm512_loadu_ps(r0 + l));
+        _mm512_storeu_si512(dst + l, _mm512_permutexvar_epi16(idx, v));
+    }
+    for (; l < n; l++) dst[l] = round_bf16(r0[l]) | round_bf16(r1[l]) << 16;
+}
+#endif
+
+/* dst[i] = bf16 of src[i] for i < n (one line of a matrix, contiguous in k). */
+static inline void round_run(uint16_t *dst, const float *src, int n) {
+#ifdef HAVE_X86
+    if (convert_insn) {
+        round_row_insn(dst, src, n);
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++) dst[i] = (uint16_t)round_bf16(src[i]);
+}
+
+static inline void pair_rows(uint32_t *dst, const float *r0, const float *r1, int n) {
+#ifdef HAVE_X86
+    if (convert_insn) {
+        pair_rows_insn(dst, r0, r1, n);
+        return;
+    }
+#endif
+    for (int l = 0; l < n; l++) dst[l] = round_bf16(r0[l]) | round_bf16(r1[l]) << 16;
+}
+
+/* Packs the W x kc block of a matrix X whose element (i, k) of op(X) is at
+ * x[i * si + k * sk], starting at (i0, k0), into panels of `width` lines (MR for A, NR
+ * for B): panel q holds lines q*width .. q*width + width - 1 at out + q * width * kp2
+ * (kp2 = pairs, kc rounded up / 2). Lines past `lines` and the odd k are zeros.
+ * tmp: scratch of kc + 1 uint16. */
+static inline void pack_panels(uint32_t *out, const float *x, long si, long sk, int lines, int kc, int width,
+                               uint16_t *tmp) {
+    const int kp2 = (kc + 1) / 2;
+    const int panels = (lines + width - 1) / width;
+    for (int q = 0; q < panels; q++) {
+        uint32_t *panel = out + (size_t)q * width * kp2;
+        for (int l = 0; l < width; l++) {
+            const int i = q * width + l;
+            if (i >= lines) {
+                for (int p = 0; p < kp2; p++) panel[(size_t)p * width + l] = 0;
+                continue;
+            }
+            if (sk == 1) {
+                /* a line is contiguous in k: round it into tmp, whose uint16 pairs are the
+                 * uint32 pairs the kernel wants, then place them width apart */
+                round_run(tmp, x + i * si, kc);
+                tmp[kc] = 0;
+                uint32_t pair;
+                for (int p = 0; p < kp2; p++) {
+                    memcpy(&pair, tmp + 2 * p, sizeof pair);
+                    panel[(size_t)p * width + l] = pair;
+                }
+            } else {
+                const float *xi = x + i * si;
+                for (int p = 0; p < kp2; p++) {
+                    const uint32_t lo = round_bf16(xi[(long)(2 * p) * sk]);
+                    const uint32_t hi = 2 * p + 1 < kc ? round_bf16(xi[(long)(2 * p + 1) * sk]) : 0;
+                    panel[(size_t)p * width + l] = lo | hi << 16;
+                }
+            }
+        }
+    }
+}
+
+/* Packing when consecutive lines are contiguous (op(X)'s k runs across rows of X): pairs
+ * of rows k, k + 1 interleave line by line, vector-friendly. */
+static inline void pack_panels_rows(uint32_t *out, const float *x, long sk, int lines, int kc, int width) {
+    const int kp2 = (kc + 1) / 2;
+    const int panels = (lines + width - 1) / width;
+    for (int q = 0; q < panels; q++) {
+        uint32_t *panel = out + (size_t)q * width * kp2;
+        const int l0 = q * width, n = lines - l0 < width ? lines - l0 : width;
+        for (int p = 0; p < kp2; p++) {
+            const float *r0 = x + (long)(2 * p) * sk + l0;
+            const float *r1 = r0 + sk;
+            uint32_t *dst = panel + (size_t)p * width;
+            if (2 * p + 1 < kc)
+                pair_rows(dst, r0, r1, n);
+            else
+                for (int l = 0; l < n; l++) dst[l] = round_bf16(r0[l]);
+            for (int l = n; l < width; l++) dst[l] = 0;
+        }
+    }
+}
+
+/* Packs op(X)'s block (lines i0.., k0..) where op(X)[i][k] = trans ? X[k][i] : X[i][k]. */
+static inline void pack_block(uint32_t *out, const float *X, int ld, int trans, int i0, int k0, int lines, int kc,
+                              int width, uint16_t *tmp) {
+    if (!trans) pack_panels(out, X + (long)i0 * ld + k0, ld, 1, lines, kc, width, tmp);
+    else pack_panels_rows(out, X + (long)k0 * ld + i0, ld, lines, kc, width);
+}
+
+/* Writes a tile: c[r][j] = beta * c[r][j] + acc[r][j] for r < mr, j < nr. beta == 0 does
+ * not read C (it may hold garbage). */
+static inline void store_tile(float *c, int ldc, float beta, const float *acc, int mr, int nr) {
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (long)r * ldc;
+        const float *ar = acc + r * NR;
+        if (beta == 0.0f)
+            for (int j = 0; j < nr; j++) cr[j] = ar[j];
+        else if (beta == 1.0f)
+            for (int j = 0; j < nr; j++) cr[j] += ar[j];
+        else
+            for (int j = 0; j < nr; j++) cr[j] = beta * cr[j] + ar[j];
+    }
+}
+
+typedef void (*kernel_fn)(int kp2, const uint32_t *a, const uint32_t *b, float *c, int ldc, float beta, int mr, int nr);
+
+/* Portable kernel: each bf16 widened exactly, products exact in fp32 (8 + 8 significant
+ * bits), summed in fp32. */
+static void kernel_c(int kp2, const uint32_t *a, const uint32_t *b, float *c, int ldc, float beta, int mr, int nr) {
+    float acc[MR * NR];
+    memset(acc, 0, sizeof acc);
+    for (int p = 0; p < kp2; p++) {
+        float b_lo[NR], b_hi[NR];
+        for (int j = 0; j < NR; j++) {
+            const uint32_t v = b[(size_t)p * NR + j];
+            const uint32_t lo = v << 16, hi = v & 0xffff0000u;
+            memcpy(&b_lo[j], &lo, 4);
+            memcpy(&b_hi[j], &hi, 4);
+        }
+        for (int r = 0; r < MR; r++) {
+            const uint32_t v = a[(size_t)p * MR + r];
+            const uint32_t lo = v << 16, hi = v & 0xffff0000u;
+            float a_lo, a_hi;
+            memcpy(&a_lo, &lo, 4);
+            memcpy(&a_hi, &hi, 4);
+            float *ar = acc + r * NR;
+            for (int j = 0; j < NR; j++) ar[j] += a_lo * b_lo[j] + a_hi * b_hi[j];
+        }
+    }
+    store_tile(c, ldc, beta, acc, mr, nr);
+}
+
+#ifdef HAVE_X86
+/* 12 x 32 tile: per pair of k, two B vectors and twelve broadcast A pairs feed 24
+ * vdpbf16ps into 24 accumulators. */
+AVX512BF16_T static void kernel_avx512bf16(int kp2, const uint32_t *a, const uint32_t *b, float *c, int ldc, float beta,
+                                           int mr, int nr) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int p = 0; p < kp2; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR);
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR + 16);
+        const uint32_t *ap = a + (size_t)p * MR;
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+        }
+    }
+    if (mr == MR && nr == NR) {
+        const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            float *cr = c + (long)r * ldc;
+            __m512 v0 = acc[r][0], v1 = acc[r][1];
+            if (beta != 0.0f) {
+                v0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), v0);
+                v1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16), v1);
+            }
+            _mm512_storeu_ps(cr, v0);
+            _mm512_storeu_ps(cr + 16, v1);
+        }
+        return;
+    }
+    float tile[MR * NR];
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_ps(tile + r * NR, acc[r][0]);
+        _mm512_storeu_ps(tile + r * NR + 16, acc[r][1]);
+    }
+    store_tile(c, ldc, beta, tile, mr, nr);
+}
+#endif
+
+static kernel_fn family_kernel(cada_cpu_kernels k) {
+#ifdef HAVE_X86
+    if (k == CADA_CPU_AVX512BF16) return kernel_avx512bf16;
+#endif
+    (void)k;
+    return kernel_c;
+}
+
+/* Scratch kept between calls: the shared B block, and each thread's A block. */
+static uint32_t *b_buf;
+static _Thread_local uint32_t *a_buf;
+static _Thread_local uint16_t *tmp_buf;
+
+static int ensure_scratch_b(void) {
+    if (!b_buf) b_buf = aligned_alloc(64, (size_t)(KC / 2) * NC * sizeof(uint32_t));
+    return b_buf ? 0 : -1;
+}
+static int ensure_scratch_a(void) {
+    if (!a_buf) a_buf = aligned_alloc(64, (size_t)(KC / 2) * (MC + MR) * sizeof(uint32_t));
+    if (!tmp_buf) tmp_buf = malloc((KC + 2) * sizeof(uint16_t));
+    return a_buf && tmp_buf ? 0 : -1;
+}
+
+int bgemm_with(cada_cpu_kernels k, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+               float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
+        return 0;
+    }
+    if (ensure_scratch_b() || ensure_scratch_a()) return -1;
+    const kernel_fn kern = family_kernel(k);
+    const int threads = omp_get_max_threads();
+    /* Row blocks: at most MC rows, and a multiple of the thread count of them so every
+     * thread gets the same work (M = 576 in 3 blocks of 192 would idle one of 2 threads
+     * a third of the time). */
+    int blocks = (M + MC - 1) / MC;
+    if (blocks < threads) blocks = threads;
+    blocks = (blocks + threads - 1) / threads * threads;
+    int mc = (M + blocks - 1) / blocks;
+    mc = (mc + MR - 1) / MR * MR;
+    blocks = (M + mc - 1) / mc;
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
+    failed |= ensure_scratch_a() != 0;
+    if (failed) return -1;
+    for (int jc = 0; jc < N; jc += NC) {
+        const int nc = N - jc < NC ? N - jc : NC;
+        const int npanels = (nc + NR - 1) / NR;
+        for (int pc = 0; pc < K; pc += KC) {
+            const int kc = K - pc < KC ? K - pc : KC;
+            const int kp2 = (kc + 1) / 2;
+            const float bet = pc == 0 ? beta : 1.0f;
+#pragma omp parallel
+            {
+                /* every thread has its scratch (allocated above, same team) */
+                convert_insn = k == CADA_CPU_AVX512BF16;
+                {
+#pragma omp for schedule(static)
+                    for (int q = 0; q < npanels; q++) {
+                        const int l0 = q * NR, n = nc - l0 < NR ? nc - l0 : NR;
+                        pack_block(b_buf + (size_t)q * NR * kp2, B, ldb, !tb, jc + l0, pc, n, kc, NR, tmp_buf);
+                    }
+#pragma omp for schedule(static)
+                    for (int ib = 0; ib < blocks; ib++) {
+                        const int i0 = ib * mc, m = M - i0 < mc ? M - i0 : mc;
+                        pack_block(a_buf, A, lda, ta, i0, pc, m, kc, MR, tmp_buf);
+                        for (int q = 0; q < npanels; q++) {
+                            const int j0 = q * NR, nr = nc - j0 < NR ? nc - j0 : NR;
+                            const uint32_t *bp = b_buf + (size_t)q * NR * kp2;
+                            for (int r0 = 0; r0 < m; r0 += MR) {
+                                const int mr = m - r0 < MR ? m - r0 : MR;
+                                kern(kp2, a_buf + (size_t)r0 * kp2, bp, C + (long)(i0 + r0) * ldc + jc + j0, ldc, bet, mr,
+                                     nr);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+int bgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+          int ldc) {
+    return bgemm_with(cada_cpu_kernels_current(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
