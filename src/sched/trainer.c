@@ -321,6 +321,11 @@ cada_status trainer_setup(trainer *t) {
         CADA_INFO("update: %s, KL: %s (learn.kl_coef %g), truncated importance sampling %s%g", c->algorithm,
                   cada_kl_gradient(lc.algo.pg.kl_place, lc.algo.pg.kl_est), (double)c->kl_coef,
                   lc.algo.pg.tis_cap > 0 ? "cap " : "off, learn.tis_cap ", lc.algo.pg.tis_cap);
+    if (strcmp(c->device, "cuda") && lc.model.matmul_bf16 && t->rank == 0 &&
+        cada_cpu_kernels_current() != CADA_CPU_AVX512BF16) /* ops/bgemm.h: only that family is faster than sgemm */
+        CADA_WARN("learn.matmul = bf16 on CPU kernels '%s' (no AVX512-BF16 in use): the same bf16 numbers, but slower than "
+                  "learn.matmul = fp32 here",
+                  cada_cpu_kernels_name(cada_cpu_kernels_current()));
     if (!strcmp(c->device, "cuda")) CADA_TRY(gpu_setup(t, &lc));
     else if (role == CADA_ROLE_LEARNER)
         CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->learn_dp_comm ? t->learn_dp_comm : t->learn_comm, &lc));
