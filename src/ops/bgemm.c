@@ -125,32 +125,34 @@ static inline void pack_panels(uint32_t *out, const float *x, long si, long sk, 
     }
 }
 
-/* Packing when consecutive lines are contiguous (op(X)'s k runs across rows of X): pairs
- * of rows k, k + 1 interleave line by line, vector-friendly. */
-static inline void pack_panels_rows(uint32_t *out, const float *x, long sk, int lines, int kc, int width) {
+/* Packing when consecutive lines are contiguous (op(X)'s k runs across rows of X): rows
+ * k, k + 1 are interleaved over all the block's lines at once (long vector runs; a
+ * panel's 12 lines alone are shorter than one vector), into pairs (scratch of `lines`
+ * uint32), then each panel's share is copied to its place. */
+static inline void pack_panels_rows(uint32_t *out, const float *x, long sk, int lines, int kc, int width,
+                                    uint32_t *pairs) {
     const int kp2 = (kc + 1) / 2;
     const int panels = (lines + width - 1) / width;
-    for (int q = 0; q < panels; q++) {
-        uint32_t *panel = out + (size_t)q * width * kp2;
-        const int l0 = q * width, n = lines - l0 < width ? lines - l0 : width;
-        for (int p = 0; p < kp2; p++) {
-            const float *r0 = x + (long)(2 * p) * sk + l0;
-            const float *r1 = r0 + sk;
-            uint32_t *dst = panel + (size_t)p * width;
-            if (2 * p + 1 < kc)
-                pair_rows(dst, r0, r1, n);
-            else
-                for (int l = 0; l < n; l++) dst[l] = round_bf16(r0[l]);
+    for (int p = 0; p < kp2; p++) {
+        const float *r0 = x + (long)(2 * p) * sk;
+        if (2 * p + 1 < kc) pair_rows(pairs, r0, r0 + sk, lines);
+        else
+            for (int l = 0; l < lines; l++) pairs[l] = round_bf16(r0[l]);
+        for (int q = 0; q < panels; q++) {
+            uint32_t *dst = out + (size_t)q * width * kp2 + (size_t)p * width;
+            const int l0 = q * width, n = lines - l0 < width ? lines - l0 : width;
+            memcpy(dst, pairs + l0, sizeof(uint32_t) * (size_t)n);
             for (int l = n; l < width; l++) dst[l] = 0;
         }
     }
 }
 
-/* Packs op(X)'s block (lines i0.., k0..) where op(X)[i][k] = trans ? X[k][i] : X[i][k]. */
+/* Packs op(X)'s block (lines i0.., k0..) where op(X)[i][k] = trans ? X[k][i] : X[i][k].
+ * Scratch: tmp, kc + 1 uint16 (!trans); pairs, `lines` uint32 (trans). */
 static inline void pack_block(uint32_t *out, const float *X, int ld, int trans, int i0, int k0, int lines, int kc,
-                              int width, uint16_t *tmp) {
+                              int width, uint16_t *tmp, uint32_t *pairs) {
     if (!trans) pack_panels(out, X + (long)i0 * ld + k0, ld, 1, lines, kc, width, tmp);
-    else pack_panels_rows(out, X + (long)k0 * ld + i0, ld, lines, kc, width);
+    else pack_panels_rows(out, X + (long)k0 * ld + i0, ld, lines, kc, width, pairs);
 }
 
 /* Writes a tile: c[r][j] = beta * c[r][j] + acc[r][j] for r < mr, j < nr. beta == 0 does
@@ -251,6 +253,7 @@ static kernel_fn family_kernel(cada_cpu_kernels k) {
 static uint32_t *b_buf;
 static _Thread_local uint32_t *a_buf;
 static _Thread_local uint16_t *tmp_buf;
+static _Thread_local uint32_t *pairs_buf; /* a row pair of a block: max(MC + MR, NR) uint32 */
 
 static int ensure_scratch_b(void) {
     if (!b_buf) b_buf = aligned_alloc(64, (size_t)(KC / 2) * NC * sizeof(uint32_t));
@@ -259,7 +262,8 @@ static int ensure_scratch_b(void) {
 static int ensure_scratch_a(void) {
     if (!a_buf) a_buf = aligned_alloc(64, (size_t)(KC / 2) * (MC + MR) * sizeof(uint32_t));
     if (!tmp_buf) tmp_buf = malloc((KC + 2) * sizeof(uint16_t));
-    return a_buf && tmp_buf ? 0 : -1;
+    if (!pairs_buf) pairs_buf = malloc((MC + MR > NR ? MC + MR : NR) * sizeof(uint32_t));
+    return a_buf && tmp_buf && pairs_buf ? 0 : -1;
 }
 
 int bgemm_with(cada_cpu_kernels k, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
@@ -301,12 +305,12 @@ int bgemm_with(cada_cpu_kernels k, int ta, int tb, int M, int N, int K, const fl
 #pragma omp for schedule(static)
                     for (int q = 0; q < npanels; q++) {
                         const int l0 = q * NR, n = nc - l0 < NR ? nc - l0 : NR;
-                        pack_block(b_buf + (size_t)q * NR * kp2, B, ldb, !tb, jc + l0, pc, n, kc, NR, tmp_buf);
+                        pack_block(b_buf + (size_t)q * NR * kp2, B, ldb, !tb, jc + l0, pc, n, kc, NR, tmp_buf, pairs_buf);
                     }
 #pragma omp for schedule(static)
                     for (int ib = 0; ib < blocks; ib++) {
                         const int i0 = ib * mc, m = M - i0 < mc ? M - i0 : mc;
-                        pack_block(a_buf, A, lda, ta, i0, pc, m, kc, MR, tmp_buf);
+                        pack_block(a_buf, A, lda, ta, i0, pc, m, kc, MR, tmp_buf, pairs_buf);
                         for (int q = 0; q < npanels; q++) {
                             const int j0 = q * NR, nr = nc - j0 < NR ? nc - j0 : NR;
                             const uint32_t *bp = b_buf + (size_t)q * NR * kp2;
