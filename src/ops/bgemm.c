@@ -199,24 +199,11 @@ static void kernel_c(int kp2, const uint32_t *a, const uint32_t *b, float *c, in
 }
 
 #ifdef HAVE_X86
-/* 12 x 32 tile: per pair of k, two B vectors and twelve broadcast A pairs feed 24
- * vdpbf16ps into 24 accumulators. */
-AVX512BF16_T static void kernel_avx512bf16(int kp2, const uint32_t *a, const uint32_t *b, float *c, int ldc, float beta,
-                                           int mr, int nr) {
-    __m512 acc[MR][2];
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int p = 0; p < kp2; p++) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR);
-        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR + 16);
-        const uint32_t *ap = a + (size_t)p * MR;
-#pragma GCC unroll 12
-        for (int r = 0; r < MR; r++) {
-            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[r]);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
-        }
-    }
+#define AVX512_T __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+/* c tile = beta c + acc (12 x 32), whole tiles straight, edge tiles through a buffer */
+AVX512_T __attribute__((always_inline)) static inline void store_acc(__m512 acc[MR][2], float *c, int ldc, float beta,
+                                                                     int mr, int nr) {
     if (mr == MR && nr == NR) {
         const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
@@ -239,11 +226,58 @@ AVX512BF16_T static void kernel_avx512bf16(int kp2, const uint32_t *a, const uin
     }
     store_tile(c, ldc, beta, tile, mr, nr);
 }
+
+/* 12 x 32 tile: per pair of k, two B vectors and twelve broadcast A pairs feed 24
+ * vdpbf16ps into 24 accumulators. */
+AVX512BF16_T static void kernel_avx512bf16(int kp2, const uint32_t *a, const uint32_t *b, float *c, int ldc, float beta,
+                                           int mr, int nr) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int p = 0; p < kp2; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR);
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR + 16);
+        const uint32_t *ap = a + (size_t)p * MR;
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+        }
+    }
+    store_acc(acc, c, ldc, beta, mr, nr);
+}
+
+/* The same tile without bf16 instructions (AVX-512 CPUs before AVX512-BF16): each bf16
+ * widened exactly to fp32 (a shift for the low half of a pair, a mask for the high),
+ * two fmas per pair: the products are exact as with vdpbf16ps, the fp32 peak is half. */
+AVX512_T static void kernel_avx512(int kp2, const uint32_t *a, const uint32_t *b, float *c, int ldc, float beta, int mr,
+                                   int nr) {
+    __m512 acc[MR][2];
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int p = 0; p < kp2; p++) {
+        const __m512i v0 = _mm512_loadu_si512(b + (size_t)p * NR), v1 = _mm512_loadu_si512(b + (size_t)p * NR + 16);
+        const __m512 b0l = _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), b0h = _mm512_castsi512_ps(_mm512_and_si512(v0, high));
+        const __m512 b1l = _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), b1h = _mm512_castsi512_ps(_mm512_and_si512(v1, high));
+        const uint32_t *ap = a + (size_t)p * MR;
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            const __m512i av = _mm512_set1_epi32((int)ap[r]);
+            const __m512 al = _mm512_castsi512_ps(_mm512_slli_epi32(av, 16)), ah = _mm512_castsi512_ps(_mm512_and_si512(av, high));
+            acc[r][0] = _mm512_fmadd_ps(ah, b0h, _mm512_fmadd_ps(al, b0l, acc[r][0]));
+            acc[r][1] = _mm512_fmadd_ps(ah, b1h, _mm512_fmadd_ps(al, b1l, acc[r][1]));
+        }
+    }
+    store_acc(acc, c, ldc, beta, mr, nr);
+}
 #endif
 
 static kernel_fn family_kernel(cada_cpu_kernels k) {
 #ifdef HAVE_X86
     if (k == CADA_CPU_AVX512BF16) return kernel_avx512bf16;
+    if (k == CADA_CPU_AVX512) return kernel_avx512;
 #endif
     (void)k;
     return kernel_c;

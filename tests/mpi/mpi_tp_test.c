@@ -233,7 +233,7 @@ static void synthetic(cada_comm *world, int qwen, int recompute) {
      * vocabulary row of the last rank's part, one in a replicated norm */
     full.p.embed[(size_t)(cfg.vocab_size - 1) * cfg.hidden_size] = -0.0f;
     CADA_LAYER(&full.p, ffn_norm, 1)[3] = -0.0f;
-    cada_model_options opt = {recompute, recompute ? 5 : 0};
+    cada_model_options opt = {recompute, recompute ? 5 : 0, 0};
     CHECK_OK(cada_model_set_options(&full, &opt));
     for (int P = 1; P <= 4; P *= 2) check_slicing_round_trip(&full, P);
 
