@@ -86,13 +86,13 @@ static inline void pair_rows(uint32_t *dst, const float *r0, const float *r1, in
     for (int l = 0; l < n; l++) dst[l] = round_bf16(r0[l]) | round_bf16(r1[l]) << 16;
 }
 
-/* Packs the W x kc block of a matrix X whose element (i, k) of op(X) is at
- * x[i * si + k * sk], starting at (i0, k0), into panels of `width` lines (MR for A, NR
- * for B): panel q holds lines q*width .. q*width + width - 1 at out + q * width * kp2
- * (kp2 = pairs, kc rounded up / 2). Lines past `lines` and the odd k are zeros.
- * tmp: scratch of kc + 1 uint16. */
-static inline void pack_panels(uint32_t *out, const float *x, long si, long sk, int lines, int kc, int width,
-                               uint16_t *tmp) {
+/* Packing when a line of op(X) is contiguous in k (a row of X): the W x kc block at
+ * x (line i at x + i * si) into panels of `width` lines (MR for A, NR for B): panel q
+ * holds lines q*width .. q*width + width - 1 at out + q * width * kp2 (kp2 = pairs, kc
+ * rounded up / 2). Lines past `lines` and the odd k are zeros. Each line is rounded into
+ * tmp (kc + 1 uint16), whose uint16 pairs are the uint32 pairs the kernel wants, then
+ * placed width apart. */
+static inline void pack_panels(uint32_t *out, const float *x, long si, int lines, int kc, int width, uint16_t *tmp) {
     const int kp2 = (kc + 1) / 2;
     const int panels = (lines + width - 1) / width;
     for (int q = 0; q < panels; q++) {
@@ -103,23 +103,12 @@ static inline void pack_panels(uint32_t *out, const float *x, long si, long sk, 
                 for (int p = 0; p < kp2; p++) panel[(size_t)p * width + l] = 0;
                 continue;
             }
-            if (sk == 1) {
-                /* a line is contiguous in k: round it into tmp, whose uint16 pairs are the
-                 * uint32 pairs the kernel wants, then place them width apart */
-                round_run(tmp, x + i * si, kc);
-                tmp[kc] = 0;
-                uint32_t pair;
-                for (int p = 0; p < kp2; p++) {
-                    memcpy(&pair, tmp + 2 * p, sizeof pair);
-                    panel[(size_t)p * width + l] = pair;
-                }
-            } else {
-                const float *xi = x + i * si;
-                for (int p = 0; p < kp2; p++) {
-                    const uint32_t lo = round_bf16(xi[(long)(2 * p) * sk]);
-                    const uint32_t hi = 2 * p + 1 < kc ? round_bf16(xi[(long)(2 * p + 1) * sk]) : 0;
-                    panel[(size_t)p * width + l] = lo | hi << 16;
-                }
+            round_run(tmp, x + i * si, kc);
+            tmp[kc] = 0;
+            uint32_t pair;
+            for (int p = 0; p < kp2; p++) {
+                memcpy(&pair, tmp + 2 * p, sizeof pair);
+                panel[(size_t)p * width + l] = pair;
             }
         }
     }
@@ -151,7 +140,7 @@ static inline void pack_panels_rows(uint32_t *out, const float *x, long sk, int 
  * Scratch: tmp, kc + 1 uint16 (!trans); pairs, `lines` uint32 (trans). */
 static inline void pack_block(uint32_t *out, const float *X, int ld, int trans, int i0, int k0, int lines, int kc,
                               int width, uint16_t *tmp, uint32_t *pairs) {
-    if (!trans) pack_panels(out, X + (long)i0 * ld + k0, ld, 1, lines, kc, width, tmp);
+    if (!trans) pack_panels(out, X + (long)i0 * ld + k0, ld, lines, kc, width, tmp);
     else pack_panels_rows(out, X + (long)k0 * ld + i0, ld, lines, kc, width, pairs);
 }
 
@@ -283,8 +272,9 @@ static kernel_fn family_kernel(cada_cpu_kernels k) {
     return kernel_c;
 }
 
-/* Scratch kept between calls: the shared B block, and each thread's A block. */
-static uint32_t *b_buf;
+/* Scratch kept between calls: the calling thread's B block (shared with its team
+ * through a local pointer), and each thread's A block and row buffers. */
+static _Thread_local uint32_t *b_buf;
 static _Thread_local uint32_t *a_buf;
 static _Thread_local uint16_t *tmp_buf;
 static _Thread_local uint32_t *pairs_buf; /* a row pair of a block: max(MC + MR, NR) uint32 */
@@ -309,6 +299,7 @@ int bgemm_with(cada_cpu_kernels k, int ta, int tb, int M, int N, int K, const fl
         return 0;
     }
     if (ensure_scratch_b() || ensure_scratch_a()) return -1;
+    uint32_t *const bpack = b_buf; /* this thread's; the team reads it through this pointer */
     const kernel_fn kern = family_kernel(k);
     const int threads = omp_get_max_threads();
     /* Row blocks: at most MC rows, and a multiple of the thread count of them so every
@@ -339,7 +330,7 @@ int bgemm_with(cada_cpu_kernels k, int ta, int tb, int M, int N, int K, const fl
 #pragma omp for schedule(static)
                     for (int q = 0; q < npanels; q++) {
                         const int l0 = q * NR, n = nc - l0 < NR ? nc - l0 : NR;
-                        pack_block(b_buf + (size_t)q * NR * kp2, B, ldb, !tb, jc + l0, pc, n, kc, NR, tmp_buf, pairs_buf);
+                        pack_block(bpack + (size_t)q * NR * kp2, B, ldb, !tb, jc + l0, pc, n, kc, NR, tmp_buf, pairs_buf);
                     }
 #pragma omp for schedule(static)
                     for (int ib = 0; ib < blocks; ib++) {
@@ -347,7 +338,7 @@ int bgemm_with(cada_cpu_kernels k, int ta, int tb, int M, int N, int K, const fl
                         pack_block(a_buf, A, lda, ta, i0, pc, m, kc, MR, tmp_buf, pairs_buf);
                         for (int q = 0; q < npanels; q++) {
                             const int j0 = q * NR, nr = nc - j0 < NR ? nc - j0 : NR;
-                            const uint32_t *bp = b_buf + (size_t)q * NR * kp2;
+                            const uint32_t *bp = bpack + (size_t)q * NR * kp2;
                             for (int r0 = 0; r0 < m; r0 += MR) {
                                 const int mr = m - r0 < MR ? m - r0 : MR;
                                 kern(kp2, a_buf + (size_t)r0 * kp2, bp, C + (long)(i0 + r0) * ldc + jc + j0, ldc, bet, mr,

@@ -4,7 +4,8 @@
  *
  * All matrices are fp32 and row-major in memory (leading dimensions lda, ldb, ldc, as
  * cblas_sgemm with CblasRowMajor). Packing rounds A and B to bf16 (nearest even, the
- * rule of bf16_pack in gemm_bf16.h); the products of two bf16 are exact in fp32 and are
+ * rule of bf16_pack in gemm_bf16.h; the avx512bf16 family's conversion instruction
+ * counts denormal inputs as zero); the products of two bf16 are exact in fp32 and are
  * summed in fp32. So each output differs from the fp32 product by at most about
  * 2 * 2^-8 * sum_k |a_k b_k| (the two roundings) plus fp32 summation error: the
  * precision of mixed-precision training on GPUs (bf16 operands, fp32 accumulation) and
