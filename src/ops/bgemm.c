@@ -39,8 +39,7 @@ static inline uint32_t round_bf16(float x) {
 
 /* Packing spends most of its time rounding; where the CPU converts fp32 to bf16 in one
  * instruction (vcvtne2ps2bf16: nearest even, as round_bf16, but denormal inputs count
- * as zero) the avx512bf16 family uses it, 32 values at a time. Set per call. */
-static _Thread_local int convert_insn;
+ * as zero) the avx512bf16 family uses it, 32 values at a time (`insn` below). */
 
 #ifdef HAVE_X86
 AVX512BF16_T static void round_row_insn(uint16_t *dst, const float *src, int n) {
@@ -66,9 +65,9 @@ AVX512BF16_T static void pair_rows_insn(uint32_t *dst, const float *r0, const fl
 #endif
 
 /* dst[i] = bf16 of src[i] for i < n (one line of a matrix, contiguous in k). */
-static inline void round_run(uint16_t *dst, const float *src, int n) {
+static inline void round_run(uint16_t *dst, const float *src, int n, int insn) {
 #ifdef HAVE_X86
-    if (convert_insn) {
+    if (insn) {
         round_row_insn(dst, src, n);
         return;
     }
@@ -76,9 +75,9 @@ static inline void round_run(uint16_t *dst, const float *src, int n) {
     for (int i = 0; i < n; i++) dst[i] = (uint16_t)round_bf16(src[i]);
 }
 
-static inline void pair_rows(uint32_t *dst, const float *r0, const float *r1, int n) {
+static inline void pair_rows(uint32_t *dst, const float *r0, const float *r1, int n, int insn) {
 #ifdef HAVE_X86
-    if (convert_insn) {
+    if (insn) {
         pair_rows_insn(dst, r0, r1, n);
         return;
     }
@@ -92,7 +91,8 @@ static inline void pair_rows(uint32_t *dst, const float *r0, const float *r1, in
  * rounded up / 2). Lines past `lines` and the odd k are zeros. Each line is rounded into
  * tmp (kc + 1 uint16), whose uint16 pairs are the uint32 pairs the kernel wants, then
  * placed width apart. */
-static inline void pack_panels(uint32_t *out, const float *x, long si, int lines, int kc, int width, uint16_t *tmp) {
+static inline void pack_panels(uint32_t *out, const float *x, long si, int lines, int kc, int width, uint16_t *tmp,
+                               int insn) {
     const int kp2 = (kc + 1) / 2;
     const int panels = (lines + width - 1) / width;
     for (int q = 0; q < panels; q++) {
@@ -103,7 +103,7 @@ static inline void pack_panels(uint32_t *out, const float *x, long si, int lines
                 for (int p = 0; p < kp2; p++) panel[(size_t)p * width + l] = 0;
                 continue;
             }
-            round_run(tmp, x + i * si, kc);
+            round_run(tmp, x + i * si, kc, insn);
             tmp[kc] = 0;
             uint32_t pair;
             for (int p = 0; p < kp2; p++) {
@@ -119,12 +119,12 @@ static inline void pack_panels(uint32_t *out, const float *x, long si, int lines
  * panel's 12 lines alone are shorter than one vector), into pairs (scratch of `lines`
  * uint32), then each panel's share is copied to its place. */
 static inline void pack_panels_rows(uint32_t *out, const float *x, long sk, int lines, int kc, int width,
-                                    uint32_t *pairs) {
+                                    uint32_t *pairs, int insn) {
     const int kp2 = (kc + 1) / 2;
     const int panels = (lines + width - 1) / width;
     for (int p = 0; p < kp2; p++) {
         const float *r0 = x + (long)(2 * p) * sk;
-        if (2 * p + 1 < kc) pair_rows(pairs, r0, r0 + sk, lines);
+        if (2 * p + 1 < kc) pair_rows(pairs, r0, r0 + sk, lines, insn);
         else
             for (int l = 0; l < lines; l++) pairs[l] = round_bf16(r0[l]);
         for (int q = 0; q < panels; q++) {
@@ -137,11 +137,12 @@ static inline void pack_panels_rows(uint32_t *out, const float *x, long sk, int 
 }
 
 /* Packs op(X)'s block (lines i0.., k0..) where op(X)[i][k] = trans ? X[k][i] : X[i][k].
- * Scratch: tmp, kc + 1 uint16 (!trans); pairs, `lines` uint32 (trans). */
+ * Scratch: tmp, kc + 1 uint16 (!trans); pairs, `lines` uint32 (trans). insn: round with
+ * the conversion instruction (the avx512bf16 family). */
 static inline void pack_block(uint32_t *out, const float *X, int ld, int trans, int i0, int k0, int lines, int kc,
-                              int width, uint16_t *tmp, uint32_t *pairs) {
-    if (!trans) pack_panels(out, X + (long)i0 * ld + k0, ld, lines, kc, width, tmp);
-    else pack_panels_rows(out, X + (long)k0 * ld + i0, ld, lines, kc, width, pairs);
+                              int width, uint16_t *tmp, uint32_t *pairs, int insn) {
+    if (!trans) pack_panels(out, X + (long)i0 * ld + k0, ld, lines, kc, width, tmp, insn);
+    else pack_panels_rows(out, X + (long)k0 * ld + i0, ld, lines, kc, width, pairs, insn);
 }
 
 /* Writes a tile: c[r][j] = beta * c[r][j] + acc[r][j] for r < mr, j < nr. beta == 0 does
@@ -301,6 +302,7 @@ int bgemm_with(cada_cpu_kernels k, int ta, int tb, int M, int N, int K, const fl
     if (ensure_scratch_b() || ensure_scratch_a()) return -1;
     uint32_t *const bpack = b_buf; /* this thread's; the team reads it through this pointer */
     const kernel_fn kern = family_kernel(k);
+    const int insn = k == CADA_CPU_AVX512BF16;
     const int threads = omp_get_max_threads();
     /* Row blocks: at most MC rows, and a multiple of the thread count of them so every
      * thread gets the same work (M = 576 in 3 blocks of 192 would idle one of 2 threads
@@ -325,17 +327,16 @@ int bgemm_with(cada_cpu_kernels k, int ta, int tb, int M, int N, int K, const fl
 #pragma omp parallel
             {
                 /* every thread has its scratch (allocated above, same team) */
-                convert_insn = k == CADA_CPU_AVX512BF16;
                 {
 #pragma omp for schedule(static)
                     for (int q = 0; q < npanels; q++) {
                         const int l0 = q * NR, n = nc - l0 < NR ? nc - l0 : NR;
-                        pack_block(bpack + (size_t)q * NR * kp2, B, ldb, !tb, jc + l0, pc, n, kc, NR, tmp_buf, pairs_buf);
+                        pack_block(bpack + (size_t)q * NR * kp2, B, ldb, !tb, jc + l0, pc, n, kc, NR, tmp_buf, pairs_buf, insn);
                     }
 #pragma omp for schedule(static)
                     for (int ib = 0; ib < blocks; ib++) {
                         const int i0 = ib * mc, m = M - i0 < mc ? M - i0 : mc;
-                        pack_block(a_buf, A, lda, ta, i0, pc, m, kc, MR, tmp_buf, pairs_buf);
+                        pack_block(a_buf, A, lda, ta, i0, pc, m, kc, MR, tmp_buf, pairs_buf, insn);
                         for (int q = 0; q < npanels; q++) {
                             const int j0 = q * NR, nr = nc - j0 < NR ? nc - j0 : NR;
                             const uint32_t *bp = bpack + (size_t)q * NR * kp2;

@@ -23,6 +23,7 @@ One line per measurement, e.g.
   torch forward tokens/s 1234.5 (batch 4x256, threads 2, attn sdpa)
 """
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -96,7 +97,6 @@ def bench_model(args, threads):
     ids = torch.randint(0, model.config.vocab_size, (B, T), generator=g)
     targets = torch.randint(0, model.config.vocab_size, (B, T), generator=g)
     tag = f"(batch {B}x{T}, threads {threads}, attn {attn}, {'autocast bf16' if args.bf16 else 'fp32'})"
-    import contextlib
     precision = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.bf16 else contextlib.nullcontext
 
     model.eval()  # no dropout either way; eval keeps the forward pass free of training-only work

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_golden as mg  # noqa: E402
 
 
-def spans_of(positions, targets):
+def spans_of(positions):
     """Documents of each row from the golden batch: a document starts where its position
-    is 0; one whose targets are all -1 and that ends the row is padding."""
+    is 0 (padding is one more document; its targets are -1, so it adds no log-prob)."""
     spans = []
     for b in range(positions.shape[0]):
         starts = [t for t in range(positions.shape[1]) if positions[b, t] == 0]
@@ -55,7 +55,7 @@ def tiny(name):
                                                  attn_implementation="eager")
     model.eval()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = mg.per_document_logits(model, tokens, spans_of(positions, targets))
+        logits = mg.per_document_logits(model, tokens, spans_of(positions))
     err, loss = logprob_err(logits, targets, g["logprobs"])
     model.zero_grad(set_to_none=True)
     loss.backward()
@@ -76,7 +76,7 @@ def smollm2():
     _, model = mg.load_smollm2(torch.float32)
     model.eval()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = mg.per_document_logits(model, tokens, spans_of(positions, targets))
+        logits = mg.per_document_logits(model, tokens, spans_of(positions))
     err, _ = logprob_err(logits, targets, g["logprobs"])
     print(f"  smollm2: log-prob max err {err:.3e} (torch autocast bf16)")
     return [("smollm2.logprob_maxerr", np.array([err], np.float32))]

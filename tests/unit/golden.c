@@ -270,3 +270,10 @@ int golden_close(const char *what, const float *got, const float *want, int64_t 
     }
     return bad == 0;
 }
+
+cada_tensor_view *golden_model_views(const cada_model *m, const cada_params *p, int *n) {
+    *n = cada_model_tensor_views(&m->cfg, p, NULL);
+    cada_tensor_view *views = malloc(sizeof *views * (size_t)*n);
+    if (views) cada_model_tensor_views(&m->cfg, p, views);
+    return views;
+}

@@ -14,6 +14,7 @@
 #define CADA_TEST_GOLDEN_H
 
 #include "base/error.h"
+#include "model/model.h"
 
 #include <stdint.h>
 
@@ -38,5 +39,10 @@ void golden_free(golden_file *g);
 /* Compares got[0..n) with want: max |got - want| <= atol + rtol * |want| element-wise.
  * Prints the worst element and returns 1 when within tolerance. */
 int golden_close(const char *what, const float *got, const float *want, int64_t n, float atol, float rtol);
+
+/* The tensors of p (a model's parameters m->p or gradients m->g) with their Hugging Face
+ * names, the names the golden files use (cada_model_tensor_views), in an array the
+ * caller frees; *n their count. NULL when out of memory. */
+cada_tensor_view *golden_model_views(const cada_model *m, const cada_params *p, int *n);
 
 #endif
