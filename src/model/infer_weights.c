@@ -7,34 +7,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Elements of each layer's matrices and of the LM head. */
-static void sizes(const cada_model_config *c, size_t *qkv, size_t *o, size_t *gu, size_t *down, size_t *head) {
-    const size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, HD = (size_t)c->n_heads * c->head_dim;
-    *qkv = (HD + 2 * (size_t)c->n_kv_heads * c->head_dim) * C;
-    *o = C * HD;
-    *gu = 2 * I * C;
-    *down = C * I;
-    *head = (size_t)c->vocab_size * C;
+/* Each packed matrix's shape: per layer qkv (QKV, C), o (C, HD), gu (2I, C), down (C, I),
+ * then the LM head (V, C). */
+static void shapes(const cada_model_config *c, int oc[5], int in[5]) {
+    const int C = c->hidden_size, I = c->intermediate_size, HD = c->n_heads * c->head_dim;
+    oc[0] = HD + 2 * c->n_kv_heads * c->head_dim, in[0] = C;
+    oc[1] = C, in[1] = HD;
+    oc[2] = 2 * I, in[2] = C;
+    oc[3] = C, in[3] = I;
+    oc[4] = c->vocab_size, in[4] = C;
+}
+
+/* bf16 elements of each matrix's panels (ops/gemm_bf16.h: rows padded to 16, columns to 2). */
+static void sizes(const cada_model_config *c, size_t sz[5]) {
+    int oc[5], in[5];
+    shapes(c, oc, in);
+    for (int k = 0; k < 5; k++) sz[k] = bf16_panels_elems(oc[k], in[k]);
 }
 
 size_t cada_infer_weights_bytes(const cada_model_config *c) {
-    size_t qkv, o, gu, down, head;
-    sizes(c, &qkv, &o, &gu, &down, &head);
-    return sizeof(uint16_t) * ((qkv + o + gu + down) * (size_t)c->n_layers + head);
+    size_t sz[5];
+    sizes(c, sz);
+    return sizeof(uint16_t) * ((sz[0] + sz[1] + sz[2] + sz[3]) * (size_t)c->n_layers + sz[4]);
 }
 
-/* n floats to bf16, split over the threads (a 135M-parameter model is 540 MB to read). */
-static void pack_range(uint16_t *dst, const float *src, size_t n) {
-    const size_t chunk = (size_t)1 << 16;
-    const long long chunks = (long long)((n + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static)
-    for (long long k = 0; k < chunks; k++) {
-        size_t at = (size_t)k * chunk;
-        bf16_pack(dst + at, src + at, n - at < chunk ? n - at : chunk);
-    }
-}
-
-static void region(const cada_model *m, int q, size_t *src, size_t *n, uint16_t **dst);
+/* Region q of 4 L + 1 (per layer qkv, o, gu, down; then the LM head): the matrix at
+ * m->params + *src, *n = rows x cols fp32 values, packed to *dst. */
+typedef struct {
+    size_t src, n;
+    int rows, cols;
+    uint16_t *dst;
+} region_t;
+static region_t region(const cada_model *m, int q);
 
 /* Packs every matrix; release: each one's fp32 pages returned right after it is packed
  * (cada_infer_weights_release_fp32), so the two copies never coexist whole. */
@@ -42,8 +46,8 @@ static cada_status pack_all(cada_model *m, long long version, int release) {
     cada_cpu_kernels k;
     CADA_TRY(cada_cpu_kernels_active(&k));
     const cada_model_config *c = &m->cfg;
-    size_t qkv, o, gu, down, head;
-    sizes(c, &qkv, &o, &gu, &down, &head);
+    size_t sz[5];
+    sizes(c, sz);
     cada_infer_weights *b = m->bf16;
     if (!b) { /* one allocation: this header, then the matrices from a 64-byte boundary */
         const size_t bytes = cada_infer_weights_bytes(c), hdr = (sizeof *b + 63) / 64 * 64;
@@ -53,21 +57,19 @@ static cada_status pack_all(cada_model *m, long long version, int release) {
         cada_advise_huge_pages(b, hdr + bytes);
         b->bytes = bytes;
         b->buf = (uint16_t *)((char *)b + hdr);
-        b->layer_stride = qkv + o + gu + down;
+        b->layer_stride = sz[0] + sz[1] + sz[2] + sz[3];
         b->qkv = b->buf;
-        b->o = b->qkv + qkv;
-        b->gu = b->o + o;
-        b->down = b->gu + gu;
+        b->o = b->qkv + sz[0];
+        b->gu = b->o + sz[1];
+        b->down = b->gu + sz[2];
         b->lm_head = b->buf + b->layer_stride * (size_t)c->n_layers;
         m->bf16 = b;
     }
     double t0 = cada_now();
     for (int q = 0; q <= 4 * c->n_layers; q++) {
-        size_t at, n;
-        uint16_t *dst;
-        region(m, q, &at, &n, &dst);
-        pack_range(dst, m->params + at, n);
-        if (release) cada_infer_weights_release_fp32(m, at, n);
+        const region_t r = region(m, q);
+        bf16_pack_panels(r.dst, m->params + r.src, r.rows, r.cols, 0, r.n);
+        if (release) cada_infer_weights_release_fp32(m, r.src, r.n);
     }
     b->version = version;
     CADA_DEBUG("bf16 inference weights: %.1f MB packed (policy version %lld) in %.3f s; kernels %s", b->bytes / 1e6, version,
@@ -75,36 +77,31 @@ static cada_status pack_all(cada_model *m, long long version, int release) {
     return CADA_OK;
 }
 
-/* The packed matrices as regions of the fp32 parameter buffer: region q of 4 L + 1 (per
- * layer qkv, o, gu, down; then the LM head) starts at *src (an offset into m->params),
- * holds *n floats, and packs to *dst. */
-static void region(const cada_model *m, int q, size_t *src, size_t *n, uint16_t **dst) {
-    size_t sz[5];
-    sizes(&m->cfg, &sz[0], &sz[1], &sz[2], &sz[3], &sz[4]);
+static region_t region(const cada_model *m, int q) {
+    int oc[5], in[5];
+    shapes(&m->cfg, oc, in);
     const cada_params *p = &m->p;
     const cada_infer_weights *b = m->bf16;
-    const int l = q / 4, k = q % 4;
-    if (q == 4 * m->cfg.n_layers) {
-        *src = (size_t)(p->lm_head - m->params), *n = sz[4], *dst = b->lm_head;
-        return;
-    }
-    const float *f[4] = {CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, o_w, l), CADA_LAYER(p, gu_w, l), CADA_LAYER(p, down_w, l)};
-    uint16_t *d[4] = {CADA_BF16_LAYER(b, qkv, l), CADA_BF16_LAYER(b, o, l), CADA_BF16_LAYER(b, gu, l), CADA_BF16_LAYER(b, down, l)};
-    *src = (size_t)(f[k] - m->params), *n = sz[k], *dst = d[k];
+    const int l = q / 4, k = q == 4 * m->cfg.n_layers ? 4 : q % 4;
+    const float *f[5] = {CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, o_w, l), CADA_LAYER(p, gu_w, l), CADA_LAYER(p, down_w, l), p->lm_head};
+    uint16_t *d[5] = {CADA_BF16_LAYER(b, qkv, l), CADA_BF16_LAYER(b, o, l), CADA_BF16_LAYER(b, gu, l), CADA_BF16_LAYER(b, down, l),
+                      b->lm_head};
+    return (region_t){(size_t)(f[k] - m->params), (size_t)oc[k] * in[k], oc[k], in[k], d[k]};
 }
 
 size_t cada_infer_weights_released_floats(const cada_model_config *c) {
-    return cada_infer_weights_bytes(c) / sizeof(uint16_t) - (c->tie_embeddings ? (size_t)c->vocab_size * c->hidden_size : 0);
+    int oc[5], in[5];
+    shapes(c, oc, in);
+    size_t n = (size_t)c->n_layers * ((size_t)oc[0] * in[0] + (size_t)oc[1] * in[1] + (size_t)oc[2] * in[2] + (size_t)oc[3] * in[3]);
+    return n + (c->tie_embeddings ? 0 : (size_t)oc[4] * in[4]);
 }
 
 cada_status cada_infer_weights_pack_range(cada_model *m, size_t off, size_t n) {
     if (!m->bf16) return CADA_ERR(CADA_ERR_INTERNAL, "bf16 inference weights: a range packed before the copy exists");
     for (int q = 0; q <= 4 * m->cfg.n_layers; q++) {
-        size_t at, len;
-        uint16_t *dst;
-        region(m, q, &at, &len, &dst);
-        const size_t lo = at > off ? at : off, hi = at + len < off + n ? at + len : off + n;
-        if (lo < hi) pack_range(dst + (lo - at), m->params + lo, hi - lo);
+        const region_t r = region(m, q);
+        const size_t lo = r.src > off ? r.src : off, hi = r.src + r.n < off + n ? r.src + r.n : off + n;
+        if (lo < hi) bf16_pack_panels(r.dst, m->params + r.src, r.rows, r.cols, lo - r.src, hi - r.src);
     }
     return CADA_OK;
 }
@@ -112,11 +109,9 @@ cada_status cada_infer_weights_pack_range(cada_model *m, size_t off, size_t n) {
 void cada_infer_weights_release_fp32(cada_model *m, size_t off, size_t n) {
     if (!m->bf16) return;
     for (int q = 0; q <= 4 * m->cfg.n_layers; q++) {
-        size_t at, len;
-        uint16_t *dst;
-        region(m, q, &at, &len, &dst);
+        const region_t r = region(m, q);
         if (m->p.lm_head == m->p.embed && q == 4 * m->cfg.n_layers) continue; /* tied: the embedding lookup reads it */
-        const size_t lo = at > off ? at : off, hi = at + len < off + n ? at + len : off + n;
+        const size_t lo = r.src > off ? r.src : off, hi = r.src + r.n < off + n ? r.src + r.n : off + n;
         if (lo < hi) cada_release_pages(m->params + lo, sizeof(float) * (hi - lo));
     }
 }

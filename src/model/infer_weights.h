@@ -8,6 +8,10 @@
  * A tensor-parallel part (model/tp.h) packs its own slices: the sizes come from m->cfg,
  * the part's shape.
  *
+ * Each matrix is held in gemm_bf16's panel layout (ops/gemm_bf16.h: 16 output rows
+ * interleaved by input pairs, so a decode step reads each thread's weights front to back
+ * and sums in vector lanes), rows padded to 16 and columns to 2 with zeros.
+ *
  * What is held, and why both precisions: the engine keeps ONE bf16 copy of each matrix
  * (cada_infer_weights_bytes(cfg), 2 bytes per element, one allocation; SmolLM2-135M:
  * 269 MB, beside its 540 MB fp32 parameters; with tied embeddings the LM head is packed
@@ -38,10 +42,10 @@
 typedef struct cada_infer_weights {
     uint16_t *buf;        /* layer 0 | ... | layer L-1 | lm_head, inside the allocation of this
                            * header (so cada_model_free frees both with one free()) */
-    uint16_t *qkv, *o;    /* layer 0's: (QKV, C), (C, H D) */
-    uint16_t *gu, *down;  /* layer 0's: (2I, C), (C, I) */
+    uint16_t *qkv, *o;    /* layer 0's, in panels (ops/gemm_bf16.h): (QKV, C), (C, H D) */
+    uint16_t *gu, *down;  /* layer 0's, in panels: (2I, C), (C, I) */
     size_t layer_stride;  /* bf16 elements from one layer's block to the next */
-    uint16_t *lm_head;    /* (V, C) */
+    uint16_t *lm_head;    /* (V, C), in panels */
     size_t bytes;
     long long version;    /* policy version of the parameters packed; -1: unknown */
 } cada_infer_weights;

@@ -30,10 +30,10 @@ static cada_status last_logits(const cada_model *m, const int *tok, int n, float
 typedef struct {
     const uint16_t *h;
     const float *f;
-    size_t n;
+    int rows, cols;
 } mat;
 
-/* m->bf16 holds exactly bf16_pack of m's current fp32 matrices. */
+/* m->bf16 holds exactly the panels (bf16_pack_panels) of m's current fp32 matrices. */
 static int pack_matches(const cada_model *m) {
     const cada_infer_weights *b = m->bf16;
     const cada_model_config *c = &m->cfg;
@@ -42,17 +42,18 @@ static int pack_matches(const cada_model *m) {
     mat mats[4 * 8 + 1];
     int k = 0;
     for (int l = 0; l < c->n_layers && l < 8; l++) {
-        mats[k++] = (mat){CADA_BF16_LAYER(b, qkv, l), CADA_LAYER(&m->p, qkv_w, l), QKV * C};
-        mats[k++] = (mat){CADA_BF16_LAYER(b, o, l), CADA_LAYER(&m->p, o_w, l), C * HD};
-        mats[k++] = (mat){CADA_BF16_LAYER(b, gu, l), CADA_LAYER(&m->p, gu_w, l), 2 * I * C};
-        mats[k++] = (mat){CADA_BF16_LAYER(b, down, l), CADA_LAYER(&m->p, down_w, l), C * I};
+        mats[k++] = (mat){CADA_BF16_LAYER(b, qkv, l), CADA_LAYER(&m->p, qkv_w, l), (int)QKV, (int)C};
+        mats[k++] = (mat){CADA_BF16_LAYER(b, o, l), CADA_LAYER(&m->p, o_w, l), (int)C, (int)HD};
+        mats[k++] = (mat){CADA_BF16_LAYER(b, gu, l), CADA_LAYER(&m->p, gu_w, l), (int)(2 * I), (int)C};
+        mats[k++] = (mat){CADA_BF16_LAYER(b, down, l), CADA_LAYER(&m->p, down_w, l), (int)C, (int)I};
     }
-    mats[k++] = (mat){b->lm_head, m->p.lm_head, (size_t)c->vocab_size * C};
+    mats[k++] = (mat){b->lm_head, m->p.lm_head, c->vocab_size, (int)C};
     for (int i = 0; i < k; i++) {
-        uint16_t *want = malloc(sizeof(uint16_t) * mats[i].n);
+        const size_t n = bf16_panels_elems(mats[i].rows, mats[i].cols);
+        uint16_t *want = malloc(sizeof(uint16_t) * n);
         if (!want) return 0;
-        bf16_pack(want, mats[i].f, mats[i].n);
-        int same = !memcmp(want, mats[i].h, sizeof(uint16_t) * mats[i].n);
+        bf16_pack_panels(want, mats[i].f, mats[i].rows, mats[i].cols, 0, (size_t)mats[i].rows * mats[i].cols);
+        int same = !memcmp(want, mats[i].h, sizeof(uint16_t) * n);
         free(want);
         if (!same) return 0;
     }

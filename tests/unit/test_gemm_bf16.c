@@ -27,7 +27,20 @@ static void fill_uniform(float *x, size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; i++) x[i] = 2.0f * cada_rng_uniform(&r) - 1.0f;
 }
 
-/* max over outputs of |y - ref| / bound(C, S, extra) (<= 1 passes). */
+/* W (OC, C) in the panel layout the kernels read (and the row-major bf16 values it
+ * holds, for the reference); the padding filled with NaN bits first, so a kernel that
+ * reads padding the packer did not zero fails. */
+static uint16_t *pack_w(const float *wf, int OC, int C, uint16_t *rows) {
+    const size_t n = bf16_panels_elems(OC, C);
+    uint16_t *w = malloc(sizeof(uint16_t) * n);
+    if (!w) return NULL;
+    for (size_t i = 0; i < n; i++) w[i] = 0x7fc0;
+    bf16_pack_panels(w, wf, OC, C, 0, (size_t)OC * C);
+    bf16_pack(rows, wf, (size_t)OC * C);
+    return w;
+}
+
+/* max over outputs of |y - ref| / bound(C, S, extra) (<= 1 passes); w row-major bf16. */
 static double worst_ratio(const float *y, const float *x, const uint16_t *w, const float *b, int N, int C, int OC, double extra) {
     double worst = 0;
     for (int n = 0; n < N; n++)
@@ -66,8 +79,43 @@ TEST(gemm_bf16_pack_rounds_to_nearest_even) {
     for (int i = 0; i < 1000; i++) EXPECT(fabsf(bf16_to_f32(h[i]) - r[i]) <= 0x1p-8f * fabsf(r[i]), "element %d", i);
 }
 
+/* The panel layout: every element where bf16_panel_index says, rounded as bf16_pack
+ * does, the padding zero; packing in uneven ranges, in reverse order, writes the same. */
+TEST(gemm_bf16_pack_panels_layout_and_ranges) {
+    const int shapes[][2] = {{1, 1}, {5, 7}, {16, 64}, {33, 97}, {130, 31}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int OC = shapes[s][0], C = shapes[s][1];
+        const size_t n = bf16_panels_elems(OC, C), total = (size_t)OC * C;
+        EXPECT(n == (size_t)((OC + 15) / 16) * 16 * ((C + 1) / 2) * 2);
+        float *wf = malloc(sizeof(float) * total);
+        uint16_t *whole = malloc(sizeof(uint16_t) * n), *parts = malloc(sizeof(uint16_t) * n), *rows = malloc(sizeof(uint16_t) * total);
+        REQUIRE(wf && whole && parts && rows);
+        fill_uniform(wf, total, 40 + s);
+        bf16_pack(rows, wf, total);
+        for (size_t i = 0; i < n; i++) whole[i] = parts[i] = 0x7fc0; /* NaN bits: must all be overwritten */
+        bf16_pack_panels(whole, wf, OC, C, 0, total);
+        int wrong = 0;
+        for (int o = 0; o < OC; o++)
+            for (int c = 0; c < C; c++) wrong += whole[bf16_panel_index(C, o, c)] != rows[(size_t)o * C + c];
+        EXPECT(wrong == 0, "OC %d C %d: %d elements misplaced", OC, C, wrong);
+        size_t zeros = 0;
+        for (int o = 0; o < (OC + 15) / 16 * 16; o++)
+            for (int c = 0; c < (C + 1) / 2 * 2; c++)
+                if (o >= OC || c >= C) zeros += whole[bf16_panel_index(C, o, c)] == 0;
+        EXPECT(zeros == n - total, "OC %d C %d: %zu of %zu padding values zero", OC, C, zeros, n - total);
+        size_t hi = total; /* ranges of 1, 2, 4, ... values from the end, the last cut short */
+        for (size_t len = 1; hi > 0; len *= 2) {
+            const size_t lo = hi > len ? hi - len : 0;
+            bf16_pack_panels(parts, wf, OC, C, lo, hi);
+            hi = lo;
+        }
+        EXPECT(!memcmp(whole, parts, sizeof(uint16_t) * n), "OC %d C %d: packing in ranges differs", OC, C);
+        free(wf), free(whole), free(parts), free(rows);
+    }
+}
+
 TEST(gemm_bf16_every_family_against_fp64) {
-    const int Ns[] = {1, 3, 4, 17, 33}, Cs[] = {1, 7, 31, 64, 97, 576}, OCs[] = {1, 5, 9, 33};
+    const int Ns[] = {1, 3, 4, 17, 33, 70}, Cs[] = {1, 7, 31, 64, 97, 576}, OCs[] = {1, 5, 9, 33, 130};
     int families = 0;
     for (int k = 0; k < CADA_CPU_N; k++) {
         if (!cada_cpu_kernels_supported((cada_cpu_kernels)k)) {
@@ -86,13 +134,14 @@ TEST(gemm_bf16_every_family_against_fp64) {
                     fill_uniform(x, (size_t)N * C, 1 + a);
                     fill_uniform(wf, (size_t)OC * C, 10 + c);
                     fill_uniform(b, OC, 20 + d);
-                    bf16_pack(w, wf, (size_t)OC * C);
+                    uint16_t *wp = pack_w(wf, OC, C, w);
+                    REQUIRE(wp);
                     bf16_pack(xh, x, (size_t)N * C);
                     for (int i = 0; i < N * C; i++) xr[i] = bf16_to_f32(xh[i]);
                     for (int with_bias = 0; with_bias < 2; with_bias++) {
                         const float *bb = with_bias ? b : NULL;
                         for (int i = 0; i < N * OC; i++) y[i] = NAN; /* every output must be written */
-                        gemm_bf16_forward_with((cada_cpu_kernels)k, y, x, w, bb, N, C, OC);
+                        gemm_bf16_forward_with((cada_cpu_kernels)k, y, x, wp, bb, N, C, OC);
                         const int bf = k == CADA_CPU_AVX512BF16;
                         double r = worst_ratio(y, x, w, bb, N, C, OC, bf ? 0x1.03p-8 : 0);
                         EXPECT(r <= 1, "%s N %d C %d OC %d bias %d: error %.3g of the bound", cada_cpu_kernels_name((cada_cpu_kernels)k), N,
@@ -102,7 +151,7 @@ TEST(gemm_bf16_every_family_against_fp64) {
                             EXPECT(r <= 1, "avx512bf16 (bf16 x) N %d C %d OC %d: error %.3g of the bound", N, C, OC, r);
                         }
                     }
-                    free(x), free(wf), free(b), free(y), free(w), free(xr), free(xh);
+                    free(x), free(wf), free(b), free(y), free(w), free(wp), free(xr), free(xh);
                 }
     }
     EXPECT(families >= 1);
@@ -119,14 +168,15 @@ TEST(gemm_bf16_threads_match_one_thread) {
     REQUIRE(x && wf && y1 && y2 && w);
     fill_uniform(x, (size_t)N * C, 7);
     fill_uniform(wf, (size_t)OC * C, 8);
-    bf16_pack(w, wf, (size_t)OC * C);
+    uint16_t *wp = pack_w(wf, OC, C, w);
+    REQUIRE(wp);
     cada_cpu_kernels k = cada_cpu_kernels_best();
-    gemm_bf16_forward_with(k, y1, x, w, NULL, N, C, OC);
+    gemm_bf16_forward_with(k, y1, x, wp, NULL, N, C, OC);
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    gemm_bf16_forward_with(k, y2, x, w, NULL, N, C, OC);
+    gemm_bf16_forward_with(k, y2, x, wp, NULL, N, C, OC);
     omp_set_num_threads(saved);
     EXPECT(!memcmp(y1, y2, sizeof(float) * N * OC));
     EXPECT(worst_ratio(y1, x, w, NULL, N, C, OC, k == CADA_CPU_AVX512BF16 ? 0x1.03p-8 : 0) <= 1);
-    free(x), free(wf), free(y1), free(y2), free(w);
+    free(x), free(wf), free(y1), free(y2), free(w), free(wp);
 }
