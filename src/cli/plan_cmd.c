@@ -315,7 +315,7 @@ static int report_role_cpu(const plan_ctx *p, cada_mem_role role, const char *ti
         snprintf(what, sizeof what, "activations (%s)", p->in.recompute ? "recompute" : "every layer kept");
         row(what, a.activations, a.activations);
     }
-    if (a.infer_weights) row("bf16 rollout matrices (rollout.weights)", a.infer_weights, a.infer_weights);
+    if (a.infer_weights) row("bf16 matrices (rollout.weights)", a.infer_weights, a.infer_weights);
     if (a.rollout) row("rollout KV cache and prefill (freed)", a.rollout, a.rollout);
     if (a.reference) row("reference model and its forward", a.reference, a.reference);
     row("peak (learning or rolling out)", a.peak, a.peak);

@@ -326,6 +326,10 @@ cada_status trainer_setup(trainer *t) {
         CADA_WARN("learn.matmul = bf16 on CPU kernels '%s' (no AVX512-BF16 in use): the same bf16 numbers, but slower than "
                   "learn.matmul = fp32 here",
                   cada_cpu_kernels_name(cada_cpu_kernels_current()));
+    if (strcmp(c->device, "cuda") && !strcmp(c->rollout_weights, "bf16") && t->rank == 0 &&
+        cada_cpu_kernels_current() == CADA_CPU_SCALAR) /* docs/OPERATING.md: prefill and batched decode run slower there */
+        CADA_WARN("rollout.weights = bf16 on the portable CPU kernels (no AVX2 in use): decode reads half the bytes, but "
+                  "prefill and batched decode run slower than rollout.weights = fp32 here");
     if (!strcmp(c->device, "cuda")) CADA_TRY(gpu_setup(t, &lc));
     else if (role == CADA_ROLE_LEARNER)
         CADA_TRY(cada_learner_init(&t->learner, &t->policy, t->learn_dp_comm ? t->learn_dp_comm : t->learn_comm, &lc));

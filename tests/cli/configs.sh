@@ -101,7 +101,8 @@ if [ -f "$MODEL" ]; then
   expect_contains "$OUT" "learn.tp = 3 runs with cluster.placement = disaggregated and cluster.device = cpu only (have colocated, cpu)"
   # rollout engines of rollout.tp ranks run, but only disaggregated on the CPU
   run_expect_rc 1 "$CADA" train "${TP[@]}" --set cluster.placement=disaggregated --set cluster.learner_ranks=1 \
-    --set cluster.rollout_ranks=3 --set cluster.reward_ranks=0 --set cluster.device=cuda --set learn.zero=0 --set rollout.tp=3
+    --set cluster.rollout_ranks=3 --set cluster.reward_ranks=0 --set cluster.device=cuda --set learn.zero=0 --set rollout.tp=3 \
+    --set rollout.weights=fp32
   expect_contains "$OUT" "rollout.tp = 3 runs with cluster.placement = disaggregated and cluster.device = cpu only"
 fi
 run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini

@@ -62,8 +62,8 @@ run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set learn.matmul
 expect_contains "$OUT" "learn.matmul"
 # the plan: +2 bytes per matrix weight where the engine runs
 run_expect_rc 0 "$CADA" plan -c configs/smollm2-135m-cpu.ini --set rollout.weights=bf16
-expect_contains "$OUT" "bf16 rollout matrices (rollout.weights)"
-run_expect_rc 0 "$CADA" plan -c configs/smollm2-135m-cpu.ini
-[[ "$OUT" != *"bf16 rollout matrices"* ]] || fail "plan counts a bf16 copy with rollout.weights = fp32"
+expect_contains "$OUT" "bf16 matrices (rollout.weights)"
+run_expect_rc 0 "$CADA" plan -c configs/smollm2-135m-cpu.ini --set rollout.weights=fp32
+[[ "$OUT" != *"bf16 matrices"* ]] || fail "plan counts a bf16 copy with rollout.weights = fp32"
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set cluster.device=cuda --set learn.zero=0 --set rollout.weights=bf16 --check
 expect_contains "$OUT" "rollout.weights"

@@ -69,9 +69,11 @@ DISAGG_TASK=(--set cluster.placement=disaggregated --set reward.detector=target_
              --set data.prompts_per_step=4 --set rollout.samples_per_prompt=4 --set rollout.max_new_tokens=6
              --set learn.lr=2e-2 --set learn.fixed_order=true --set run.dump_samples=true --set run.checkpoint_every=3)
 # The tiny run's settings: 2 prompts of the plain template per step, one sample each,
-# 3 new tokens; the config's KL penalty stays on, so the reference model runs too.
+# 3 new tokens; the config's KL penalty stays on, so the reference model runs too. The
+# engine reads the fp32 weights, so its log-probs are the learner's up to fp32 rounding
+# (the tests that bound that gap rely on it; tests/cli/train_bf16.sh sets bf16).
 tiny_train_args() {
   echo --set model.path="$1" --set prompt.template=plain --set data.prompts_per_step=2 \
-    --set rollout.samples_per_prompt=1 --set rollout.max_new_tokens=3 --set rollout.max_len=128 \
+    --set rollout.samples_per_prompt=1 --set rollout.max_new_tokens=3 --set rollout.max_len=128 --set rollout.weights=fp32 \
     --set learn.micro_batch_tokens=128 --set run.log_every=1
 }
