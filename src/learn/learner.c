@@ -16,9 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    int first, count; /* sequences [first, first + count) of the global batch */
-} micro_batch;
+typedef cada_micro_batch micro_batch;
 
 /* The model one micro-batch runs on, so that packing, the loss, its dlogprob and the
  * token counts exist once (run_micro) for both devices:
@@ -503,29 +501,28 @@ cada_status cada_learner_load_optimizer(cada_learner *L, const char *path) {
 
 /* Cuts t[0..n) into micro-batches in order (units: sequences, DPO pairs), pads their
  * count to a multiple of W. */
-static cada_status split(cada_learner *L, const cada_traj *t, int n, int *K_out) {
-    const int T = L->cfg.row_tokens, budget = L->cfg.micro_tokens / T;
-    const int pairs = L->cfg.algo.algo == CADA_ALGO_DPO;
-    int K = 0, cap = n + L->W + 1;
-    if (cap > L->mb_cap) {
-        micro_batch *p = realloc(L->mb, sizeof *p * (size_t)cap);
-        if (!p) return CADA_ERR(CADA_ERR_NOMEM, "learner: %d micro-batches", cap);
-        L->mb = p;
-        L->mb_cap = cap;
-    }
-    int rows = 0, used = T, first = 0;
+/* Cuts t[0..n) in order into micro-batches of at most `budget` rows of T tokens (DPO:
+ * pairs stay together), a micro-batch also closing before a unit that would take it
+ * past `target` tokens by more than half the unit (target <= 0: no such limit) unless
+ * it is the parts-th (which takes the rest), into mb[0..); returns how many, or -1 for
+ * a DPO sequence without its partner (*bad: it). */
+static int cut(micro_batch *mb, const cada_traj *t, int n, int T, int budget, long target, int parts, int pairs, int *bad) {
+    int K = 0, rows = 0, used = T, first = 0;
+    long tokens = 0;
     for (int i = 0; i < n;) {
         int u = 1;
         if (pairs) {
-            if (i + 1 >= n || t[i].group != t[i + 1].group)
-                return CADA_ERR(CADA_ERR_ARG, "learner: DPO sequence %d (pair %d) must be followed by its partner", i, t[i].group);
+            if (i + 1 >= n || t[i].group != t[i + 1].group) {
+                *bad = i;
+                return -1;
+            }
             u = 2;
         }
         int r = rows, us = used;
+        long ut = 0;
         for (int j = i; j < i + u; j++) {
-            int len = t[j].prompt_len + t[j].completion_len;
-            if (len > T)
-                return CADA_ERR(CADA_ERR_ARG, "learner: sequence %d has %d tokens, more than a row (row_tokens %d)", j, len, T);
+            const int len = t[j].prompt_len + t[j].completion_len;
+            ut += len;
             if (us + len > T) {
                 r++;
                 us = len;
@@ -533,23 +530,64 @@ static cada_status split(cada_learner *L, const cada_traj *t, int n, int *K_out)
                 us += len;
             }
         }
-        if (r > budget && i > first) { /* close the current micro-batch; the unit opens the next */
-            L->mb[K++] = (micro_batch){first, i - first};
+        if (i > first && (r > budget || (target > 0 && K + 1 < parts && 2 * (tokens - target) + ut > 0))) {
+            mb[K++] = (micro_batch){first, i - first}; /* close the current micro-batch; the unit opens the next */
             first = i;
             rows = 0;
             used = T;
+            tokens = 0;
             continue;
         }
         rows = r;
         used = us;
+        tokens += ut;
         i += u;
     }
-    if (n > first) L->mb[K++] = (micro_batch){first, n - first};
-    while (K % L->W) L->mb[K++] = (micro_batch){n, 0};
+    if (n > first) mb[K++] = (micro_batch){first, n - first};
+    return K;
+}
+
+cada_status cada_learner_split(const cada_traj *t, int n, int T, int micro_tokens, int W, int balance, int pairs,
+                               cada_micro_batch *mb, int *K_out) {
+    const int budget = micro_tokens / T > 0 ? micro_tokens / T : 1;
+    int bad = 0;
+    for (int j = 0; j < n; j++) {
+        const int len = t[j].prompt_len + t[j].completion_len;
+        if (len > T) return CADA_ERR(CADA_ERR_ARG, "learner: sequence %d has %d tokens, more than a row (row_tokens %d)", j, len, T);
+    }
+    int K = cut(mb, t, n, T, budget, 0, 0, pairs, &bad);
+    if (K < 0)
+        return CADA_ERR(CADA_ERR_ARG, "learner: DPO sequence %d (pair %d) must be followed by its partner", bad, t[bad].group);
+    if (balance && W > 1 && K % W) {
+        long total = 0;
+        for (int j = 0; j < n; j++) total += t[j].prompt_len + t[j].completion_len;
+        const int want = (K + W - 1) / W * W;
+        micro_batch *even = malloc(sizeof *even * (size_t)(n + W + 1));
+        const int Ke = even ? cut(even, t, n, T, budget, (total + want - 1) / want, want, pairs, &bad) : -1;
+        if (Ke > K && Ke <= want) { /* else the budget's cut, padded below */
+            memcpy(mb, even, sizeof *even * (size_t)Ke);
+            K = Ke;
+        }
+        free(even);
+    }
+    while (K % W) mb[K++] = (micro_batch){n, 0};
     if (K == 0) /* an empty batch: one empty micro-batch per rank keeps the collectives in step */
-        while (K < L->W) L->mb[K++] = (micro_batch){n, 0};
+        while (K < W) mb[K++] = (micro_batch){n, 0};
     *K_out = K;
     return CADA_OK;
+}
+
+/* The step's micro-batches (learner.h, item 2) into L->mb. */
+static cada_status split(cada_learner *L, const cada_traj *t, int n, int *K_out) {
+    const int cap = n + L->W + 1;
+    if (cap > L->mb_cap) {
+        micro_batch *p = realloc(L->mb, sizeof *p * (size_t)cap);
+        if (!p) return CADA_ERR(CADA_ERR_NOMEM, "learner: %d micro-batches", cap);
+        L->mb = p;
+        L->mb_cap = cap;
+    }
+    return cada_learner_split(t, n, L->cfg.row_tokens, L->cfg.micro_tokens, L->W, !L->cfg.fixed_order,
+                              L->cfg.algo.algo == CADA_ALGO_DPO, L->mb, K_out);
 }
 
 /* Forward, entropy, loss and backward of one micro-batch on the learner's backend: the
@@ -557,7 +595,7 @@ static cada_status split(cada_learner *L, const cada_traj *t, int n, int *K_out)
  * code for the CPU and the GPU. *tokens: the micro-batch's sequence tokens are added. */
 static cada_status run_micro(cada_learner *L, const cada_traj *t, micro_batch mb, const cada_loss_norm *norm,
                              const cada_backward_hooks *hooks, cada_token_stats *st, double *tokens) {
-    CADA_TRY(cada_pack(&L->pk, t + mb.first, NULL, mb.count, L->cfg.row_tokens, L->cfg.pad_id));
+    CADA_TRY(cada_pack_tight(&L->pk, t + mb.first, NULL, mb.count, L->cfg.row_tokens, L->cfg.pad_id));
     const int N = L->pk.B * L->pk.T;
     if ((size_t)N > L->dlp_cap) {
         float *d = realloc(L->dlp, sizeof(float) * (size_t)N);
@@ -822,6 +860,7 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
     float *params = m->params, *grads = m->grads;
     double sq = 0.0;
     cada_adamw_result ar;
+    double t_grads = 0, t_reduced = 0, t_updated = 0; /* where a CPU step's time goes (CADA_LOG=debug) */
     if (L->gpu) {
         CADA_TRY(local_grads(L, t, K, &norm, &st, &tokens));
         CADA_TRY(gpu_update(L, &ar));
@@ -838,6 +877,7 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
         CADA_TRY(cada_comm_allreduce_f64(L->c, &sq, 1, CADA_RED_SUM));
     } else {
         CADA_TRY(local_grads(L, t, K, &norm, &st, &tokens));
+        t_grads = cada_now();
         if (L->cfg.zero == CADA_DP) {
             CADA_TRY(cada_comm_allreduce(L->c, m->grads, np, CADA_RED_SUM));
             sq = cada_tp_grad_sqnorm(m, m->grads, 0, np); /* the same reduced gradient on every rank */
@@ -853,7 +893,9 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
     if (!L->gpu && m->tp && m->tp->size > 1) /* the layers' other slices live on the TP group */
         CADA_TRY(m->tp->allreduce_sum_f64(m->tp->ctx, &sq, 1));
     if (!L->gpu) {
+        t_reduced = cada_now();
         CADA_TRY(cada_adamw_step(&L->opt, params, grads, sq, &ar));
+        t_updated = cada_now();
         if (ar.applied && L->cfg.zero == CADA_ZERO3) {
             /* the embeddings, final norm and LM head are read whole by every pass; the
              * layers stay sharded (gathered layer by layer, or by gather_params) */
@@ -864,6 +906,11 @@ cada_status cada_learner_step(cada_learner *L, const cada_traj *t, int n, cada_s
         } else if (ar.applied && L->cfg.zero != CADA_DP) {
             CADA_TRY(cada_comm_allgather(L->c, &L->sh, m->params));
         }
+        if (t_grads > 0) /* DP and ZeRO-1 (ZeRO-2/3 reduce inside backward) */
+            CADA_DEBUG("learner step %lld: gradients %.2f s (%.0f tokens of %d sequences in %d of %d micro-batches), reduce %.2f "
+                       "s, AdamW %.2f s, gather %.2f s",
+                       L->steps + 1, t_grads - t0, tokens, n, K / L->W, K, t_reduced - t_grads, t_updated - t_reduced,
+                       cada_now() - t_updated);
     }
     L->steps++;
 

@@ -8,8 +8,13 @@
  *      the global loss totals (learn/stats.h);
  *   2. the global batch is cut into K micro-batches in order: sequences (DPO: pairs,
  *      which must be adjacent) are packed into rows of row_tokens (learn/traj.h) until
- *      the next one would exceed micro_tokens; K is padded with empty micro-batches to a
- *      multiple of the W learners; every rank gets k = K / W of them: contiguous blocks
+ *      the next one would exceed micro_tokens; without fixed_order, a cut whose K is not
+ *      a multiple of W is redone into the next multiple of W parts of about equal
+ *      tokens where they fit micro_tokens (a small batch would otherwise give one rank
+ *      all of it and the others empty micro-batches: cada_learner_split); K is padded
+ *      with empty micro-batches to a multiple of the W learners; each micro-batch is
+ *      packed into rows only as long as its fullest row (cada_pack_tight), so short
+ *      sequences cost their tokens, not row_tokens; every rank gets k = K / W of them: contiguous blocks
  *      (rank r: [r k, (r + 1) k)) for DP and ZeRO-1, interleaved (round i: micro-batch
  *      i W + r) for ZeRO-2 and ZeRO-3, whose reductions happen per round;
  *   3. per micro-batch: forward, entropy (before backward, learn/entropy.h), the loss's
@@ -95,6 +100,18 @@
 #include "model/model.h"
 
 typedef enum { CADA_DP = 0, CADA_ZERO1, CADA_ZERO2, CADA_ZERO3 } cada_zero_stage;
+
+/* Sequences [first, first + count) of the global batch. */
+typedef struct {
+    int first, count;
+} cada_micro_batch;
+
+/* Step 2 above for t[0..n): rows of T tokens, micro_tokens a micro-batch, W learners,
+ * balance (the learner's !fixed_order) redoing an uneven cut, pairs (DPO) keeping
+ * adjacent pairs together. Writes K (a multiple of W) micro-batches to mb, which holds at
+ * least n + W + 1. Errors: a sequence longer than T, a DPO sequence without its partner. */
+cada_status cada_learner_split(const cada_traj *t, int n, int T, int micro_tokens, int W, int balance, int pairs,
+                               cada_micro_batch *mb, int *K);
 
 typedef struct {
     cada_algo_config algo;

@@ -82,7 +82,9 @@ static void pad_tail(cada_packed *p, int r, int start, int pad_id) {
     }
 }
 
-cada_status cada_pack(cada_packed *p, const cada_traj *t, const int *which, int n, int T, int pad_id) {
+/* Rows are broken at T tokens (cada_pack_rows_needed's rule) and laid out Ts apart
+ * (Ts <= T, at least the longest row's use). */
+static cada_status pack_rows(cada_packed *p, const cada_traj *t, const int *which, int n, int T, int Ts, int pad_id) {
     if (T < 2) return CADA_ERR(CADA_ERR_ARG, "packing: row length %d (must be >= 2)", T);
     for (int i = 0; i < n; i++) {
         const cada_traj *s = &t[which ? which[i] : i];
@@ -92,9 +94,9 @@ cada_status cada_pack(cada_packed *p, const cada_traj *t, const int *which, int 
     }
     int rows = cada_pack_rows_needed(t, which, n, T);
     if (rows < 1) rows = 1; /* an empty micro-batch is one padding row */
-    CADA_TRY(reserve(p, (size_t)rows * (size_t)T, n));
+    CADA_TRY(reserve(p, (size_t)rows * (size_t)Ts, n));
     p->B = rows;
-    p->T = T;
+    p->T = Ts;
     p->n_seqs = n;
     int row = -1, used = T;
     for (int i = 0; i < n; i++) {
@@ -105,8 +107,8 @@ cada_status cada_pack(cada_packed *p, const cada_traj *t, const int *which, int 
             row++;
             used = 0;
         }
-        int *tok = p->tokens + (size_t)row * T + used, *pos = p->positions + (size_t)row * T + used;
-        int *tgt = p->targets + (size_t)row * T + used;
+        int *tok = p->tokens + (size_t)row * Ts + used, *pos = p->positions + (size_t)row * Ts + used;
+        int *tgt = p->targets + (size_t)row * Ts + used;
         for (int k = 0; k < len; k++) {
             tok[k] = s->tokens[k];
             pos[k] = k;
@@ -114,12 +116,28 @@ cada_status cada_pack(cada_packed *p, const cada_traj *t, const int *which, int 
         }
         /* position prompt_len - 1 + k predicts completion token k */
         for (int k = 0; k < s->completion_len; k++) tgt[s->prompt_len - 1 + k] = s->tokens[s->prompt_len + k];
-        p->lp_index[i] = row * T + used + s->prompt_len - 1;
+        p->lp_index[i] = row * Ts + used + s->prompt_len - 1;
         used += len;
     }
     if (row >= 0) pad_tail(p, row, used, pad_id);
     for (int r = row + 1; r < rows; r++) pad_tail(p, r, 0, pad_id); /* n == 0: one padding row */
     return CADA_OK;
+}
+
+cada_status cada_pack(cada_packed *p, const cada_traj *t, const int *which, int n, int T, int pad_id) {
+    return pack_rows(p, t, which, n, T, T, pad_id);
+}
+
+cada_status cada_pack_tight(cada_packed *p, const cada_traj *t, const int *which, int n, int T, int pad_id) {
+    int longest = 0, used = T;
+    for (int i = 0; i < n; i++) { /* the rows cada_pack would fill, and the most any of them holds */
+        const int len = t[which ? which[i] : i].prompt_len + t[which ? which[i] : i].completion_len;
+        used = used + len > T ? len : used + len;
+        longest = used > longest ? used : longest;
+    }
+    int Ts = (longest + CADA_PACK_ROUND - 1) / CADA_PACK_ROUND * CADA_PACK_ROUND;
+    if (Ts < 2) Ts = 2;
+    return pack_rows(p, t, which, n, T, Ts < T ? Ts : T, pad_id);
 }
 
 void cada_packed_free(cada_packed *p) {

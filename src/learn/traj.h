@@ -63,6 +63,13 @@ int cada_pack_fit(const cada_traj *t, int n, int T, int max_rows);
 /* Packs t[which[i]] for i in [0, n) (which == NULL: t[0..n)); p->lp_index[i] belongs to
  * which[i]. Errors: a sequence longer than T (names it). */
 cada_status cada_pack(cada_packed *p, const cada_traj *t, const int *which, int n, int T, int pad_id);
+/* As cada_pack (rows broken where cada_pack breaks them at T), but the rows are only as
+ * long as the fullest one needs, rounded up to CADA_PACK_ROUND tokens (at most T): p->T
+ * is that length. A batch of short sequences then costs its tokens, not rows of T (the
+ * learner packs its micro-batches so; each sequence's log-probs are the same up to the
+ * rounding of matmuls over another row count). */
+#define CADA_PACK_ROUND 16
+cada_status cada_pack_tight(cada_packed *p, const cada_traj *t, const int *which, int n, int T, int pad_id);
 void cada_packed_free(cada_packed *p);
 static inline cada_batch cada_packed_batch(const cada_packed *p) {
     cada_batch b = {p->B, p->T, p->tokens, p->positions, p->targets};

@@ -62,6 +62,94 @@ TEST(learn_pack_rows_targets_and_padding) {
     EXPECT(cada_traj_validate(&oob, 1, 12) == CADA_ERR_ARG && strstr(cada_error_message(), "token 3 is 12"), "%s", cada_error_message());
 }
 
+/* cada_pack_tight: the rows cada_pack fills, each only as long as the fullest one
+ * (rounded up to CADA_PACK_ROUND); the same tokens, positions and targets per row. */
+TEST(learn_pack_tight_rows) {
+    enum { N = 5 };
+    int toks[N][40];
+    const float lp[40] = {0};
+    cada_traj t[N];
+    const int lens[N] = {30, 20, 25, 40, 3};
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < lens[i]; k++) toks[i][k] = 100 * i + k;
+        t[i] = (cada_traj){.tokens = toks[i], .prompt_len = 2, .completion_len = lens[i] - 2, .rollout_logprob = lp};
+    }
+    cada_packed wide = {0}, tight = {0};
+    REQUIRE_OK(cada_pack(&wide, t, NULL, N, 64, 7));
+    REQUIRE_OK(cada_pack_tight(&tight, t, NULL, N, 64, 7));
+    /* rows at 64: [30 20] [25] [40 3]: the fullest holds 50, so rows of 64 -> 64; at 100:
+     * [30 20 25] [40 3]: 75 -> 80 */
+    EXPECT(wide.B == 3 && tight.B == 3 && tight.T == 64, "B %d T %d", tight.B, tight.T);
+    REQUIRE_OK(cada_pack(&wide, t, NULL, N, 100, 7));
+    REQUIRE_OK(cada_pack_tight(&tight, t, NULL, N, 100, 7));
+    REQUIRE(wide.B == 2 && tight.B == 2 && tight.T == 80, "B %d T %d", tight.B, tight.T);
+    int differ = 0;
+    for (int r = 0; r < 2; r++)
+        for (int k = 0; k < 80; k++) {
+            const size_t a = (size_t)r * 100 + k, b = (size_t)r * 80 + k;
+            differ += wide.tokens[a] != tight.tokens[b] || wide.positions[a] != tight.positions[b] || wide.targets[a] != tight.targets[b];
+        }
+    EXPECT(differ == 0, "%d positions differ", differ);
+    for (int i = 0; i < N; i++) EXPECT(wide.lp_index[i] / 100 * 80 + wide.lp_index[i] % 100 == tight.lp_index[i], "sequence %d", i);
+    /* one short sequence: one row of its length rounded up; none: one short padding row */
+    REQUIRE_OK(cada_pack_tight(&tight, t + 4, NULL, 1, 1024, 7));
+    EXPECT(tight.B == 1 && tight.T == CADA_PACK_ROUND && tight.tokens[3] == 7 && tight.positions[3] == 0);
+    REQUIRE_OK(cada_pack_tight(&tight, t, NULL, 0, 1024, 7));
+    EXPECT(tight.B == 1 && tight.T <= CADA_PACK_ROUND);
+    cada_packed_free(&wide);
+    cada_packed_free(&tight);
+}
+
+/* The learner's micro-batches: a small batch is shared between the ranks (without
+ * fixed_order) instead of going whole to the first; fixed_order keeps the budget's cut,
+ * whatever W is; DPO pairs stay together; a batch the budget already splits evenly is
+ * not cut again. */
+TEST(learn_split_balances_ranks) {
+    enum { N = 8 };
+    int toks[N][120];
+    const float lp[120] = {0};
+    cada_traj t[N];
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < 120; k++) toks[i][k] = k;
+        t[i] = (cada_traj){.tokens = toks[i], .prompt_len = 40, .completion_len = 80 - i, .rollout_logprob = lp, .group = i / 2};
+    }
+    cada_micro_batch mb[N + 8];
+    int K = 0;
+    /* 8 sequences of ~115 tokens, rows of 1024, 2048 a micro-batch: one micro-batch */
+    REQUIRE_OK(cada_learner_split(t, N, 1024, 2048, 2, 0, 0, mb, &K));
+    EXPECT(K == 2 && mb[0].first == 0 && mb[0].count == 8 && mb[1].count == 0, "fixed order: K %d", K);
+    REQUIRE_OK(cada_learner_split(t, N, 1024, 2048, 2, 1, 0, mb, &K));
+    EXPECT(K == 2 && mb[0].count == 4 && mb[1].first == 4 && mb[1].count == 4, "K %d: %d + %d", K, mb[0].count, mb[1].count);
+    REQUIRE_OK(cada_learner_split(t, N, 1024, 2048, 4, 1, 0, mb, &K));
+    EXPECT(K == 4, "K %d", K);
+    for (int k = 0; k < K && K == 4; k++) EXPECT(mb[k].first == 2 * k && mb[k].count == 2, "micro-batch %d: %d + %d", k, mb[k].first, mb[k].count);
+    REQUIRE_OK(cada_learner_split(t, N, 1024, 2048, 3, 1, 0, mb, &K)); /* 3 parts of 3, 3, 2 */
+    EXPECT(K == 3 && mb[0].count + mb[1].count + mb[2].count == 8 && mb[2].count >= 2, "K %d", K);
+    /* DPO: pairs are units, so 4 ranks of 2 sequences and 3 ranks of 2 pairs or 1 */
+    REQUIRE_OK(cada_learner_split(t, N, 1024, 2048, 3, 1, 1, mb, &K));
+    for (int k = 0; k < K; k++) EXPECT(mb[k].count % 2 == 0 && mb[k].first % 2 == 0, "DPO micro-batch %d splits a pair", k);
+    /* the parts close a little under the target: the last takes the rest, never a
+     * part more than the ranks (lengths 100 x 7 + 80: parts of 4 and 4) */
+    for (int i = 0; i < N; i++) t[i].completion_len = (i == N - 1 ? 80 : 100) - 40;
+    REQUIRE_OK(cada_learner_split(t, N, 1024, 2048, 2, 1, 0, mb, &K));
+    EXPECT(K == 2 && mb[0].count == 4 && mb[1].count == 4, "K %d: %d + %d", K, mb[0].count, mb[1].count);
+    /* target 264: 235 closes before 88, 249 before 43, which would be a third part */
+    const int uneven[N] = {42, 43, 109, 41, 88, 67, 94, 43};
+    for (int i = 0; i < N; i++) t[i].completion_len = uneven[i] - 40;
+    REQUIRE_OK(cada_learner_split(t, N, 1024, 2048, 2, 1, 0, mb, &K));
+    EXPECT(K == 2 && mb[0].count == 4 && mb[1].count == 4, "K %d: %d + %d", K, mb[0].count, mb[1].count);
+    for (int i = 0; i < N; i++) t[i].completion_len = 80 - i;
+    /* one rank: nothing to balance */
+    REQUIRE_OK(cada_learner_split(t, N, 1024, 2048, 1, 1, 0, mb, &K));
+    EXPECT(K == 1 && mb[0].count == 8);
+    /* the budget already gives 2 per rank (one row of 256 a micro-batch: 2 sequences) */
+    REQUIRE_OK(cada_learner_split(t, N, 256, 256, 2, 1, 0, mb, &K));
+    EXPECT(K == 4 && mb[0].count == 2 && mb[3].first == 6, "K %d", K);
+    /* too long a sequence: named */
+    EXPECT(cada_learner_split(t, N, 100, 2048, 2, 1, 0, mb, &K) == CADA_ERR_ARG && strstr(cada_error_message(), "sequence 0"),
+           "%s", cada_error_message());
+}
+
 /* ---- KL ------------------------------------------------------------------------------------- */
 
 /* Derivatives by central differences, and the estimators' expectations under the
