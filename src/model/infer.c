@@ -9,6 +9,7 @@
 #include "model/infer_weights.h"
 #include "ops/gemm_bf16.h"
 #include "ops/ops.h"
+#include "ops/vexp.h"
 
 #include <math.h>
 #include <omp.h>
@@ -250,11 +251,9 @@ static inline float dot_lanes(const float *a, const float *b, int n) {
 /* scores[0..n) -> exp(score - mx) in place, in order; returns 1 / their sum (the
  * softmax's normaliser), summed in order: both attention paths share these bits. */
 static float exp_scores(float *scores, int n, float mx) {
+    cada_exp_shift(scores, n, mx);
     float sum = 0.0f;
-    for (int t = 0; t < n; t++) {
-        scores[t] = expf(scores[t] - mx);
-        sum += scores[t];
-    }
+    for (int t = 0; t < n; t++) sum += scores[t];
     return 1.0f / sum;
 }
 

@@ -3,6 +3,7 @@
 #include "model/tp.h"
 
 #include "ops/ops.h"
+#include "ops/vexp.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -100,8 +101,7 @@ cada_status cada_tp_logsoftmax_gather(const cada_tp *tp, float *logprob, float *
         const float *l = logits + (size_t)n * Vl;
         float mx = -INFINITY;
         for (int v = 0; v < Vl; v++) mx = l[v] > mx ? l[v] : mx;
-        double sum = 0.0; /* fp64 accumulator, as ops/logsoftmax.c */
-        for (int v = 0; v < Vl; v++) sum += expf(l[v] - mx);
+        const double sum = cada_sum_exp_shift(l, Vl, mx); /* as ops/logsoftmax.c */
         mine[3 * n] = mx;
         mine[3 * n + 1] = (float)sum;
         mine[3 * n + 2] = owns(tp, targets[n], Vl) ? l[targets[n] - tp->vocab_offset] : 0.0f;
@@ -144,7 +144,7 @@ void cada_tp_logsoftmax_gather_backward(const cada_tp *tp, float *logits, const 
             continue;
         }
         const float z = lse[n];
-        for (int v = 0; v < Vl; v++) l[v] = -g * expf(l[v] - z);
+        for (int v = 0; v < Vl; v++) l[v] = -g * cada_expf(l[v] - z);
         if (owns(tp, targets[n], Vl)) l[targets[n] - tp->vocab_offset] += g;
     }
 }

@@ -12,6 +12,7 @@
  * it (P = exp(S - lse)), as the tiled GPU kernel of kernels/attention.cu does. Memory
  * beyond the inputs and outputs is two (ATT_BQ, T) blocks per thread. */
 #include "ops/ops.h"
+#include "ops/vexp.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -59,11 +60,9 @@ static void forward_block(float *out, float *lse, float *s, const float *qkv, co
         float *pi = s + (size_t)r * W;
         float mx = -INFINITY;
         for (int c = lo; c <= hi; c++) mx = pi[c] > mx ? pi[c] : mx;
+        cada_exp_shift(pi + lo, hi - lo + 1, mx);
         float sum = 0.0f;
-        for (int c = lo; c <= hi; c++) {
-            pi[c] = expf(pi[c] - mx);
-            sum += pi[c];
-        }
+        for (int c = lo; c <= hi; c++) sum += pi[c];
         float inv = 1.0f / sum;
         for (int c = 0; c < lo; c++) pi[c] = 0.0f;
         for (int c = lo; c <= hi; c++) pi[c] *= inv;
@@ -130,10 +129,8 @@ static void backward_kv_head(float *dqkv, float *s, float *ds, const float *dout
                 float dot = 0.0f;
                 for (int d = 0; d < D; d++) dot += dOi[d] * Oi[d];
                 for (int c = 0; c < lo; c++) pi[c] = di[c] = 0.0f;
-                for (int c = lo; c <= hi; c++) {
-                    pi[c] = expf(pi[c] - l);
-                    di[c] = pi[c] * (di[c] - dot) * scale;
-                }
+                cada_exp_shift(pi + lo, hi - lo + 1, l);
+                for (int c = lo; c <= hi; c++) di[c] = pi[c] * (di[c] - dot) * scale;
                 for (int c = hi + 1; c < W; c++) pi[c] = di[c] = 0.0f;
             }
             /* dV[j0:i1] += P^T dO; dQ[i0:i1] = dS K[j0:i1]; dK[j0:i1] += dS^T Q */

@@ -62,6 +62,63 @@ AVX512BF16_T static void pair_rows_insn(uint32_t *dst, const float *r0, const fl
     }
     for (; l < n; l++) dst[l] = round_bf16(r0[l]) | round_bf16(r1[l]) << 16;
 }
+
+/* 16 pairs of a line contiguous in k: elements k0 .. k0 + 31, zeros past kc. */
+AVX512BF16_T static inline __m512i line_pairs16(const float *x, int kc, int k0) {
+    const int n = kc - k0;
+    if (n >= 32) return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k0 + 16), _mm512_loadu_ps(x + k0));
+    const __mmask16 lo = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u),
+                    hi = n > 16 ? (__mmask16)((1u << (n - 16)) - 1u) : (__mmask16)0;
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + k0 + 16), _mm512_maskz_loadu_ps(lo, x + k0));
+}
+
+/* r[i][j] -> r[j][i] for 16 x 16 uint32: pairs of rows interleaved by 32 then 64 bits
+ * (b[4k + c], 128-bit lane L: rows 4k .. 4k + 3 of column 4L + c), then the lanes
+ * gathered across (column 4L + c takes lane L of b[c], b[4 + c], b[8 + c], b[12 + c]). */
+AVX512BF16_T static inline void transpose16(__m512i r[16]) {
+    __m512i a[16], b[16];
+    for (int k = 0; k < 8; k++) {
+        a[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+        a[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        b[4 * k] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
+        b[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
+        b[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
+        b[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512i d0 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44), d1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xee);
+        const __m512i d2 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44), d3 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xee);
+        r[c] = _mm512_shuffle_i32x4(d0, d2, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(d0, d2, 0xdd);
+        r[8 + c] = _mm512_shuffle_i32x4(d1, d3, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(d1, d3, 0xdd);
+    }
+}
+
+/* pack_panels (below) with the conversion instruction: 16 lines x 16 pairs rounded
+ * straight from the rows and transposed in registers into their places (the pairs of
+ * one line go `width` apart, which the portable path writes one by one). */
+AVX512BF16_T static void pack_panels_insn(uint32_t *out, const float *x, long si, int lines, int kc, int width) {
+    const int kp2 = (kc + 1) / 2;
+    const int panels = (lines + width - 1) / width;
+    for (int q = 0; q < panels; q++) {
+        uint32_t *panel = out + (size_t)q * width * kp2;
+        for (int g = 0; g < width; g += 16) {
+            const int lanes = width - g < 16 ? width - g : 16, l0 = q * width + g;
+            const int valid = lines - l0 < 0 ? 0 : lines - l0 < lanes ? lines - l0 : lanes; /* the rest are zero lines */
+            const __mmask16 keep = (__mmask16)((1u << lanes) - 1u);
+            for (int p0 = 0; p0 < kp2; p0 += 16) {
+                __m512i r[16];
+                for (int l = 0; l < 16; l++) r[l] = l < valid ? line_pairs16(x + (long)(l0 + l) * si, kc, 2 * p0) : _mm512_setzero_si512();
+                transpose16(r);
+                const int np = kp2 - p0 < 16 ? kp2 - p0 : 16;
+                for (int p = 0; p < np; p++) _mm512_mask_storeu_epi32(panel + (size_t)(p0 + p) * width + g, keep, r[p]);
+            }
+        }
+    }
+}
 #endif
 
 /* dst[i] = bf16 of src[i] for i < n (one line of a matrix, contiguous in k). */
@@ -93,6 +150,12 @@ static inline void pair_rows(uint32_t *dst, const float *r0, const float *r1, in
  * placed width apart. */
 static inline void pack_panels(uint32_t *out, const float *x, long si, int lines, int kc, int width, uint16_t *tmp,
                                int insn) {
+#ifdef HAVE_X86
+    if (insn) {
+        pack_panels_insn(out, x, si, lines, kc, width);
+        return;
+    }
+#endif
     const int kp2 = (kc + 1) / 2;
     const int panels = (lines + width - 1) / width;
     for (int q = 0; q < panels; q++) {

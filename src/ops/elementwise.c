@@ -1,9 +1,10 @@
 /* ops/elementwise.c: SwiGLU (Shazeer 2020), residual adds, token embeddings. */
 #include "ops/ops.h"
+#include "ops/vexp.h"
 
 #include <math.h>
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + cada_expf(-x)); }
 
 void swiglu_forward(float *h, const float *gu, int N, int I) {
 #pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * I))

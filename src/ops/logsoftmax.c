@@ -4,6 +4,7 @@
  * turned into their own gradient in place in backward, so no second (N, V) buffer is
  * ever allocated (at V = 152k and N = 8k tokens one such buffer is 5 GB). */
 #include "ops/ops.h"
+#include "ops/vexp.h"
 
 #include <math.h>
 
@@ -14,8 +15,7 @@ void logsoftmax_gather(float *logprob, float *lse, const float *logits, const in
         const float *l = logits + (int64_t)n * V;
         float mx = -INFINITY;
         for (int v = 0; v < V; v++) mx = l[v] > mx ? l[v] : mx;
-        double sum = 0.0; /* fp64 accumulator: V terms up to 1.5e5 */
-        for (int v = 0; v < V; v++) sum += expf(l[v] - mx);
+        const double sum = cada_sum_exp_shift(l, V, mx); /* fp64: V terms up to 1.5e5 */
         float z = mx + (float)log(sum);
         lse[n] = z;
         logprob[n] = targets[n] >= 0 ? l[targets[n]] - z : 0.0f;
@@ -33,7 +33,7 @@ void logsoftmax_gather_backward(float *logits, const float *lse, const int *targ
             continue;
         }
         float z = lse[n];
-        for (int v = 0; v < V; v++) l[v] = -g * expf(l[v] - z);
+        for (int v = 0; v < V; v++) l[v] = -g * cada_expf(l[v] - z);
         l[targets[n]] += g;
     }
 }

@@ -13,6 +13,7 @@
 
 #include "base/rng.h"
 #include "ops/ops.h"
+#include "ops/vexp.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -349,4 +350,36 @@ TEST(ops_matmul_few_rows_and_sgemm_paths_agree) {
         EXPECT(worst < 2e-5, "N = %d: max |diff| %g against fp64", N, worst);
     }
     free(x); free(w); free(b); free(out);
+}
+
+/* cada_expf against the fp64 exp: 2^22 evenly spaced inputs from the underflow limit to
+ * 88.3 and powers of two down to 2^-40 either side of 0, within 2 ulp (relative 2^-23;
+ * Cephes' polynomial measures 1.4), the limits, NaN; the fp64 sum of exps against a plain
+ * fp64 loop. A wrong coefficient or rounding step is off by far more than 2 ulp
+ * somewhere in the range. */
+TEST(ops_expf_within_2_ulp) {
+    double worst = 0;
+    float at = 0;
+    const long n = 1L << 22;
+    for (long i = 0; i <= n + 80; i++) {
+        const float x = i <= n ? -87.33f + (float)((88.3 + 87.33) * (double)i / (double)n)
+                               : (i - n) % 2 ? ldexpf(1.0f, -(int)(i - n) / 2) : -ldexpf(1.0f, -(int)(i - n) / 2);
+        if (x >= 88.3f) continue;
+        const double e = exp((double)x), r = fabs((double)cada_expf(x) - e) / e;
+        if (r > worst) worst = r, at = x;
+    }
+    EXPECT(worst <= 0x1p-23, "max relative error %.3g (%.2f ulp) at %g", worst, worst / 0x1p-24, (double)at);
+    fprintf(stderr, "    max relative error %.3g (%.2f ulp of 2^-24) at %g\n", worst, worst / 0x1p-24, (double)at);
+    EXPECT(cada_expf(0.0f) == 1.0f && cada_expf(-INFINITY) == 0.0f && cada_expf(-100.0f) == 0.0f);
+    EXPECT(isnan(cada_expf(NAN)) && isfinite(cada_expf(1000.0f)) && cada_expf(1000.0f) > 1e38f);
+    float v[1003];
+    for (int i = 0; i < 1003; i++) v[i] = -0.01f * (float)i;
+    double plain = 0;
+    for (int i = 0; i < 1003; i++) plain += exp((double)v[i] - 0.5);
+    const double s = cada_sum_exp_shift(v, 1003, 0.5f);
+    EXPECT(fabs(s - plain) <= 1e-6 * plain, "%.9g vs %.9g", s, plain);
+    const float last = v[1002];
+    cada_exp_shift(v, 1003, 0.5f);
+    const double want = exp((double)(last - 0.5f)); /* the op subtracts in float */
+    EXPECT(fabs(v[1002] - want) <= 0x1p-23 * want, "%g vs %g", (double)v[1002], want);
 }
