@@ -99,8 +99,7 @@ cada_status cada_tp_logsoftmax_gather(const cada_tp *tp, float *logprob, float *
 #pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)rows * Vl))
     for (int n = 0; n < rows; n++) {
         const float *l = logits + (size_t)n * Vl;
-        float mx = -INFINITY;
-        for (int v = 0; v < Vl; v++) mx = l[v] > mx ? l[v] : mx;
+        const float mx = cada_max_f32(l, Vl);
         const double sum = cada_sum_exp_shift(l, Vl, mx); /* as ops/logsoftmax.c */
         mine[3 * n] = mx;
         mine[3 * n + 1] = (float)sum;

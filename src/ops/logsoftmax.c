@@ -13,8 +13,7 @@ void logsoftmax_gather(float *logprob, float *lse, const float *logits, const in
 #pragma omp parallel for schedule(static) if (CADA_PAR((int64_t)N * V))
     for (int n = 0; n < N; n++) {
         const float *l = logits + (int64_t)n * V;
-        float mx = -INFINITY;
-        for (int v = 0; v < V; v++) mx = l[v] > mx ? l[v] : mx;
+        const float mx = cada_max_f32(l, V);
         const double sum = cada_sum_exp_shift(l, V, mx); /* fp64: V terms up to 1.5e5 */
         float z = mx + (float)log(sum);
         lse[n] = z;

@@ -1,4 +1,5 @@
-/* ops/vexp.h: exp for the inner loops of the CPU ops (softmax, log-softmax, SiLU).
+/* ops/vexp.h: exp for the inner loops of the CPU ops (softmax, log-softmax, SiLU), and
+ * the log-softmax's reductions (max, sum of exps) in forms that vectorize.
  *
  * libm's expf is a call per element, which keeps those loops scalar (about 4% of a
  * train step). cada_expf is straight-line C the compiler vectorizes with whatever the
@@ -13,6 +14,7 @@
 #ifndef CADA_OPS_VEXP_H
 #define CADA_OPS_VEXP_H
 
+#include <math.h>
 #include <stdint.h>
 
 static inline float cada_expf(float x) {
@@ -42,17 +44,37 @@ static inline void cada_exp_shift(float *x, int n, float m) {
     for (int i = 0; i < n; i++) x[i] = cada_expf(x[i] - m);
 }
 
-/* sum over i < n of exp(x[i] - m), in fp64 (sums of up to 1.5e5 terms): eight partial
- * sums over i mod 8 (so the exps vectorize), added pairwise, then the tail; a fixed
- * order, the same for any thread count. */
+/* sum over i < n of exp(x[i] - m), for sums of up to 1.5e5 terms: blocks of 64 exps
+ * (vectorized) added in float by a fixed tree (relative error <= 6 x 2^-24 of the
+ * block's sum), the blocks' sums and the tail in fp64, in order; the same for any thread
+ * count. */
 static inline double cada_sum_exp_shift(const float *x, int n, float m) {
-    double acc[8] = {0};
+    double total = 0.0;
     int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += (double)cada_expf(x[i + j] - m);
-    double tail = 0.0;
-    for (; i < n; i++) tail += (double)cada_expf(x[i] - m);
-    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
+    for (; i + 64 <= n; i += 64) {
+        float e[64], lane[16];
+        for (int j = 0; j < 64; j++) e[j] = cada_expf(x[i + j] - m);
+        for (int j = 0; j < 16; j++) lane[j] = (e[j] + e[16 + j]) + (e[32 + j] + e[48 + j]);
+        for (int w = 8; w >= 1; w /= 2)
+            for (int j = 0; j < w; j++) lane[j] += lane[j + w];
+        total += (double)lane[0];
+    }
+    for (; i < n; i++) total += (double)cada_expf(x[i] - m);
+    return total;
+}
+
+/* max over i < n of x[i] (NaNs are skipped, as a running `x > m ? x : m`); -inf when
+ * n == 0. Sixteen running maxima, so the compares vectorize. */
+static inline float cada_max_f32(const float *x, int n) {
+    float lane[16];
+    for (int j = 0; j < 16; j++) lane[j] = -INFINITY;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+    for (; i < n; i++) lane[0] = x[i] > lane[0] ? x[i] : lane[0];
+    float mx = lane[0];
+    for (int j = 1; j < 16; j++) mx = lane[j] > mx ? lane[j] : mx;
+    return mx;
 }
 
 #endif
