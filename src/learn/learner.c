@@ -499,8 +499,6 @@ cada_status cada_learner_load_optimizer(cada_learner *L, const char *path) {
 
 /* ---- micro-batches ------------------------------------------------------------------------ */
 
-/* Cuts t[0..n) into micro-batches in order (units: sequences, DPO pairs), pads their
- * count to a multiple of W. */
 /* Cuts t[0..n) in order into micro-batches of at most `budget` rows of T tokens (DPO:
  * pairs stay together), a micro-batch also closing before a unit that would take it
  * past `target` tokens by more than half the unit (target <= 0: no such limit) unless
@@ -562,13 +560,9 @@ cada_status cada_learner_split(const cada_traj *t, int n, int T, int micro_token
         long total = 0;
         for (int j = 0; j < n; j++) total += t[j].prompt_len + t[j].completion_len;
         const int want = (K + W - 1) / W * W;
-        micro_batch *even = malloc(sizeof *even * (size_t)(n + W + 1));
-        const int Ke = even ? cut(even, t, n, T, budget, (total + want - 1) / want, want, pairs, &bad) : -1;
-        if (Ke > K && Ke <= want) { /* else the budget's cut, padded below */
-            memcpy(mb, even, sizeof *even * (size_t)Ke);
-            K = Ke;
-        }
-        free(even);
+        const int Ke = cut(mb, t, n, T, budget, (total + want - 1) / want, want, pairs, &bad);
+        if (Ke > K && Ke <= want) K = Ke;
+        else K = cut(mb, t, n, T, budget, 0, 0, pairs, &bad); /* the budget's cut again, padded below */
     }
     while (K % W) mb[K++] = (micro_batch){n, 0};
     if (K == 0) /* an empty batch: one empty micro-batch per rank keeps the collectives in step */

@@ -31,8 +31,8 @@ size_t cada_infer_weights_bytes(const cada_model_config *c) {
     return sizeof(uint16_t) * ((sz[0] + sz[1] + sz[2] + sz[3]) * (size_t)c->n_layers + sz[4]);
 }
 
-/* Region q of 4 L + 1 (per layer qkv, o, gu, down; then the LM head): the matrix at
- * m->params + *src, *n = rows x cols fp32 values, packed to *dst. */
+/* Region q of 4 L + 1 (per layer qkv, o, gu, down; then the LM head): the matrix of
+ * rows x cols = n fp32 values at m->params + src, packed to dst. */
 typedef struct {
     size_t src, n;
     int rows, cols;
@@ -82,10 +82,10 @@ static region_t region(const cada_model *m, int q) {
     shapes(&m->cfg, oc, in);
     const cada_params *p = &m->p;
     const cada_infer_weights *b = m->bf16;
-    const int l = q / 4, k = q == 4 * m->cfg.n_layers ? 4 : q % 4;
-    const float *f[5] = {CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, o_w, l), CADA_LAYER(p, gu_w, l), CADA_LAYER(p, down_w, l), p->lm_head};
-    uint16_t *d[5] = {CADA_BF16_LAYER(b, qkv, l), CADA_BF16_LAYER(b, o, l), CADA_BF16_LAYER(b, gu, l), CADA_BF16_LAYER(b, down, l),
-                      b->lm_head};
+    if (q == 4 * m->cfg.n_layers) return (region_t){(size_t)(p->lm_head - m->params), (size_t)oc[4] * in[4], oc[4], in[4], b->lm_head};
+    const int l = q / 4, k = q % 4;
+    const float *f[4] = {CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, o_w, l), CADA_LAYER(p, gu_w, l), CADA_LAYER(p, down_w, l)};
+    uint16_t *d[4] = {CADA_BF16_LAYER(b, qkv, l), CADA_BF16_LAYER(b, o, l), CADA_BF16_LAYER(b, gu, l), CADA_BF16_LAYER(b, down, l)};
     return (region_t){(size_t)(f[k] - m->params), (size_t)oc[k] * in[k], oc[k], in[k], d[k]};
 }
 

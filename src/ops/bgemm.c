@@ -42,13 +42,6 @@ static inline uint32_t round_bf16(float x) {
  * as zero) the avx512bf16 family uses it, 32 values at a time (`insn` below). */
 
 #ifdef HAVE_X86
-AVX512BF16_T static void round_row_insn(uint16_t *dst, const float *src, int n) {
-    int i = 0;
-    for (; i + 32 <= n; i += 32)
-        _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i)));
-    for (; i < n; i++) dst[i] = (uint16_t)round_bf16(src[i]);
-}
-
 /* dst[l] = pair (r0[l], r1[l]) for l < n */
 AVX512BF16_T static void pair_rows_insn(uint32_t *dst, const float *r0, const float *r1, int n) {
     /* cvtne2ps gives r0's 16 bf16 then r1's; this interleaves them: r0[0], r1[0], ... */
@@ -121,17 +114,6 @@ AVX512BF16_T static void pack_panels_insn(uint32_t *out, const float *x, long si
 }
 #endif
 
-/* dst[i] = bf16 of src[i] for i < n (one line of a matrix, contiguous in k). */
-static inline void round_run(uint16_t *dst, const float *src, int n, int insn) {
-#ifdef HAVE_X86
-    if (insn) {
-        round_row_insn(dst, src, n);
-        return;
-    }
-#endif
-    for (int i = 0; i < n; i++) dst[i] = (uint16_t)round_bf16(src[i]);
-}
-
 static inline void pair_rows(uint32_t *dst, const float *r0, const float *r1, int n, int insn) {
 #ifdef HAVE_X86
     if (insn) {
@@ -166,7 +148,7 @@ static inline void pack_panels(uint32_t *out, const float *x, long si, int lines
                 for (int p = 0; p < kp2; p++) panel[(size_t)p * width + l] = 0;
                 continue;
             }
-            round_run(tmp, x + i * si, kc, insn);
+            for (int k = 0; k < kc; k++) tmp[k] = (uint16_t)round_bf16(x[i * si + k]);
             tmp[kc] = 0;
             uint32_t pair;
             for (int p = 0; p < kp2; p++) {

@@ -252,41 +252,43 @@ static tile_fn family_fn(cada_cpu_kernels k) {
 static _Thread_local void *x_buf;
 static _Thread_local size_t x_cap;
 
+/* The product without kernels, for when x's copy cannot be allocated (slow, correct). */
+static void forward_plain(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int C, int OC) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            float s = bias ? bias[o] : 0.0f;
+            for (int c = 0; c < C; c++) s += inp[(size_t)n * C + c] * bf16_to_f32(w[bf16_panel_index(C, o, c)]);
+            out[(size_t)n * OC + o] = s;
+        }
+}
+
 void gemm_bf16_forward_with(cada_cpu_kernels k, float *out, const float *inp, const uint16_t *w, const float *bias, int N,
                             int C, int OC) {
     if (N <= 0 || OC <= 0) return;
-    const int K2 = (C + 1) / 2, xs = 2 * K2;
-    int bf = k == CADA_CPU_AVX512BF16;
+    const int K2 = (C + 1) / 2, xs = 2 * K2, bf = k == CADA_CPU_AVX512BF16;
     const void *x = inp;
     if (bf || (C & 1)) { /* a copy: rounded to bf16, or padded to whole pairs */
         const size_t bytes = (size_t)N * xs * (bf ? sizeof(uint16_t) : sizeof(float));
         if (bytes > x_cap) {
             void *nb = realloc(x_buf, bytes);
-            if (nb) x_buf = nb, x_cap = bytes;
-        }
-        if (bytes > x_cap && bf && !(C & 1)) bf = 0, k = CADA_CPU_AVX512; /* no memory: the same weights with fp32 x */
-        else if (bytes > x_cap) {                                           /* no memory for an odd C's padding */
-            for (int n = 0; n < N; n++)
-                for (int o = 0; o < OC; o++) {
-                    float s = bias ? bias[o] : 0.0f;
-                    for (int c = 0; c < C; c++) s += inp[(size_t)n * C + c] * bf16_to_f32(w[bf16_panel_index(C, o, c)]);
-                    out[(size_t)n * OC + o] = s;
-                }
-            return;
-        } else {
-            for (int n = 0; n < N; n++) {
-                if (bf) {
-                    uint16_t *row = (uint16_t *)x_buf + (size_t)n * xs;
-                    bf16_pack(row, inp + (size_t)n * C, (size_t)C);
-                    if (C & 1) row[C] = 0;
-                } else {
-                    float *row = (float *)x_buf + (size_t)n * xs;
-                    memcpy(row, inp + (size_t)n * C, sizeof(float) * (size_t)C);
-                    row[C] = 0.0f;
-                }
+            if (!nb) {
+                forward_plain(out, inp, w, bias, N, C, OC);
+                return;
             }
-            x = x_buf;
+            x_buf = nb, x_cap = bytes;
         }
+        for (int n = 0; n < N; n++) {
+            if (bf) {
+                uint16_t *row = (uint16_t *)x_buf + (size_t)n * xs;
+                bf16_pack(row, inp + (size_t)n * C, (size_t)C);
+                if (C & 1) row[C] = 0;
+            } else {
+                float *row = (float *)x_buf + (size_t)n * xs;
+                memcpy(row, inp + (size_t)n * C, sizeof(float) * (size_t)C);
+                row[C] = 0.0f;
+            }
+        }
+        x = x_buf;
     }
     const tile_fn tile = family_fn(k);
     /* x row stride in the kernel's unit: pairs (uint32) for bf16 x, floats otherwise */
