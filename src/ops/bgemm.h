@@ -23,10 +23,12 @@
  * All compute the same numbers up to fp32 summation order; only avx512bf16 is faster
  * than fp32 (cada train warns otherwise).
  *
- * Blocking (Goto): for each NC-column block of op(B) and KC-deep slice, the slice of B
- * is packed once (bf16 pairs, 32 columns a panel) and shared by the threads; each
- * thread packs its MC rows of op(A) and runs the register kernel over them. Scratch:
- * KC x NC bf16 for B (1.5 MiB) and MC x KC per thread, kept between calls. */
+ * Blocking (Goto): for each NC-column block of op(B) and slice of K (equal slices of at
+ * most KC = 768, deep so that C is read and written few times), the slice of B is
+ * packed once (bf16 pairs, 32 columns a panel) and shared by the threads; each thread
+ * packs its MC rows of op(A) and runs the register kernel over them. Scratch: KC x NC
+ * bf16 for B (4.5 MiB, the calling thread's) and MC x KC per thread (288 KiB), kept
+ * between calls. */
 #ifndef CADA_OPS_BGEMM_H
 #define CADA_OPS_BGEMM_H
 

@@ -126,7 +126,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
     stats.calls++;
 }
 
-/* bgemm failing means its scratch (under 2 MiB a thread) could not be allocated: the
+/* bgemm failing means its scratch (under 5 MiB a thread) could not be allocated: the
  * fp32 product is then computed instead (no less accurate), said once. */
 static void bgemm_or_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                            float beta, float *C, int ldc) {

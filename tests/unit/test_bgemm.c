@@ -11,7 +11,8 @@
  *     a lost tail or edge element are off by 2^-9 S or more.
  *   - against the fp32 operands: that bound plus (2^-7 + 2^-16) S, the two operands'
  *     rounding ((1 + 2^-8)^2 - 1), with 1% slack for S itself moving under rounding.
- * Shapes cover the register tile's edges (12 x 32), odd K, several KC slices (256),
+ * Shapes cover the register tile's edges (12 x 32), odd K, several slices of K (at most
+ * KC = 768 deep, equal, the last one odd),
  * several row blocks and column blocks (NC = 3072), and beta 0 (C not read: it holds NaN),
  * 1 and 0.5. */
 #include "test.h"
@@ -80,9 +81,10 @@ static void check_shape(cada_cpu_kernels k, int ta, int tb, int M, int N, int K,
 }
 
 TEST(bgemm_every_family_and_transpose_against_fp64) {
-    /* (M, N, K): one element; tile edges; odd K; K over two slices (KC 256); rows over
-     * several blocks; columns over two NC blocks (3072) */
-    const int shapes[][3] = {{1, 1, 1}, {12, 32, 2}, {13, 33, 7}, {25, 70, 301}, {37, 5, 600}, {400, 40, 17}, {3, 3100, 5}};
+    /* (M, N, K): one element; tile edges; odd K; one slice of 600; K over three slices
+     * (534, 534, 533); rows over several blocks; columns over two NC blocks (3072) */
+    const int shapes[][3] = {{1, 1, 1},   {12, 32, 2},   {13, 33, 7}, {25, 70, 301},
+                             {37, 5, 600}, {19, 40, 1601}, {400, 40, 17}, {3, 3100, 5}};
     int families = 0;
     for (int k = 0; k < CADA_CPU_N; k++) {
         if (!cada_cpu_kernels_supported((cada_cpu_kernels)k)) continue;
@@ -99,7 +101,7 @@ TEST(bgemm_every_family_and_transpose_against_fp64) {
 /* Each output is summed by one thread in the same order whatever the thread count, so
  * the learner's bf16 results do not depend on it (learn.fixed_order relies on that). */
 TEST(bgemm_threads_match_one_thread) {
-    const int M = 300, N = 200, K = 520;
+    const int M = 300, N = 200, K = 1540; /* three slices of K */
     float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N), *C1 = malloc(sizeof(float) * M * N),
           *C2 = malloc(sizeof(float) * M * N);
     REQUIRE(A && B && C1 && C2);
