@@ -256,7 +256,7 @@ static int report_role(const plan_ctx *p, cada_mem_role role, const char *title,
     row("total", a.total, b.total);
     int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;
     if (zero3) printf("  note: ZeRO-3 is planned here; the GPU learner runs ZeRO 0 today (the CPU learner runs ZeRO-3)\n");
-    if (tp > 1) printf("  note: tensor parallelism is planned here; cada train runs %s = 1 today\n", role_tp_key(role));
+    if (tp > 1) printf("  note: tensor parallelism is planned here; on GPUs cada train runs %s = 1 today (TP groups run on the CPU)\n", role_tp_key(role));
     if (a.total <= p->mem) {
         printf("  verdict: fits in %.0f GiB (%.2f GiB free)\n", p->mem / GIB, (p->mem - a.total) / GIB);
         return 0;

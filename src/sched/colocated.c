@@ -14,14 +14,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* This rank's share of step `step`: the positions p with p % world == rank, rendered,
- * generated and scored (rewards and, with a KL term, reference log-probs). */
-/* This rank's share of step `step`: its prompts rendered, generated and scored; the
- * phases' seconds in sec[0..3) = generate, reward, reference (cada_score_all's). */
+/* Who rolls out which prompts. Without tensor parallelism every rank is its own group.
+ * With learn.tp = P > 1 the P consecutive ranks of a TP group hold one model between
+ * them (model/tp.h) and generate, score the reference and (dpo) read it together, so a
+ * step's prompts are shared by groups: group g of world / P takes the positions p with
+ * p % (world / P) == g. Its leader (the group's first rank) alone keeps the group's
+ * sequences for the exchange and scores their rewards (and runs any judge); the other
+ * ranks computed the same tokens and reference log-probs, and drop them. */
+typedef struct {
+    int index, count, leader;
+} share_group;
+
+static share_group share_group_of(const trainer *t) {
+    const int P = t->cfg.learn_tp > 1 ? t->cfg.learn_tp : 1; /* config.c: P divides the world (learner_ranks) */
+    return (share_group){t->rank / P, t->world / P, t->rank % P == 0};
+}
+
+/* A member's copy of its group's sequences: the leader's are the ones exchanged. */
+static void drop_unless_leader(const share_group *g, seq_rec **s, int *n) {
+    if (g->leader) return;
+    seqs_free(*s, *n);
+    *s = NULL;
+    *n = 0;
+}
+
+/* This rank's share of step `step`: its group's prompts rendered, generated and scored;
+ * the phases' seconds in sec[0..3) = generate, reward, reference (cada_score_all's). */
 static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int *n_out, double *generate_s, double sec[3]) {
     const int P = t->cfg.prompts_per_step;
+    const share_group g = share_group_of(t);
     int mine = 0;
-    for (int p = 0; p < P; p++) mine += p % t->world == t->rank;
+    for (int p = 0; p < P; p++) mine += p % g.count == g.index;
     *out = NULL;
     *n_out = 0;
     *generate_s = 0;
@@ -31,7 +54,7 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
     cada_rollout_prompt *prompts = calloc((size_t)mine, sizeof *prompts);
     cada_status st = ids && bare_ids && prompts ? CADA_OK : CADA_ERR(CADA_ERR_NOMEM, "rank %d: rollout prompts", t->rank);
     for (int p = 0, k = 0; p < P && st == CADA_OK; p++) {
-        if (p % t->world != t->rank) continue;
+        if (p % g.count != g.index) continue;
         int item = cada_cursor_item(&t->cursor, step * P + p);
         const cada_item *it = &t->cursor.data.items[item];
         st = cada_request_render(&t->builder, t->tok, it, &ids[k]);
@@ -42,14 +65,20 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
     }
     cada_rollout_policy pol = trainer_policy(t);
     char label[48];
-    snprintf(label, sizeof label, "rollout (rank %d of %d)", t->rank, t->world);
+    if (t->cfg.learn_tp > 1) snprintf(label, sizeof label, "rollout (TP group %d of %d)", g.index, g.count);
+    else snprintf(label, sizeof label, "rollout (rank %d of %d)", t->rank, t->world);
     cada_progress *progress = t->rank == 0 ? &t->progress : NULL;
     if (st == CADA_OK) st = cada_rollout_stage_run(&pol, &t->cfg, step, step, prompts, mine, progress, label, out, n_out, generate_s);
     cada_score_ctx sc = trainer_scoring(t);
     double reward_s = 0, reference_s = 0;
-    if (st == CADA_OK) st = cada_score_all(&sc, *out, *n_out, &reward_s, &reference_s);
+    if (st == CADA_OK && g.leader) st = cada_score_all(&sc, *out, *n_out, &reward_s, &reference_s);
+    else if (st == CADA_OK) { /* the group's reference passes need this rank's part */
+        double t0 = cada_now();
+        st = cada_score_reference(&sc, *out, *n_out);
+        reference_s = cada_now() - t0;
+    }
     sec[0] = *generate_s, sec[1] = reward_s, sec[2] = reference_s;
-    if (st != CADA_OK) {
+    if (st != CADA_OK || !g.leader) {
         seqs_free(*out, *n_out);
         *out = NULL;
         *n_out = 0;
@@ -64,14 +93,18 @@ static cada_status rollout_share(trainer *t, long long step, seq_rec **out, int 
     return st;
 }
 
-/* learn.algorithm = sft | dpo: this rank's share of step `step` from the fixed dataset
+/* learn.algorithm = sft | dpo: this rank's group's share of step `step` from the fixed dataset
  * (offline_stage.h) in place of rollouts. */
 static cada_status offline_share(trainer *t, long long step, seq_rec **out, int *n_out, double *data_s) {
     cada_score_ctx sc = trainer_scoring(t);
-    const cada_offline_ctx oc = trainer_offline(t, &sc);
+    const share_group g = share_group_of(t);
+    cada_offline_ctx oc = trainer_offline(t, &sc);
+    oc.rank = g.index, oc.world = g.count; /* a TP group's ranks read the same records (dpo: the reference together) */
     *out = NULL;
     *n_out = 0;
-    return cada_offline_stage_run(&oc, step, out, n_out, data_s);
+    CADA_TRY(cada_offline_stage_run(&oc, step, out, n_out, data_s));
+    drop_unless_leader(&g, out, n_out);
+    return CADA_OK;
 }
 
 /* The step's judge tally over the ranks (each judged its own share): counts and sums

@@ -5,7 +5,12 @@
  *                p % W == rank) -> render -> rollout -> score + reference -> exchange
  *                (every rank swaps TrainBatch frames with every other) -> learn ->
  *                metrics (rank 0) -> checkpoint/boundary. No weights travel: each rank
- *                rolls out with the weights it trains.
+ *                rolls out with the weights it trains. learn.tp = P > 1 (rollout.tp
+ *                and reward.tp equal to it): groups of P consecutive ranks hold the
+ *                policy and the reference split one way (model/tp.h); "rank" above
+ *                reads "group" (group g of W / P takes p % (W / P) == g), its ranks
+ *                generate and compute reference log-probs together, and its first
+ *                rank alone scores the rewards and enters the exchange.
  * disaggregated  (disagg.c, disagg_sched.c, disagg_worker.c) one role per rank:
  *                scheduler = learner 0: cursor -> render -> RolloutRequest to each
  *                rollout rank; rollout ranks: rollout -> TrajectoryBatch to their reward

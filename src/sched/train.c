@@ -36,7 +36,7 @@ static int check_only(const cada_run_config *c) {
     printf("model: %s%s\n", c->model_path, access(c->model_path, R_OK) ? " (not present on this machine)" : "");
     if (c->learn_tp > 1 || c->rollout_tp > 1 || c->reward_tp > 1)
         printf("tensor parallelism: learners in groups of %d, rollout engines of %d, reward groups of %d, inside nodes of %d "
-               "GPUs (cada plan sizes it; cada train runs learner, rollout and reward groups disaggregated on the CPU%s)\n",
+               "GPUs (cada plan sizes it; cada train runs learner, rollout and reward groups on the CPU%s)\n",
                c->learn_tp, c->rollout_tp, c->reward_tp, c->gpus_per_node,
                refuse_tensor_parallel(c) == CADA_OK ? "" : ", and refuses this layout when it starts");
     printf("resolved: ranks=%d placement=%s learner_ranks=%d rollout_ranks=%d reward_ranks=%d threads_per_rank=%d "
@@ -52,16 +52,17 @@ static int check_only(const cada_run_config *c) {
  * and rollout engines of rollout.tp ranks in the disaggregated placement on the CPU
  * (sched/disagg.h), the weight sync resharded between them (sched/reshard.h: one tp a
  * multiple of the other), and reward groups of reward.tp ranks holding the frozen
- * reference. Colocated groups and the GPU (NCCL) are not built. Narrow this function as
- * they are. */
+ * reference; colocated, the learner's TP groups roll out and hold the reference with
+ * their own split (sched/placement.h). The GPU (NCCL) groups are not built. Narrow this
+ * function as they are. */
 static cada_status refuse_tensor_parallel(const cada_run_config *c) {
     const char *key = c->learn_tp > 1 ? "learn.tp" : c->rollout_tp > 1 ? "rollout.tp" : c->reward_tp > 1 ? "reward.tp" : NULL;
     const int tp = c->learn_tp > 1 ? c->learn_tp : c->rollout_tp > 1 ? c->rollout_tp : c->reward_tp;
-    if (key && (strcmp(c->placement, "disaggregated") || strcmp(c->device, "cpu")))
+    if (key && strcmp(c->device, "cpu"))
         return CADA_ERR(CADA_ERR_UNSUPPORTED,
-                        "%s = %d runs with cluster.placement = disaggregated and cluster.device = cpu only (have %s, %s): "
-                        "GPU groups over NCCL and colocated TP groups are not built yet",
-                        key, tp, c->placement, c->device);
+                        "%s = %d runs with cluster.device = cpu only (have %s): GPU groups over NCCL are not built yet", key,
+                        tp, c->device);
+    if (!strcmp(c->placement, "colocated")) return CADA_OK; /* config.c: rollout.tp = reward.tp = learn.tp there */
     const int has_reference = !strcmp(c->algorithm, "dpo") || (c->kl_coef > 0 && !cada_config_offline(c));
     if (c->reward_tp > 1 && (!has_reference || c->reward_ranks == 0))
         return CADA_ERR(CADA_ERR_UNSUPPORTED,

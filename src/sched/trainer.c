@@ -147,7 +147,11 @@ static cada_status setup_layout(trainer *t) {
     if (t->rank == 0) {
         char line[600];
         cada_roles_describe(&t->roles, line, sizeof line);
-        CADA_INFO("layout: %s%s, %d OpenMP threads per rank", line,
+        char groups[160] = "";
+        if (!t->roles.disaggregated && c->learn_tp > 1) /* colocated TP groups (colocated.c) */
+            snprintf(groups, sizeof groups, "; %d tensor-parallel groups of %d ranks (learn.tp), each rolling out its share",
+                     t->world / c->learn_tp, c->learn_tp);
+        CADA_INFO("layout: %s%s%s, %d OpenMP threads per rank", line, groups,
                   !t->roles.disaggregated ? "" : !strcmp(c->mode, "async") ? "; one-step-off asynchronous" : "; synchronous on-policy",
                   threads);
     }
@@ -202,30 +206,31 @@ static cada_status setup_task(trainer *t) {
     return st;
 }
 
+/* learn.tp > 1: TP groups of consecutive learners, and the data-parallel peers holding
+ * the same part (collective over the learner group only). */
+static cada_status split_learner_groups(trainer *t) {
+    const int Pl = t->cfg.learn_tp, k = cada_roles_index(&t->roles, t->rank);
+    CADA_TRY(cada_comm_split(t->learn_comm, k / Pl, k, &t->learn_tp_comm));
+    return cada_comm_split(t->learn_comm, k % Pl, k, &t->learn_dp_comm);
+}
+
 /* Every rank's communicator; disaggregated: the learner group, and rank 0 + the rollout
- * ranks (the weight broadcast). */
+ * ranks (the weight broadcast); with learn.tp > 1 the learners' TP groups and their
+ * data-parallel peers (colocated: every rank is a learner). */
 static cada_status setup_comms(trainer *t, cada_role role) {
     cada_comm_options co;
     cada_comm_options_default(&co);
     co.timeout_s = t->cfg.timeout_seconds;
     CADA_TRY(cada_comm_init_world(&t->comm, &co));
     t->learn_comm = t->comm;
-    if (!t->roles.disaggregated) return CADA_OK;
+    if (!t->roles.disaggregated) return t->cfg.learn_tp > 1 ? split_learner_groups(t) : CADA_OK;
     CADA_TRY(cada_comm_split(t->comm, role == CADA_ROLE_LEARNER ? 0 : 1, t->rank, &t->learn_comm));
     int in_weights = t->rank == 0 || role == CADA_ROLE_ROLLOUT;
     cada_comm *w = NULL;
     CADA_TRY(cada_comm_split(t->comm, in_weights ? 0 : 1, t->rank, &w));
     if (in_weights) t->weights_comm = w;
     else cada_comm_free(w);
-    if (t->cfg.learn_tp > 1) {
-        /* learn.tp > 1: TP groups of consecutive learners, and the data-parallel peers
-         * holding the same part (collective over the learner group only) */
-        const int Pl = t->cfg.learn_tp, k = cada_roles_index(&t->roles, t->rank);
-        if (role == CADA_ROLE_LEARNER) {
-            CADA_TRY(cada_comm_split(t->learn_comm, k / Pl, k, &t->learn_tp_comm));
-            CADA_TRY(cada_comm_split(t->learn_comm, k % Pl, k, &t->learn_dp_comm));
-        }
-    }
+    if (t->cfg.learn_tp > 1 && role == CADA_ROLE_LEARNER) CADA_TRY(split_learner_groups(t));
     if (t->roles.rollout_tp > 1) {
         /* rollout.tp > 1: each engine's ranks; every other rank lands in one group it drops */
         const int engine = role == CADA_ROLE_ROLLOUT ? cada_roles_engine_of(&t->roles, t->rank, NULL) : -1;
@@ -260,13 +265,15 @@ static cada_status load_policy(trainer *t) {
 }
 
 /* The frozen reference where this rank computes its log-probs: whole, or with reward.tp
- * > 1 on a reward rank this rank's part of it, read alone (as load_policy). */
+ * > 1 on a reward rank (colocated: with learn.tp > 1 on every rank, over the learner's TP
+ * group) this rank's part of it, read alone (as load_policy). */
 static cada_status load_reference(trainer *t) {
     const char *path = t->cfg.reference_path[0] ? t->cfg.reference_path : t->cfg.model_path;
-    if (!t->reward_comm) return cada_model_load(&t->reference, path);
+    cada_comm *group = t->roles.disaggregated ? t->reward_comm : t->learn_tp_comm;
+    if (!group) return cada_model_load(&t->reference, path);
     cada_model_config whole;
     CADA_TRY(cada_model_load_config(path, &whole));
-    CADA_TRY(cada_tp_init_comm(&t->reward_tp, t->reward_comm, &whole));
+    CADA_TRY(cada_tp_init_comm(&t->reward_tp, group, &whole));
     CADA_TRY(cada_model_load_part(&t->reference, path, t->reward_tp.rank, t->reward_tp.size));
     t->reference.tp = &t->reward_tp;
     return CADA_OK;

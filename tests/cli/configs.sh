@@ -43,7 +43,7 @@ expect_contains "$OUT" "model: llama3-70b (model.preset; model.path is not on th
   "learner: 32 ranks, 4 tensor-parallel groups of 8 (learn.tp); each rank holds 8.82 B of the 70.55 B parameters" \
   "rollout: 24 ranks, 6 tensor-parallel groups of 4" "reward (holds the reference; rule detector): 8 ranks, 2 tensor-parallel groups of 4" \
   "weights (bf16, ZeRO-3 shard + 2 layers)" "ZeRO-3 is planned here; the GPU learner runs ZeRO 0 today" \
-  "cada train runs learn.tp = 1 today" "plan: every role fits" \
+  "on GPUs cada train runs learn.tp = 1 today (TP groups run on the CPU)" "plan: every role fits" \
   "slice, 35.28 GB; 846.69 GB in all per update" \
   "learn.tp 8 -> rollout.tp 4: each rollout rank from 8 learners" \
   "each learner to 6 rollout ranks, at most 26.46 GB out of one): 0.71 s (bound by rollout IB in)" \
@@ -96,14 +96,15 @@ if [ -f "$MODEL" ]; then
     --set cluster.rollout_ranks=1 --set cluster.reward_ranks=1 --set cluster.gpus_per_node=3 --set learn.tp=3 --set learn.zero=2
   expect_contains "$OUT" "learner: 3 ranks (host memory, fp32), groups of 3 (learn.tp): 0.04 B of the 0.13 B parameters a rank"
   grep -qx "rollout: 1 rank (host memory, fp32)" <<<"$OUT" || fail "the rollout rank is planned whole (rollout.tp = 1):"$'\n'"$OUT"
-  # ... and cada train refuses to run it, saying why
-  run_expect_rc 1 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3
-  expect_contains "$OUT" "learn.tp = 3 runs with cluster.placement = disaggregated and cluster.device = cpu only (have colocated, cpu)"
-  # rollout engines of rollout.tp ranks run, but only disaggregated on the CPU
+  # ... and cada train refuses to run it on GPUs, saying why (tests/cli/train_tp_colocated.sh runs it on the CPU)
+  run_expect_rc 1 "$CADA" train "${TP[@]}" --set learn.tp=3 --set rollout.tp=3 --set reward.tp=3 --set cluster.device=cuda \
+    --set learn.zero=0 --set rollout.weights=fp32
+  expect_contains "$OUT" "learn.tp = 3 runs with cluster.device = cpu only (have cuda): GPU groups over NCCL are not built yet"
+  # rollout engines of rollout.tp ranks run, but only on the CPU
   run_expect_rc 1 "$CADA" train "${TP[@]}" --set cluster.placement=disaggregated --set cluster.learner_ranks=1 \
     --set cluster.rollout_ranks=3 --set cluster.reward_ranks=0 --set cluster.device=cuda --set learn.zero=0 --set rollout.tp=3 \
     --set rollout.weights=fp32
-  expect_contains "$OUT" "rollout.tp = 3 runs with cluster.placement = disaggregated and cluster.device = cpu only"
+  expect_contains "$OUT" "rollout.tp = 3 runs with cluster.device = cpu only (have cuda)"
 fi
 run_expect_rc 1 "$CADA" train -c configs/llama3-70b-gpu.ini
 expect_contains "$OUT" "have 32 + 24 + 8 = 64 (start it with mpirun -np 64"

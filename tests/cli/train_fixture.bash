@@ -77,3 +77,27 @@ tiny_train_args() {
     --set rollout.samples_per_prompt=1 --set rollout.max_new_tokens=3 --set rollout.max_len=128 --set rollout.weights=fp32 \
     --set learn.micro_batch_tokens=128 --set run.log_every=1
 }
+# close_weights CKPT_A CKPT_B BOUND: the weights of two checkpoints (every model*.safetensors,
+# fp32) differ by at most BOUND, and fewer than 1% of them by more than 1e-5
+close_weights() { # CKPT_A CKPT_B BOUND
+  python3 - "$@" <<'PY'
+import array, glob, json, struct, sys
+def weights(d):
+    w = {}
+    for f in sorted(glob.glob(f"{d}/model*.safetensors")):
+        b = open(f, "rb").read()
+        n = struct.unpack("<Q", b[:8])[0]
+        for k, v in json.loads(b[8:8 + n]).items():
+            if k != "__metadata__":
+                a = array.array("f")
+                a.frombytes(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+                w[k] = a
+    return w
+a, b = weights(sys.argv[1]), weights(sys.argv[2])
+assert sorted(a) == sorted(b) and a, "different tensors"
+d = [abs(x - y) for k in a for x, y in zip(a[k], b[k])]
+worst, above = max(d), sum(x > 1e-5 for x in d)
+print(f"weights: max |diff| {worst:.3g}, {above} of {len(d)} above 1e-5 (bound {sys.argv[3]})")
+assert worst <= float(sys.argv[3]) and above < len(d) / 100
+PY
+}

@@ -48,29 +48,6 @@ train() { # NP ROLLOUT_RANKS ROLLOUT_TP OUT_DIR [more --set ...]   (1 learner, 1
     --set cluster.learner_ranks=1 --set cluster.rollout_ranks="$2" --set cluster.reward_ranks=1 --set rollout.tp="$3" \
     --set run.out_dir="$4" "${@:5}"
 }
-# the weights of two checkpoints: max |diff| and the count above 1e-5, against a bound
-close_weights() { # CKPT_A CKPT_B BOUND
-  python3 - "$@" <<'PY'
-import array, glob, json, struct, sys
-def weights(d):
-    w = {}
-    for f in sorted(glob.glob(f"{d}/model*.safetensors")):
-        b = open(f, "rb").read()
-        n = struct.unpack("<Q", b[:8])[0]
-        for k, v in json.loads(b[8:8 + n]).items():
-            if k != "__metadata__":
-                a = array.array("f")
-                a.frombytes(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
-                w[k] = a
-    return w
-a, b = weights(sys.argv[1]), weights(sys.argv[2])
-assert sorted(a) == sorted(b) and a, "different tensors"
-d = [abs(x - y) for k in a for x, y in zip(a[k], b[k])]
-worst, above = max(d), sum(x > 1e-5 for x in d)
-print(f"weights: max |diff| {worst:.3g}, {above} of {len(d)} above 1e-5 (bound {sys.argv[3]})")
-assert worst <= float(sys.argv[3]) and above < len(d) / 100
-PY
-}
 
 # 1. TIS off: the same first step as one-rank engines; one and two TP engines identical
 train 4 2 1 "$TMP/r2" --set learn.tis_cap=0 --set run.checkpoint_every=1
