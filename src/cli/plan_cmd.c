@@ -435,11 +435,13 @@ int cada_cmd_plan(int argc, char **argv) {
            c->learn_tp > 1 ? "tensor-parallel group" : "learner", c->prompts_per_step, c->samples_per_prompt, c->max_len, p->in.slots, c->max_len,
            c->slots ? "" : " at most (as the KV pool allows)", c->kv_memory_mb ? " over a KV pool of rollout.kv_memory_mb" : "",
            p->in.reference ? "held (learn.kl_coef > 0)" : "not needed (learn.kl_coef = 0)");
+    const int colocated = !strcmp(c->placement, "colocated");
     if (c->learn_tp > 1 || c->rollout_tp > 1 || c->reward_tp > 1)
-        printf("tensor parallelism: learn.tp %d (ZeRO over %d data-parallel ranks), rollout.tp %d (%d engines), reward.tp %d; "
+        printf("tensor parallelism: learn.tp %d (ZeRO over %d data-parallel ranks), rollout.tp %d (%d engines%s), reward.tp %d; "
                "nodes of %d GPUs\n",
-               c->learn_tp, c->learner_ranks / c->learn_tp, c->rollout_tp, c->rollout_ranks / c->rollout_tp, c->reward_tp,
-               c->gpus_per_node);
+               c->learn_tp, c->learner_ranks / c->learn_tp, c->rollout_tp,
+               colocated ? c->learner_ranks / c->learn_tp : c->rollout_ranks / c->rollout_tp,
+               colocated ? ": the learners' groups" : "", c->reward_tp, c->gpus_per_node);
     int bad = 0, r;
     const int host_plan = device ? !strcmp(device, "cpu") : !gpu_mem_given && !preset && strcmp(c->device, "cuda");
     if (host_plan) {
