@@ -31,7 +31,7 @@ typedef struct {
     void **ptr;
     size_t bytes;
 } kv_block;
-#define KV_BLOCKS 18
+#define KV_BLOCKS 19
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
@@ -92,6 +92,7 @@ static void kv_plan(cada_kv_cache *kv, const cada_model_config *c, int n_slots, 
         {(void **)&kv->rstd, sizeof(float) * N},
         {(void **)&kv->pos, sizeof(int) * N},
         {(void **)&kv->row_seq, sizeof(int) * N},
+        {(void **)&kv->rope_cs, sizeof(float) * N * c->head_dim},
         {(void **)&kv->tokens, sizeof(int) * N},
     };
     memcpy(plan, list, sizeof list);
@@ -541,13 +542,13 @@ cada_status cada_model_infer(const cada_model *m, cada_kv_cache *kv, const cada_
             }
         if (m->tp) CADA_TRY(cada_tp_embedding_forward(m->tp, kv->x, kv->tokens, p->embed, N, C));
     }
+    rope_angles(kv->rope_cs, N, D, kv->pos, m->inv_freq); /* once for every layer */
     float *rstd = kv->rstd;
     for (int l = 0; l < L; l++) {
         rmsnorm_forward(kv->xn, rstd, kv->x, CADA_LAYER(p, attn_norm, l), N, C, c->rms_eps);
         infer_linear(CADA_BF16_LAYER(m->bf16, qkv, l), kv->qkv, kv->xn, CADA_LAYER(p, qkv_w, l), CADA_LAYER(p, qkv_b, l), N, C,
                        QKV);
-        rope_forward(kv->qkv, N, QKV, H, D, kv->pos, m->inv_freq);
-        rope_forward(kv->qkv + HD, N, QKV, KVH, D, kv->pos, m->inv_freq);
+        rope_forward_angles(kv->qkv, N, QKV, H + KVH, D, kv->rope_cs); /* q and k heads, side by side in a row */
         /* append this chunk's keys and values to the caches */
         for (int r = 0; r < N; r++) {
             size_t at = cache_row(kv, seqs[kv->row_seq[r]].slot, l, kv->pos[r]);

@@ -42,6 +42,7 @@ typedef struct {
     int max_tokens;
     float *x, *xn, *qkv, *atty, *tmp, *gu, *h, *scores, *rstd;
     int *pos, *row_seq, *tokens;
+    float *rope_cs;  /* (max_tokens, D/2, 2) the call's rotation angles (ops.h rope_angles) */
     float *tp_stage; /* tensor parallelism: (P, n_seqs, V/P) logits gathered (model/tp.h) */
     size_t tp_stage_floats;
     size_t bytes;

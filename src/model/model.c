@@ -224,7 +224,7 @@ typedef struct {
     void **ptr;
     size_t bytes;
 } act_block;
-#define ACT_BLOCKS 25
+#define ACT_BLOCKS 26
 
 static int activation_plan(const cada_model_config *c, int B, int T, const cada_model_options *o, cada_activations *a,
                            act_block *plan) {
@@ -254,6 +254,7 @@ static int activation_plan(const cada_model_config *c, int B, int T, const cada_
         {(void **)&a->tokens, sizeof(int) * N},
         {(void **)&a->pos, sizeof(int) * N},
         {(void **)&a->targets, sizeof(int) * N},
+        {(void **)&a->rope_cs, sizeof(float) * N * c->head_dim},
         {(void **)&a->dres, sizeof(float) * N * C},
         {(void **)&a->dxn, sizeof(float) * N * C},
         {(void **)&a->dqkv, sizeof(float) * N * QKV},
@@ -395,8 +396,7 @@ static cada_status layer_forward(cada_model *m, int l, const cada_params *p, int
 
     rmsnorm_forward(x.xn1, x.rstd1, x.res, CADA_LAYER(p, attn_norm, 0), N, C, c->rms_eps);
     linear_forward(m, x.qkv, x.xn1, CADA_LAYER(p, qkv_w, 0), CADA_LAYER(p, qkv_b, 0), N, C, QKV);
-    rope_forward(x.qkv, N, QKV, H, D, a->pos, m->inv_freq);          /* q heads */
-    rope_forward(x.qkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq); /* k heads */
+    rope_forward_angles(x.qkv, N, QKV, H + KVH, D, a->rope_cs); /* q and k heads, side by side in a row */
     CADA_TRY(attention_forward(x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
     linear_forward(m, x.resmid, x.atty, CADA_LAYER(p, o_w, 0), NULL, N, H * D, C);
     CADA_TRY(tp_sum(m, x.resmid, (size_t)NC)); /* o_proj: rows split over the group */
@@ -431,6 +431,7 @@ cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, cons
 
     memcpy(a->tokens, b->tokens, sizeof(int) * N);
     memcpy(a->pos, b->positions, sizeof(int) * N);
+    rope_angles(a->rope_cs, N, c->head_dim, a->pos, m->inv_freq);
     memcpy(a->targets, b->targets, sizeof(int) * N);
 
     if (m->tp) CADA_TRY(cada_tp_embedding_forward(m->tp, a->residual, b->tokens, p->embed, N, C));
@@ -529,8 +530,7 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
         memset(a->datty, 0, sizeof(float) * (size_t)N * H * D);
         linear_backward(m, a->datty, CADA_LAYER(g, o_w, 0), NULL, a->dres, x.atty, CADA_LAYER(p, o_w, 0), N, H * D, C);
         CADA_TRY(attention_backward(a->dqkv, a->datty, x.atty, x.attlse, x.qkv, a->pos, B, T, H, KVH, D));
-        rope_backward(a->dqkv, N, QKV, H, D, a->pos, m->inv_freq);
-        rope_backward(a->dqkv + H * D, N, QKV, KVH, D, a->pos, m->inv_freq);
+        rope_backward_angles(a->dqkv, N, QKV, H + KVH, D, a->rope_cs);
         memset(a->dxn, 0, sizeof(float) * NC);
         linear_backward(m, a->dxn, CADA_LAYER(g, qkv_w, 0), CADA_LAYER(g, qkv_b, 0), a->dqkv, x.xn1, CADA_LAYER(p, qkv_w, 0), N, C,
                         QKV);

@@ -100,6 +100,7 @@ typedef struct {
     float *lse;        /* (N) log-sum-exp of each row */
     float *logprob;    /* (N) log p(target) (0 without target) */
     int *tokens, *pos, *targets; /* (N) copies of the batch */
+    float *rope_cs;    /* (N, D/2, 2) the batch's rotation angles (ops.h rope_angles), for every layer */
     /* backward scratch */
     float *dres, *dxn, *dqkv, *datty, *dgu, *dh;
     size_t bytes;

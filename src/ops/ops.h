@@ -75,6 +75,13 @@ void rope_forward(float *x, int N, int stride, int n_heads, int D, const int *po
                   const float *inv_freq);
 void rope_backward(float *dx, int N, int stride, int n_heads, int D, const int *pos,
                    const float *inv_freq);
+/* The same rotations with the angles computed once for a batch and used by every layer
+ * (and by q and k heads at once, which lie side by side in a QKV row): cs (N, D/2, 2)
+ * holds the cosine and sine of each row's angles, as rope_forward computes them, so the
+ * results are the same bit for bit. */
+void rope_angles(float *cs, int N, int D, const int *pos, const float *inv_freq);
+void rope_forward_angles(float *x, int N, int stride, int n_heads, int D, const float *cs);
+void rope_backward_angles(float *dx, int N, int stride, int n_heads, int D, const float *cs);
 
 /* ---- attention ---------------------------------------------------------------------- */
 

@@ -132,6 +132,28 @@ TEST(ops_rope_gradients_and_rotation) {
     free(c.x); free(c.y); free(c.wout); free(dx);
 }
 
+/* The batch's angle table (what the model and the engine use) rotates exactly as the
+ * angles computed in place, forward and backward, and q and k heads rotated in one call
+ * (side by side in a row) as in two: bit for bit, at long positions too. */
+TEST(ops_rope_angle_table_same_bits) {
+    enum { N = 5, H = 3, KVH = 2, D = 64, STRIDE = (H + 2 * KVH) * D };
+    float *x = malloc(sizeof(float) * N * STRIDE), *y = malloc(sizeof(float) * N * STRIDE);
+    float inv[D / 2], cs[N * D];
+    const int pos[N] = {0, 1, 77, 4095, 131071};
+    for (int i = 0; i < D / 2; i++) inv[i] = powf(500000.0f, -2.0f * (float)i / D);
+    fill(x, (int64_t)N * STRIDE, 1, 21);
+    memcpy(y, x, sizeof(float) * N * STRIDE);
+    rope_forward(x, N, STRIDE, H, D, pos, inv);
+    rope_forward(x + H * D, N, STRIDE, KVH, D, pos, inv);
+    rope_angles(cs, N, D, pos, inv);
+    rope_forward_angles(y, N, STRIDE, H + KVH, D, cs);
+    EXPECT(memcmp(x, y, sizeof(float) * N * STRIDE) == 0, "forward: the angle table rotates otherwise");
+    rope_backward(x, N, STRIDE, H + KVH, D, pos, inv);
+    rope_backward_angles(y, N, STRIDE, H + KVH, D, cs);
+    EXPECT(memcmp(x, y, sizeof(float) * N * STRIDE) == 0, "backward: the angle table rotates otherwise");
+    free(x); free(y);
+}
+
 /* ---- attention --------------------------------------------------------------------------- */
 typedef struct { float *qkv, *out, *lse, *wout; int *pos; int B, T, H, KVH, D; } att_ctx;
 static double att_J(void *p) {
