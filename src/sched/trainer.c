@@ -165,8 +165,11 @@ static cada_status setup_judge(trainer *t) {
     const cada_run_config *c = &t->cfg;
     cada_role role = cada_roles_of(&t->roles, t->rank);
     int scores = !t->roles.disaggregated || role == CADA_ROLE_REWARD || (t->roles.reward == 0 && t->rank == 0);
-    int leader = t->rank; /* reward.tp > 1: a reward group's leader scores, its other ranks compute reference log-probs only */
+    /* reward.tp > 1: a reward group's leader scores, its other ranks compute reference
+     * log-probs only; colocated with learn.tp > 1 likewise each group's first rank (colocated.c) */
+    int leader = t->rank;
     if (role == CADA_ROLE_REWARD) cada_roles_reward_group_of(&t->roles, t->rank, &leader);
+    if (!t->roles.disaggregated && c->learn_tp > 1) leader = t->rank - t->rank % c->learn_tp;
     if (!scores || leader != t->rank || !cada_reward_needs_judge(&t->reward_cfg) || t->target.n) return CADA_OK;
     cada_judge_config jc;
     CADA_TRY(cada_config_judge(c, &jc));

@@ -23,7 +23,10 @@
 #  4. dpo (the offline stage, the reference split over the group): one group against one
 #     whole rank, the first step's loss ln 2 (policy = reference) and the second's within
 #     1e-5;
-#  5. refusals: TP on cluster.device = cuda; rollout.tp other than learn.tp colocated.
+#  5. the LLM judge (reward.detector = judge, the tiny model judging): a group's first rank
+#     alone opens and runs it; the first step judges the same sequences as a whole rank
+#     does, so the same judge tokens and mean P(refused);
+#  6. refusals: TP on cluster.device = cuda; rollout.tp other than learn.tp colocated.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
 cd "$ROOT"
@@ -100,7 +103,21 @@ assert len(a) == len(b) == 2 and all(abs(x["loss"] - math.log(2)) < 1e-6 for x i
 assert abs(a[1]["loss"] - b[1]["loss"]) < 1e-5, (a[1]["loss"], b[1]["loss"])
 PY
 
-# 5. refusals
+# 5. the judge, on the group's first rank only
+J=(--set run.steps=1 --set reward.detector=judge --set reward.judge_model="$TMP/tiny" --set reward.judge_slots=4
+   --set learn.tis_cap=0)
+train 1 "$TMP/j1" "${J[@]}"
+train 2 "$TMP/j2" "${J[@]}" "${TP2[@]}"
+expect_contains "$OUT" "rank 0: judge $TMP/tiny loaded"
+! grep -q "rank 1: judge" <<<"$OUT" || fail "a TP group's second rank opened the judge"
+python3 - "$TMP/j1" "$TMP/j2" <<'PY' || fail "the judge in TP groups"
+import json, sys
+a, b = (json.loads(open(f"{d}/metrics.jsonl").readline()) for d in sys.argv[1:3])
+print("judge, step 1: tokens %d vs %d, P(refused) %.6f vs %.6f" % (b["judge_tokens"], a["judge_tokens"], b["judge_refusal"], a["judge_refusal"]))
+assert a["judge_tokens"] == b["judge_tokens"] > 0 and abs(a["judge_refusal"] - b["judge_refusal"]) < 1e-6, (a, b)
+PY
+
+# 6. refusals
 run_expect_rc 1 timeout 60 "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS[@]}" "${TP2[@]}" --set cluster.learner_ranks=2 \
   --set cluster.device=cuda --set learn.zero=0 --set run.out_dir="$TMP/bad"
 expect_contains "$OUT" "learn.tp = 2 runs with cluster.device = cpu only (have cuda): GPU groups over NCCL are not built yet"
@@ -108,4 +125,4 @@ run_expect_rc 1 timeout 60 "$CADA" train -c configs/smollm2-135m-cpu.ini "${ARGS
   --set run.out_dir="$TMP/bad"
 expect_contains "$OUT" "cluster.placement = colocated: rollout.tp (1) and reward.tp (1) must equal learn.tp (2)"
 [ ! -e "$TMP/bad/metrics.jsonl" ] || fail "work started in a refused layout"
-echo "colocated TP groups: the same first step as a whole rank; 1 and 2 groups identical; resume exact; bf16 rollout; dpo"
+echo "colocated TP groups: the same first step as a whole rank; 1 and 2 groups identical; resume exact; bf16 rollout; dpo; judge"
