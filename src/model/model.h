@@ -73,7 +73,7 @@ typedef struct {
  *                 (one more LM-head matmul) to form d/dlogits: for a 128k vocabulary no
  *                 (N, V) fp32 buffer exists. Unless R >= N, act.logits is then scratch.
  *   matmul_bf16   0: linear layers in fp32 (sgemm); 1: in bf16 arithmetic with fp32
- *                 sums (ops/bgemm.h: mixed precision as on GPUs, about 1.5x faster
+ *                 sums (ops/bgemm.h: mixed precision as on GPUs, about 1.6x faster
  *                 where the CPU has AVX512-BF16). Parameters, gradients, activations
  *                 and attention stay fp32. */
 typedef struct {

@@ -15,7 +15,7 @@
  * Why: on CPUs with AVX512-BF16 one vdpbf16ps does 32 multiply-adds where an fp32 fma
  * does 16, so the train step's matmuls (80% of it) can run up to twice as fast as
  * sgemm. Kernel families (base/cpu.h), chosen at run time:
- *   avx512bf16  12 x 32 register tile of vdpbf16ps (measured 1.3-1.4x sgemm on the
+ *   avx512bf16  12 x 32 register tile of vdpbf16ps (measured 1.75x sgemm on the
  *               train step's shapes, Zen 4)
  *   avx512      the same tile, bf16 widened by shift and mask, two fmas a pair (for
  *               AVX-512 CPUs without BF16: ~0.85x sgemm)
