@@ -13,6 +13,8 @@
 #define _GNU_SOURCE
 #include "io/safetensors.h"
 
+#include "base/dfile.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -774,26 +776,20 @@ static cada_status build_header(sbuf *b, const char *path, const cada_st_entry *
     return b->oom ? CADA_ERR(CADA_ERR_NOMEM, "%s: cannot allocate the header", path) : CADA_OK;
 }
 
-static cada_status write_all(FILE *f, const char *tmp, const void *p, size_t n) {
-    if (n && fwrite(p, 1, n, f) != n) return CADA_ERR(CADA_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    return CADA_OK;
-}
-
-static cada_status write_file(FILE *f, const char *tmp, const sbuf *hdr, const cada_st_entry *entries, int n,
+/* The file's bytes (base/dfile.h writes them straight to the disk where it can). */
+static cada_status write_file(cada_dfile *f, const char *tmp, const sbuf *hdr, const cada_st_entry *entries, int n,
                               cada_st_source source, void *ctx) {
     uint64_t hlen = hdr->len;
-    CADA_TRY(write_all(f, tmp, &hlen, 8));
-    CADA_TRY(write_all(f, tmp, hdr->p, hdr->len));
+    CADA_TRY(cada_dfile_write(f, &hlen, 8));
+    CADA_TRY(cada_dfile_write(f, hdr->p, hdr->len));
     for (int i = 0; i < n; i++) {
         uint64_t bytes = 0;
         CADA_TRY(entry_bytes(tmp, &entries[i], !source, &bytes));
         const void *data = entries[i].data;
         if (source) CADA_TRY(source(ctx, i, &data));
         if (bytes && !data) return CADA_ERR(CADA_ERR_ARG, "%s: tensor '%s': no data", tmp, entries[i].name);
-        CADA_TRY(write_all(f, tmp, data, (size_t)bytes));
+        CADA_TRY(cada_dfile_write(f, data, (size_t)bytes));
     }
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        return CADA_ERR(CADA_ERR_IO, "%s: flush failed: %s", tmp, strerror(errno));
     return CADA_OK;
 }
 
@@ -821,12 +817,12 @@ cada_status cada_safetensors_write_stream(const char *path, const cada_st_entry 
         return CADA_ERR_NOMEM;
     }
     sprintf(tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        s = CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    } else {
+    cada_dfile *f = NULL;
+    s = cada_dfile_create(&f, tmp);
+    if (s == CADA_OK) {
         s = write_file(f, tmp, &hdr, entries, n, source, ctx);
-        if (fclose(f) != 0 && s == CADA_OK) s = CADA_ERR(CADA_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
+        if (s == CADA_OK) s = cada_dfile_close(f); /* synced before the rename */
+        else cada_dfile_abort(f);
         if (s == CADA_OK && rename(tmp, path) != 0)
             s = CADA_ERR(CADA_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
         if (s != CADA_OK) unlink(tmp);

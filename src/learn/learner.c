@@ -3,6 +3,8 @@
 #include "base/cpu.h"
 #include "learn/learner.h"
 
+#include "base/dfile.h"
+
 #include "base/log.h"
 #include "learn/accum.h"
 #include "learn/entropy.h"
@@ -395,17 +397,28 @@ cada_status cada_learner_save_optimizer(const cada_learner *L, const char *path)
     put(h, &at, &x.step, 8);
     put(h, &at, &x.skipped, 8);
     put(h, &at, &x.learner_steps, 8);
+    if (!L->gpu) { /* the moments straight to the disk (base/dfile.h), synced */
+        cada_dfile *df = NULL;
+        CADA_TRY(cada_dfile_create(&df, path));
+        cada_status st = cada_dfile_write(df, h, sizeof h);
+        if (st == CADA_OK) st = cada_dfile_write(df, o->m, sizeof(float) * o->count);
+        if (st == CADA_OK) st = cada_dfile_write(df, o->v, sizeof(float) * o->count);
+        if (st != CADA_OK) {
+            cada_dfile_abort(df);
+            return st;
+        }
+        return cada_dfile_close(df);
+    }
+    /* GPU: m and v come down in chunks and are placed with seeks */
     FILE *f = fopen(path, "wb");
     if (!f) return CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     int ok = fwrite(h, 1, sizeof h, f) == sizeof h;
-    if (L->gpu) {
+    {
         cada_status st = gpu_optimizer_io(L, f, 1, path);
         if (st != CADA_OK) {
             fclose(f);
             return st;
         }
-    } else {
-        ok = ok && fwrite(o->m, sizeof(float), o->count, f) == o->count && fwrite(o->v, sizeof(float), o->count, f) == o->count;
     }
     ok = fflush(f) == 0 && ok;
     ok = fclose(f) == 0 && ok;
