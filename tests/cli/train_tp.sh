@@ -138,8 +138,10 @@ PY
 
 # 7 (before the refusals). reward groups (reward.tp = 2): the frozen reference split over
 # two reward ranks. TIS off. Against one whole reward rank: the first step's samples,
-# loss and gradient norm agree, and its KL (policy = reference, so exactly 0 with the
-# whole reference) is the TP rounding of the reference's log-probs (< 1e-6); two reward
+# loss and gradient norm agree, and its KL (policy = reference: under 1e-9 with the whole
+# reference, whose pass and the learner's forward are GEMMs of other shapes that the
+# matmul kernels may sum in another order, 1.9e-13 seen on an Intel Xeon) is the TP
+# rounding of the reference's log-probs (< 1e-6); two reward
 # groups of 2 against one: identical samples and weights after 3 steps (the same TP
 # rounding in every group).
 RT=(--set learn.tis_cap=0 --set run.checkpoint_every=1)
@@ -157,7 +159,7 @@ assert [x for x in a if x["step"] == 1] == [x for x in b if x["step"] == 1], "st
 ma, mb = (json.loads(open(f"{d}/metrics.jsonl").readline()) for d in sys.argv[1:3])
 for k in ("loss", "grad_norm"):
     assert abs(ma[k] - mb[k]) <= 1e-5 * max(1, abs(ma[k])), (k, ma[k], mb[k])
-assert ma["kl"] == 0 and abs(mb["kl"]) < 1e-6, (ma["kl"], mb["kl"])
+assert abs(ma["kl"]) < 1e-9 and abs(mb["kl"]) < 1e-6, (ma["kl"], mb["kl"])
 print("reward.tp 2, step 1: KL %.3g (whole reference: %g), loss %.6f vs %.6f" % (mb["kl"], ma["kl"], mb["loss"], ma["loss"]))
 PY
 close_weights "$TMP/rw1/checkpoint-1" "$TMP/rw2/checkpoint-1" 0.04 || fail "reward.tp 2: the first step's weights"

@@ -6,7 +6,10 @@
 # layout (ZeRO over the groups).
 #  1. TIS off: one group against one whole rank: step 1's samples are the same, its loss
 #     and gradient norm agree to 1e-5, its KL is the TP rounding of the reference's
-#     log-probs (< 1e-6; exactly 0 whole, the policy being the reference), and the
+#     log-probs (< 1e-6; under 1e-9 whole, the policy being the reference: the
+#     reference pass and the learner's forward are separate GEMMs of other shapes,
+#     which the matmul kernels may sum in another order (seen on an Intel Xeon:
+#     1.9e-13); fp32 log-probs that differ by ~1e-6 give a KL of order 1e-12), and the
 #     weights after it differ by the rounding of the reduction order amplified by Adam
 #     (max |diff| <= 2 lr, fewer than 1% of parameters above 1e-5; as in
 #     tests/cli/train_tp.sh). Later steps are not compared: the tiny random model's
@@ -49,7 +52,7 @@ assert [x for x in a if x["step"] == 1] == [x for x in b if x["step"] == 1], "st
 ma, mb = (json.loads(open(f"{d}/metrics.jsonl").readline()) for d in sys.argv[1:3])
 for k in ("loss", "grad_norm"):
     assert abs(ma[k] - mb[k]) <= 1e-5 * max(1, abs(ma[k])), (k, ma[k], mb[k])
-assert ma["kl"] == 0 and abs(mb["kl"]) < float(sys.argv[3]), (ma["kl"], mb["kl"])
+assert abs(ma["kl"]) < 1e-9 and abs(mb["kl"]) < float(sys.argv[3]), (ma["kl"], mb["kl"])
 print("step 1: loss %.6f vs %.6f, grad norm %.6f vs %.6f, KL %.3g" % (mb["loss"], ma["loss"], mb["grad_norm"], ma["grad_norm"], mb["kl"]))
 PY
 }
