@@ -19,6 +19,7 @@ enum {
 
 struct cada_dfile {
     int fd, direct;
+    int failed;           /* a write failed: the file's bytes are unknown, nothing more is written */
     unsigned char *stage; /* STAGE_BYTES, DIRECT_ALIGN-aligned */
     size_t staged;        /* bytes in stage not yet written */
     uint64_t written;     /* bytes of the file written so far (whole stages) */
@@ -35,7 +36,8 @@ static cada_status write_out(cada_dfile *f, const unsigned char *p, size_t n) {
         if (k < 0 && errno == EINVAL && f->direct) {
             int fl = fcntl(f->fd, F_GETFL);
             if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_DIRECT) < 0)
-                return CADA_ERR(CADA_ERR_IO, "%s: write failed: %s", f->path, strerror(EINVAL));
+                return CADA_ERR(CADA_ERR_IO, "%s: cannot turn off direct writes after one was refused: %s", f->path,
+                                strerror(errno));
             f->direct = 0;
             continue;
         }
@@ -58,10 +60,10 @@ cada_status cada_dfile_create(cada_dfile **out, const char *path) {
         return CADA_ERR(CADA_ERR_NOMEM, "%s: cannot allocate the %d MiB write buffer", path, STAGE_BYTES >> 20);
     }
     f->direct = 1;
-    f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
+    f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0666);
     if (f->fd < 0 && errno == EINVAL) { /* the file system does not do direct I/O */
         f->direct = 0;
-        f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     }
     if (f->fd < 0) {
         cada_status st = CADA_ERR(CADA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
@@ -74,6 +76,7 @@ cada_status cada_dfile_create(cada_dfile **out, const char *path) {
 }
 
 cada_status cada_dfile_write(cada_dfile *f, const void *p, size_t n) {
+    if (f->failed) return CADA_ERR(CADA_ERR_IO, "%s: an earlier write failed", f->path);
     const unsigned char *s = p;
     while (n) {
         size_t take = STAGE_BYTES - f->staged < n ? STAGE_BYTES - f->staged : n;
@@ -82,7 +85,11 @@ cada_status cada_dfile_write(cada_dfile *f, const void *p, size_t n) {
         s += take;
         n -= take;
         if (f->staged == STAGE_BYTES) {
-            CADA_TRY(write_out(f, f->stage, STAGE_BYTES));
+            cada_status st = write_out(f, f->stage, STAGE_BYTES);
+            if (st != CADA_OK) {
+                f->failed = 1; /* part of the stage may be out: writing it again would shift the file */
+                return st;
+            }
             f->written += STAGE_BYTES;
             f->staged = 0;
         }
@@ -91,9 +98,9 @@ cada_status cada_dfile_write(cada_dfile *f, const void *p, size_t n) {
 }
 
 cada_status cada_dfile_close(cada_dfile *f) {
-    cada_status st = CADA_OK;
+    cada_status st = f->failed ? CADA_ERR(CADA_ERR_IO, "%s: an earlier write failed", f->path) : CADA_OK;
     const uint64_t size = f->written + f->staged;
-    if (f->staged) {
+    if (st == CADA_OK && f->staged) {
         /* direct: whole blocks only, the padding cut off below */
         size_t out = f->direct ? (f->staged + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN : f->staged;
         memset(f->stage + f->staged, 0, out - f->staged);

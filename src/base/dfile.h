@@ -26,7 +26,8 @@ typedef struct cada_dfile cada_dfile;
 
 /* Creates (or truncates) path for writing. */
 cada_status cada_dfile_create(cada_dfile **out, const char *path);
-/* Appends n bytes. */
+/* Appends n bytes. After a failed write every later write and the close fail too (the
+ * file's bytes are unknown). */
 cada_status cada_dfile_write(cada_dfile *f, const void *p, size_t n);
 /* Writes what is staged, cuts the file to the bytes written, syncs and closes it; frees
  * f in every case. */

@@ -61,3 +61,21 @@ TEST(dfile_error_names_the_file) {
     EXPECT(cada_dfile_create(&f, path) == CADA_ERR_IO && !f);
     EXPECT(strstr(cada_error_message(), path) && strstr(cada_error_message(), "No such file"), "%s", cada_error_message());
 }
+
+/* A full disk (/dev/full: every write fails with ENOSPC) while a stage goes out: the
+ * write names the file, and every later write and the close fail too instead of writing
+ * the stage again after whatever part of it went out. */
+TEST(dfile_failed_write_sticks) {
+    cada_dfile *f = NULL;
+    if (cada_dfile_create(&f, "/dev/full") != CADA_OK) return; /* no /dev/full here */
+    size_t n = (4 << 20) + 1;
+    unsigned char *buf = calloc(n, 1);
+    EXPECT(buf);
+    EXPECT(cada_dfile_write(f, buf, n) == CADA_ERR_IO);
+    EXPECT(strstr(cada_error_message(), "/dev/full") && strstr(cada_error_message(), "No space"), "%s", cada_error_message());
+    EXPECT(cada_dfile_write(f, buf, 1) == CADA_ERR_IO);
+    EXPECT(strstr(cada_error_message(), "an earlier write failed"), "%s", cada_error_message());
+    EXPECT(cada_dfile_close(f) == CADA_ERR_IO);
+    EXPECT(strstr(cada_error_message(), "an earlier write failed"), "%s", cada_error_message());
+    free(buf);
+}
