@@ -3,6 +3,7 @@
 #include "base/fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,4 +107,15 @@ cada_status cada_copy_file(const char *from, const char *to) {
     fclose(in);
     if (fclose(out) != 0 && ok) ok = 0, err = errno;
     return ok ? CADA_OK : CADA_ERR(CADA_ERR_IO, "%s: copy to %s failed: %s", from, to, strerror(err));
+}
+
+cada_status cada_sync_path(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot open to sync: %s", path, strerror(errno));
+    struct stat st;
+    int folder = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    int rc = fsync(fd), err = errno;
+    close(fd);
+    if (rc != 0 && !(folder && err == EINVAL)) return CADA_ERR(CADA_ERR_IO, "%s: sync failed: %s", path, strerror(err));
+    return CADA_OK;
 }

@@ -24,6 +24,11 @@ cada_status cada_mkdir_p(const char *dir);
  *     denied"). What was removed before it stays removed. */
 cada_status cada_rm_rf(const char *path);
 
+/* Puts what was written to path (a file, or a folder's entries: names created or
+ * renamed in it) on the disk: open, fsync, close. A folder on a file system that cannot
+ * sync folders (EINVAL) is fine. Errors name the path. */
+cada_status cada_sync_path(const char *path);
+
 /* Copies the file from to the file to (created or truncated); errors name the file. */
 cada_status cada_copy_file(const char *from, const char *to);
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef cada_micro_batch micro_batch;
 
@@ -421,6 +422,7 @@ cada_status cada_learner_save_optimizer(const cada_learner *L, const char *path)
         }
     }
     ok = fflush(f) == 0 && ok;
+    ok = fsync(fileno(f)) == 0 && ok; /* synced like the CPU learner's (base/dfile.h) */
     ok = fclose(f) == 0 && ok;
     if (!ok) return CADA_ERR(CADA_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     return CADA_OK;

@@ -94,6 +94,24 @@ static cada_status checkpoint_manifest(const char *tmp, cada_manifest *learned) 
     return st;
 }
 
+/* Every file of the folder, then the folder's entries, synced (base/fs.h). The large files
+ * were synced as they closed (base/dfile.h), so this syncs the small ones: run_state,
+ * manifest, configs, tokenizer. */
+static cada_status sync_folder(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return CADA_ERR(CADA_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+    cada_status st = CADA_OK;
+    char path[1400];
+    for (struct dirent *de; st == CADA_OK && (de = readdir(d));)
+        if (de->d_name[0] != '.') {
+            st = snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path
+                     ? cada_sync_path(path)
+                     : CADA_ERR(CADA_ERR_IO, "%s/%s: path too long", dir, de->d_name);
+        }
+    closedir(d);
+    return st == CADA_OK ? cada_sync_path(dir) : st;
+}
+
 /* Rank 0's last part: run_state.json, then the rename that makes the folder complete. */
 static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *final, long long step, cada_manifest *learned) {
     char path[1400];
@@ -123,9 +141,10 @@ static cada_status checkpoint_finish(trainer *t, const char *tmp, const char *fi
     fprintf(f, "  \"optimizer_shards\": \"optimizer-rank-R.bin, R = 0..%d\"\n}\n", t->roles.learners - 1);
     CADA_TRY(close_written(f, path));
     CADA_TRY(checkpoint_manifest(tmp, learned));
-    CADA_TRY(cada_rm_rf(final)); /* the same step written before (a resumed run passing it again) */
+    CADA_TRY(sync_folder(tmp)); /* every byte and name on the disk before the folder is named complete */
+    CADA_TRY(cada_rm_rf(final));   /* the same step written before (a resumed run passing it again) */
     if (rename(tmp, final) != 0) return CADA_ERR(CADA_ERR_IO, "%s: cannot rename into place: %s", final, strerror(errno));
-    return CADA_OK;
+    return cada_sync_path(t->cfg.out_dir); /* the rename itself */
 }
 
 /* A learner's part, written by every learner at the same time: its group of whole
