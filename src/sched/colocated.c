@@ -141,7 +141,9 @@ cada_status cada_colocated_run(trainer *t) {
             /* rollout.weights = bf16: packed here, from the whole weights (ZeRO-3 has just
              * gathered them), once per step, as the learner updates them in place */
             if (!strcmp(t->cfg.rollout_weights, "bf16")) CADA_TRY(cada_infer_weights_refresh(&t->policy, step));
-            CADA_TRY(rollout_share(t, step, &mine, &n_mine, &generate_s, phase_s));
+            /* a reward or judge error (the judge runs on a group's first rank alone) fails
+             * every rank at once, not the others at the exchange's timeout */
+            CADA_TRY(trainer_agree(t, rollout_share(t, step, &mine, &n_mine, &generate_s, phase_s), "rollout"));
         }
         double t1 = cada_now();
         t->watch.phase = "trajectory exchange";
