@@ -3,6 +3,7 @@
 #include "base/cpu.h"
 #include "base/error.h"
 #include "cli/cli.h"
+#include "ops/blas_core.h"
 #include "sched/train.h"
 
 #ifdef CADA_HAVE_CUDA
@@ -29,14 +30,22 @@
  * threads), and sleeps otherwise (a rank then runs one thread, and other programs may
  * share the cores); tests/run.sh sets passive for the test programs that share cores.
  * libgomp reads both variables once, before main, so cada sets them and re-executes
- * itself (before MPI or any thread exists). */
-static void choose_omp_wait_policy(char **argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+ * itself (before MPI or any thread exists). Returns 1 when it set one. */
+static int choose_omp_wait_policy(void) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return 0;
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores > cada_local_ranks()) setenv("GOMP_SPINCOUNT", "10000", 1);
     else setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-    /* no /proc: carry on with the default policy */
+    return 1;
+}
+
+/* The variables the libraries read as they load (OpenMP's wait policy above, OpenBLAS's
+ * kernels: ops/blas_core.h), set and then taken up by executing this program again, once
+ * (the second time every variable is set and nothing changes). */
+static void choose_library_settings(char **argv) {
+    const int omp = choose_omp_wait_policy(), blas = cada_blas_choose_core();
+    if (omp || blas) execv("/proc/self/exe", argv);
+    /* no /proc: carry on with the libraries' defaults */
 }
 
 static void usage(FILE *out) {
@@ -131,6 +140,9 @@ static int cmd_version(void) {
            ok ? (getenv("CADA_CPU_KERNELS") && *getenv("CADA_CPU_KERNELS") ? "forced" : "chosen at run time") : cada_error_message(),
            cada_cpu_kernels_name(cada_cpu_kernels_best()));
     printf("  CPU features: %s\n", feats);
+    char blas[256];
+    cada_blas_describe(blas, sizeof blas);
+    printf("  BLAS: %s\n", blas);
 #ifdef CADA_HAVE_CUDA
     cada_gpu_report();
 #endif
@@ -138,7 +150,7 @@ static int cmd_version(void) {
 }
 
 int main(int argc, char **argv) {
-    choose_omp_wait_policy(argv);
+    choose_library_settings(argv);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -1,6 +1,6 @@
 # cada bench generate --weights fp32|bf16 on the real SmolLM2 (a short run: the rates
-# themselves are not checked, a shared machine makes them vary), and the CPU kernel
-# family in `cada version` and its CADA_CPU_KERNELS override.
+# themselves are not checked, a shared machine makes them vary), the CPU kernel family in
+# `cada version` and its CADA_CPU_KERNELS override, and OpenBLAS's kernels.
 source "$(dirname "$0")/common.bash"
 cd "$ROOT"
 B=(--model "$MODEL" --new-tokens 4 --batch 2)
@@ -27,6 +27,18 @@ run_expect_rc 1 env CADA_CPU_KERNELS=avx9 "$CADA" version
 expect_contains "$OUT" "CADA_CPU_KERNELS=avx9: unknown kernel family"
 run_expect_rc 1 env CADA_CPU_KERNELS=avx9 "$CADA" bench generate "${B[@]}" --weights bf16
 expect_contains "$OUT" "CADA_CPU_KERNELS=avx9"
+# OpenBLAS's kernels (ops/blas_core.h): a user's OPENBLAS_CORETYPE is kept, even one
+# without AVX2; left unset, cada never runs OpenBLAS on a core without AVX2 kernels where
+# the CPU has AVX2 + FMA (OpenBLAS falls back to Prescott on CPUs newer than itself)
+run_expect_rc 0 env OPENBLAS_CORETYPE=Prescott "$CADA" version
+expect_contains "$OUT" "BLAS: OpenBLAS" "kernels Prescott (OPENBLAS_CORETYPE=Prescott)"
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && "$CADA" version | grep -q "CPU features: .*avx2 fma"; then
+  blas="$("$CADA" version | grep "BLAS: ")"
+  for weak in Prescott Core2 Penryn Dunnington Nehalem Atom Sandybridge Barcelona Bulldozer Piledriver; do
+    case "$blas" in *"kernels $weak "*) fail "OpenBLAS runs its $weak kernels on a CPU with AVX2: $blas" ;; esac
+  done
+  echo "OpenBLAS on an AVX2 CPU: ${blas#*kernels }"
+fi
 best="$("$CADA" version | sed -n 's/.*best here \([a-z0-9]*\);.*/\1/p')"
 [ -n "$best" ] || fail "cada version names no best kernel family"
 for k in scalar avx2 avx512 avx512bf16; do # each family the CPU runs, in order, goes through the bench
