@@ -136,9 +136,10 @@ static int cmd_version(void) {
     cada_cpu_features(feats, sizeof feats);
     cada_cpu_kernels k;
     const int ok = cada_cpu_kernels_active(&k) == CADA_OK;
-    printf("  CPU kernels: %s (%s; best here %s; CADA_CPU_KERNELS forces one)\n", ok ? cada_cpu_kernels_name(k) : "none",
+    const char *why = cada_cpu_kernels_best_reason();
+    printf("  CPU kernels: %s (%s; best here %s; %s%sCADA_CPU_KERNELS forces one)\n", ok ? cada_cpu_kernels_name(k) : "none",
            ok ? (getenv("CADA_CPU_KERNELS") && *getenv("CADA_CPU_KERNELS") ? "forced" : "chosen at run time") : cada_error_message(),
-           cada_cpu_kernels_name(cada_cpu_kernels_best()));
+           cada_cpu_kernels_name(cada_cpu_kernels_best()), why, *why ? "; " : "");
     printf("  CPU features: %s\n", feats);
     char blas[256];
     cada_blas_describe(blas, sizeof blas);

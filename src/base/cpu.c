@@ -53,10 +53,31 @@ int cada_cpu_kernels_supported(cada_cpu_kernels k) { return k == CADA_CPU_SCALAR
 void cada_cpu_features(char *buf, int cap) { snprintf(buf, (size_t)cap, "(not x86-64: portable C only)"); }
 #endif
 
-cada_cpu_kernels cada_cpu_kernels_best(void) {
+cada_cpu_kernels cada_cpu_kernels_newest(void) {
     for (int k = CADA_CPU_N - 1; k > 0; k--)
         if (cada_cpu_kernels_supported((cada_cpu_kernels)k)) return (cada_cpu_kernels)k;
     return CADA_CPU_SCALAR;
+}
+
+/* 1 on an Intel CPU whose vdpbf16ps runs at half the FMA rate (cpu.h) */
+static int slow_bf16_dot(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel") && cada_cpu_kernels_supported(CADA_CPU_AVX512BF16);
+#else
+    return 0;
+#endif
+}
+
+cada_cpu_kernels cada_cpu_kernels_best(void) {
+    const cada_cpu_kernels k = cada_cpu_kernels_newest();
+    return k == CADA_CPU_AVX512BF16 && slow_bf16_dot() ? CADA_CPU_AVX512 : k;
+}
+
+const char *cada_cpu_kernels_best_reason(void) {
+    return cada_cpu_kernels_best() != cada_cpu_kernels_newest()
+               ? "avx512bf16 runs too, slower: an Intel vdpbf16ps issues at half the rate of two FMAs"
+               : "";
 }
 
 /* resolved once, by the main thread before any parallel region uses it */
@@ -91,7 +112,7 @@ cada_status cada_cpu_kernels_active(cada_cpu_kernels *k) {
         int known = 0;
         for (int i = 0; i < CADA_CPU_N; i++) known |= !strcmp(bad, names[i]);
         return CADA_ERR(CADA_ERR_CONFIG, "CADA_CPU_KERNELS=%s: %s (this CPU runs up to %s; choices scalar|avx2|avx512|avx512bf16)", bad,
-                        known ? "this CPU lacks that kernel family" : "unknown kernel family", names[cada_cpu_kernels_best()]);
+                        known ? "this CPU lacks that kernel family" : "unknown kernel family", names[cada_cpu_kernels_newest()]);
     }
     return CADA_OK;
 }
@@ -99,7 +120,7 @@ cada_status cada_cpu_kernels_active(cada_cpu_kernels *k) {
 cada_status cada_cpu_kernels_set(cada_cpu_kernels k) {
     if ((int)k < 0 || k >= CADA_CPU_N || !cada_cpu_kernels_supported(k))
         return CADA_ERR(CADA_ERR_CONFIG, "kernel family %s: this CPU runs up to %s", (int)k >= 0 && k < CADA_CPU_N ? names[k] : "?",
-                        names[cada_cpu_kernels_best()]);
+                        names[cada_cpu_kernels_newest()]);
     resolve();
     kind = k;
     bad[0] = 0;

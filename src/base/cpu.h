@@ -29,8 +29,20 @@ typedef enum {
 const char *cada_cpu_kernels_name(cada_cpu_kernels k);
 /* 1 when this CPU runs family k (scalar: always). */
 int cada_cpu_kernels_supported(cada_cpu_kernels k);
-/* The best family this CPU runs. */
+/* The newest family this CPU runs (the last of the list above that it supports). */
+cada_cpu_kernels cada_cpu_kernels_newest(void);
+/* The family cada runs unless CADA_CPU_KERNELS says otherwise: the newest, except on
+ * Intel CPUs with AVX512-BF16 and without AMX, where avx512 (each bf16 widened to fp32,
+ * two FMAs a pair) runs faster than vdpbf16ps. Measured on an Intel Xeon of model 207,
+ * one core: 1.34 G vdpbf16ps/s against 5.40 G 16-lane FMAs/s, so a pair of products
+ * costs twice as long as two FMAs (AMD Zen 4 issues one of each per cycle, and there
+ * avx512bf16 is ~2x); with 2 threads bf16 decode at batch 16 ran 415 tokens/s with
+ * avx512 against 316, prefill 854 against 540, the train step's bf16 GEMMs 170 GFLOP/s
+ * against 155. The rule is the CPU's vendor, not a timing, so every rank of a job
+ * picks the same family (the same numbers bit for bit). */
 cada_cpu_kernels cada_cpu_kernels_best(void);
+/* Why best is not the newest ("" when it is), for `cada version`. */
+const char *cada_cpu_kernels_best_reason(void);
 /* The family in use: CADA_CPU_KERNELS when set, else the best. Errors (CADA_ERR_CONFIG)
  * name the variable: an unknown name, or a family this CPU lacks. Resolved once; later
  * calls return the first answer. */

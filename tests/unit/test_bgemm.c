@@ -95,7 +95,7 @@ TEST(bgemm_every_family_and_transpose_against_fp64) {
                             s % 3 == 0 ? 0.0f : s % 3 == 1 ? 1.0f : 0.5f);
     }
     EXPECT(families >= 1);
-    fprintf(stderr, "    (%d kernel families; best here: %s)\n", families, cada_cpu_kernels_name(cada_cpu_kernels_best()));
+    fprintf(stderr, "    (%d kernel families; newest here: %s)\n", families, cada_cpu_kernels_name(cada_cpu_kernels_newest()));
 }
 
 /* Each output is summed by one thread in the same order whatever the thread count, so

@@ -155,7 +155,7 @@ TEST(gemm_bf16_every_family_against_fp64) {
                 }
     }
     EXPECT(families >= 1);
-    fprintf(stderr, "    (%d kernel families checked; best here: %s)\n", families, cada_cpu_kernels_name(cada_cpu_kernels_best()));
+    fprintf(stderr, "    (%d kernel families checked; newest here: %s)\n", families, cada_cpu_kernels_name(cada_cpu_kernels_newest()));
 }
 
 /* Large enough for the OpenMP path (OC x C >= CADA_PAR_MIN_ELEMENTS): the threads' tiles
