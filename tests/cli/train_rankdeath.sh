@@ -38,9 +38,10 @@ run_case() {
   echo "$1: exit $RC after $((SECONDS - start)) s"
 }
 
-# rank 1 silent in the rollout of step 2: rank 0 waits for its trajectories
+# rank 1 silent in the rollout of step 2: rank 0 waits at the end of its own rollout,
+# where the ranks agree that every share was rolled out and scored (sched/colocated.c)
 run_case stall_rollout rollout 1 2 stall
-expect_contains "$(cat "$LOG")" "failed in the trajectory exchange phase of step 2" \
+expect_contains "$(cat "$LOG")" "rank 0 (learner + rollout + reward, colocated) failed in the rollout phase of step 2" \
   "stopped answering: rank 1 (learner + rollout + reward, colocated)" \
   "last complete checkpoint: $TMP/stall_rollout/checkpoint-1"
 # rank 0 silent in the learner step of step 3: rank 1 waits in the gradient reduction
