@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "model/load.h"
+#include "ops/blas_core.h"
 #include "ops/bgemm.h"
 #include "ops/ops.h"
 #include "tok/tokenizer.h"
@@ -27,7 +28,6 @@
 #include <string.h>
 
 /* from OpenBLAS */
-extern char *openblas_get_corename(void);
 extern int openblas_get_num_threads(void);
 
 typedef struct {
@@ -154,8 +154,9 @@ int cada_cmd_bench(int argc, char **argv) {
     const cada_model_config *c = &m.cfg;
     printf("cada bench %s: %s, batch %d x %d tokens, %d iterations (median), fp32 CPU, %s matmuls\n", a.what, a.model, a.B,
            a.T, a.iters, a.mem.matmul_bf16 ? "bf16 (learn.matmul = bf16)" : "fp32");
-    printf("threads: OpenMP %d, OpenBLAS %d (core %s; OPENBLAS_CORETYPE=%s)\n", omp_get_max_threads(),
-           openblas_get_num_threads(), openblas_get_corename(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset");
+    char blas[256];
+    cada_blas_describe(blas, sizeof blas); /* which kernels, and who chose them (ops/blas_core.h) */
+    printf("threads: OpenMP %d, OpenBLAS %d (%s)\n", omp_get_max_threads(), openblas_get_num_threads(), blas);
     const int N = a.B * a.T;
     int *tokens = malloc(sizeof(int) * N), *pos = malloc(sizeof(int) * N), *targets = malloc(sizeof(int) * N);
     float *dlogprob = malloc(sizeof(float) * N);
