@@ -83,6 +83,7 @@ static void inputs_from_config(plan_ctx *p) {
     in->slots = c->slots > 0 ? c->slots : all > (1 << 20) ? 1 << 20 : (int)all;
     in->kv_pool = (size_t)c->kv_memory_mb << 20;
     in->rollout_bf16 = !strcmp(c->rollout_weights, "bf16") && !cada_config_offline(c); /* sft, dpo: no rollout */
+    in->sync_copy = !strcmp(c->mode, "async") && c->sync_overlap && strcmp(c->placement, "colocated") && !cada_config_offline(c);
     in->max_len = c->max_len;
     /* the largest infer call: every slot's prompt prefilled at once */
     long long g = (long long)in->slots * (c->max_len - c->max_new_tokens);
@@ -316,6 +317,7 @@ static int report_role_cpu(const plan_ctx *p, cada_mem_role role, const char *ti
         row(what, a.activations, a.activations);
     }
     if (a.infer_weights) row("bf16 matrices (rollout.weights)", a.infer_weights, a.infer_weights);
+    if (a.sync_copy) row("second copy (cluster.sync_overlap)", a.sync_copy, a.sync_copy);
     if (a.rollout) row("rollout KV cache and prefill (freed)", a.rollout, a.rollout);
     if (a.reference) row("reference model and its forward", a.reference, a.reference);
     row("peak (learning or rolling out)", a.peak, a.peak);

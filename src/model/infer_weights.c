@@ -40,11 +40,7 @@ typedef struct {
 } region_t;
 static region_t region(const cada_model *m, int q);
 
-/* Packs every matrix; release: each one's fp32 pages returned right after it is packed
- * (cada_infer_weights_release_fp32), so the two copies never coexist whole. */
-static cada_status pack_all(cada_model *m, long long version, int release) {
-    cada_cpu_kernels k;
-    CADA_TRY(cada_cpu_kernels_active(&k));
+cada_status cada_infer_weights_alloc(cada_model *m) {
     const cada_model_config *c = &m->cfg;
     size_t sz[5];
     sizes(c, sz);
@@ -63,8 +59,20 @@ static cada_status pack_all(cada_model *m, long long version, int release) {
         b->gu = b->o + sz[1];
         b->down = b->gu + sz[2];
         b->lm_head = b->buf + b->layer_stride * (size_t)c->n_layers;
+        b->version = -1;
         m->bf16 = b;
     }
+    return CADA_OK;
+}
+
+/* Packs every matrix; release: each one's fp32 pages returned right after it is packed
+ * (cada_infer_weights_release_fp32), so the two copies never coexist whole. */
+static cada_status pack_all(cada_model *m, long long version, int release) {
+    cada_cpu_kernels k;
+    CADA_TRY(cada_cpu_kernels_active(&k));
+    CADA_TRY(cada_infer_weights_alloc(m));
+    const cada_model_config *c = &m->cfg;
+    cada_infer_weights *b = m->bf16;
     double t0 = cada_now();
     for (int q = 0; q <= 4 * c->n_layers; q++) {
         const region_t r = region(m, q);

@@ -82,6 +82,10 @@ size_t cada_infer_weights_released_floats(const cada_model_config *cfg);
  * (the start of such a rank: the two copies are never resident whole together). */
 cada_status cada_infer_weights_pack_and_release(cada_model *m, long long version);
 void cada_infer_weights_release_fp32(cada_model *m, size_t off, size_t n);
+/* Allocates m's pack without filling it (version -1), when m has none: a copy that
+ * cada_infer_weights_pack_range will fill as a sync lands (the second copy an overlapped
+ * sync receives into, sched/disagg.c). */
+cada_status cada_infer_weights_alloc(cada_model *m);
 /* Frees the pack: cada_model_infer reads the fp32 parameters again. */
 void cada_infer_weights_drop(cada_model *m);
 

@@ -187,6 +187,10 @@ cada_status cada_memplan_cpu_role(const cada_model_config *full, const cada_memp
         const size_t run = p->params + p->infer_weights + p->rollout;
         p->peak = run > load ? run : load;
     }
+    if (in->sync_copy && role == CADA_ROLE_ROLLOUT) {
+        p->sync_copy = p->params + p->infer_weights;
+        p->peak += p->sync_copy;
+    }
     return CADA_OK;
 }
 

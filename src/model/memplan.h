@@ -94,6 +94,8 @@ typedef struct {
     size_t kv_pool;     /* CPU plan: the rollout's KV pool in bytes (rollout.kv_memory_mb; 0: the
                          * worst case of S slots, cada_kv_pool_blocks) */
     int rollout_bf16;   /* CPU plan: rollout.weights = bf16 (a bf16 copy of the matrices) */
+    int sync_copy;      /* CPU plan: an overlapped weight sync (rollout.mode = async, disaggregated,
+                         * cluster.sync_overlap): a rollout rank holds a second copy of its weights */
 } cada_memplan_in;
 
 typedef struct {
@@ -137,7 +139,9 @@ cada_status cada_memplan_role(const cada_model_config *cfg, const cada_memplan_i
  *               disaggregated rollout rank the fp32 matrices are released as they are
  *               packed, so parameters counts the rest of the fp32 parameters and one
  *               sync bucket of matrices (CADA_SYNC_BUCKET_FLOATS, model/infer_weights.h)
- * peak = parameters + infer_weights + gradients + AdamW + reference + max(activations, rollout): the
+ *   sync_copy   an overlapped sync's second copy on a rollout rank: what it holds of its
+ *               weights (parameters + infer_weights as above), once more
+ * peak = parameters + infer_weights + sync_copy + gradients + AdamW + reference + max(activations, rollout): the
  * phases of a colocated step do not overlap; a bf16 rollout rank's peak is the larger of
  * its load (4n, before the first pack) and parameters + infer_weights + rollout. Threads: the OpenMP threads of the rank
  * (the cache's score rows). Errors: as cada_memplan_role. */
@@ -145,6 +149,7 @@ typedef struct {
     size_t n_params, rank_params; /* as cada_memplan */
     size_t params, grads, adam, activations, rollout, reference;
     size_t infer_weights;
+    size_t sync_copy;
     size_t peak;
 } cada_memplan_cpu;
 cada_status cada_memplan_cpu_role(const cada_model_config *cfg, const cada_memplan_in *in, int logits_chunk, int threads,

@@ -84,6 +84,14 @@ cada_status cada_model_init(cada_model *m, const cada_model_config *cfg) {
     return CADA_OK;
 }
 
+void cada_model_swap_weights(cada_model *a, cada_model *b) {
+    float *params = a->params;
+    cada_params p = a->p;
+    struct cada_infer_weights *bf16 = a->bf16;
+    a->params = b->params, a->p = b->p, a->bf16 = b->bf16;
+    b->params = params, b->p = p, b->bf16 = bf16;
+}
+
 static void free_activations(cada_activations *a) {
     free(a->residual); /* the arena's base: every activation lives in it */
     memset(a, 0, sizeof *a);

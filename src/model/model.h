@@ -152,6 +152,10 @@ typedef struct {
 /* Allocates zeroed parameters for cfg. */
 cada_status cada_model_init(cada_model *m, const cada_model_config *cfg);
 void cada_model_free(cada_model *m);
+/* Exchanges the weights of two models of one configuration: their parameter buffers with
+ * the views into them, and their bf16 copies (model/infer_weights.h). A sync that landed
+ * in a second copy becomes the model's at the cost of three pointers. */
+void cada_model_swap_weights(cada_model *a, cada_model *b);
 cada_status cada_model_alloc_grads(cada_model *m);
 void cada_model_zero_grads(cada_model *m);
 

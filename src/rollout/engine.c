@@ -498,6 +498,7 @@ static cada_status generate(backend *be, int V, const cada_engine_config *cfg, c
         if (n > 0) {
             st = backend_infer(be, seqs, n, new_prompt_tokens, logits, V, stats);
             if (st != CADA_OK) goto done;
+            if (cfg->between_calls) cfg->between_calls(cfg->between_ctx);
         }
         if (e.pc) /* the full blocks this call's prefills computed join the prefix cache */
             for (int s = 0; s < S; s++) {

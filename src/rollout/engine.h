@@ -123,6 +123,11 @@ typedef struct {
     size_t kv_pool_bytes; /* CPU, kv_blocks 0: the pool as a memory budget (as many blocks as fit) */
     int no_prompt_sharing; /* 1: every sample prefills its prompt (the reference for tests) */
     int no_prefix_cache;   /* CPU, 1: no reuse of full prompt blocks across requests (the reference) */
+    /* may be NULL: called after every model call with between_ctx, for work the caller
+     * interleaves with generation (the overlapped weight sync moves the weights that have
+     * arrived, sched/reshard.h); it must not touch the model being generated with */
+    void (*between_calls)(void *between_ctx);
+    void *between_ctx;
 } cada_engine_config;
 
 typedef struct {

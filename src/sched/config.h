@@ -55,6 +55,8 @@ typedef struct {
     int threads_per_rank;              /* 0 = cores / ranks on the node */
     double timeout_seconds;            /* a silent peer fails the job after this */
     char weight_sync[8];               /* fp32 | bf16: the learners' weights to the rollout ranks on the wire */
+    int sync_overlap;                  /* rollout.mode = async, disaggregated: rollout ranks receive the next
+                                        * weights into a second copy while they generate */
     char device[8];                    /* cpu | cuda: where learners, rollouts and the reference run */
     int gpus_per_node;                 /* ranks per node, placed in blocks (sched/tp_layout.h) */
     /* [data] */

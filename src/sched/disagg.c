@@ -2,6 +2,7 @@
 #include "sched/disagg.h"
 
 #ifdef CADA_HAVE_MPI
+#include "base/log.h"
 #include "model/infer_weights.h"
 #include "sched/lifecycle.h"
 #include "sched/placement.h"
@@ -34,8 +35,10 @@ cada_status disagg_start_send(trainer *t, int dest, int tag, const Cada__Envelop
     return CADA_OK;
 }
 
+int disagg_overlapped(const trainer *t) { return disagg_async(t) && t->cfg.sync_overlap; }
+
 int disagg_resharded(const trainer *t) {
-    return t->roles.rollout_tp > 1 || t->cfg.learn_tp > 1 || !strcmp(t->cfg.weight_sync, "bf16");
+    return t->roles.rollout_tp > 1 || t->cfg.learn_tp > 1 || !strcmp(t->cfg.weight_sync, "bf16") || disagg_overlapped(t);
 }
 
 /* rollout.weights = bf16 on a rollout rank: each bucket of the sync packed into the
@@ -46,6 +49,48 @@ static void land_bf16(void *ctx, size_t off, size_t n) {
     if (cada_infer_weights_pack_range(m, off, n) == CADA_OK) cada_infer_weights_release_fp32(m, off, n);
 }
 
+static cada_reshard_options reshard_options(const trainer *t, const cada_weights_landed *landed) {
+    const cada_reshard_options o = {{t->roles.learners, t->cfg.learn_tp, t->roles.rollout, t->roles.rollout_tp},
+                                    strcmp(t->cfg.weight_sync, "bf16") ? CADA_WIRE_F32 : CADA_WIRE_BF16, 0,
+                                    disagg_wait(t, 1.5), landed};
+    return o;
+}
+
+cada_status disagg_sync_begin(trainer *t, long long version) {
+    cada_model *next = &t->policy_next;
+    if (!next->params) { /* the second copy: the part's shape, the same TP group */
+        CADA_TRY(cada_model_init(next, &t->policy.cfg));
+        next->tp = t->policy.tp;
+        next->opt = t->policy.opt;
+    }
+    if (t->policy.bf16) CADA_TRY(cada_infer_weights_alloc(next)); /* packed bucket by bucket as they land */
+    t->next_landed = (cada_weights_landed){land_bf16, next};
+    const cada_reshard_options o = reshard_options(t, t->policy.bf16 ? &t->next_landed : NULL);
+    CADA_TRY(cada_reshard_recv_begin(&o, next, version, &t->sync_next));
+    t->sync_next_version = version;
+    return CADA_OK;
+}
+
+void disagg_sync_progress(void *sync_next) { cada_reshard_recv_progress(sync_next); }
+
+cada_status disagg_sync_finish(trainer *t) {
+    t->watch.phase = "weight sync (overlapped)";
+    const double during = cada_reshard_recv_landed(t->sync_next);
+    const double t0 = cada_now();
+    cada_status st = cada_reshard_recv_finish(t->sync_next, &t->watch.peer);
+    if (st != CADA_OK) return st; /* t->policy is untouched; teardown ends the receive */
+    cada_reshard_recv_free(t->sync_next);
+    t->sync_next = NULL;
+    const long long version = t->sync_next_version;
+    cada_model_swap_weights(&t->policy, &t->policy_next);
+    if (t->policy.bf16) t->policy.bf16->version = version;
+    t->version = version;
+    t->watch.peer = -1;
+    CADA_DEBUG("rank %d: weights of version %lld: %.0f%% had landed when the rollout ended; %.3f s for the rest", t->rank, version,
+               100 * during, cada_now() - t0);
+    return CADA_OK;
+}
+
 cada_status disagg_sync_weights(trainer *t, long long version) {
     const int rollout = cada_roles_of(&t->roles, t->rank) == CADA_ROLE_ROLLOUT;
     const cada_weights_landed bf16 = {land_bf16, &t->policy}, *landed = rollout && t->policy.bf16 ? &bf16 : NULL;
@@ -53,9 +98,7 @@ cada_status disagg_sync_weights(trainer *t, long long version) {
         /* every learner sends each engine rank a chunk of exactly its slice (fp32: the
          * learner's weights bit for bit, as the broadcast below; bf16: rounded) */
         t->watch.phase = "weight sync (resharded)";
-        const cada_reshard_options o = {{t->roles.learners, t->cfg.learn_tp, t->roles.rollout, t->roles.rollout_tp},
-                                        strcmp(t->cfg.weight_sync, "bf16") ? CADA_WIRE_F32 : CADA_WIRE_BF16, 0,
-                                        disagg_wait(t, 1.5), landed};
+        const cada_reshard_options o = reshard_options(t, landed);
         CADA_TRY(cada_reshard_sync(&o, &t->policy, version, &t->watch.peer));
     } else {
         t->watch.phase = "weight broadcast";

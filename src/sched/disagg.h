@@ -34,7 +34,11 @@
  * the batch of step s + 1 before the boundary of step s (the rollout and reward ranks
  * finished it before reaching that boundary anyway), so at the boundary it holds the
  * whole pipeline: the checkpoint saves it and a resumed run continues exactly
- * (pipeline.h).
+ * (pipeline.h). With cluster.sync_overlap (the default) a rollout rank posts the receives
+ * of version s + 1 before it generates step s + 1 and moves what has arrived between its
+ * model calls, into a second copy of its part; it swaps the copies after the rollout, so
+ * a learner whose update ends first sends while the rollout still runs and neither side
+ * waits for the other's sync.
  *
  * Waiting: every wait is a timed poll with back-off. A wait that covers other ranks' work
  * gets more time the more work it covers: a reward rank waits cluster.timeout_seconds (T)
@@ -55,12 +59,24 @@ int disagg_async(const trainer *t);
 /* Starts a send that may cross a collective (completed by disagg_flush_sends). */
 cada_status disagg_start_send(trainer *t, int dest, int tag, const Cada__Envelope *env);
 cada_status disagg_flush_sends(trainer *t);
-/* rollout.tp > 1, learn.tp > 1 or cluster.weight_sync = bf16: the weight sync is
- * resharded (sched/reshard.h), from every learner. */
+/* rollout.mode = async with cluster.sync_overlap: the rollout ranks receive each version
+ * into a second copy of their part while they generate (disagg_sync_begin/finish). */
+int disagg_overlapped(const trainer *t);
+/* rollout.tp > 1, learn.tp > 1, cluster.weight_sync = bf16 or an overlapped sync: the
+ * weight sync is resharded (sched/reshard.h), from every learner. */
 int disagg_resharded(const trainer *t);
 /* The weight sync of version `version`: rank 0 and every rollout rank (a broadcast of
  * the whole model from rank 0), or, resharded, every learner and every rollout rank. */
 cada_status disagg_sync_weights(trainer *t, long long version);
+/* The overlapped sync on a rollout rank: begin posts the receives of `version` into
+ * t->policy_next (allocated on first use) before the rollout; the rollout's engine calls
+ * disagg_sync_progress(t->sync_next) between its model calls, so the bytes move while it
+ * generates with t->policy; finish waits for what is still missing and swaps the copies
+ * (cada_model_swap_weights): the rank then holds `version`. The learners' side is the
+ * same resharded sync as without overlap. */
+cada_status disagg_sync_begin(trainer *t, long long version);
+void disagg_sync_progress(void *sync_next);
+cada_status disagg_sync_finish(trainer *t);
 /* Named numbers carried in batches ("generate_s", "rollout_rank", ...). */
 Cada__Metric *disagg_metric(Cada__Metric *m, const char *name, double v);
 double disagg_metric_of(Cada__Metric **m, size_t n, const char *name);

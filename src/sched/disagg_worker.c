@@ -73,6 +73,10 @@ static cada_status rollout_work(trainer *t, long long step) {
     }
     double generate_s = 0;
     cada_rollout_policy pol = trainer_policy(t);
+    if (t->sync_next) { /* the next weights move between the model calls (disagg.h) */
+        pol.between_calls = disagg_sync_progress;
+        pol.between_ctx = t->sync_next;
+    }
     char label[48];
     if (t->roles.rollout_tp > 1)
         snprintf(label, sizeof label, "rollout (rank %d, engine %d of %d)", t->rank, cada_roles_engine_of(&t->roles, t->rank, NULL),
@@ -221,10 +225,13 @@ cada_status disagg_run_worker(trainer *t, int *stopped) {
         long long work = async ? step + 1 : step;
         /* async: the scheduler took the previous batch before the last step boundary */
         if (async) CADA_TRY(disagg_flush_sends(t));
+        /* overlapped: version step + 1 lands in the second copy while step + 1 is generated */
+        const int overlap = rollout && disagg_overlapped(t) && work < c->steps;
+        if (overlap) CADA_TRY(disagg_sync_begin(t, step + 1));
         if (work < c->steps) CADA_TRY(rollout ? rollout_work(t, work) : reward_work(t, work));
         if (!async) CADA_TRY(disagg_flush_sends(t)); /* sync: taken within this step */
         t->watch.at_step = step + 1;
-        if (rollout) CADA_TRY(disagg_sync_weights(t, step + 1));
+        if (rollout) CADA_TRY(overlap ? disagg_sync_finish(t) : disagg_sync_weights(t, step + 1));
         CADA_TRY(trainer_step_end(t, step, stopped));
     }
     return disagg_flush_sends(t);

@@ -136,66 +136,268 @@ done:
     return st;
 }
 
-/* Chunk d of a piece of n floats from learner rank src into dst[0..n) (its place). */
-static cada_status recv_chunk(const cada_reshard_options *o, int me, int src, int d, int W, size_t n, float *dst,
-                              uint16_t *stage, long long version, int *peer, int tell) {
-    const size_t bf = bucket_floats(o), esz = o->wire == CADA_WIRE_BF16 ? 2 : 4;
-    int64_t head[HEADER_WORDS];
-    MPI_Request req;
-    MPI_Irecv(head, HEADER_WORDS, MPI_INT64_T, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &req);
-    CADA_TRY(wait_all(&req, 1, &src, o->timeout_s, peer, "waiting for a weight header"));
-    size_t off, count;
-    cada_reshard_chunk(n, d, W, &off, &count);
-    if (head[0] != version || head[1] != (int64_t)n || head[2] != (int64_t)off || head[3] != (int64_t)count ||
-        head[4] != (int64_t)o->wire)
-        return CADA_ERR(CADA_ERR_FORMAT,
-                        "weight sync: rank %d from learner rank %d: header says version %lld, slice %lld floats, chunk "
-                        "[%lld, +%lld), wire %s; this rank expects version %lld, slice %zu, chunk [%zu, +%zu), wire %s",
-                        me, src, (long long)head[0], (long long)head[1], (long long)head[2], (long long)head[3],
-                        head[4] == CADA_WIRE_BF16 ? "bf16" : head[4] == CADA_WIRE_F32 ? "fp32" : "?", version, n, off, count,
-                        o->wire == CADA_WIRE_BF16 ? "bf16" : "fp32");
-    for (size_t at = 0; at < count; at += bf) {
-        const size_t len = count - at < bf ? count - at : bf;
-        float *to = dst + off + at;
-        MPI_Irecv(stage ? (void *)stage : (void *)to, (int)(len * esz), MPI_BYTE, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &req);
-        CADA_TRY(wait_all(&req, 1, &src, o->timeout_s, peer, "receiving weights"));
-        if (stage) cada_convert_to_f32(CADA_DTYPE_BF16, stage, to, len);
-        if (tell && o->landed && o->landed->fn) o->landed->fn(o->landed->ctx, off + at, len);
+/* ---- the rollout side: a receive that advances when asked ---------------------------
+ *
+ * Split (Pr >= Pl): the rollout rank's slice comes straight into its parameters, a chunk
+ * from each of the W replicas of learner part j / kk. Merge (Pl = k Pr): each of the k
+ * learner parts j k + s comes whole into a scratch part (chunks from its replicas), then
+ * goes to its place as sub-part s of this rank's part, one part after the other.
+ * A chunk's buckets are posted only once its header has been checked, so nothing lands
+ * from a sender of another version or shape. With bf16 on the wire a bucket of len
+ * values lands in the upper half of its own fp32 destination (bytes [2 len, 4 len)) and
+ * is widened in place front to back: value i is read before anything writes its bytes,
+ * so no stage buffer is needed. */
+struct cada_reshard_recv {
+    cada_reshard_options o;
+    cada_model *m;
+    long long version;
+    int me, j, W, Pl, split, k; /* k: learner parts merged (1 when splitting) */
+    int s;                      /* the learner part in flight (merge); k when all landed */
+    cada_model part;            /* merge: the scratch learner part */
+    float *dst;                 /* where the chunks land: m's parameters or the scratch part's */
+    size_t n;                   /* floats of the piece at dst */
+    size_t bf;                  /* values per bucket */
+    int max_buckets;            /* per chunk */
+    int64_t (*head)[HEADER_WORDS]; /* (W) */
+    MPI_Request *head_req;      /* (W) */
+    int *posted;                /* (W) header checked, buckets posted */
+    MPI_Request *bucket_req;    /* (W, max_buckets) */
+    int open;                   /* requests not yet complete */
+    size_t landed, total;       /* floats landed and to land over the whole sync */
+    double last_progress;       /* MPI_Wtime of the last request completed */
+    cada_status failed;
+    int failed_peer;
+    char why[600];
+};
+
+static int src_of(const cada_reshard_recv *r, int d) {
+    const int i = r->split ? r->j / (r->o.layout.rollout_tp / r->Pl) : r->j * r->k + r->s; /* the learner part */
+    return d * r->Pl + i;
+}
+
+static void recv_fail(cada_reshard_recv *r, cada_status st, int peer) {
+    if (r->failed != CADA_OK) return;
+    r->failed = st;
+    r->failed_peer = peer;
+    snprintf(r->why, sizeof r->why, "%s", cada_error_message());
+}
+
+static void widen_in_place(float *to, size_t len) {
+    const char *from = (const char *)to + 2 * len;
+    uint16_t h[256];
+    float f[256];
+    for (size_t at = 0; at < len; at += 256) { /* a block is read whole before it is written */
+        const size_t b = len - at < 256 ? len - at : 256;
+        memcpy(h, from + 2 * at, 2 * b);
+        for (size_t i = 0; i < b; i++) {
+            const uint32_t bits = (uint32_t)h[i] << 16;
+            memcpy(&f[i], &bits, 4);
+        }
+        memcpy(to + at, f, 4 * b);
     }
+}
+
+static void post_headers(cada_reshard_recv *r) {
+    for (int d = 0; d < r->W; d++) {
+        r->posted[d] = 0;
+        MPI_Irecv(r->head[d], HEADER_WORDS, MPI_INT64_T, src_of(r, d), CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &r->head_req[d]);
+        r->open++;
+        for (int b = 0; b < r->max_buckets; b++) r->bucket_req[(size_t)d * r->max_buckets + b] = MPI_REQUEST_NULL;
+    }
+}
+
+/* Chunk d's header has come: check it, then post its buckets. */
+static void take_header(cada_reshard_recv *r, int d) {
+    const int src = src_of(r, d);
+    const int64_t *head = r->head[d];
+    size_t off, count;
+    cada_reshard_chunk(r->n, d, r->W, &off, &count);
+    const cada_wire_dtype wire = r->o.wire;
+    if (head[0] != r->version || head[1] != (int64_t)r->n || head[2] != (int64_t)off || head[3] != (int64_t)count ||
+        head[4] != (int64_t)wire) {
+        recv_fail(r, CADA_ERR(CADA_ERR_FORMAT,
+                              "weight sync: rank %d from learner rank %d: header says version %lld, slice %lld floats, chunk "
+                              "[%lld, +%lld), wire %s; this rank expects version %lld, slice %zu, chunk [%zu, +%zu), wire %s",
+                              r->me, src, (long long)head[0], (long long)head[1], (long long)head[2], (long long)head[3],
+                              head[4] == CADA_WIRE_BF16 ? "bf16" : head[4] == CADA_WIRE_F32 ? "fp32" : "?", r->version, r->n, off,
+                              count, wire == CADA_WIRE_BF16 ? "bf16" : "fp32"),
+                  src);
+        return;
+    }
+    const size_t esz = wire == CADA_WIRE_BF16 ? 2 : 4;
+    for (size_t at = 0, b = 0; at < count; at += r->bf, b++) {
+        const size_t len = count - at < r->bf ? count - at : r->bf;
+        char *to = (char *)(r->dst + off + at) + (wire == CADA_WIRE_BF16 ? 2 * len : 0);
+        MPI_Irecv(to, (int)(len * esz), MPI_BYTE, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD,
+                  &r->bucket_req[(size_t)d * r->max_buckets + b]);
+        r->open++;
+    }
+    r->posted[d] = 1;
+}
+
+/* Everything that has arrived, taken; returns 1 when the sync has wholly landed. */
+static int pump(cada_reshard_recv *r) {
+    while (r->failed == CADA_OK && r->s < r->k) {
+        for (int d = 0; d < r->W && r->failed == CADA_OK; d++) {
+            int flag = 0;
+            if (!r->posted[d]) {
+                if (MPI_Test(&r->head_req[d], &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+                    recv_fail(r, CADA_ERR(CADA_ERR_MPI, "weight sync: rank %d: MPI failed waiting for a weight header from rank %d",
+                                          r->me, src_of(r, d)), src_of(r, d));
+                    break;
+                }
+                if (!flag) continue;
+                r->open--;
+                r->last_progress = MPI_Wtime();
+                take_header(r, d);
+                continue;
+            }
+            size_t off, count;
+            cada_reshard_chunk(r->n, d, r->W, &off, &count);
+            for (size_t at = 0, b = 0; at < count && r->failed == CADA_OK; at += r->bf, b++) {
+                MPI_Request *q = &r->bucket_req[(size_t)d * r->max_buckets + b];
+                if (*q == MPI_REQUEST_NULL) continue; /* landed before */
+                if (MPI_Test(q, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+                    recv_fail(r, CADA_ERR(CADA_ERR_MPI, "weight sync: rank %d: MPI failed receiving weights from rank %d", r->me,
+                                          src_of(r, d)), src_of(r, d));
+                    break;
+                }
+                if (!flag) continue;
+                r->open--;
+                r->last_progress = MPI_Wtime();
+                const size_t len = count - at < r->bf ? count - at : r->bf;
+                if (r->o.wire == CADA_WIRE_BF16) widen_in_place(r->dst + off + at, len);
+                r->landed += len;
+                if (r->split && r->o.landed && r->o.landed->fn) r->o.landed->fn(r->o.landed->ctx, off + at, len);
+            }
+        }
+        if (r->failed != CADA_OK || r->open > 0) return 0;
+        /* every chunk of this piece has landed */
+        if (r->split) {
+            r->s = r->k;
+            break;
+        }
+        cada_tp_copy(&r->m->cfg, &r->m->p, &r->part.p, r->s, r->k, CADA_TP_GATHER);
+        if (++r->s < r->k) post_headers(r);
+        else if (r->o.landed && r->o.landed->fn) r->o.landed->fn(r->o.landed->ctx, 0, r->m->n_params);
+    }
+    return r->failed == CADA_OK && r->s == r->k;
+}
+
+cada_status cada_reshard_recv_begin(const cada_reshard_options *o, cada_model *m, long long version, cada_reshard_recv **out) {
+    *out = NULL;
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const cada_reshard_layout *lay = &o->layout;
+    const int Pl = lay->learn_tp, Pr = lay->rollout_tp;
+    if (Pl < 1 || Pr < 1 || (Pr % Pl && Pl % Pr) || lay->learners % Pl || lay->rollout % Pr || rank < lay->learners ||
+        rank >= lay->learners + lay->rollout)
+        return CADA_ERR(CADA_ERR_CONFIG, "weight sync: rank %d is not a rollout rank of a checked layout (cada_reshard_check)", rank);
+    cada_reshard_recv *r = calloc(1, sizeof *r);
+    if (!r) return CADA_ERR(CADA_ERR_NOMEM, "weight sync: rank %d: receive state", rank);
+    r->o = *o;
+    r->m = m;
+    r->version = version;
+    r->me = rank;
+    r->j = (rank - lay->learners) % Pr;
+    r->W = lay->learners / Pl;
+    r->Pl = Pl;
+    r->split = Pr >= Pl;
+    r->k = r->split ? 1 : Pl / Pr;
+    r->bf = bucket_floats(o);
+    cada_status st = CADA_OK;
+    if (!r->split) {
+        cada_model_config sub;
+        st = cada_tp_local_config(&m->cfg, r->k, &sub);
+        if (st == CADA_OK) st = cada_model_init(&r->part, &sub);
+    }
+    r->dst = r->split ? m->params : r->part.params;
+    r->n = r->split ? m->n_params : r->part.n_params;
+    r->total = r->n * (size_t)r->k;
+    size_t off, count;
+    cada_reshard_chunk(r->n, 0, r->W, &off, &count); /* chunk 0 is the largest or as large */
+    r->max_buckets = (int)((count + r->bf - 1) / r->bf);
+    if (r->max_buckets < 1) r->max_buckets = 1;
+    r->head = calloc((size_t)r->W, sizeof *r->head);
+    r->head_req = calloc((size_t)r->W, sizeof *r->head_req);
+    r->posted = calloc((size_t)r->W, sizeof *r->posted);
+    r->bucket_req = calloc((size_t)r->W * (size_t)r->max_buckets, sizeof *r->bucket_req);
+    if (st == CADA_OK && (!r->head || !r->head_req || !r->posted || !r->bucket_req))
+        st = CADA_ERR(CADA_ERR_NOMEM, "weight sync: rank %d: receive state for %d chunks", rank, r->W);
+    if (st != CADA_OK) {
+        cada_reshard_recv_free(r);
+        return st;
+    }
+    r->last_progress = MPI_Wtime();
+    post_headers(r);
+    pump(r);
+    *out = r;
     return CADA_OK;
 }
 
-/* The rollout side: split (Pr >= Pl), its slice straight into its parameters, a chunk
- * from each of the W replicas of learner part j / kk; merge (Pl = k Pr), each of the k
- * learner parts j k + s whole into a scratch part (chunks from their replicas), then
- * into its place as sub-part s of this rank's part. */
-static cada_status rollout_recv(const cada_reshard_options *o, cada_model *m, int r, long long version, int *peer) {
-    const cada_reshard_layout *lay = &o->layout;
-    const int Pl = lay->learn_tp, Pr = lay->rollout_tp, W = lay->learners / Pl;
-    const int j = r % Pr, me = lay->learners + r;
-    const int split = Pr >= Pl, k = split ? 1 : Pl / Pr;
-    uint16_t *stage = o->wire == CADA_WIRE_BF16 ? malloc(2 * bucket_floats(o)) : NULL;
-    if (o->wire == CADA_WIRE_BF16 && !stage)
-        return CADA_ERR(CADA_ERR_NOMEM, "weight sync: rank %d: a bucket of %zu bf16 values", me, bucket_floats(o));
-    cada_model part;
-    memset(&part, 0, sizeof part);
-    cada_status st = CADA_OK;
-    if (!split) {
-        cada_model_config sub;
-        st = cada_tp_local_config(&m->cfg, k, &sub);
-        if (st == CADA_OK) st = cada_model_init(&part, &sub);
+void cada_reshard_recv_progress(cada_reshard_recv *r) {
+    if (r) pump(r);
+}
+
+double cada_reshard_recv_landed(const cada_reshard_recv *r) { return r && r->total ? (double)r->landed / (double)r->total : 0; }
+
+cada_status cada_reshard_recv_finish(cada_reshard_recv *r, int *peer) {
+    for (;;) {
+        if (pump(r)) return CADA_OK;
+        if (r->failed != CADA_OK) {
+            if (peer) *peer = r->failed_peer;
+            return CADA_ERR(r->failed, "%s", r->why);
+        }
+        if (MPI_Wtime() - r->last_progress > r->o.timeout_s) { /* nothing arrived for that long: name who owes it */
+            int who = -1;
+            for (int d = 0; d < r->W && who < 0; d++) {
+                int open = !r->posted[d] && r->head_req[d] != MPI_REQUEST_NULL;
+                for (int b = 0; !open && b < r->max_buckets; b++) open = r->bucket_req[(size_t)d * r->max_buckets + b] != MPI_REQUEST_NULL;
+                if (open) who = src_of(r, d);
+            }
+            if (peer) *peer = who;
+            return CADA_ERR(CADA_ERR_MPI, "weight sync: rank %d did not answer within %.0f s while sending rank %d the weights of version %lld",
+                            who, r->o.timeout_s, r->me, r->version);
+        }
+        struct timespec ts = {0, 20000}; /* 20 us: leave the cores to the peers */
+        nanosleep(&ts, NULL);
     }
-    for (int s = 0; s < k && st == CADA_OK; s++) {
-        const int i = split ? j / (Pr / Pl) : j * k + s; /* the learner part */
-        float *dst = split ? m->params : part.params;
-        const size_t n = split ? m->n_params : part.n_params;
-        for (int d = 0; d < W && st == CADA_OK; d++)
-            st = recv_chunk(o, me, d * Pl + i, d, W, n, dst, stage, version, peer, split);
-        if (st == CADA_OK && !split) cada_tp_copy(&m->cfg, &m->p, &part.p, s, k, CADA_TP_GATHER);
+}
+
+void cada_reshard_recv_free(cada_reshard_recv *r) {
+    if (!r) return;
+    /* a receive still open (a failed or abandoned sync) is cancelled; if one cannot be
+     * (already matched), its buffers are left allocated rather than freed under it */
+    int stuck = 0;
+    const size_t nq = (size_t)r->W * (size_t)r->max_buckets;
+    for (size_t i = 0; r->bucket_req && i < nq + (size_t)r->W; i++) {
+        MPI_Request *q = i < nq ? &r->bucket_req[i] : (r->head_req ? &r->head_req[i - nq] : NULL);
+        if (!q || *q == MPI_REQUEST_NULL) continue;
+        MPI_Cancel(q);
+        int done = 0;
+        for (int tries = 0; tries < 1000 && !done; tries++) {
+            if (MPI_Test(q, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
+            if (!done) {
+                struct timespec ts = {0, 100000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        stuck |= !done;
     }
-    if (st == CADA_OK && !split && o->landed && o->landed->fn) o->landed->fn(o->landed->ctx, 0, m->n_params);
-    cada_model_free(&part);
-    free(stage);
+    if (stuck) return;
+    cada_model_free(&r->part);
+    free(r->head);
+    free(r->head_req);
+    free(r->posted);
+    free(r->bucket_req);
+    free(r);
+}
+
+static cada_status rollout_recv(const cada_reshard_options *o, cada_model *m, long long version, int *peer) {
+    cada_reshard_recv *r = NULL;
+    CADA_TRY(cada_reshard_recv_begin(o, m, version, &r));
+    cada_status st = cada_reshard_recv_finish(r, peer);
+    cada_reshard_recv_free(r);
     return st;
 }
 
@@ -208,7 +410,7 @@ cada_status cada_reshard_sync(const cada_reshard_options *o, cada_model *m, long
         return CADA_ERR(CADA_ERR_CONFIG, "weight sync: rank %d: layout not checked (cada_reshard_check)", rank);
     if (peer) *peer = -1;
     if (rank < lay->learners) return learner_send(o, m, rank, version, peer);
-    if (rank < lay->learners + lay->rollout) return rollout_recv(o, m, rank - lay->learners, version, peer);
+    if (rank < lay->learners + lay->rollout) return rollout_recv(o, m, version, peer);
     return CADA_ERR(CADA_ERR_ARG, "weight sync: rank %d is neither a learner nor a rollout rank", rank);
 }
 #endif

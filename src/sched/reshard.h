@@ -32,7 +32,8 @@
  *
  * Memory: a learner holds one scratch slice of a rollout part when splitting with k > 1
  * (none otherwise: it sends from its own parameters), and with bf16 on the wire its
- * chunk in bf16; a rollout rank one bf16 bucket, and when merging one learner part.
+ * chunk in bf16; a rollout rank, when merging, one learner part (a bf16 bucket lands in
+ * the upper half of its own fp32 destination and is widened in place).
  * Cost: when splitting with k > 1 every replica cuts each whole slice and sends a 1/W
  * chunk of it (W - 1 of W cuts are redundant: measured 0.3-3 s for SmolLM2 from 3
  * learners to a TP-3 engine on 2 cores, against 0.03-0.05 s when the parts match);
@@ -76,6 +77,28 @@ typedef struct {
  * whose parameters it overwrites); other ranks do not call it. *peer (may be NULL)
  * names the rank being waited for when it fails. */
 cada_status cada_reshard_sync(const cada_reshard_options *o, cada_model *m, long long version, int *peer);
+
+/* The rollout side of the same sync, split into calls so that it can run beside the
+ * rollout (rollout.mode = async; the learners' side is cada_reshard_sync unchanged):
+ *   begin     posts the receives of version `version` into m (every chunk's header at
+ *             once; its buckets once its header has been checked) and returns;
+ *   progress  takes what has arrived (cheap when nothing has: one MPI_Test a request);
+ *             an error is kept for finish;
+ *   finish    waits for the rest: fails when nothing arrived for o->timeout_s (naming
+ *             the learner rank that owes a chunk in *peer), or with the first error
+ *             progress met (a header of another version or shape: m then holds part of
+ *             this sync, so the caller must not use m; the blocking sync above stops
+ *             the run there);
+ *   free      ends it; receives still open are cancelled.
+ * m must not be read while a receive is open: the overlapped sync gives it a second
+ * copy of the rollout part (sched/disagg.c). o is copied; o->landed must stay valid.
+ * landed: the share of this sync's floats landed so far (0..1). */
+typedef struct cada_reshard_recv cada_reshard_recv;
+cada_status cada_reshard_recv_begin(const cada_reshard_options *o, cada_model *m, long long version, cada_reshard_recv **out);
+void cada_reshard_recv_progress(cada_reshard_recv *r);
+double cada_reshard_recv_landed(const cada_reshard_recv *r);
+cada_status cada_reshard_recv_finish(cada_reshard_recv *r, int *peer);
+void cada_reshard_recv_free(cada_reshard_recv *r);
 #endif
 
 #endif

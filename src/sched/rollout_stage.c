@@ -65,6 +65,8 @@ cada_status cada_rollout_stage_run(const cada_rollout_policy *pol, const cada_ru
         cada_request_samples(&reqs[k * S], p[k].item, p[k].ids, p[k].n_ids, S, c->max_new_tokens);
     if (st == CADA_OK) {
         cada_engine_config ec = cada_request_engine(c, step, pol->eos, pol->n_eos);
+        ec.between_calls = pol->between_calls;
+        ec.between_ctx = pol->between_ctx;
         if (progress && progress->enabled) {
             ec.on_token = on_token;
             ec.ctx = &w;

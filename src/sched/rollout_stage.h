@@ -20,6 +20,10 @@ typedef struct {
     cada_gpu_model *gpu;
     const int *eos;
     int n_eos;
+    /* may be NULL: work interleaved with the generation, after every model call (an
+     * async rollout rank's weight sync of the next version, sched/reshard.h) */
+    void (*between_calls)(void *ctx);
+    void *between_ctx;
 } cada_rollout_policy;
 
 /* One prompt of the step as the rollout stage needs it (tokens borrowed). */

@@ -1,6 +1,7 @@
 /* sched/trainer.c: see trainer.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "sched/trainer.h"
+#include "sched/reshard.h"
 
 #include "model/tp_slice.h"
 
@@ -358,7 +359,7 @@ cada_status trainer_setup(trainer *t) {
 }
 
 cada_rollout_policy trainer_policy(trainer *t) {
-    cada_rollout_policy p = {&t->policy, t->learner ? cada_learner_gpu_model(t->learner) : NULL, t->eos, t->n_eos};
+    cada_rollout_policy p = {&t->policy, t->learner ? cada_learner_gpu_model(t->learner) : NULL, t->eos, t->n_eos, NULL, NULL};
     return p;
 }
 
@@ -402,6 +403,8 @@ void trainer_teardown(trainer *t) {
     cada_monitor_free(t->monitor);
     cada_prompt_builder_free(&t->builder);
     cada_tok_free(t->tok);
+    cada_reshard_recv_free(t->sync_next); /* a sync left open by a failed step */
+    cada_model_free(&t->policy_next);
     cada_model_free(&t->policy);
     if (t->have_reference) cada_model_free(&t->reference);
 }

@@ -42,8 +42,11 @@
 #include "eval/eval.h"
 #include "sched/score_stage.h"
 #include "sched/seqs.h"
+#include "sched/weight_sync.h"
 #include "sched/wire.h"
 #include "tok/tokenizer.h"
+
+struct cada_reshard_recv;
 
 /* What this rank is doing and whom it waits for: the failure report's facts. */
 typedef struct {
@@ -106,6 +109,13 @@ typedef struct trainer {
      * (pipeline.h); ahead_resumed: every rank knows the resumed checkpoint gave it back */
     cada_ahead ahead;
     int ahead_resumed;
+    /* rollout.mode = async with cluster.sync_overlap, a rollout rank (sched/disagg.c): the
+     * second copy of its part that the next version lands in while it generates with
+     * policy, the receive in flight (NULL: none) and the version it brings */
+    cada_model policy_next;
+    struct cada_reshard_recv *sync_next;
+    long long sync_next_version;
+    cada_weights_landed next_landed;
 } trainer;
 
 /* Loads models, tokenizer, data; builds communicators, the learner, the reference

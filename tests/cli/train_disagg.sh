@@ -105,6 +105,25 @@ assert all(abs(x["is_weight_max"] - 1) > 1e-3 or abs(x["is_weight_min"] - 1) > 1
 s = [json.loads(l) for l in open(f"{sys.argv[1]}/samples.jsonl")]
 assert all(x["policy_version"] == max(0, x["step"] - 2) for x in s)
 PY
+# the overlapped sync (cluster.sync_overlap, on by default in async mode): each rollout
+# rank receives the next version into a second copy while it generates; with 2 learners
+# each sends half of it. The same samples and weights as receiving after the rollout,
+# bit for bit; every rollout rank reports each version it took while generating the next
+# step (CADA_LOG=debug): versions 1 and 2 (after the last step nothing is generated).
+CADA_LOG=debug train 5 2 2 1 "$TMP/async_overlap" --set run.steps=3 --set rollout.mode=async --set learn.zero=3 \
+  --set run.checkpoint_every=3 --set cluster.weight_sync=fp32 --set cluster.sync_overlap=true
+OVERLAP_LOG=$OUT
+train 5 2 2 1 "$TMP/async_after" --set run.steps=3 --set rollout.mode=async --set learn.zero=3 --set run.checkpoint_every=3 \
+  --set cluster.sync_overlap=false
+cmp "$TMP/async_overlap/samples.jsonl" "$TMP/async_after/samples.jsonl" || fail "overlapped sync: samples differ"
+same_weights "$TMP/async_overlap/checkpoint-3" "$TMP/async_after/checkpoint-3" || fail "overlapped sync: weights differ"
+for r in 2 3; do
+  for v in 1 2; do
+    grep -q "rank $r: weights of version $v: [0-9]*% had landed when the rollout ended" <<<"$OVERLAP_LOG" ||
+      fail "rollout rank $r did not take version $v through the overlapped sync"
+  done
+done
+grep "had landed when the rollout ended" <<<"$OVERLAP_LOG" | sed 's/^.*rank/rank/'
 # the rule reward on a reward rank: the completions cut off at 6 tokens are counted and
 # recorded per sample, and every component reaches the scheduler (they sum to the mean)
 train 4 1 2 1 "$TMP/rule" --set run.steps=1 --set reward.detector=rule
