@@ -11,7 +11,8 @@
 #  in each, every step's gap lies above fp32's and below 0.1 (a stale copy after a step
 #  at lr 2e-2 or a wrong matrix is off by more), and the fp32 run's stays below 1e-3;
 #  3. learn.matmul = bf16: the learner and reference compute their linear layers in bf16;
-#  4. cada plan counts the copy on the ranks that roll out; cuda + bf16 is refused.
+#  4. cada plan counts the copy on the ranks that roll out, and an async rollout rank's
+#     second copy of its weights (cluster.sync_overlap); cuda + bf16 is refused.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/train_fixture.bash"
 cd "$ROOT"
@@ -65,5 +66,17 @@ run_expect_rc 0 "$CADA" plan -c configs/smollm2-135m-cpu.ini --set rollout.weigh
 expect_contains "$OUT" "bf16 matrices (rollout.weights)"
 run_expect_rc 0 "$CADA" plan -c configs/smollm2-135m-cpu.ini --set rollout.weights=fp32
 [[ "$OUT" != *"bf16 matrices"* ]] || fail "plan counts a bf16 copy with rollout.weights = fp32"
+# an overlapped sync (async, disaggregated): a rollout rank holds its weights twice, the
+# fp32 rest and the bf16 matrices; not without cluster.sync_overlap
+P=(--set cluster.placement=disaggregated --set cluster.learner_ranks=1 --set cluster.rollout_ranks=1 --set rollout.mode=async)
+run_expect_rc 0 "$CADA" plan -c configs/smollm2-135m-cpu.ini "${P[@]}"
+python3 - "$OUT" <<'PY' || fail "plan: the overlapped sync's second copy"
+import re, sys
+roll = sys.argv[1].split("rollout: 1 rank")[1]
+row = lambda name: float(re.search(re.escape(name) + r"\s+([0-9.]+) GiB", roll).group(1))
+assert abs(row("second copy (cluster.sync_overlap)") - row("parameters (fp32, also the master)") - row("bf16 matrices (rollout.weights)")) <= 0.011, roll
+PY
+run_expect_rc 0 "$CADA" plan -c configs/smollm2-135m-cpu.ini "${P[@]}" --set cluster.sync_overlap=false
+[[ "$OUT" != *"second copy"* ]] || fail "plan counts a second copy without cluster.sync_overlap"
 run_expect_rc 1 "$CADA" train -c configs/smollm2-135m-cpu.ini --set cluster.device=cuda --set learn.zero=0 --set rollout.weights=bf16 --check
 expect_contains "$OUT" "rollout.weights"
