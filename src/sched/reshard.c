@@ -158,9 +158,10 @@ struct cada_reshard_recv {
     size_t n;                   /* floats of the piece at dst */
     size_t bf;                  /* values per bucket */
     int max_buckets;            /* per chunk */
+    int window;                 /* buckets posted at once per chunk (the fp32 in flight) */
     int64_t (*head)[HEADER_WORDS]; /* (W) */
     MPI_Request *head_req;      /* (W) */
-    int *posted;                /* (W) header checked, buckets posted */
+    int *next_bucket;           /* (W) -1: header not yet checked; else the next bucket to post */
     MPI_Request *bucket_req;    /* (W, max_buckets) */
     int open;                   /* requests not yet complete */
     size_t landed, total;       /* floats landed and to land over the whole sync */
@@ -199,14 +200,36 @@ static void widen_in_place(float *to, size_t len) {
 
 static void post_headers(cada_reshard_recv *r) {
     for (int d = 0; d < r->W; d++) {
-        r->posted[d] = 0;
+        r->next_bucket[d] = -1;
         MPI_Irecv(r->head[d], HEADER_WORDS, MPI_INT64_T, src_of(r, d), CADA_TAG_WEIGHTS, MPI_COMM_WORLD, &r->head_req[d]);
         r->open++;
         for (int b = 0; b < r->max_buckets; b++) r->bucket_req[(size_t)d * r->max_buckets + b] = MPI_REQUEST_NULL;
     }
 }
 
-/* Chunk d's header has come: check it, then post its buckets. */
+static int buckets_of(const cada_reshard_recv *r, int d) {
+    size_t off, count;
+    cada_reshard_chunk(r->n, d, r->W, &off, &count);
+    return (int)((count + r->bf - 1) / r->bf);
+}
+
+/* Posts chunk d's next bucket. A bucket of len values lands at its place (bf16: in the
+ * upper half of it, widened when it has landed). */
+static void post_bucket(cada_reshard_recv *r, int d) {
+    size_t off, count;
+    cada_reshard_chunk(r->n, d, r->W, &off, &count);
+    const int b = r->next_bucket[d]++;
+    const size_t at = (size_t)b * r->bf, len = count - at < r->bf ? count - at : r->bf;
+    const size_t esz = r->o.wire == CADA_WIRE_BF16 ? 2 : 4;
+    char *to = (char *)(r->dst + off + at) + (r->o.wire == CADA_WIRE_BF16 ? 2 * len : 0);
+    MPI_Irecv(to, (int)(len * esz), MPI_BYTE, src_of(r, d), CADA_TAG_WEIGHTS, MPI_COMM_WORLD,
+              &r->bucket_req[(size_t)d * r->max_buckets + b]);
+    r->open++;
+}
+
+/* Chunk d's header has come: check it, then post its first buckets (the rest as these
+ * land, so that no more than `window` buckets of fp32 a chunk are in flight: with
+ * rollout.weights = bf16 each is packed and its pages released as it lands). */
 static void take_header(cada_reshard_recv *r, int d) {
     const int src = src_of(r, d);
     const int64_t *head = r->head[d];
@@ -224,15 +247,9 @@ static void take_header(cada_reshard_recv *r, int d) {
                   src);
         return;
     }
-    const size_t esz = wire == CADA_WIRE_BF16 ? 2 : 4;
-    for (size_t at = 0, b = 0; at < count; at += r->bf, b++) {
-        const size_t len = count - at < r->bf ? count - at : r->bf;
-        char *to = (char *)(r->dst + off + at) + (wire == CADA_WIRE_BF16 ? 2 * len : 0);
-        MPI_Irecv(to, (int)(len * esz), MPI_BYTE, src, CADA_TAG_WEIGHTS, MPI_COMM_WORLD,
-                  &r->bucket_req[(size_t)d * r->max_buckets + b]);
-        r->open++;
-    }
-    r->posted[d] = 1;
+    r->next_bucket[d] = 0;
+    const int nb = buckets_of(r, d);
+    while (r->next_bucket[d] < nb && r->next_bucket[d] < r->window) post_bucket(r, d);
 }
 
 /* Everything that has arrived, taken; returns 1 when the sync has wholly landed. */
@@ -240,7 +257,7 @@ static int pump(cada_reshard_recv *r) {
     while (r->failed == CADA_OK && r->s < r->k) {
         for (int d = 0; d < r->W && r->failed == CADA_OK; d++) {
             int flag = 0;
-            if (!r->posted[d]) {
+            if (r->next_bucket[d] < 0) {
                 if (MPI_Test(&r->head_req[d], &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
                     recv_fail(r, CADA_ERR(CADA_ERR_MPI, "weight sync: rank %d: MPI failed waiting for a weight header from rank %d",
                                           r->me, src_of(r, d)), src_of(r, d));
@@ -254,7 +271,9 @@ static int pump(cada_reshard_recv *r) {
             }
             size_t off, count;
             cada_reshard_chunk(r->n, d, r->W, &off, &count);
-            for (size_t at = 0, b = 0; at < count && r->failed == CADA_OK; at += r->bf, b++) {
+            const int nb = buckets_of(r, d);
+            for (int b = 0; b < r->next_bucket[d] && r->failed == CADA_OK; b++) {
+                const size_t at = (size_t)b * r->bf;
                 MPI_Request *q = &r->bucket_req[(size_t)d * r->max_buckets + b];
                 if (*q == MPI_REQUEST_NULL) continue; /* landed before */
                 if (MPI_Test(q, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
@@ -269,6 +288,7 @@ static int pump(cada_reshard_recv *r) {
                 if (r->o.wire == CADA_WIRE_BF16) widen_in_place(r->dst + off + at, len);
                 r->landed += len;
                 if (r->split && r->o.landed && r->o.landed->fn) r->o.landed->fn(r->o.landed->ctx, off + at, len);
+                if (r->next_bucket[d] < nb) post_bucket(r, d);
             }
         }
         if (r->failed != CADA_OK || r->open > 0) return 0;
@@ -318,11 +338,12 @@ cada_status cada_reshard_recv_begin(const cada_reshard_options *o, cada_model *m
     cada_reshard_chunk(r->n, 0, r->W, &off, &count); /* chunk 0 is the largest or as large */
     r->max_buckets = (int)((count + r->bf - 1) / r->bf);
     if (r->max_buckets < 1) r->max_buckets = 1;
+    r->window = r->W >= 4 ? 1 : 4 / r->W; /* about 4 buckets (64 MiB of fp32) in flight over all chunks */
     r->head = calloc((size_t)r->W, sizeof *r->head);
     r->head_req = calloc((size_t)r->W, sizeof *r->head_req);
-    r->posted = calloc((size_t)r->W, sizeof *r->posted);
+    r->next_bucket = calloc((size_t)r->W, sizeof *r->next_bucket);
     r->bucket_req = calloc((size_t)r->W * (size_t)r->max_buckets, sizeof *r->bucket_req);
-    if (st == CADA_OK && (!r->head || !r->head_req || !r->posted || !r->bucket_req))
+    if (st == CADA_OK && (!r->head || !r->head_req || !r->next_bucket || !r->bucket_req))
         st = CADA_ERR(CADA_ERR_NOMEM, "weight sync: rank %d: receive state for %d chunks", rank, r->W);
     if (st != CADA_OK) {
         cada_reshard_recv_free(r);
@@ -351,7 +372,7 @@ cada_status cada_reshard_recv_finish(cada_reshard_recv *r, int *peer) {
         if (MPI_Wtime() - r->last_progress > r->o.timeout_s) { /* nothing arrived for that long: name who owes it */
             int who = -1;
             for (int d = 0; d < r->W && who < 0; d++) {
-                int open = !r->posted[d] && r->head_req[d] != MPI_REQUEST_NULL;
+                int open = r->next_bucket[d] < buckets_of(r, d);
                 for (int b = 0; !open && b < r->max_buckets; b++) open = r->bucket_req[(size_t)d * r->max_buckets + b] != MPI_REQUEST_NULL;
                 if (open) who = src_of(r, d);
             }
@@ -388,7 +409,7 @@ void cada_reshard_recv_free(cada_reshard_recv *r) {
     cada_model_free(&r->part);
     free(r->head);
     free(r->head_req);
-    free(r->posted);
+    free(r->next_bucket);
     free(r->bucket_req);
     free(r);
 }
