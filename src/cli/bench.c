@@ -127,7 +127,7 @@ int cada_cmd_bench(int argc, char **argv) {
         }
         return cada_tok_bench(argv[1], argv[2]) == CADA_OK ? 0 : cada_cli_fail("bench tokenizer");
     }
-    bench_args a = {NULL, cada_cli_default_model(), 4, 256, 5, {0, 0, 0}};
+    bench_args a = {NULL, cada_cli_default_model(), 4, 256, 5, {0, 0, 0, 1}};
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) a.model = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) a.B = atoi(argv[++i]);

@@ -88,14 +88,22 @@ struct cada_learner {
 /* The policy's entropy of each row, from each chunk of logits as forward makes them
  * (backward overwrites them, and with chunked logits no other moment sees them all). */
 typedef struct {
-    float *h;        /* (N) */
+    float *h;        /* (N), zeroed: rows the forward does not show (targets_only) keep 0 */
+    float *chunk;    /* (logits chunk rows) one chunk's entropies before they go to their rows */
     const int *mask; /* the packed targets */
     int V;
 } entropy_rows;
 
-static void entropy_of_chunk(void *ctx, const float *logits, const float *lse, int row0, int rows) {
+static void entropy_of_chunk(void *ctx, const float *logits, const float *lse, const int *row_of, int rows) {
     entropy_rows *e = ctx;
-    cada_token_entropy(logits, lse, e->mask + row0, rows, e->V, e->h + row0);
+    if (rows < 1) return;
+    if (row_of[rows - 1] - row_of[0] == rows - 1) { /* consecutive rows: the mask leaves out those without a target */
+        cada_token_entropy(logits, lse, e->mask + row_of[0], rows, e->V, e->h + row_of[0]);
+        return;
+    }
+    /* rows gathered by the model's targets_only: every one has a target */
+    cada_token_entropy(logits, lse, NULL, rows, e->V, e->chunk);
+    for (int i = 0; i < rows; i++) e->h[row_of[i]] = e->chunk[i];
 }
 
 /* Under tensor parallelism each rank saw its (rows, V/P) logits only, so entropy_of_chunk
@@ -112,13 +120,14 @@ static cada_status tp_whole_entropy(const cada_model *m, const cada_batch *b, fl
 static cada_status cpu_forward(cada_learner *L, const cada_batch *b, const float **logprob, double *entropy_sum) {
     cada_model *m = L->m;
     const int N = b->B * b->T;
-    if ((size_t)N > L->ent_cap) {
-        float *h = realloc(L->ent, sizeof(float) * (size_t)N);
+    if ((size_t)N > L->ent_cap) { /* N entropies, then one chunk's (at most N rows) */
+        float *h = realloc(L->ent, sizeof(float) * 2 * (size_t)N);
         if (!h) return CADA_ERR(CADA_ERR_NOMEM, "learner: entropy of %d rows", N);
         L->ent = h;
         L->ent_cap = (size_t)N;
     }
-    entropy_rows e = {L->ent, b->targets, m->cfg.vocab_size};
+    memset(L->ent, 0, sizeof(float) * (size_t)N);
+    entropy_rows e = {L->ent, L->ent + N, b->targets, m->cfg.vocab_size};
     cada_logits_observer obs = {entropy_of_chunk, &e};
     CADA_TRY(cada_model_forward_observed(m, b, &obs));
     if (m->tp && m->tp->size > 1) CADA_TRY(tp_whole_entropy(m, b, L->ent));

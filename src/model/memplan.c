@@ -157,7 +157,7 @@ cada_status cada_memplan_cpu_role(const cada_model_config *full, const cada_memp
         p->grads = g.grads;
         p->adam = g.adam;
         const int rows = in->micro_tokens / M > 0 ? in->micro_tokens / M : 1;
-        const cada_model_options o = {in->recompute, logits_chunk, 0};
+        const cada_model_options o = {in->recompute, logits_chunk, 0, 1}; /* as the learner (learn/learner.c) */
         p->activations = cada_model_activation_bytes(cfg, rows, M, &o);
     }
     if (role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_COLOCATED) { /* as rollout/engine.c sizes its cache */
@@ -169,7 +169,7 @@ cada_status cada_memplan_cpu_role(const cada_model_config *full, const cada_memp
                                          cada_kv_call_tokens(S, in->max_len, prompt), 0, blocks, threads > 0 ? threads : 1);
     }
     if (role == CADA_ROLE_REFERENCE || (role == CADA_ROLE_COLOCATED && in->reference)) {
-        const cada_model_options o = {1, logits_chunk, 0};
+        const cada_model_options o = {1, logits_chunk, 0, 1}; /* as the reference (sched/trainer.c) */
         p->reference = 4 * n + (size_t)cfg->head_dim / 2 * 4 + cada_model_activation_bytes(cfg, 1, M, &o);
     }
     if (in->rollout_bf16 && (role == CADA_ROLE_ROLLOUT || role == CADA_ROLE_COLOCATED)) p->infer_weights = cada_infer_weights_bytes(cfg);

@@ -220,6 +220,8 @@ cada_status cada_model_set_options(cada_model *m, const cada_model_options *o) {
         return CADA_ERR(CADA_ERR_ARG, "model options: recompute = %d, must be 0 or 1", o->recompute);
     if (o->logits_chunk < 0)
         return CADA_ERR(CADA_ERR_ARG, "model options: logits_chunk = %d, must be 0 (all rows) or positive", o->logits_chunk);
+    if (o->targets_only != 0 && o->targets_only != 1)
+        return CADA_ERR(CADA_ERR_ARG, "model options: targets_only = %d, must be 0 or 1", o->targets_only);
     free_activations(&m->act);
     m->opt = *o;
     return CADA_OK;
@@ -232,7 +234,7 @@ typedef struct {
     void **ptr;
     size_t bytes;
 } act_block;
-#define ACT_BLOCKS 26
+#define ACT_BLOCKS 33
 
 static int activation_plan(const cada_model_config *c, int B, int T, const cada_model_options *o, cada_activations *a,
                            act_block *plan) {
@@ -269,6 +271,14 @@ static int activation_plan(const cada_model_config *c, int B, int T, const cada_
         {(void **)&a->datty, sizeof(float) * N * H * D},
         {(void **)&a->dgu, sizeof(float) * N * 2 * I},
         {(void **)&a->dh, sizeof(float) * N * I},
+        {(void **)&a->lm_rows, sizeof(int) * N},
+        /* targets_only: one chunk of the rows with a target, gathered */
+        {(void **)&a->sel_x, o->targets_only ? sizeof(float) * R * C : 0},
+        {(void **)&a->sel_dx, o->targets_only ? sizeof(float) * R * C : 0},
+        {(void **)&a->sel_lp, o->targets_only ? sizeof(float) * R : 0},
+        {(void **)&a->sel_lse, o->targets_only ? sizeof(float) * R : 0},
+        {(void **)&a->sel_dlp, o->targets_only ? sizeof(float) * R : 0},
+        {(void **)&a->sel_tgt, o->targets_only ? sizeof(int) * R : 0},
     };
     memcpy(plan, list, sizeof list);
     a->Lk = (int)Lk;
@@ -421,10 +431,33 @@ static cada_status layer_forward(cada_model *m, int l, const cada_params *p, int
     return CADA_OK;
 }
 
-/* Logits of rows [row0, row0 + rows) into act.logits. */
-static void logits_chunk_forward(cada_model *m, int row0, int rows) {
+/* The LM head's rows: every row, or (opt.targets_only) those with a target, as indices
+ * into the batch in act.lm_rows[0..n_lm). */
+static void select_lm_rows(cada_activations *a, const int *targets, int N, int targets_only) {
+    int n = 0;
+    for (int i = 0; i < N; i++)
+        if (!targets_only || targets[i] >= 0) a->lm_rows[n++] = i;
+    a->n_lm = n;
+}
+
+/* The LM head's input for chunk [k0, k0 + rows) of the selected rows: xf's rows in place
+ * when every row is selected, else gathered into act.sel_x (with their targets). */
+static const float *lm_chunk_input(cada_model *m, int k0, int rows) {
+    cada_activations *a = &m->act;
+    const int C = m->cfg.hidden_size;
+    if (!m->opt.targets_only) return a->xf + (size_t)k0 * C;
+    for (int i = 0; i < rows; i++) {
+        const int r = a->lm_rows[k0 + i];
+        memcpy(a->sel_x + (size_t)i * C, a->xf + (size_t)r * C, sizeof(float) * (size_t)C);
+        a->sel_tgt[i] = a->targets[r];
+    }
+    return a->sel_x;
+}
+
+/* Logits of chunk [k0, k0 + rows) of the selected rows into act.logits. */
+static void logits_chunk_forward(cada_model *m, int k0, int rows) {
     const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
-    linear_forward(m, m->act.logits, m->act.xf + (size_t)row0 * C, m->p.lm_head, NULL, rows, C, V);
+    linear_forward(m, m->act.logits, lm_chunk_input(m, k0, rows), m->p.lm_head, NULL, rows, C, V);
 }
 
 cada_status cada_model_forward(cada_model *m, const cada_batch *b) { return cada_model_forward_observed(m, b, NULL); }
@@ -449,12 +482,25 @@ cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, cons
         CADA_TRY(layer_forward(m, l, &lp, 1));
     }
     rmsnorm_forward(a->xf, a->rstdf, a->residual + (size_t)L * N * C, p->final_norm, N, C, c->rms_eps);
-    for (int row0 = 0; row0 < N; row0 += a->logit_rows) {
-        const int rows = N - row0 < a->logit_rows ? N - row0 : a->logit_rows;
-        logits_chunk_forward(m, row0, rows);
-        if (m->tp) CADA_TRY(cada_tp_logsoftmax_gather(m->tp, a->logprob + row0, a->lse + row0, a->logits, b->targets + row0, rows, V));
-        else logsoftmax_gather(a->logprob + row0, a->lse + row0, a->logits, b->targets + row0, rows, V);
-        if (obs && obs->fn) obs->fn(obs->ctx, a->logits, a->lse + row0, row0, rows);
+    const int sel = m->opt.targets_only;
+    select_lm_rows(a, b->targets, N, sel);
+    if (sel) {
+        memset(a->logprob, 0, sizeof(float) * (size_t)N);
+        memset(a->lse, 0, sizeof(float) * (size_t)N);
+    }
+    for (int k0 = 0; k0 < a->n_lm; k0 += a->logit_rows) {
+        const int rows = a->n_lm - k0 < a->logit_rows ? a->n_lm - k0 : a->logit_rows;
+        logits_chunk_forward(m, k0, rows);
+        /* (rows) outputs: in place for every row, else gathered and put back */
+        float *lp = sel ? a->sel_lp : a->logprob + k0, *lse = sel ? a->sel_lse : a->lse + k0;
+        const int *tgt = sel ? a->sel_tgt : b->targets + k0;
+        if (m->tp) CADA_TRY(cada_tp_logsoftmax_gather(m->tp, lp, lse, a->logits, tgt, rows, V));
+        else logsoftmax_gather(lp, lse, a->logits, tgt, rows, V);
+        for (int i = 0; sel && i < rows; i++) {
+            a->logprob[a->lm_rows[k0 + i]] = lp[i];
+            a->lse[a->lm_rows[k0 + i]] = lse[i];
+        }
+        if (obs && obs->fn) obs->fn(obs->ctx, a->logits, lse, a->lm_rows + k0, rows);
     }
 
     double sum = 0.0;
@@ -497,13 +543,26 @@ cada_status cada_model_backward_hooked(cada_model *m, const float *dlogprob, con
      * the buffer when there is one chunk; others are computed again); then the LM head
      * and the final norm */
     memset(a->dxn, 0, sizeof(float) * NC);
-    for (int row0 = 0; row0 < N; row0 += a->logit_rows) {
-        const int rows = N - row0 < a->logit_rows ? N - row0 : a->logit_rows;
-        if (a->logit_rows < N) logits_chunk_forward(m, row0, rows);
-        if (m->tp) cada_tp_logsoftmax_gather_backward(m->tp, a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
-        else logsoftmax_gather_backward(a->logits, a->lse + row0, a->targets + row0, dlogprob + row0, rows, V);
-        linear_backward(m, a->dxn + (size_t)row0 * C, g_full->lm_head, NULL, a->logits, a->xf + (size_t)row0 * C, P->lm_head,
-                        rows, C, V);
+    const int sel = m->opt.targets_only;
+    for (int k0 = 0; k0 < a->n_lm; k0 += a->logit_rows) {
+        const int rows = a->n_lm - k0 < a->logit_rows ? a->n_lm - k0 : a->logit_rows;
+        /* the chunk's logits (one chunk: still in the buffer, and its rows still gathered) */
+        if (a->logit_rows < a->n_lm) logits_chunk_forward(m, k0, rows);
+        const float *x = sel ? a->sel_x : a->xf + (size_t)k0 * C;
+        const float *lse = a->lse + k0, *dlp = dlogprob + k0;
+        const int *tgt = a->targets + k0;
+        for (int i = 0; sel && i < rows; i++) {
+            const int r = a->lm_rows[k0 + i];
+            a->sel_lse[i] = a->lse[r], a->sel_dlp[i] = dlogprob[r], a->sel_tgt[i] = a->targets[r];
+        }
+        if (sel) lse = a->sel_lse, dlp = a->sel_dlp, tgt = a->sel_tgt;
+        if (m->tp) cada_tp_logsoftmax_gather_backward(m->tp, a->logits, lse, tgt, dlp, rows, V);
+        else logsoftmax_gather_backward(a->logits, lse, tgt, dlp, rows, V);
+        float *dx = sel ? a->sel_dx : a->dxn + (size_t)k0 * C;
+        if (sel) memset(dx, 0, sizeof(float) * (size_t)rows * C);
+        linear_backward(m, dx, g_full->lm_head, NULL, a->logits, x, P->lm_head, rows, C, V);
+        for (int i = 0; sel && i < rows; i++)
+            memcpy(a->dxn + (size_t)a->lm_rows[k0 + i] * C, dx + (size_t)i * C, sizeof(float) * (size_t)C);
     }
     CADA_TRY(tp_sum(m, a->dxn, NC)); /* the LM head's vocabulary columns */
     memset(a->dres, 0, sizeof(float) * NC);

@@ -75,11 +75,21 @@ typedef struct {
  *   matmul_bf16   0: linear layers in fp32 (sgemm); 1: in bf16 arithmetic with fp32
  *                 sums (ops/bgemm.h: mixed precision as on GPUs, about 1.6x faster
  *                 where the CPU has AVX512-BF16). Parameters, gradients, activations
- *                 and attention stay fp32. */
+ *                 and attention stay fp32.
+ *   targets_only  0: the LM head and log-softmax run on every row; 1: only on the rows
+ *                 with a target (targets >= 0), gathered into chunks of logits_chunk
+ *                 rows (all of them when 0): what a trainer needs, log p(target), for
+ *                 a fraction of the work when most rows are prompt or padding (an RL
+ *                 batch: the prompt's tokens have no target). Rows without a target get
+ *                 log-prob 0 and lse 0, the observer sees the rows with a target only,
+ *                 and act.logits is scratch. Their gradient was zero anyway (d/dlogits
+ *                 of a row without a target is 0), so gradients are the same but for
+ *                 the order the LM head's weight gradient sums its rows in. */
 typedef struct {
     int recompute;
     int logits_chunk;
     int matmul_bf16;
+    int targets_only;
 } cada_model_options;
 
 typedef struct {
@@ -98,6 +108,12 @@ typedef struct {
     float *xf, *rstdf; /* (N, C), (N) final norm */
     float *logits;     /* (logit_rows, V); turned into d/dlogits by backward */
     float *lse;        /* (N) log-sum-exp of each row */
+    /* targets_only: the rows with a target, and one chunk of them gathered */
+    int *lm_rows;      /* (N) their row indices, n_lm of them */
+    int n_lm;
+    float *sel_x, *sel_dx; /* (logit_rows, C) their final-norm outputs / d of those */
+    float *sel_lp, *sel_lse, *sel_dlp; /* (logit_rows) */
+    int *sel_tgt;      /* (logit_rows) */
     float *logprob;    /* (N) log p(target) (0 without target) */
     int *tokens, *pos, *targets; /* (N) copies of the batch */
     float *rope_cs;    /* (N, D/2, 2) the batch's rotation angles (ops.h rope_angles), for every layer */
@@ -180,14 +196,15 @@ size_t cada_model_activation_bytes(const cada_model_config *c, int B, int T, con
  * them when opt.logits_chunk is 0). */
 cada_status cada_model_forward(cada_model *m, const cada_batch *b);
 
-/* Sees the logits as forward makes them, chunk by chunk: fn(ctx, logits, lse, row0,
- * rows) with logits (rows, V) of rows [row0, row0 + rows) of the batch and their
- * log-sum-exp, in row order, once per row. For what needs every logit but not all at
- * once (the policy's entropy, learn/entropy.h). With m->tp the logits are this rank's
- * (rows, V/P) vocabulary columns and lse is the whole vocabulary's: a sum over the
- * columns is this rank's part of the whole (the caller reduces it over the group). */
+/* Sees the logits as forward makes them, chunk by chunk: fn(ctx, logits, lse, row_of,
+ * rows) with logits (rows, V) and their log-sum-exp (rows), logits row i being batch row
+ * row_of[i], in row order, once per row (every row; with opt.targets_only the rows with a
+ * target). For what needs every logit but not all at once (the policy's entropy,
+ * learn/entropy.h). With m->tp the logits are this rank's (rows, V/P) vocabulary columns
+ * and lse is the whole vocabulary's: a sum over the columns is this rank's part of the
+ * whole (the caller reduces it over the group). */
 typedef struct {
-    void (*fn)(void *ctx, const float *logits, const float *lse, int row0, int rows);
+    void (*fn)(void *ctx, const float *logits, const float *lse, const int *row_of, int rows);
     void *ctx;
 } cada_logits_observer;
 cada_status cada_model_forward_observed(cada_model *m, const cada_batch *b, const cada_logits_observer *obs);

@@ -157,6 +157,7 @@ cada_status cada_config_learner(const cada_run_config *c, cada_learner_config *o
     out->fixed_order = c->fixed_order;
     out->model.recompute = c->recompute;
     out->model.logits_chunk = c->logits_chunk_tokens;
+    out->model.targets_only = 1; /* a learner needs log p(target): no LM head on prompt or padding rows */
     if (strcmp(c->matmul, "fp32") && strcmp(c->matmul, "bf16"))
         return CADA_ERR(CADA_ERR_CONFIG, "learn.matmul = '%s' is not one of fp32|bf16", c->matmul);
     out->model.matmul_bf16 = !strcmp(c->matmul, "bf16");

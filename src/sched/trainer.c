@@ -348,7 +348,8 @@ cada_status trainer_setup(trainer *t) {
         /* the reference only runs forwards: it keeps one layer's activations (recompute
          * costs nothing without a backward), its logits come in the learner's chunks and
          * its matmuls in the learner's precision (so the KL of an unchanged policy is 0) */
-        cada_model_options ro = {.recompute = 1, .logits_chunk = lc.model.logits_chunk, .matmul_bf16 = lc.model.matmul_bf16};
+        cada_model_options ro = {.recompute = 1, .logits_chunk = lc.model.logits_chunk, .matmul_bf16 = lc.model.matmul_bf16,
+                                 .targets_only = 1};
         CADA_TRY(cada_model_set_options(&t->reference, &ro));
         cada_scorer_options so = {t->gpu_device, lc.row_tokens, lc.micro_tokens};
         CADA_TRY(cada_scorer_create(&t->ref, &t->reference, &so));

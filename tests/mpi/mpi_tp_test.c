@@ -233,8 +233,11 @@ static void synthetic(cada_comm *world, int qwen, int recompute) {
      * vocabulary row of the last rank's part, one in a replicated norm */
     full.p.embed[(size_t)(cfg.vocab_size - 1) * cfg.hidden_size] = -0.0f;
     CADA_LAYER(&full.p, ffn_norm, 1)[3] = -0.0f;
-    cada_model_options opt = {recompute, recompute ? 5 : 0, 0};
+    /* with recompute the TP part also runs the LM head on the rows with a target alone
+     * (targets_only, as the learner does), against the whole model on every row */
+    cada_model_options opt = {recompute, recompute ? 5 : 0, 0, 0};
     CHECK_OK(cada_model_set_options(&full, &opt));
+    opt.targets_only = recompute;
     for (int P = 1; P <= 4; P *= 2) check_slicing_round_trip(&full, P);
 
     cada_tp tp;

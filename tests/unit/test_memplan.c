@@ -360,7 +360,7 @@ TEST(memplan_cpu_matches_allocations) {
             REQUIRE_OK(cada_memplan_cpu_role(&c, &in, chunk, 1, CADA_ROLE_COLOCATED, &p));
             cada_model m;
             REQUIRE_OK(cada_model_init(&m, &c));
-            const cada_model_options o = {rc, chunk, 0};
+            const cada_model_options o = {rc, chunk, 0, 1}; /* as the learner */
             REQUIRE_OK(cada_model_set_options(&m, &o));
             enum { B = 2, T = 16 }; /* micro_tokens 32 = 2 rows of max_len 16 */
             int tok[B * T], pos[B * T], tgt[B * T];

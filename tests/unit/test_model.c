@@ -214,20 +214,24 @@ typedef struct {
     int *seen, next_row, in_order, V;
 } logits_copy;
 
-static void copy_chunk(void *ctx, const float *logits, const float *lse, int row0, int rows) {
+static void copy_chunk(void *ctx, const float *logits, const float *lse, const int *row_of, int rows) {
     (void)lse;
     logits_copy *c = ctx;
-    c->in_order &= row0 == c->next_row;
-    c->next_row = row0 + rows;
-    memcpy(c->logits + (size_t)row0 * c->V, logits, sizeof(float) * (size_t)rows * c->V);
-    for (int r = 0; r < rows; r++) c->seen[row0 + r]++;
+    for (int r = 0; r < rows; r++) {
+        c->in_order &= row_of[r] >= c->next_row;
+        c->next_row = row_of[r] + 1;
+        memcpy(c->logits + (size_t)row_of[r] * c->V, logits + (size_t)r * c->V, sizeof(float) * (size_t)c->V);
+        c->seen[row_of[r]]++;
+    }
 }
 
 /* Recomputation and logits in chunks change memory, not results: with recompute the
  * log-probs and every gradient are the same bits (the same operations run again on
  * the same values); with chunks the log-probs and gradients equal to fp32 rounding
  * (sgemm's blocking, and so its rounding, may change with the row count, and the LM
- * head's gradient is summed chunk by chunk: a few ulps of values of size ~1-10). */
+ * head's gradient is summed chunk by chunk: a few ulps of values of size ~1-10).
+ * targets_only (the LM head on the rows with a target alone) likewise, and the rows
+ * without a target are never shown to the observer, with log-prob 0. */
 TEST(model_recompute_and_logit_chunks_keep_results) {
     for (int arch = 0; arch < 2; arch++) {
         cada_model_config cfg = tiny_config((cada_arch)arch);
@@ -249,14 +253,18 @@ TEST(model_recompute_and_logit_chunks_keep_results) {
         const int V = cfg.vocab_size;
         float *lp0 = malloc(sizeof(float) * N), *g0 = malloc(sizeof(float) * m.n_params), *logits0 = malloc(sizeof(float) * N * V);
         float *seen_logits = malloc(sizeof(float) * N * V);
-        const cada_model_options opts[] = {{0, 0, 0}, {1, 0, 0}, {0, 5, 0}, {1, 7, 0}, {1, N, 0}};
+        const cada_model_options opts[] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {0, 5, 0, 0}, {1, 7, 0, 0}, {1, N, 0, 0},
+                                           {0, 0, 0, 1}, {1, 5, 0, 1}, {0, 3, 0, 1}, {0, N, 0, 1}};
         for (int k = 0; k < (int)(sizeof opts / sizeof opts[0]); k++) {
             REQUIRE_OK(cada_model_set_options(&m, &opts[k]));
             int seen[N] = {0};
             logits_copy obs_ctx = {seen_logits, seen, 0, 1, V};
             cada_logits_observer obs = {copy_chunk, &obs_ctx};
             REQUIRE_OK(cada_model_forward_observed(&m, &b, &obs));
-            for (int i = 0; i < N; i++) EXPECT(seen[i] == 1, "options %d: row %d seen %d times", k, i, seen[i]);
+            for (int i = 0; i < N; i++)
+                EXPECT(seen[i] == (opts[k].targets_only && tgt[i] < 0 ? 0 : 1), "options %d: row %d seen %d times", k, i, seen[i]);
+            for (int i = 0; opts[k].targets_only && i < N; i++)
+                if (tgt[i] < 0) memcpy(seen_logits + (size_t)i * V, logits0 + (size_t)i * V, sizeof(float) * V); /* not shown */
             EXPECT(obs_ctx.in_order, "options %d: chunks out of order", k);
             cada_model_zero_grads(&m);
             if (!m.grads) REQUIRE_OK(cada_model_alloc_grads(&m));
@@ -270,21 +278,22 @@ TEST(model_recompute_and_logit_chunks_keep_results) {
             }
             float worst_lp = 0.0f, worst_logit = 0.0f, worst_grad = 0.0f;
             for (int i = 0; i < N; i++) worst_lp = fmaxf(worst_lp, fabsf(m.act.logprob[i] - lp0[i]));
-            if (opts[k].logits_chunk == 0 || opts[k].logits_chunk >= N)
+            if (!opts[k].targets_only && (opts[k].logits_chunk == 0 || opts[k].logits_chunk >= N))
                 EXPECT(!memcmp(lp0, m.act.logprob, sizeof(float) * N), "options %d: log-probs differ", k);
             else
                 EXPECT(worst_lp < 1e-5f, "options %d: log-probs differ by %g", k, (double)worst_lp);
             for (int i = 0; i < N * V; i++) worst_logit = fmaxf(worst_logit, fabsf(seen_logits[i] - logits0[i]));
             EXPECT(worst_logit < 1e-5f, "options %d: observed logits differ by %g", k, (double)worst_logit);
-            if (opts[k].logits_chunk == 0 || opts[k].logits_chunk >= N) {
+            if (!opts[k].targets_only && (opts[k].logits_chunk == 0 || opts[k].logits_chunk >= N)) {
                 EXPECT(!memcmp(g0, m.grads, sizeof(float) * m.n_params), "options %d: gradients differ", k);
             } else {
                 for (size_t i = 0; i < m.n_params; i++) worst_grad = fmaxf(worst_grad, fabsf(m.grads[i] - g0[i]));
                 EXPECT(worst_grad < 1e-5f, "options %d: gradients differ by %g", k, (double)worst_grad);
             }
         }
-        const cada_model_options bad = {2, 0, 0}, bad_chunk = {0, -1, 0}, bad_bf16 = {0, 0, 3};
+        const cada_model_options bad = {2, 0, 0, 0}, bad_chunk = {0, -1, 0, 0}, bad_bf16 = {0, 0, 3, 0}, bad_sel = {0, 0, 0, 2};
         expect_error(cada_model_set_options(&m, &bad), "recompute = 2", NULL, "recompute out of range");
+        expect_error(cada_model_set_options(&m, &bad_sel), "targets_only = 2", NULL, "targets_only out of range");
         expect_error(cada_model_set_options(&m, &bad_bf16), "matmul_bf16 = 3", NULL, "matmul_bf16 out of range");
         expect_error(cada_model_set_options(&m, &bad_chunk), "logits_chunk = -1", NULL, "negative chunk");
         free(lp0), free(g0), free(logits0), free(seen_logits);
