@@ -253,6 +253,7 @@ static int report_role(const plan_ctx *p, cada_mem_role role, const char *title,
     if (a.kv_cache) row("KV cache (bf16)", a.kv_cache, b.kv_cache);
     if (a.infer) row("decode and prefill buffers", a.infer, b.infer);
     if (a.reference) row("reference model and its forward", a.reference, b.reference);
+    if (a.sync_copy) row("second copy of the weights (cluster.sync_overlap)", a.sync_copy, b.sync_copy);
     row("workspace (cuBLASLt, buckets, CUDA)", a.workspace, b.workspace);
     row("total", a.total, b.total);
     int trains = role == CADA_ROLE_LEARNER || role == CADA_ROLE_COLOCATED;

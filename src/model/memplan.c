@@ -126,8 +126,9 @@ cada_status cada_memplan_role(const cada_model_config *full, const cada_memplan_
         size_t staging = n < ((size_t)4 << 20) ? n : ((size_t)4 << 20);
         p->reference = 2 * n + D / 2 * 4 + forward_only(cfg, Nm) + Nm * V * 4 + staging * 4 + CADA_MEMPLAN_BLAS;
     }
+    if (role == CADA_ROLE_ROLLOUT && in->sync_copy) p->sync_copy = p->weights; /* the next version lands beside it */
     p->total = p->weights + p->master + p->grads + p->adam + p->activations + p->logits + p->scratch + p->kv_cache +
-               p->infer + p->reference + p->workspace;
+               p->infer + p->reference + p->sync_copy + p->workspace;
     return CADA_OK;
 }
 

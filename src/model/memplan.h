@@ -55,7 +55,9 @@
  * Roles (a rank's total is the sum of its parts):
  *   learner    weights, master, grads, AdamW, training activations, logits, scratch,
  *              workspace
- *   rollout    weights, KV cache, infer rows and logits, workspace
+ *   rollout    weights, KV cache, infer rows and logits, workspace; with an overlapped
+ *              weight sync (in->sync_copy) the weights twice: the next version lands in
+ *              a second copy while the first generates
  *   reference  a frozen bf16 copy and one inference-only forward of Nm tokens
  *              (residual 2 buffers, one layer set, fp32 logits, 16 MiB staging)
  *   colocated  learner + rollout's KV cache and infer buffers (one set of weights), +
@@ -94,7 +96,7 @@ typedef struct {
     size_t kv_pool;     /* CPU plan: the rollout's KV pool in bytes (rollout.kv_memory_mb; 0: the
                          * worst case of S slots, cada_kv_pool_blocks) */
     int rollout_bf16;   /* CPU plan: rollout.weights = bf16 (a bf16 copy of the matrices) */
-    int sync_copy;      /* CPU plan: an overlapped weight sync (rollout.mode = async, disaggregated,
+    int sync_copy;      /* an overlapped weight sync (rollout.mode = async, disaggregated,
                          * cluster.sync_overlap): a rollout rank holds a second copy of its weights */
 } cada_memplan_in;
 
@@ -105,6 +107,7 @@ typedef struct {
     size_t activations, logits, scratch;
     size_t kv_cache, infer;              /* infer: rows, last rows and infer logits */
     size_t reference;                    /* the frozen copy and its forward */
+    size_t sync_copy;                    /* a rollout rank's second copy of its weights (in->sync_copy) */
     size_t workspace;
     size_t total;
 } cada_memplan;

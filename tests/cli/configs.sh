@@ -48,6 +48,11 @@ expect_contains "$OUT" "model: llama3-70b (model.preset; model.path is not on th
   "learn.tp 8 -> rollout.tp 4: each rollout rank from 8 learners" \
   "each learner to 6 rollout ranks, at most 26.46 GB out of one): 0.71 s (bound by rollout IB in)" \
   "funnelled through learner 0 (846.69 GB out of one GPU): 16.93 s (bound by learner IB out)"
+[[ "$OUT" != *"second copy"* ]] || fail "a synchronous run's plan counts a second copy of the rollout weights"
+# one-step-off with the overlapped sync: each rollout rank holds its bf16 part twice
+# (17.64 B parameters: 32.86 GiB more) and still fits
+run_expect_rc 0 "$CADA" plan -c configs/llama3-70b-gpu.ini --set rollout.mode=async
+expect_contains "$OUT" "second copy of the weights (cluster.sync_overlap)     32.86 GiB" "plan: every role fits"
 # the same model without tensor parallelism: whole weights per rank, and the advice names
 # the tensor-parallel sizes that fit
 run_expect_rc 3 "$CADA" plan -c configs/llama3-70b-gpu.ini --preset llama3-70b --set learn.tp=1 --set rollout.tp=1 \
