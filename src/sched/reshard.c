@@ -363,6 +363,9 @@ void cada_reshard_recv_progress(cada_reshard_recv *r) {
 double cada_reshard_recv_landed(const cada_reshard_recv *r) { return r && r->total ? (double)r->landed / (double)r->total : 0; }
 
 cada_status cada_reshard_recv_finish(cada_reshard_recv *r, int *peer) {
+    /* the silence that fails the sync is counted from here at the earliest: while the
+     * rollout ran, the learners may still have been training */
+    r->last_progress = MPI_Wtime();
     for (;;) {
         if (pump(r)) return CADA_OK;
         if (r->failed != CADA_OK) {

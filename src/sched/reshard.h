@@ -84,7 +84,8 @@ cada_status cada_reshard_sync(const cada_reshard_options *o, cada_model *m, long
  *             once; its buckets once its header has been checked) and returns;
  *   progress  takes what has arrived (cheap when nothing has: one MPI_Test a request);
  *             an error is kept for finish;
- *   finish    waits for the rest: fails when nothing arrived for o->timeout_s (naming
+ *   finish    waits for the rest: fails when nothing arrived for o->timeout_s since
+ *             its call or the last arrival, whichever is later (naming
  *             the learner rank that owes a chunk in *peer), or with the first error
  *             progress met (a header of another version or shape: m then holds part of
  *             this sync, so the caller must not use m; the blocking sync above stops
