@@ -58,11 +58,8 @@ static cada_reshard_options reshard_options(const trainer *t, const cada_weights
 
 cada_status disagg_sync_begin(trainer *t, long long version) {
     cada_model *next = &t->policy_next;
-    if (!next->params) { /* the second copy: the part's shape, the same TP group */
-        CADA_TRY(cada_model_init(next, &t->policy.cfg));
-        next->tp = t->policy.tp;
-        next->opt = t->policy.opt;
-    }
+    /* the second copy: the part's shape; only its parameters and bf16 copy are used, swapped into policy */
+    if (!next->params) CADA_TRY(cada_model_init(next, &t->policy.cfg));
     if (t->policy.bf16) CADA_TRY(cada_infer_weights_alloc(next)); /* packed bucket by bucket as they land */
     t->next_landed = (cada_weights_landed){land_bf16, next};
     const cada_reshard_options o = reshard_options(t, t->policy.bf16 ? &t->next_landed : NULL);

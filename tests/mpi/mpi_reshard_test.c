@@ -12,6 +12,9 @@
  *     right learner, at the right place;
  *   - bf16 on the wire: equal bit for bit to the bf16 rounding (nearest even) of the
  *     same slice;
+ *   - the overlapped receive (cada_reshard_recv_begin / progress / finish), driven by
+ *     progress alone until every value has landed, gives the same slices, and its landed
+ *     callback is told of every value once;
  *   - a rollout rank that expects another version fails with CADA_ERR_FORMAT naming the
  *     learner, and the chunk's parameters stay as they were.
  * With --bench: also the seconds per sync (median of 3, each timed from a barrier to the
@@ -71,6 +74,22 @@ static void drain(int L) {
     free(sink);
 }
 
+/* A rollout rank's parameters against its slice (bf16: the slice rounded); returns the
+ * count of wrong entries. */
+static size_t wrong_entries(const cada_model *part, const cada_model *want, int wire) {
+    size_t wrong = 0;
+    for (size_t e = 0; e < part->n_params; e++) {
+        const float expect = wire == CADA_WIRE_BF16 ? cada_bf16_to_f32(cada_f32_to_bf16(want->params[e])) : want->params[e];
+        wrong += memcmp(&expect, &part->params[e], sizeof(float)) != 0;
+    }
+    return wrong;
+}
+
+static void count_landed(void *ctx, size_t off, size_t n) {
+    (void)off;
+    *(size_t *)ctx += n;
+}
+
 static double timed(const cada_reshard_options *o, cada_model *m, long long version) {
     MPI_Barrier(MPI_COMM_WORLD);
     const double t0 = MPI_Wtime();
@@ -123,11 +142,7 @@ int main(int argc, char **argv) {
             for (size_t e = 0; e < part.n_params; e++) part.params[e] = MARKER;
         CHECK_OK(cada_reshard_sync(&o, &part, 10 + wire, NULL));
         if (!learner) {
-            size_t wrong = 0;
-            for (size_t e = 0; e < part.n_params; e++) {
-                const float expect = wire == CADA_WIRE_BF16 ? cada_bf16_to_f32(cada_f32_to_bf16(want.params[e])) : want.params[e];
-                wrong += memcmp(&expect, &part.params[e], sizeof(float)) != 0;
-            }
+            const size_t wrong = wrong_entries(&part, &want, wire);
             if (wrong) FAIL("%s, %s: %zu of %zu parameters are not this rank's slice", what, wire ? "bf16" : "fp32", wrong, part.n_params);
         }
         int bad = fails, total;
@@ -135,6 +150,41 @@ int main(int argc, char **argv) {
         if (rank == 0)
             printf("mpi_reshard_test: %s, %s on the wire: every rollout slice %s\n", what, wire ? "bf16" : "fp32",
                    total ? "WRONG" : "exact");
+    }
+
+    /* the overlapped receive (what an async rollout rank does): progress alone, called as
+     * the engine's between_calls would be, lands every value before finish is called,
+     * and the landed callback hears of each value once */
+    for (int wire = CADA_WIRE_F32; wire <= CADA_WIRE_BF16; wire++) {
+        o.wire = (cada_wire_dtype)wire;
+        if (learner) {
+            CHECK_OK(cada_reshard_sync(&o, &part, 30 + wire, NULL));
+            continue;
+        }
+        for (size_t e = 0; e < part.n_params; e++) part.params[e] = MARKER;
+        size_t told = 0;
+        const cada_weights_landed landed = {count_landed, &told};
+        cada_reshard_options ov = o;
+        ov.landed = &landed;
+        cada_reshard_recv *rv = NULL;
+        CHECK_OK(cada_reshard_recv_begin(&ov, &part, 30 + wire, &rv));
+        const double deadline = MPI_Wtime() + 60;
+        while (cada_reshard_recv_landed(rv) < 1.0 && MPI_Wtime() < deadline) cada_reshard_recv_progress(rv);
+        const double share = cada_reshard_recv_landed(rv);
+        if (share < 1.0) FAIL("%s, %s: progress alone landed %.0f%% of the sync in 60 s", what, wire ? "bf16" : "fp32", 100 * share);
+        CHECK_OK(cada_reshard_recv_finish(rv, NULL));
+        cada_reshard_recv_free(rv);
+        const size_t wrong = wrong_entries(&part, &want, wire);
+        if (wrong) FAIL("%s, %s, overlapped: %zu of %zu parameters are not this rank's slice", what, wire ? "bf16" : "fp32", wrong,
+                        part.n_params);
+        if (told != part.n_params) FAIL("%s, %s, overlapped: told of %zu values landing, want %zu", what, wire ? "bf16" : "fp32", told,
+                                        part.n_params);
+    }
+    {
+        int bad = fails, total;
+        MPI_Allreduce(&bad, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+        if (rank == 0) printf("mpi_reshard_test: %s, overlapped receive by progress alone: every rollout slice %s\n", what,
+                              total ? "WRONG" : "exact");
     }
 
     /* a rollout rank that expects another version: an error naming the learner, nothing taken */
